@@ -1,0 +1,26 @@
+public import ConveyorProtocol
+
+/// Everything a broker can be told at start.
+public struct BrokerConfiguration: Sendable {
+    /// Where producers connect (a ROUTER binds here).
+    public var frontend = "tcp://127.0.0.1:5555"
+    /// Where consumers connect (a ROUTER binds here).
+    public var backend = "tcp://127.0.0.1:5556"
+    /// Tasks that may wait in the queue at once; a submit past this is rejected.
+    public var maxQueued = 1_000_000
+    /// Finished results kept for `status` queries and resubmissions…
+    public var resultRetentionCount = 100_000
+    /// …and for at most this long.
+    public var resultRetention: Duration = .seconds(3600)
+    /// Interval of broker↔consumer heartbeats; a consumer silent for `liveness` intervals is dead.
+    public var heartbeatInterval: Duration = .seconds(1)
+    public var liveness = 4
+    /// Largest inbound message in bytes (ZMQ_MAXMSGSIZE, and checked per frame).
+    public var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
+    /// Tasks sent to one consumer in one DISPATCH message at most.
+    public var dispatchBatch = 64
+    /// Dead-letter entries kept (tasks that used up their attempts).
+    public var deadLetterCapacity = 10_000
+
+    public init() {}
+}

@@ -1,0 +1,654 @@
+import ConveyorProtocol
+import DequeModule
+import Foundation
+import HeapModule
+import Logging
+import ZeroMQ
+
+/// The broker's state and event loop. Everything here runs on the broker's one I/O thread, which
+/// owns both sockets; nothing is shared, so the hot path takes no locks.
+final class BrokerCore {
+    private let config: BrokerConfiguration
+    private let logger: Logger
+    let frontend: Socket
+    let backend: Socket
+
+    private var tasks: [String: TaskRecord] = [:]
+    private var queue = MemoryTaskQueue()
+    private var consumers: [[UInt8]: ConsumerRecord] = [:]
+    private var consumersByName: [String: [ConsumerRecord]] = [:]
+    private var producersSeen: [[UInt8]: UInt64] = [:]
+    private var results: ResultStore
+    private var deadlines = Heap<TimedID>()
+    private var retries = Heap<TimedID>()
+    private var deadLetters = Deque<DeadLetter>()
+    private var sequence: UInt64 = 0
+    private var totals = BrokerStats.Totals()
+    private var badInputLog = RateLimitedLog(interval: 1_000_000_000)
+
+    // Outgoing messages gathered during one loop turn and sent at its end, one per peer.
+    private var outgoingDispatch: [[UInt8]: (consumer: ConsumerRecord, message: OutgoingMessage, groups: Int)] = [:]
+    private var outgoingResults: [[UInt8]: OutgoingMessage] = [:]
+    private var outgoingAccepted: [[UInt8]: OutgoingMessage] = [:]
+    private var outgoingRejected: [[UInt8]: OutgoingMessage] = [:]
+    private var producerRoutes: [[UInt8]: Message] = [:]
+
+    private var draining = false
+    private let heartbeatNanos: UInt64
+    private static let lostDeliveryAttempts: UInt32 = 3
+
+    init(config: BrokerConfiguration, logger: Logger, context: Context) throws {
+        self.config = config
+        self.logger = logger
+        self.results = ResultStore(capacity: config.resultRetentionCount,
+                                   retentionNanoseconds: config.resultRetention.nanoseconds)
+        self.heartbeatNanos = config.heartbeatInterval.nanoseconds
+        frontend = try Socket(context, type: .router)
+        backend = try Socket(context, type: .router)
+        for socket in [frontend, backend] {
+            try socket.set(.linger, 0)
+            try socket.set(.routerMandatory, true)
+            try socket.set(.routerHandover, true)
+            try socket.set(.maxMessageSize, config.maxMessageSize)
+            try socket.set(.sendHighWaterMark, 100_000)
+            try socket.set(.receiveHighWaterMark, 100_000)
+        }
+        try frontend.bind(config.frontend)
+        try backend.bind(config.backend)
+    }
+
+    // MARK: Event loop
+
+    func run(shouldStop: () -> Bool) throws {
+        var poller = Poller()
+        let front = poller.add(frontend)
+        let back = poller.add(backend)
+        var nextTick = monotonicNanoseconds()
+        while true {
+            if shouldStop() {
+                if !draining { beginDrain() }
+                break
+            }
+            try poller.poll(timeout: .milliseconds(50))
+            if poller.isReadable(back) { try drain(backend, limit: 512, handler: handleBackend) }
+            if poller.isReadable(front) { try drain(frontend, limit: 512, handler: handleFrontend) }
+            let now = monotonicNanoseconds()
+            if now >= nextTick {
+                tick(now: now)
+                nextTick = now + 20_000_000
+            }
+            flush()
+        }
+        flush()
+    }
+
+    private func drain(_ socket: Socket, limit: Int, handler: ([Message]) -> Void) throws {
+        var handled = 0
+        while handled < limit, let frames = try socket.receiveMultipart(flags: .dontWait) {
+            handler(frames)
+            handled += 1
+        }
+    }
+
+    /// Tells consumers to stop and producers that the broker is going away.
+    private func beginDrain() {
+        draining = true
+        for consumer in consumers.values {
+            send(OutgoingMessage(to: consumer.routingID, .disconnect), on: backend)
+        }
+        for key in producersSeen.keys {
+            if let route = producerRoutes[key] {
+                send(OutgoingMessage(to: route, .disconnect), on: frontend)
+            }
+        }
+        logger.info("broker stopping", metadata: [
+            "tasks.queued": "\(queue.count)", "tasks.running": "\(runningCount)",
+        ])
+    }
+
+    // MARK: Frontend (producers)
+
+    private func handleFrontend(_ frames: [Message]) {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(frames: frames, fromRouter: true)
+        } catch {
+            rejectBadInput(frames, error: error, on: frontend, side: "frontend")
+            return
+        }
+        let route = envelope.routingID!
+        let key = route.bytes
+        producersSeen[key] = monotonicNanoseconds()
+        producerRoutes[key] = route
+        switch envelope.command {
+        case .submit:
+            for group in envelope.groups { submit(group, from: route, key: key) }
+        case .cancel:
+            cancel(envelope[0], replyTo: route)
+        case .status:
+            status(envelope[0], replyTo: route)
+        case .stats:
+            var reply = OutgoingMessage(to: route, .statsReply)
+            reply.append(statsJSON())
+            send(reply, on: frontend)
+        case .heartbeat:
+            send(OutgoingMessage(to: route, .heartbeat), on: frontend)
+        case .disconnect:
+            producersSeen[key] = nil
+            producerRoutes[key] = nil
+        default:
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT and DISCONNECT",
+                  to: route, on: frontend)
+        }
+    }
+
+    private func submit(_ group: ArraySlice<Message>, from route: Message, key: [UInt8]) {
+        let base = group.startIndex
+        let idFrame = group[base], nameFrame = group[base + 1], optionsFrame = group[base + 2]
+        let args = group[base + 3]
+        guard let id = identifier(idFrame) else {
+            rejectTask(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of UTF-8", to: key, route: route)
+            return
+        }
+        if let existing = tasks[id] {
+            // The same id again: a resubmission, safe by design. Follow the producer's new route.
+            existing.producer = route
+            accept(idFrame, to: key, route: route)
+            if existing.state == .done, let stored = results[id] {
+                appendResult(id: idFrame, stored.status, stored.body, stored.info, to: route)
+            }
+            return
+        }
+        guard let name = identifier(nameFrame) else {
+            rejectTask(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of UTF-8", to: key, route: route)
+            return
+        }
+        let options: TaskOptions
+        do {
+            options = try optionsFrame.withUnsafeBytes { buffer throws(ProtocolError) in try TaskOptions(frame: buffer) }
+        } catch {
+            rejectTask(id, error.description, to: key, route: route)
+            return
+        }
+        if draining {
+            rejectTask(id, "broker is shutting down", to: key, route: route)
+            return
+        }
+        let consumer = queue.hasWaiting(named: name) ? nil : leastLoadedConsumer(serving: name)
+        if consumer == nil && queue.count >= config.maxQueued {
+            totals.rejected += 1
+            rejectTask(id, "queue full: \(queue.count) tasks queued (--max-queued \(config.maxQueued))", to: key, route: route)
+            return
+        }
+        let now = monotonicNanoseconds()
+        sequence += 1
+        let task = TaskRecord(id: id, idFrame: idFrame, name: name, nameFrame: nameFrame, args: args,
+                              options: options, producer: route, sequence: sequence, now: now)
+        tasks[id] = task
+        deadlines.insert(TimedID(at: task.deadline, id: id))
+        totals.submitted += 1
+        accept(idFrame, to: key, route: route)
+        if let consumer {
+            dispatch(task, to: consumer)
+        } else {
+            queue.append(task)
+        }
+    }
+
+    private func cancel(_ idFrame: Message, replyTo route: Message) {
+        let id = idFrame.string
+        let outcome: CancelOutcome
+        if let task = tasks[id] {
+            switch task.state {
+            case .queued, .delayed:
+                let wasQueued = task.state == .queued
+                task.state = .done
+                if wasQueued { queue.remove(task) }
+                totals.cancelled += 1
+                finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, "cancelled while queued"))
+                outcome = .cancelled
+            case .running:
+                outcome = .running
+            case .done:
+                outcome = .done
+            }
+        } else {
+            outcome = .unknown
+        }
+        var reply = OutgoingMessage(to: route, .cancelReply)
+        reply.append(idFrame)
+        reply.append(outcome.rawValue)
+        send(reply, on: frontend)
+    }
+
+    private func status(_ idFrame: Message, replyTo route: Message) {
+        let id = idFrame.string
+        var reply = OutgoingMessage(to: route, .statusReply)
+        reply.append(idFrame)
+        let state: TaskState
+        switch tasks[id]?.state {
+        case .queued?, .delayed?: state = .queued
+        case .running?: state = .running
+        case .done?: state = .done
+        case nil: state = .unknown
+        }
+        reply.append(state.rawValue)
+        if state == .done, let stored = results[id] {
+            reply.append(stored.status)
+            reply.append(stored.body)
+            reply.append(stored.info)
+        } else {
+            reply.append(Message())
+            reply.append(Message())
+            reply.append(Message())
+        }
+        send(reply, on: frontend)
+    }
+
+    // MARK: Backend (consumers)
+
+    private func handleBackend(_ frames: [Message]) {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(frames: frames, fromRouter: true)
+        } catch {
+            rejectBadInput(frames, error: error, on: backend, side: "backend")
+            return
+        }
+        let route = envelope.routingID!
+        let key = route.bytes
+        let now = monotonicNanoseconds()
+        let consumer = consumers[key]
+        consumer?.lastSeen = now
+        switch envelope.command {
+        case .ready:
+            let info: ReadyInfo
+            do {
+                info = try JSONDecoder().decode(ReadyInfo.self, from: Data(envelope[0].bytes))
+            } catch {
+                reply(error: "READY body is not a valid consumer announcement: \(error)", to: route, on: backend)
+                return
+            }
+            // Capacity 0 is a draining consumer: it keeps its running tasks and gets no more.
+            guard info.capacity >= 0, info.capacity <= 100_000 else {
+                reply(error: "READY capacity must be 0-100000", to: route, on: backend)
+                return
+            }
+            if let consumer {
+                unindex(consumer)
+                consumer.info = info
+                consumer.names = Set(info.tasks)
+                index(consumer)
+                refill(consumer)
+            } else {
+                let record = ConsumerRecord(key: key, routingID: route, info: info, now: now)
+                consumers[key] = record
+                index(record)
+                logger.info("consumer ready", metadata: [
+                    "consumer.pid": "\(info.pid)", "consumer.host": "\(info.host)",
+                    "consumer.capacity": "\(info.capacity)", "consumer.tasks": "\(info.tasks.count)",
+                ])
+                refill(record)
+            }
+        case .done:
+            for group in envelope.groups { complete(group, from: consumer) }
+            if let consumer { refill(consumer) }
+            if consumer == nil {
+                // A consumer the broker does not know (declared dead, or from before a restart):
+                // its results were used above; tell it to announce itself again.
+                send(OutgoingMessage(to: route, .disconnect), on: backend)
+            }
+        case .heartbeat:
+            if consumer == nil {
+                send(OutgoingMessage(to: route, .disconnect), on: backend)
+            }
+        case .disconnect:
+            if let consumer { remove(consumer, reason: "consumer disconnected") }
+        default:
+            reply(error: "\(envelope.command) is not a consumer command; the backend takes READY, DONE, HEARTBEAT and DISCONNECT",
+                  to: route, on: backend)
+        }
+    }
+
+    private func complete(_ group: ArraySlice<Message>, from consumer: ConsumerRecord?) {
+        let base = group.startIndex
+        let idFrame = group[base]
+        let id = idFrame.string
+        consumer?.inFlight.remove(id)
+        consumer?.completed += 1
+        guard let task = tasks[id], task.state != .done else {
+            totals.duplicatesDropped += 1
+            return
+        }
+        if case .queued = task.state { queue.remove(task) }
+        let statusFrame = group[base + 1]
+        if statusFrame.contentEquals("requeue".utf8) {
+            // Handed back unstarted by a draining consumer: this attempt does not count.
+            if task.attempts > 0 { task.attempts -= 1 }
+            task.state = .queued
+            totals.requeued += 1
+            route(task, atFront: true)
+            return
+        }
+        if statusFrame.contentEquals("retry".utf8) {
+            if task.attempts < task.options.maxAttempts {
+                let backoff = UInt64(task.options.retryBackoffMilliseconds) * 1_000_000 << UInt64(min(task.attempts - 1, 16))
+                task.state = .delayed
+                task.notBefore = monotonicNanoseconds() &+ backoff
+                retries.insert(TimedID(at: task.notBefore, id: id))
+                totals.retried += 1
+                return
+            }
+            task.state = .done
+            totals.failed += 1
+            finish(task, statusFrame: Message("error"), body: group[base + 2], info: group[base + 3])
+            return
+        }
+        task.state = .done
+        if statusFrame.contentEquals("ok".utf8) { totals.succeeded += 1 } else { totals.failed += 1 }
+        finish(task, statusFrame: statusFrame, body: group[base + 2], info: group[base + 3])
+    }
+
+    // MARK: Dispatch
+
+    private func index(_ consumer: ConsumerRecord) {
+        for name in consumer.names { consumersByName[name, default: []].append(consumer) }
+    }
+
+    private func unindex(_ consumer: ConsumerRecord) {
+        for name in consumer.names {
+            consumersByName[name]?.removeAll { $0 === consumer }
+            if consumersByName[name]?.isEmpty == true { consumersByName[name] = nil }
+        }
+    }
+
+    /// The consumer serving `name` with the most free credit, if any has credit.
+    private func leastLoadedConsumer(serving name: String) -> ConsumerRecord? {
+        guard let candidates = consumersByName[name] else { return nil }
+        var best: ConsumerRecord?
+        var bestCredit = 0
+        for consumer in candidates {
+            let credit = consumer.credit
+            if credit > bestCredit {
+                best = consumer
+                bestCredit = credit
+            }
+        }
+        return best
+    }
+
+    /// Hands `consumer` queued tasks it serves until its credit is used up.
+    private func refill(_ consumer: ConsumerRecord) {
+        guard !draining else { return }
+        while consumer.credit > 0, let task = queue.popFirst(among: consumer.names) {
+            dispatch(task, to: consumer)
+        }
+    }
+
+    /// Sends the queued or newly routed `task` to `task`'s consumer, and if no consumer has
+    /// credit puts it back in the queue.
+    private func route(_ task: TaskRecord, atFront: Bool) {
+        if !queue.hasWaiting(named: task.name), let consumer = leastLoadedConsumer(serving: task.name) {
+            dispatch(task, to: consumer)
+        } else if atFront {
+            queue.prepend(task)
+        } else {
+            queue.append(task)
+        }
+    }
+
+    private func dispatch(_ task: TaskRecord, to consumer: ConsumerRecord) {
+        task.state = .running(consumer: consumer.key)
+        task.attempts += 1
+        consumer.inFlight.insert(task.id)
+        let now = monotonicNanoseconds()
+        let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
+        let meta = DispatchMeta(attempt: task.attempts, timeoutMilliseconds: UInt32(clamping: max(1, remaining)))
+        var entry = outgoingDispatch[consumer.key] ?? (consumer, OutgoingMessage(to: consumer.routingID, .dispatch), 0)
+        entry.message.append(task.idFrame)
+        entry.message.append(task.nameFrame)
+        entry.message.append(task.args)
+        entry.message.append(meta.encoded)
+        entry.groups += 1
+        if entry.groups >= config.dispatchBatch {
+            outgoingDispatch[consumer.key] = nil
+            sendDispatch(entry.message, to: consumer)
+        } else {
+            outgoingDispatch[consumer.key] = entry
+        }
+    }
+
+    private func sendDispatch(_ message: OutgoingMessage, to consumer: ConsumerRecord) {
+        consumer.lastSent = monotonicNanoseconds()
+        do {
+            try message.send(on: backend)
+        } catch {
+            logger.warning("consumer unreachable; requeueing its tasks", metadata: [
+                "consumer.pid": "\(consumer.info.pid)", "error": "\(error)",
+            ])
+            remove(consumer, reason: "consumer unreachable")
+        }
+    }
+
+    /// Forgets a consumer and puts the tasks it held back at the front of their queues.
+    private func remove(_ consumer: ConsumerRecord, reason: String) {
+        guard consumers[consumer.key] === consumer else { return }
+        consumers[consumer.key] = nil
+        outgoingDispatch[consumer.key] = nil
+        unindex(consumer)
+        logger.warning("consumer removed", metadata: [
+            "consumer.pid": "\(consumer.info.pid)", "reason": "\(reason)",
+            "tasks.requeued": "\(consumer.inFlight.count)",
+        ])
+        let held = consumer.inFlight.compactMap { tasks[$0] }.sorted { $0.sequence > $1.sequence }
+        consumer.inFlight.removeAll()
+        for task in held {
+            guard case .running(let owner) = task.state, owner == consumer.key else { continue }
+            let limit = max(task.options.maxAttempts, Self.lostDeliveryAttempts)
+            if task.attempts >= limit {
+                task.state = .done
+                totals.failed += 1
+                let why = "\(reason) \(task.attempts) time\(task.attempts == 1 ? "" : "s"); attempts exhausted"
+                addDeadLetter(task, reason: why)
+                finish(task, status: .error, body: JSONText.errorBody(.attemptsExhausted, why))
+            } else {
+                task.state = .queued
+                totals.requeued += 1
+                // Newest first, each prepended, so the oldest ends up at the front.
+                route(task, atFront: true)
+            }
+        }
+    }
+
+    // MARK: Results
+
+    private func finish(_ task: TaskRecord, status: TaskStatus, body: String) {
+        let info = ResultInfo(attempts: Int(task.attempts)).json
+        finish(task, statusFrame: Message(status.rawValue), body: Message(body), info: Message(info))
+    }
+
+    private func finish(_ task: TaskRecord, statusFrame: Message, body: Message, info: Message) {
+        let now = monotonicNanoseconds()
+        let evicted = results.insert(task.id, StoredResult(status: statusFrame, body: body, info: info, finishedAt: now))
+        for id in evicted where tasks[id]?.state == .done { tasks[id] = nil }
+        totals.completed += 1
+        appendResult(id: task.idFrame, statusFrame, body, info, to: task.producer)
+    }
+
+    private func appendResult(id: Message, _ status: Message, _ body: Message, _ info: Message, to route: Message) {
+        let key = route.bytes
+        var message = outgoingResults[key] ?? OutgoingMessage(to: route, .result)
+        message.append(id)
+        message.append(status)
+        message.append(body)
+        message.append(info)
+        if message.frameCount >= 4 + 4 * 256 {
+            outgoingResults[key] = nil
+            send(message, on: frontend)
+        } else {
+            outgoingResults[key] = message
+        }
+    }
+
+    private func accept(_ id: Message, to key: [UInt8], route: Message) {
+        var message = outgoingAccepted[key] ?? OutgoingMessage(to: route, .accepted)
+        message.append(id)
+        outgoingAccepted[key] = message
+    }
+
+    private func rejectTask(_ id: String, _ reason: String, to key: [UInt8], route: Message) {
+        var message = outgoingRejected[key] ?? OutgoingMessage(to: route, .rejected)
+        message.append(id)
+        message.append(reason)
+        outgoingRejected[key] = message
+    }
+
+    private func addDeadLetter(_ task: TaskRecord, reason: String) {
+        deadLetters.append(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason))
+        if deadLetters.count > config.deadLetterCapacity { deadLetters.removeFirst() }
+    }
+
+    // MARK: Time
+
+    private func tick(now: UInt64) {
+        while let next = deadlines.min, next.at <= now {
+            deadlines.removeMin()
+            guard let task = tasks[next.id], task.state != .done else { continue }
+            expire(task)
+        }
+        while let next = retries.min, next.at <= now {
+            retries.removeMin()
+            guard let task = tasks[next.id], task.state == .delayed else { continue }
+            task.state = .queued
+            route(task, atFront: true)
+        }
+        let dead = consumers.values.filter { now &- $0.lastSeen > heartbeatNanos * UInt64(config.liveness) }
+        for consumer in dead { remove(consumer, reason: "consumer missed \(config.liveness) heartbeats") }
+        for consumer in consumers.values where now &- consumer.lastSent >= heartbeatNanos {
+            consumer.lastSent = now
+            send(OutgoingMessage(to: consumer.routingID, .heartbeat), on: backend)
+        }
+        for id in results.expire(now: now) where tasks[id]?.state == .done { tasks[id] = nil }
+        producersSeen = producersSeen.filter { now &- $0.value < config.resultRetention.nanoseconds }
+    }
+
+    private func expire(_ task: TaskRecord) {
+        let seconds = Double(task.options.timeoutMilliseconds) / 1000
+        let message: String
+        switch task.state {
+        case .queued, .delayed:
+            if task.state == .queued { queue.remove(task) }
+            if consumersByName[task.name] == nil {
+                message = "timed out after \(seconds) s in the queue: no consumer serves '\(task.name)'"
+            } else {
+                message = "timed out after \(seconds) s in the queue"
+            }
+        case .running:
+            message = "timed out after \(seconds) s while running (attempt \(task.attempts))"
+        case .done:
+            return
+        }
+        task.state = .done
+        totals.timedOut += 1
+        finish(task, status: .timeout, body: JSONText.errorBody(.timeout, message))
+    }
+
+    // MARK: Sending
+
+    private func flush() {
+        for (_, message) in outgoingAccepted { send(message, on: frontend) }
+        outgoingAccepted.removeAll(keepingCapacity: true)
+        for (_, message) in outgoingRejected { send(message, on: frontend) }
+        outgoingRejected.removeAll(keepingCapacity: true)
+        for (_, entry) in outgoingDispatch { sendDispatch(entry.message, to: entry.consumer) }
+        outgoingDispatch.removeAll(keepingCapacity: true)
+        for (_, message) in outgoingResults { send(message, on: frontend) }
+        outgoingResults.removeAll(keepingCapacity: true)
+    }
+
+    private func send(_ message: OutgoingMessage, on socket: Socket) {
+        do {
+            try message.send(on: socket, flags: .dontWait)
+        } catch {
+            // An unreachable producer keeps its results in the store for `status` and resubmits.
+            badInputLog.log(logger, "could not deliver a message", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func reply(error text: String, to route: Message, on socket: Socket) {
+        var message = OutgoingMessage(to: route, .error)
+        message.append(text)
+        send(message, on: socket)
+    }
+
+    private func rejectBadInput(_ frames: [Message], error: ProtocolError, on socket: Socket, side: String) {
+        totals.badMessages += 1
+        badInputLog.log(logger, "bad message dropped", metadata: [
+            "side": "\(side)", "error": "\(error)", "frames": "\(frames.count)",
+        ])
+        if case .notConveyor = error { return }
+        guard let route = frames.first, frames.count > 1 else { return }
+        reply(error: error.description, to: route, on: socket)
+    }
+
+    private func identifier(_ frame: Message) -> String? {
+        let count = frame.count
+        guard count > 0, count <= Limits.maxIdentifierBytes else { return nil }
+        return frame.withUnsafeBytes { String(validating: $0, as: UTF8.self) }
+    }
+
+    // MARK: Stats
+
+    private var runningCount: Int { consumers.values.reduce(0) { $0 + $1.inFlight.count } }
+
+    func statsJSON() -> String {
+        let stats = BrokerStats(
+            queued: queue.countsByName,
+            queuedTotal: queue.count,
+            running: runningCount,
+            consumers: consumers.values.map {
+                BrokerStats.ConsumerStats(
+                    pid: $0.info.pid, host: $0.info.host, process: $0.info.process, threads: $0.info.threads,
+                    capacity: $0.info.capacity, inFlight: $0.inFlight.count, freeCredit: max(0, $0.credit),
+                    completed: $0.completed, tasks: $0.info.tasks.sorted())
+            }.sorted { ($0.host, $0.pid) < ($1.host, $1.pid) },
+            producers: producersSeen.count,
+            resultsKept: results.count,
+            totals: totals,
+            deadLetters: Array(deadLetters.suffix(100)),
+            deadLetterTotal: deadLetters.count)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? String(decoding: encoder.encode(stats), as: UTF8.self)) ?? "{}"
+    }
+}
+
+/// A task id due at a time (a deadline or a retry).
+struct TimedID: Comparable {
+    let at: UInt64
+    let id: String
+    static func < (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at < rhs.at }
+    static func == (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at == rhs.at && lhs.id == rhs.id }
+}
+
+/// Logs at most once per interval, counting what it held back.
+struct RateLimitedLog {
+    let interval: UInt64
+    private var last: UInt64 = 0
+    private var suppressed = 0
+
+    init(interval: UInt64) { self.interval = interval }
+
+    mutating func log(_ logger: Logger, _ message: Logger.Message, metadata: Logger.Metadata) {
+        let now = monotonicNanoseconds()
+        guard now &- last >= interval else {
+            suppressed += 1
+            return
+        }
+        var metadata = metadata
+        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+        logger.warning(message, metadata: metadata)
+        last = now
+        suppressed = 0
+    }
+}

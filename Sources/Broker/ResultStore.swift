@@ -1,0 +1,58 @@
+import DequeModule
+import ZeroMQ
+
+/// A finished task's result frames, kept as received so they can be sent again untouched.
+struct StoredResult {
+    let status: Message
+    let body: Message
+    let info: Message
+    let finishedAt: UInt64
+}
+
+/// Finished results, bounded in count and age; the oldest go first.
+struct ResultStore {
+    private var results: [String: StoredResult] = [:]
+    private var order: Deque<(id: String, finishedAt: UInt64)> = []
+    let capacity: Int
+    let retention: UInt64
+
+    init(capacity: Int, retentionNanoseconds: UInt64) {
+        self.capacity = capacity
+        self.retention = retentionNanoseconds
+    }
+
+    var count: Int { results.count }
+
+    subscript(id: String) -> StoredResult? { results[id] }
+
+    mutating func insert(_ id: String, _ result: StoredResult) -> [String] {
+        if results.updateValue(result, forKey: id) == nil {
+            order.append((id, result.finishedAt))
+        }
+        var evicted: [String] = []
+        while results.count > capacity, let oldest = order.popFirst() {
+            results[oldest.id] = nil
+            evicted.append(oldest.id)
+        }
+        return evicted
+    }
+
+    /// Drops results older than the retention; returns their ids.
+    mutating func expire(now: UInt64) -> [String] {
+        var expired: [String] = []
+        while let oldest = order.first, now &- oldest.finishedAt > retention {
+            order.removeFirst()
+            results[oldest.id] = nil
+            expired.append(oldest.id)
+        }
+        return expired
+    }
+}
+
+/// A task that used up its attempts, kept for operators (`conveyor stats`).
+struct DeadLetter: Codable {
+    let id: String
+    let name: String
+    let attempts: UInt32
+    let reason: String
+}

@@ -1,0 +1,71 @@
+import ConveyorProtocol
+import ZeroMQ
+
+/// Everything the broker knows of one task it accepted. Owned by the broker's I/O thread.
+final class TaskRecord {
+    enum State: Equatable {
+        case queued
+        /// Waiting out a retry backoff before it is queued again.
+        case delayed
+        case running(consumer: [UInt8])
+        case done
+    }
+
+    let id: String
+    let idFrame: Message
+    let name: String
+    let nameFrame: Message
+    let args: Message
+    let options: TaskOptions
+    /// Routing id of the producer that submitted it; results go there.
+    var producer: Message
+    var state: State = .queued
+    /// Attempts started so far.
+    var attempts: UInt32 = 0
+    /// Order of arrival, for first-in first-out within a priority.
+    let sequence: UInt64
+    let submittedAt: UInt64
+    /// When the task times out, queued or running (monotonic ns).
+    let deadline: UInt64
+    /// When a delayed retry may be queued again.
+    var notBefore: UInt64 = 0
+
+    init(id: String, idFrame: Message, name: String, nameFrame: Message, args: Message, options: TaskOptions,
+         producer: Message, sequence: UInt64, now: UInt64) {
+        self.id = id
+        self.idFrame = idFrame
+        self.name = name
+        self.nameFrame = nameFrame
+        self.args = args
+        self.options = options
+        self.producer = producer
+        self.sequence = sequence
+        self.submittedAt = now
+        self.deadline = now &+ UInt64(options.timeoutMilliseconds) &* 1_000_000
+    }
+
+    var isQueued: Bool { state == .queued }
+}
+
+/// A consumer process connected to the backend.
+final class ConsumerRecord {
+    let key: [UInt8]
+    let routingID: Message
+    var info: ReadyInfo
+    var names: Set<String>
+    /// Ids of tasks dispatched to it and not yet answered.
+    var inFlight: Set<String> = []
+    var lastSeen: UInt64
+    var lastSent: UInt64 = 0
+    var completed = 0
+
+    init(key: [UInt8], routingID: Message, info: ReadyInfo, now: UInt64) {
+        self.key = key
+        self.routingID = routingID
+        self.info = info
+        self.names = Set(info.tasks)
+        self.lastSeen = now
+    }
+
+    var credit: Int { info.capacity - inFlight.count }
+}

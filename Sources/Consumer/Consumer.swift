@@ -1,0 +1,319 @@
+public import ConveyorProtocol
+import Foundation
+public import Logging
+import Synchronization
+import ZeroMQ
+
+/// A consumer process's engine: one I/O thread that owns the DEALER socket to the broker, and a
+/// ``ThreadPool`` whose worker threads run the handlers. Worker threads never touch the socket;
+/// they leave results in a locked outbox and wake the I/O thread through a pipe it polls.
+///
+/// Credit: the consumer announces `threads + prefetch` in READY; the broker never sends more
+/// tasks than that before results come back.
+public final class Consumer: Sendable {
+    private let configuration: ConsumerConfiguration
+    private let registry: TaskRegistry
+    private let logger: Logger
+    private let context: Context
+    private let pool: ThreadPool
+    private let outbox = Mutex<[Completed]>([])
+    private let wakeup = Wakeup()
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let failure = Mutex<(any Error)?>(nil)
+    private let host = hostName()
+    private let pid = Int(getpid())
+
+    /// A finished task on its way from a worker thread to the I/O thread.
+    struct Completed: Sendable {
+        let id: String
+        let status: String
+        let body: [UInt8]
+        let info: String
+    }
+
+    public init(configuration: ConsumerConfiguration, registry: TaskRegistry, logger: Logger) throws {
+        precondition(configuration.threads > 0, "a consumer needs at least one thread")
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        self.context = try Context()
+        self.pool = ThreadPool(threads: configuration.threads)
+    }
+
+    /// Starts the I/O thread, which connects to the broker and announces the consumer.
+    public func start() {
+        let thread = Thread { [self] in
+            do {
+                try ioLoop()
+            } catch {
+                logger.error("consumer loop failed", metadata: ["error": "\(error)"])
+                failure.withLock { $0 = error }
+            }
+            pool.shutdown(cancelPending: true)
+            finished.signal()
+        }
+        thread.name = "conveyor-io"
+        thread.start()
+    }
+
+    /// Drains: takes no more work, finishes running tasks and returns their results, hands back
+    /// tasks it had not started, then leaves the broker.
+    public func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        wakeup.signal()
+    }
+
+    /// Waits until the consumer has drained and stopped.
+    public func wait() throws {
+        finished.wait()
+        finished.signal()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    // MARK: The I/O thread
+
+    private func connect() throws -> Socket {
+        let socket = try Socket(context, type: .dealer)
+        try socket.set(.linger, 2000)
+        try socket.set(.maxMessageSize, configuration.maxMessageSize)
+        try socket.set(.reconnectInterval, 100)
+        try socket.set(.reconnectIntervalMax, 5000)
+        try socket.set(.sendHighWaterMark, 100_000)
+        try socket.set(.receiveHighWaterMark, 100_000)
+        try socket.connect(configuration.backend)
+        return socket
+    }
+
+    private func ready(capacity: Int, on socket: Socket) throws {
+        let info = ReadyInfo(capacity: capacity, tasks: registry.names, host: host, pid: pid,
+                             threads: configuration.threads, process: configuration.processIndex,
+                             heartbeatMilliseconds: Int(configuration.heartbeatInterval.components.seconds * 1000
+                                 + configuration.heartbeatInterval.components.attoseconds / 1_000_000_000_000_000))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var message = OutgoingMessage(.ready)
+        message.append(Array(try encoder.encode(info)))
+        try message.send(on: socket)
+    }
+
+    private func ioLoop() throws {
+        var socket = try connect()
+        let capacity = configuration.threads + configuration.prefetch
+        try ready(capacity: capacity, on: socket)
+        logger.info("consumer connecting", metadata: [
+            "broker": "\(configuration.backend)", "consumer.threads": "\(configuration.threads)",
+            "consumer.pid": "\(pid)", "consumer.tasks": "\(registry.names.joined(separator: ","))",
+        ])
+        let interval = configuration.heartbeatInterval
+        let intervalNanos = UInt64(interval.components.seconds) * 1_000_000_000
+            + UInt64(interval.components.attoseconds / 1_000_000_000)
+        var lastHeard = monotonicNanos()
+        var lastSent = lastHeard
+        var inFlight = 0
+        var draining = false
+        var drainDeadline: UInt64 = 0
+
+        func makePoller() -> (Poller, Int, Int) {
+            var poller = Poller()
+            let socketIndex = poller.add(socket)
+            let wakeIndex = poller.add(fileDescriptor: wakeup.readDescriptor)
+            return (poller, socketIndex, wakeIndex)
+        }
+        var (poller, socketIndex, wakeIndex) = makePoller()
+
+        while true {
+            if stopRequested.load(ordering: .relaxed) && !draining {
+                draining = true
+                drainDeadline = monotonicNanos() + configuration.drainTimeout.nanos
+                logger.info("consumer draining", metadata: ["tasks.running": "\(inFlight)"])
+                try ready(capacity: 0, on: socket)
+                for job in pool.takePending() { job.cancel() }
+            }
+            if draining && (inFlight == 0 || monotonicNanos() > drainDeadline) {
+                flushOutbox(on: socket, inFlight: &inFlight)
+                try OutgoingMessage(.disconnect).send(on: socket)
+                logger.info("consumer stopped", metadata: ["tasks.abandoned": "\(inFlight)"])
+                return
+            }
+            try poller.poll(timeout: .milliseconds(max(10, Int(intervalNanos / 4_000_000))))
+            if poller.isReadable(wakeIndex) {
+                wakeup.reset()
+            }
+            if flushOutbox(on: socket, inFlight: &inFlight) { lastSent = monotonicNanos() }
+            if poller.isReadable(socketIndex) {
+                var handled = 0
+                while handled < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    handled += 1
+                    lastHeard = monotonicNanos()
+                    switch handle(frames, draining: draining, inFlight: &inFlight) {
+                    case .carryOn: break
+                    case .reconnect:
+                        logger.info("broker asked the consumer to reconnect")
+                        socket = try connect()
+                        try ready(capacity: draining ? 0 : capacity, on: socket)
+                        (poller, socketIndex, wakeIndex) = makePoller()
+                        lastSent = monotonicNanos()
+                    }
+                }
+            }
+            let now = monotonicNanos()
+            if now &- lastSent >= intervalNanos {
+                try OutgoingMessage(.heartbeat).send(on: socket, flags: .dontWait)
+                lastSent = now
+            }
+            if now &- lastHeard > intervalNanos * UInt64(configuration.liveness) {
+                logger.warning("broker silent; reconnecting", metadata: ["broker": "\(configuration.backend)"])
+                socket = try connect()
+                try ready(capacity: draining ? 0 : capacity, on: socket)
+                (poller, socketIndex, wakeIndex) = makePoller()
+                lastHeard = now
+                lastSent = now
+            }
+        }
+    }
+
+    private enum Next { case carryOn, reconnect }
+
+    private func handle(_ frames: [Message], draining: Bool, inFlight: inout Int) -> Next {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(frames: frames, fromRouter: false)
+        } catch {
+            logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
+            return .carryOn
+        }
+        switch envelope.command {
+        case .dispatch:
+            var jobs: [ThreadPool.Job] = []
+            for group in envelope.groups {
+                guard let job = makeJob(group) else { continue }
+                jobs.append(job)
+            }
+            inFlight += jobs.count
+            if draining {
+                jobs.forEach { $0.cancel() }
+            } else {
+                pool.enqueue(jobs)
+            }
+        case .heartbeat:
+            break
+        case .disconnect:
+            return .reconnect
+        case .error:
+            logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
+        default:
+            logger.warning("unexpected command from broker", metadata: ["command": "\(envelope.command)"])
+        }
+        return .carryOn
+    }
+
+    private func makeJob(_ group: ArraySlice<Message>) -> ThreadPool.Job? {
+        let base = group.startIndex
+        let id = group[base].string
+        let name = group[base + 1].string
+        let args = group[base + 2].bytes
+        let meta: DispatchMeta
+        do {
+            meta = try group[base + 3].withUnsafeBytes { buffer throws(ProtocolError) in try DispatchMeta(frame: buffer) }
+        } catch {
+            logger.warning("bad dispatch dropped", metadata: ["task.id": "\(id)", "error": "\(error)"])
+            return nil
+        }
+        let received = ContinuousClock.now
+        return ThreadPool.Job(
+            run: { [self] worker in
+                let started = ContinuousClock.now
+                let context = TaskContext(
+                    taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,
+                    deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))))
+                let (status, body) = execute(name: name, args: args, context: context)
+                let elapsed = started.duration(to: .now)
+                let info = ResultInfo(
+                    host: host, pid: pid, thread: worker.threadIndex, process: configuration.processIndex,
+                    attempts: Int(meta.attempt),
+                    elapsedMilliseconds: Double(elapsed.components.seconds) * 1000
+                        + Double(elapsed.components.attoseconds) / 1e15)
+                post(Completed(id: id, status: status, body: body, info: info.json))
+            },
+            cancel: { [self] in
+                post(Completed(id: id, status: "requeue", body: [], info: "{}"))
+            })
+    }
+
+    private func post(_ completed: Completed) {
+        outbox.withLock { $0.append(completed) }
+        wakeup.signal()
+    }
+
+    /// Runs the handler for one task and says how it went: `ok`, `error` (final), or `retry` (the
+    /// handler threw; the broker retries while attempts remain).
+    private func execute(name: String, args: [UInt8], context: TaskContext) -> (String, [UInt8]) {
+        guard let handler = registry.handler(named: name) else {
+            let served = registry.names.joined(separator: ", ")
+            return ("error", Array(JSONText.errorBody(.unknownTask, "unknown task '\(name)': this consumer serves \(served)").utf8))
+        }
+        do {
+            try JSONValidator.validate(args)
+        } catch {
+            return ("error", Array(JSONText.errorBody(.malformedJSON, "args for '\(name)' are not valid JSON: \(error)").utf8))
+        }
+        do {
+            let output = try handler(RawJSON(bytes: args), context)
+            do {
+                try JSONValidator.validate(output.bytes)
+            } catch {
+                return ("error", Array(JSONText.errorBody(.handlerError, "handler for '\(name)' returned invalid JSON: \(error)").utf8))
+            }
+            return ("ok", output.bytes)
+        } catch let error as TaskInputError {
+            return ("error", Array(JSONText.errorBody(error.kind, error.message).utf8))
+        } catch {
+            return ("retry", Array(JSONText.errorBody(.handlerError, "\(error)").utf8))
+        }
+    }
+
+    /// Sends what the workers finished, many results per DONE message.
+    @discardableResult
+    private func flushOutbox(on socket: Socket, inFlight: inout Int) -> Bool {
+        let completed = outbox.withLock { outbox -> [Completed] in
+            defer { outbox.removeAll(keepingCapacity: true) }
+            return outbox
+        }
+        guard !completed.isEmpty else { return false }
+        inFlight -= completed.count
+        for chunk in stride(from: 0, to: completed.count, by: 256) {
+            var message = OutgoingMessage(.done)
+            for item in completed[chunk..<min(chunk + 256, completed.count)] {
+                message.append(item.id)
+                message.append(item.status)
+                message.append(item.body)
+                message.append(item.info)
+            }
+            do {
+                try message.send(on: socket)
+            } catch {
+                logger.error("could not send results", metadata: ["error": "\(error)"])
+            }
+        }
+        return true
+    }
+}
+
+func monotonicNanos() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}
+
+extension Duration {
+    var nanos: UInt64 {
+        UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds) / 1_000_000_000)
+    }
+}
+
+func hostName() -> String {
+    var buffer = [UInt8](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count) == 0 else { return "unknown" }
+    return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+}

@@ -1,0 +1,25 @@
+/// A message that breaks the protocol. Its ``description`` is what the broker sends back in an
+/// `ERROR` reply, so it names what was wrong in words a client author can act on.
+public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Frame 0 is not a Conveyor tag at all: a stranger on the port. Dropped, not answered.
+    case notConveyor
+    /// A Conveyor tag of another version.
+    case unsupportedVersion(String)
+    /// Frame 1 is missing, longer than one byte, or an unknown command.
+    case unknownCommand(String)
+    /// The frames after the command do not fit it.
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .notConveyor:
+            "not a Conveyor message: frame 0 must be the protocol tag \"CVY1\""
+        case .unsupportedVersion(let tag):
+            "unsupported protocol \"\(tag)\": this peer speaks \"CVY1\""
+        case .unknownCommand(let what):
+            "unknown command \(what)"
+        case .malformed(let what):
+            "malformed message: \(what)"
+        }
+    }
+}

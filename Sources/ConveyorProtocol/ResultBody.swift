@@ -1,0 +1,131 @@
+/// Why a task did not succeed, carried as `"kind"` in the JSON body of a non-`ok` result.
+public enum ErrorKind: String, Sendable, Codable {
+    /// The handler threw; `error` holds its text.
+    case handlerError = "handler_error"
+    /// No handler is registered under the task's name on the consumer that got it.
+    case unknownTask = "unknown_task"
+    /// The args are not valid JSON.
+    case malformedJSON = "malformed_json"
+    /// The args are JSON but do not decode to the handler's argument type.
+    case badArgs = "bad_args"
+    /// The task passed its time limit, queued or running.
+    case timeout
+    /// The task was cancelled while queued.
+    case cancelled
+    /// The broker refused the task (queue full, duplicate id with other content, bad options).
+    case rejected
+    /// Every allowed attempt failed or was lost.
+    case attemptsExhausted = "attempts_exhausted"
+    /// The consumer was shutting down or lost.
+    case consumerLost = "consumer_lost"
+}
+
+/// JSON text building without Foundation, for the few small documents the hot path writes.
+public enum JSONText {
+    /// `text` as a JSON string literal, quotes included.
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let s where s.value < 0x20:
+                let hex = String(s.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+        return out
+    }
+
+    /// The body of a non-`ok` result: `{"error": "...", "kind": "..."}`.
+    public static func errorBody(_ kind: ErrorKind, _ message: String) -> String {
+        "{\"error\":\(quoted(message)),\"kind\":\"\(kind.rawValue)\"}"
+    }
+}
+
+/// The info frame of a result: where and how the task ran. Consumers write it; the broker writes
+/// a short one (attempts only) for results it makes itself (timeouts, cancellations).
+public struct ResultInfo: Sendable, Codable, Equatable {
+    public var host: String?
+    public var pid: Int?
+    /// Index of the worker thread in its pool, from 0.
+    public var thread: Int?
+    /// Index of the consumer process under its supervisor, from 0.
+    public var process: Int?
+    public var attempts: Int?
+    /// Milliseconds the handler ran.
+    public var elapsedMilliseconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case host, pid, thread, process, attempts
+        case elapsedMilliseconds = "elapsed_ms"
+    }
+
+    public init(host: String? = nil, pid: Int? = nil, thread: Int? = nil, process: Int? = nil,
+                attempts: Int? = nil, elapsedMilliseconds: Double? = nil) {
+        self.host = host
+        self.pid = pid
+        self.thread = thread
+        self.process = process
+        self.attempts = attempts
+        self.elapsedMilliseconds = elapsedMilliseconds
+    }
+
+    /// The JSON text of this info, written by hand to keep Foundation off the hot path.
+    public var json: String {
+        var parts: [String] = []
+        if let host { parts.append("\"host\":\(JSONText.quoted(host))") }
+        if let pid { parts.append("\"pid\":\(pid)") }
+        if let thread { parts.append("\"thread\":\(thread)") }
+        if let process { parts.append("\"process\":\(process)") }
+        if let attempts { parts.append("\"attempts\":\(attempts)") }
+        if let elapsedMilliseconds {
+            parts.append("\"elapsed_ms\":\((elapsedMilliseconds * 1000).rounded() / 1000)")
+        }
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+}
+
+/// The announcement a consumer sends in `READY`.
+public struct ReadyInfo: Sendable, Codable, Equatable {
+    /// Tasks the broker may hand this consumer at once: its threads plus its prefetch.
+    public var capacity: Int
+    /// Task names the consumer serves.
+    public var tasks: [String]
+    public var host: String
+    public var pid: Int
+    public var threads: Int
+    public var process: Int?
+    /// Milliseconds between heartbeats that the consumer will send and expects.
+    public var heartbeatMilliseconds: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case capacity, tasks, host, pid, threads, process
+        case heartbeatMilliseconds = "heartbeat_ms"
+    }
+
+    public init(capacity: Int, tasks: [String], host: String, pid: Int, threads: Int, process: Int? = nil,
+                heartbeatMilliseconds: Int? = nil) {
+        self.capacity = capacity
+        self.tasks = tasks
+        self.host = host
+        self.pid = pid
+        self.threads = threads
+        self.process = process
+        self.heartbeatMilliseconds = heartbeatMilliseconds
+    }
+}
+
+/// Limits on identifiers.
+public enum Limits {
+    /// Task ids and names are 1–255 bytes of UTF-8.
+    public static let maxIdentifierBytes = 255
+    /// The default cap on one inbound message (`--max-message-size`).
+    public static let defaultMaxMessageSize: Int64 = 16 * 1024 * 1024
+}
