@@ -65,7 +65,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Starts a real broker and real consumer processes for integration tests.
-        .target(name: "ConveyorTesting", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
+        .target(name: "ConveyorTesting", dependencies: ["ConveyorProtocol", "Producer"], swiftSettings: strict),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [

@@ -88,8 +88,7 @@ public final class Consumer: Sendable {
     private func ready(capacity: Int, on socket: Socket) throws {
         let info = ReadyInfo(capacity: capacity, tasks: registry.names, host: host, pid: pid,
                              threads: configuration.threads, process: configuration.processIndex,
-                             heartbeatMilliseconds: Int(configuration.heartbeatInterval.components.seconds * 1000
-                                 + configuration.heartbeatInterval.components.attoseconds / 1_000_000_000_000_000))
+                             heartbeatMilliseconds: configuration.heartbeatInterval.milliseconds)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var message = OutgoingMessage(.ready)
@@ -106,9 +105,8 @@ public final class Consumer: Sendable {
             "consumer.pid": "\(pid)", "consumer.tasks": "\(registry.names.joined(separator: ","))",
         ])
         let interval = configuration.heartbeatInterval
-        let intervalNanos = UInt64(interval.components.seconds) * 1_000_000_000
-            + UInt64(interval.components.attoseconds / 1_000_000_000)
-        var lastHeard = monotonicNanos()
+        let intervalNanos = interval.nanoseconds
+        var lastHeard = monotonicNanoseconds()
         var lastSent = lastHeard
         var inFlight = 0
         var draining = false
@@ -125,12 +123,12 @@ public final class Consumer: Sendable {
         while true {
             if stopRequested.load(ordering: .relaxed) && !draining {
                 draining = true
-                drainDeadline = monotonicNanos() + configuration.drainTimeout.nanos
+                drainDeadline = monotonicNanoseconds() + configuration.drainTimeout.nanoseconds
                 logger.info("consumer draining", metadata: ["tasks.running": "\(inFlight)"])
                 try ready(capacity: 0, on: socket)
                 for job in pool.takePending() { job.cancel() }
             }
-            if draining && (inFlight == 0 || monotonicNanos() > drainDeadline) {
+            if draining && (inFlight == 0 || monotonicNanoseconds() > drainDeadline) {
                 flushOutbox(on: socket, inFlight: &inFlight)
                 try OutgoingMessage(.disconnect).send(on: socket)
                 logger.info("consumer stopped", metadata: ["tasks.abandoned": "\(inFlight)"])
@@ -140,12 +138,12 @@ public final class Consumer: Sendable {
             if poller.isReadable(wakeIndex) {
                 wakeup.reset()
             }
-            if flushOutbox(on: socket, inFlight: &inFlight) { lastSent = monotonicNanos() }
+            if flushOutbox(on: socket, inFlight: &inFlight) { lastSent = monotonicNanoseconds() }
             if poller.isReadable(socketIndex) {
                 var handled = 0
                 while handled < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
                     handled += 1
-                    lastHeard = monotonicNanos()
+                    lastHeard = monotonicNanoseconds()
                     switch handle(frames, draining: draining, inFlight: &inFlight) {
                     case .carryOn: break
                     case .reconnect:
@@ -153,11 +151,11 @@ public final class Consumer: Sendable {
                         socket = try connect()
                         try ready(capacity: draining ? 0 : capacity, on: socket)
                         (poller, socketIndex, wakeIndex) = makePoller()
-                        lastSent = monotonicNanos()
+                        lastSent = monotonicNanoseconds()
                     }
                 }
             }
-            let now = monotonicNanos()
+            let now = monotonicNanoseconds()
             if now &- lastSent >= intervalNanos {
                 try OutgoingMessage(.heartbeat).send(on: socket, flags: .dontWait)
                 lastSent = now
@@ -297,18 +295,6 @@ public final class Consumer: Sendable {
             }
         }
         return true
-    }
-}
-
-func monotonicNanos() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
-}
-
-extension Duration {
-    var nanos: UInt64 {
-        UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds) / 1_000_000_000)
     }
 }
 

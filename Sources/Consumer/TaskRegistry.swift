@@ -17,15 +17,6 @@ public struct TaskContext: Sendable {
     public var isPastDeadline: Bool { ContinuousClock.now >= deadline }
 }
 
-/// A task's JSON text, untouched.
-public struct RawJSON: Sendable, Equatable, CustomStringConvertible {
-    public let bytes: [UInt8]
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-    public init(_ text: String) { self.bytes = Array(text.utf8) }
-    public var text: String { String(decoding: bytes, as: UTF8.self) }
-    public var description: String { text }
-}
-
 /// Thrown by a handler wrapper when a task's input is unusable: the result is an `error` of the
 /// given kind, and the task is not retried.
 public struct TaskInputError: Error, CustomStringConvertible {

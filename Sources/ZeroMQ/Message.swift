@@ -64,6 +64,8 @@ public final class Message {
             data?.deallocate()
         }
         guard let base = buffer.baseAddress, buffer.count > 0 else {
+            // An empty allocation is still an allocation the caller handed over.
+            buffer.baseAddress?.deallocate()
             zmq_msg_init(&raw)
             return
         }

@@ -5,15 +5,15 @@ import Darwin
 #endif
 import Synchronization
 
-/// Wakes a thread blocked in `zmq_poll` from other threads: a non-blocking pipe whose read end the
-/// poller watches. At most one byte is pending at a time, so a burst of completions costs one
+/// Wakes a thread blocked in `zmq_poll` (``Poller``) from other threads: a non-blocking pipe whose
+/// read end the poller watches (`poller.add(fileDescriptor: wakeup.readDescriptor)`). At most one byte is pending at a time, so a burst of completions costs one
 /// wake-up.
-final class Wakeup: Sendable {
-    let readDescriptor: Int32
+public final class Wakeup: Sendable {
+    public let readDescriptor: Int32
     private let writeDescriptor: Int32
     private let pending = Atomic<Bool>(false)
 
-    init() {
+    public init() {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { fatalError("pipe() failed: errno \(errno)") }
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -27,14 +27,14 @@ final class Wakeup: Sendable {
     }
 
     /// Wakes the poller unless a wake-up is already pending.
-    func signal() {
+    public func signal() {
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         _ = write(writeDescriptor, &byte, 1)
     }
 
     /// Called by the woken thread before it looks at what it was woken for.
-    func reset() {
+    public func reset() {
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(readDescriptor, &buffer, buffer.count) > 0 {}
         pending.store(false, ordering: .releasing)

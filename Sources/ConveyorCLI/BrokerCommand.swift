@@ -1,0 +1,70 @@
+import ArgumentParser
+import Broker
+import ConveyorProtocol
+import Foundation
+
+struct BrokerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run a broker: producers connect to its frontend, consumers to its backend.",
+        discussion: "Prints 'frontend ENDPOINT' and 'backend ENDPOINT' once both are bound. Stops on SIGINT or SIGTERM.")
+
+    @Option(help: "Endpoint producers connect to (tcp://HOST:* picks a free port).")
+    var frontend = "tcp://127.0.0.1:5555"
+
+    @Option(help: "Endpoint consumers connect to (tcp://HOST:* picks a free port).")
+    var backend = "tcp://127.0.0.1:5556"
+
+    @Option(help: "Tasks that may wait in the queue; submits past this are rejected.")
+    var maxQueued = 1_000_000
+
+    @Option(help: "Largest inbound message in bytes.")
+    var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
+
+    @Option(help: "Finished results kept for status queries.")
+    var keepResults = 100_000
+
+    @Option(help: "Seconds a finished result is kept.")
+    var resultTTL: Double = 3600
+
+    @Option(help: "Heartbeat interval in milliseconds.")
+    var heartbeatMs = 1000
+
+    @Option(help: "Missed heartbeats before a consumer is declared dead.")
+    var liveness = 4
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard maxQueued > 0 else { throw ValidationError("--max-queued must be at least 1") }
+        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+        guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+    }
+
+    func run() throws {
+        let logger = logging.bootstrap(label: "conveyor.broker")
+        var configuration = BrokerConfiguration()
+        configuration.frontend = frontend
+        configuration.backend = backend
+        configuration.maxQueued = maxQueued
+        configuration.maxMessageSize = maxMessageSize
+        configuration.resultRetentionCount = keepResults
+        configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
+        configuration.heartbeatInterval = .milliseconds(heartbeatMs)
+        configuration.liveness = liveness
+        let broker = try Broker(configuration: configuration, logger: logger)
+        let endpoints: BoundEndpoints
+        do {
+            endpoints = try broker.start()
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+        printLine("frontend \(endpoints.frontend)")
+        printLine("backend \(endpoints.backend)")
+        logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
+        TerminationSignals.install { _ in broker.stop() }
+        try broker.wait()
+    }
+}

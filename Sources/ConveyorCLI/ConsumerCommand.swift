@@ -1,0 +1,71 @@
+import ArgumentParser
+import Consumer
+import ConveyorProtocol
+import Foundation
+
+struct ConsumerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consumer",
+        abstract: "Run consumer processes, each with a pool of worker threads, serving the built-in tasks.",
+        discussion: """
+            With --processes P > 1 this process supervises P child consumer processes (P × threads \
+            workers), restarts a child that dies, and on SIGTERM/SIGINT has every child drain: finish \
+            running tasks, return their results, hand back what it had not started, and exit.
+            Built-in tasks: echo, sleep {"ms": n}, sha256 {"seed": s, "iterations": n}, fail {"message": m}.
+            """)
+
+    @Option(help: "The broker's backend endpoint.")
+    var backend = "tcp://127.0.0.1:5556"
+
+    @Option(help: "Worker threads per process.")
+    var threads = 4
+
+    @Option(help: "Consumer processes (more than 1: this process supervises them).")
+    var processes = 1
+
+    @Option(help: "Tasks the broker may send beyond the free threads.")
+    var prefetch = 0
+
+    @Option(help: "Heartbeat interval in milliseconds.")
+    var heartbeatMs = 1000
+
+    @Option(help: "Seconds a drain waits for running tasks.")
+    var drainTimeout: Double = 60
+
+    @Option(help: .hidden)
+    var processIndex: Int?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
+        guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1-256") }
+        guard prefetch >= 0 else { throw ValidationError("--prefetch must not be negative") }
+        guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+    }
+
+    func run() throws {
+        let logger = logging.bootstrap(label: "conveyor.consumer")
+        if processes > 1 {
+            var childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
+                                  "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)",
+                                  "--drain-timeout", "\(drainTimeout)", "--log-level", logging.logLevel]
+            childArguments += []
+            let supervisor = Supervisor(count: processes, arguments: childArguments, logger: logger)
+            TerminationSignals.install { _ in supervisor.stop() }
+            try supervisor.run()
+            return
+        }
+        var configuration = ConsumerConfiguration()
+        configuration.backend = backend
+        configuration.threads = threads
+        configuration.prefetch = prefetch
+        configuration.heartbeatInterval = .milliseconds(heartbeatMs)
+        configuration.processIndex = processIndex
+        configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
+        let consumer = try Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)
+        TerminationSignals.install { _ in consumer.stop() }
+        consumer.start()
+        try consumer.wait()
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// `conveyor`: one program, a subcommand per job. The root only dispatches.
+@main
+struct Conveyor: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "conveyor",
+        abstract: "A distributed task queue on ZeroMQ: producers, a broker, and consumer processes × threads.",
+        version: version,
+        subcommands: [
+            BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
+            CancelCommand.self, StatsCommand.self, DemoCommand.self, BenchCommand.self,
+        ])
+}

@@ -1,0 +1,247 @@
+import ArgumentParser
+import ConveyorProtocol
+import Foundation
+import Producer
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TaskOptionFlags: ParsableArguments {
+    @Option(help: "Seconds the task may take from submission to result, queueing included.")
+    var timeout: Double = 300
+
+    @Option(help: "Priority: higher runs first.")
+    var priority: Int32 = 0
+
+    @Option(help: "Attempts in all (retries after a handler failure, with backoff).")
+    var attempts: UInt32 = 1
+
+    @Option(help: "Milliseconds before the first retry; doubles each time.")
+    var retryBackoffMs: UInt32 = 1000
+
+    func validate() throws {
+        guard timeout > 0, timeout <= 4_000_000 else { throw ValidationError("--timeout must be between 0 and 4000000 seconds") }
+        guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+    }
+
+    var options: TaskOptions {
+        TaskOptions(timeoutMilliseconds: UInt32(timeout * 1000), priority: priority, maxAttempts: attempts,
+                    retryBackoffMilliseconds: retryBackoffMs)
+    }
+}
+
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Submit a task (or one task per input line) and print the result.",
+        discussion: """
+            One task: prints the result JSON on stdout; exits non-zero with the error on stderr when the \
+            task did not succeed. With --input FILE (- for stdin), each line is one task's args (NDJSON); \
+            stdout gets one JSON line per task as its result arrives: {"index", "id", "status", "result" or \
+            "error", "worker"}.
+            """)
+
+    @Argument(help: "The task name.")
+    var name: String
+
+    @Argument(help: "The task's args as JSON.")
+    var args: String?
+
+    @Option(help: "Read one task's args per line from FILE (- for stdin).")
+    var input: String?
+
+    @Flag(help: "Print the task id instead of waiting for the result.")
+    var noWait = false
+
+    @Option(help: "Tasks in flight at most (batch mode).")
+    var window = 1000
+
+    @Option(help: "Task id (single task). Submitting an id again is safe.")
+    var id: String?
+
+    @OptionGroup var task: TaskOptionFlags
+    @OptionGroup var endpoint: BrokerEndpointOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if input != nil && args != nil { throw ValidationError("give args as an argument or --input, not both") }
+        if input != nil && noWait { throw ValidationError("--no-wait takes a single task, not --input") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "conveyor.submit")
+        var configuration = ProducerConfiguration(broker: endpoint.broker)
+        configuration.requestTimeout = .milliseconds(Int(endpoint.requestTimeout * 1000))
+        configuration.window = window
+        let producer = try Producer(configuration: configuration, logger: logger)
+        defer { producer.close() }
+        if let input {
+            let failures = try await BatchSubmitter(producer: producer, name: name, options: task.options).run(input: input)
+            if failures > 0 { throw ExitCode.failure }
+            return
+        }
+        let json = args ?? "{}"
+        do {
+            try JSONValidator.validate(Array(json.utf8))
+        } catch {
+            printError("error: ARGS_JSON is not valid JSON: \(error)")
+            throw ExitCode.validationFailure
+        }
+        let handle: TaskHandle
+        do {
+            handle = try await producer.submit(name, json: json, options: task.options, id: id)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+        if noWait {
+            printLine(handle.id)
+            return
+        }
+        let result = await handle.result()
+        if result.status == .ok {
+            printLine(result.body.text)
+        } else {
+            printError("error: task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// `conveyor submit NAME --input FILE`: pipelined tasks, one result line each as it arrives.
+struct BatchSubmitter: Sendable {
+    let producer: Producer
+    let name: String
+    let options: TaskOptions
+
+    private final class Tally: Sendable {
+        let counts = Mutex<[String: Int]>([:])
+        let done = Atomic<Int>(0)
+        func add(_ status: String) {
+            counts.withLock { $0[status, default: 0] += 1 }
+            done.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Runs the batch; returns how many tasks did not succeed.
+    func run(input: String) async throws -> Int {
+        let lines: [Substring]
+        if input == "-" {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        } else {
+            guard let data = FileManager.default.contents(atPath: input) else {
+                printError("error: cannot read --input file '\(input)'")
+                throw ExitCode.failure
+            }
+            lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        }
+        // A final newline does not make an extra task.
+        let tasks = lines.last?.isEmpty == true ? Array(lines.dropLast()) : lines
+        let tally = Tally()
+        let started = ContinuousClock.now
+        let progress = isatty(2) != 0 ? Progress(total: tasks.count, tally: tally, started: started) : nil
+        progress?.start()
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for (index, line) in tasks.enumerated() {
+                if running >= producer.configuration.window {
+                    await group.next()
+                    running -= 1
+                }
+                running += 1
+                group.addTask { await runOne(index: index, line: String(line), tally: tally) }
+            }
+            await group.waitForAll()
+        }
+        progress?.stop()
+        let elapsed = started.duration(to: .now).seconds
+        let counts = tally.counts.withLock { $0 }
+        let summary = TaskStatus.allCases.compactMap { status in counts[status.rawValue].map { "\(status.rawValue) \($0)" } }
+        let rate = elapsed > 0 ? Double(tasks.count) / elapsed : 0
+        printError("\(tasks.count) tasks: \(summary.joined(separator: ", ")) in \(String(format: "%.2f", elapsed)) s (\(String(format: "%.0f", rate)) tasks/s)")
+        return tasks.count - (counts["ok"] ?? 0)
+    }
+
+    private func runOne(index: Int, line: String, tally: Tally) async {
+        do {
+            try JSONValidator.validate(Array(line.utf8))
+        } catch {
+            printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("line \(index + 1): not valid JSON: \(error)"))}"#)
+            tally.add("error")
+            return
+        }
+        do {
+            let handle = try await producer.submit(name, json: RawJSON(line), options: options)
+            let result = await handle.result()
+            printLine(Self.line(index: index, result: result))
+            tally.add(result.status.rawValue)
+        } catch ProducerError.rejected(let id, let reason) {
+            printLine(#"{"index":\#(index),"id":\#(JSONText.quoted(id)),"status":"rejected","error":\#(JSONText.quoted(reason))}"#)
+            tally.add("rejected")
+        } catch {
+            printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("\(error)"))}"#)
+            tally.add("error")
+        }
+    }
+
+    static func line(index: Int, result: TaskResult) -> String {
+        var text = #"{"index":\#(index),"id":\#(JSONText.quoted(result.id)),"status":"\#(result.status.rawValue)""#
+        if result.status == .ok {
+            text += #","result":\#(result.body.text)"#
+        } else {
+            text += #","error":\#(JSONText.quoted(result.errorMessage ?? result.body.text))"#
+        }
+        if let info = result.info, info.pid != nil {
+            let worker = ResultInfo(host: info.host, pid: info.pid, thread: info.thread, process: info.process)
+            text += #","worker":\#(worker.json)"#
+        }
+        if let attempts = result.info?.attempts { text += #","attempts":\#(attempts)"# }
+        return text + "}"
+    }
+
+    /// A progress bar with rate and ETA on standard error.
+    private final class Progress: Sendable {
+        let total: Int
+        let tally: Tally
+        let started: ContinuousClock.Instant
+        let running = Atomic<Bool>(false)
+
+        init(total: Int, tally: Tally, started: ContinuousClock.Instant) {
+            self.total = total
+            self.tally = tally
+            self.started = started
+        }
+
+        func start() {
+            running.store(true, ordering: .relaxed)
+            Thread.detachNewThread { [self] in
+                while running.load(ordering: .relaxed) {
+                    draw()
+                    Thread.sleep(forTimeInterval: 0.2)
+                }
+            }
+        }
+
+        func stop() {
+            running.store(false, ordering: .relaxed)
+            draw()
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+
+        func draw() {
+            let done = tally.done.load(ordering: .relaxed)
+            let elapsed = started.duration(to: .now).seconds
+            let rate = elapsed > 0 ? Double(done) / elapsed : 0
+            let eta = rate > 0 ? Double(total - done) / rate : 0
+            let width = 30
+            let filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            let text = String(format: "\r[%@] %d/%d  %.0f tasks/s  ETA %.1f s ", bar, done, total, rate, eta)
+            FileHandle.standardError.write(Data(text.utf8))
+        }
+    }
+}

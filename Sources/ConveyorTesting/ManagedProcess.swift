@@ -1,0 +1,147 @@
+public import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real child process whose output is read while it runs (line by line, both streams), that can
+/// be signalled, waited for with a deadline, and is killed when released.
+public final class ManagedProcess: Sendable {
+    public let name: String
+    public let arguments: [String]
+    private let process: Process
+    private let shared = Shared()
+    private var lineArrived: NSCondition { shared.lineArrived }
+    private var exited: DispatchSemaphore { shared.exited }
+
+    /// What the reader and termination callbacks share with the owner.
+    private final class Shared: Sendable {
+        let lines = Mutex<[String]>([])
+        let lineArrived = NSCondition()
+        let exited = DispatchSemaphore(value: 0)
+        let exitStatus = Mutex<Int32?>(nil)
+    }
+    /// Whether this process's output is echoed to the parent's standard error (for debugging).
+    private let echo: Bool
+
+    /// Starts `executable` with `arguments`.
+    public init(name: String, executable: URL, arguments: [String], environment: [String: String]? = nil,
+                echoOutput: Bool = ProcessInfo.processInfo.environment["CONVEYOR_TEST_ECHO"] != nil) throws {
+        self.name = name
+        self.arguments = arguments
+        self.echo = echoOutput
+        process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let buffer = Mutex<[UInt8]>([])
+        pipe.fileHandleForReading.readabilityHandler = { [shared, echo, name] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            let complete: [String] = buffer.withLock { pending in
+                pending.append(contentsOf: data)
+                var out: [String] = []
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    out.append(String(decoding: pending[..<newline], as: UTF8.self))
+                    pending.removeSubrange(...newline)
+                }
+                return out
+            }
+            guard !complete.isEmpty else { return }
+            if echo {
+                for line in complete { FileHandle.standardError.write(Data("[\(name)] \(line)\n".utf8)) }
+            }
+            shared.lines.withLock { $0.append(contentsOf: complete) }
+            shared.lineArrived.lock()
+            shared.lineArrived.broadcast()
+            shared.lineArrived.unlock()
+        }
+        process.terminationHandler = { [shared] process in
+            shared.exitStatus.withLock { $0 = process.terminationStatus }
+            shared.exited.signal()
+            shared.lineArrived.lock()
+            shared.lineArrived.broadcast()
+            shared.lineArrived.unlock()
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { shared.exitStatus.withLock { $0 == nil } }
+
+    /// Everything the process printed so far, line by line.
+    public var output: [String] { shared.lines.withLock { $0 } }
+
+    /// Waits for a line for which `matches` holds, up to `timeout`.
+    /// - Returns: the line, or `nil` if none came in time or the process ended first.
+    public func waitForLine(timeout: Duration, where matches: (String) -> Bool) -> String? {
+        let deadline = Date().addingTimeInterval(timeout.secondsDouble)
+        var seen = 0
+        lineArrived.lock()
+        defer { lineArrived.unlock() }
+        while true {
+            let current = shared.lines.withLock { Array($0[seen...]) }
+            if let line = current.first(where: matches) { return line }
+            seen += current.count
+            if Date() >= deadline { return nil }
+            if !isRunning && current.isEmpty {
+                // Give the reader a moment to deliver the last bytes after exit.
+                _ = lineArrived.wait(until: min(deadline, Date().addingTimeInterval(0.2)))
+                let last = shared.lines.withLock { Array($0[seen...]) }
+                return last.first(where: matches)
+            }
+            _ = lineArrived.wait(until: min(deadline, Date().addingTimeInterval(0.25)))
+        }
+    }
+
+    /// Waits for a line containing `text`.
+    public func waitForLine(containing text: String, timeout: Duration) -> String? {
+        waitForLine(timeout: timeout) { $0.contains(text) }
+    }
+
+    /// Sends `signal` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT, ...).
+    public func send(_ signal: Int32) {
+        if isRunning { kill(process.processIdentifier, signal) }
+    }
+
+    /// Waits up to `timeout` for the process to end.
+    /// - Returns: its exit status, or `nil` if it is still running.
+    @discardableResult
+    public func waitForExit(timeout: Duration) -> Int32? {
+        if exited.wait(timeout: .now() + timeout.secondsDouble) == .timedOut { return nil }
+        exited.signal()
+        return shared.exitStatus.withLock { $0 }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not ended within `grace`.
+    /// - Returns: the exit status.
+    @discardableResult
+    public func stop(grace: Duration = .seconds(10)) -> Int32? {
+        guard isRunning else { return shared.exitStatus.withLock { $0 } }
+        send(SIGCONT)
+        send(SIGTERM)
+        if let status = waitForExit(timeout: grace) { return status }
+        send(SIGKILL)
+        return waitForExit(timeout: .seconds(10))
+    }
+}
+
+extension Duration {
+    var secondsDouble: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,90 @@
+public import ConveyorProtocol
+import Foundation
+
+/// Everything a producer can be told at start.
+public struct ProducerConfiguration: Sendable {
+    /// The broker's frontend endpoint.
+    public var broker = "tcp://127.0.0.1:5555"
+    /// Tasks submitted and not yet finished, at most; further submits wait for a free slot.
+    public var window = 1_000
+    /// How long the broker has to answer a submit, status, cancel or stats request.
+    public var requestTimeout: Duration = .seconds(10)
+    /// Added to a task's own timeout before the producer stops waiting for its result.
+    public var resultGrace: Duration = .seconds(5)
+    /// Tasks sent in one SUBMIT message at most.
+    public var batch = 128
+    /// Heartbeat interval while tasks are pending; the broker is presumed gone (and the producer
+    /// reconnects and resubmits) after `liveness` silent intervals.
+    public var heartbeatInterval: Duration = .seconds(1)
+    public var liveness = 4
+
+    public init(broker: String = "tcp://127.0.0.1:5555") {
+        self.broker = broker
+    }
+}
+
+/// What went wrong for a producer call.
+public enum ProducerError: Error, Equatable, CustomStringConvertible {
+    /// The broker refused the task; the reason is the broker's.
+    case rejected(id: String, reason: String)
+    /// The broker did not answer within the request timeout.
+    case brokerTimeout(endpoint: String, waited: Duration)
+    /// The producer was closed.
+    case closed
+    /// The broker said the request broke the protocol.
+    case protocolError(String)
+    /// The task did not succeed (from ``TaskHandle/result(as:)``).
+    case taskFailed(TaskResult)
+    /// The result did not decode to the type asked for.
+    case undecodableResult(String)
+
+    public var description: String {
+        switch self {
+        case .rejected(let id, let reason): "task \(id) rejected: \(reason)"
+        case .brokerTimeout(let endpoint, let waited): "no answer from the broker at \(endpoint) within \(waited)"
+        case .closed: "the producer is closed"
+        case .protocolError(let text): "the broker reported a protocol error: \(text)"
+        case .taskFailed(let result): "task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)"
+        case .undecodableResult(let text): text
+        }
+    }
+}
+
+/// A finished task's outcome, as the broker delivered it.
+public struct TaskResult: Sendable, Equatable {
+    public let id: String
+    public let status: TaskStatus
+    /// The handler's result JSON when `status` is `ok`; otherwise `{"error": ..., "kind": ...}`.
+    public let body: RawJSON
+    /// Where and how the task ran (host, pid, thread, attempts), when known.
+    public let info: ResultInfo?
+
+    public init(id: String, status: TaskStatus, body: RawJSON, info: ResultInfo?) {
+        self.id = id
+        self.status = status
+        self.body = body
+        self.info = info
+    }
+
+    /// The error text of a task that did not succeed.
+    public var errorMessage: String? {
+        guard status != .ok else { return nil }
+        struct ErrorBody: Decodable { let error: String }
+        return (try? JSONDecoder().decode(ErrorBody.self, from: Data(body.bytes)))?.error
+    }
+
+    /// The error kind of a task that did not succeed.
+    public var errorKind: ErrorKind? {
+        guard status != .ok else { return nil }
+        struct ErrorBody: Decodable { let kind: ErrorKind }
+        return (try? JSONDecoder().decode(ErrorBody.self, from: Data(body.bytes)))?.kind
+    }
+}
+
+/// The answer to `status`.
+public struct TaskStatusReport: Sendable, Equatable {
+    public let id: String
+    public let state: TaskState
+    /// The result, when `state` is `done`.
+    public let result: TaskResult?
+}

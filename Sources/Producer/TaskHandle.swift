@@ -1,0 +1,35 @@
+public import ConveyorProtocol
+import Foundation
+
+/// A submitted task, in the spirit of `concurrent.futures.Future`: ``isDone``, ``cancel()``
+/// (queued tasks only: a running task cannot be cancelled), ``status()`` and ``result()``.
+public struct TaskHandle: Sendable {
+    public let id: String
+    let producer: Producer
+    let cell: TaskCell
+
+    /// Whether the task's result has arrived.
+    public var isDone: Bool { cell.result != nil }
+
+    /// Asks the broker to cancel the task. Only a queued task can be cancelled.
+    public func cancel() async throws -> CancelOutcome { try await producer.cancel(id: id) }
+
+    /// Asks the broker where the task stands.
+    public func status() async throws -> TaskStatusReport { try await producer.status(id: id) }
+
+    /// Waits for the task's result, whatever its status. It always comes: from the broker, or as
+    /// a `timeout` made here when the broker stays silent past the task's timeout.
+    public func result() async -> TaskResult { await cell.wait() }
+
+    /// Waits for the result and decodes it; throws ``ProducerError/taskFailed(_:)`` unless the
+    /// task succeeded.
+    public func result<T: Decodable>(as type: T.Type) async throws -> T {
+        let result = await result()
+        guard result.status == .ok else { throw ProducerError.taskFailed(result) }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(result.body.bytes))
+        } catch {
+            throw ProducerError.undecodableResult("result of task \(id) does not decode to \(T.self): \(error)")
+        }
+    }
+}
