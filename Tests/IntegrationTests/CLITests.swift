@@ -1,0 +1,87 @@
+import ConveyorProtocol
+import ConveyorTesting
+import Foundation
+import Testing
+
+/// The `conveyor` command line, run as a user would, against a real cluster.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct CLITests {
+    private func run(_ cluster: Cluster, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> (Int32?, [String]) {
+        let process = try ManagedProcess(name: "cli", executable: cluster.executable, arguments: arguments)
+        let status = process.waitForExit(timeout: timeout)
+        // Let the reader deliver the last lines.
+        _ = process.waitForLine(timeout: .milliseconds(300)) { _ in false }
+        return (status, process.output)
+    }
+
+    @Test("submit --input runs one task per line and prints one JSON line per task; a bad line gets an error line")
+    func batchMode() async throws {
+        try await withCluster(.init(consumers: 2, threads: 2)) { cluster in
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-batch-\(getpid()).ndjson")
+            var lines = (0..<200).map { #"{"n":\#($0)}"# }
+            lines[57] = "{this is not json"
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+
+            let (status, output) = try run(cluster, ["submit", "echo", "--input", file.path, "--broker", cluster.frontend])
+            #expect(status == 1, "one line failed, so the exit status is non-zero")
+            let results = output.compactMap { line -> [String: Any]? in
+                guard line.hasPrefix("{") else { return nil }
+                return try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            }
+            #expect(results.count == 200)
+            let byIndex = Dictionary(uniqueKeysWithValues: results.map { ($0["index"] as! Int, $0) })
+            #expect(byIndex.count == 200)
+            #expect(byIndex[57]?["status"] as? String == "error")
+            #expect((byIndex[57]?["error"] as? String)?.contains("line 58") == true)
+            for i in 0..<200 where i != 57 {
+                #expect(byIndex[i]?["status"] as? String == "ok")
+                #expect((byIndex[i]?["result"] as? [String: Any])?["n"] as? Int == i)
+                let worker = byIndex[i]?["worker"] as? [String: Any]
+                #expect(worker?["pid"] is Int && worker?["thread"] is Int && worker?["host"] is String)
+            }
+            #expect(output.contains { $0.contains("200 tasks: ok 199, error 1") }, "summary line")
+        }
+    }
+
+    @Test("submit prints the result; a failed task exits non-zero with the error on stderr; status, cancel and stats answer")
+    func singleTaskCommands() async throws {
+        try await withCluster(.init(consumers: 1, threads: 1)) { cluster in
+            let broker = ["--broker", cluster.frontend]
+            let (ok, okOutput) = try run(cluster, ["submit", "sha256", #"{"seed":"abc","iterations":1}"#] + broker)
+            #expect(ok == 0)
+            #expect(okOutput.contains { $0.contains(#""digest":""#) })
+
+            let (failed, failedOutput) = try run(cluster, ["submit", "fail", #"{"message":"nope"}"#] + broker)
+            #expect(failed == 1)
+            #expect(failedOutput.contains { $0.contains("error: task") && $0.contains("nope") })
+
+            let (badJSON, badOutput) = try run(cluster, ["submit", "echo", "{oops"] + broker)
+            #expect(badJSON != 0)
+            #expect(badOutput.contains { $0.contains("not valid JSON") })
+
+            let (_, idOutput) = try run(cluster, ["submit", "echo", "{}", "--no-wait", "--id", "cli-task-1"] + broker)
+            #expect(idOutput.contains("cli-task-1"))
+            try await waitUntil {
+                let (_, statusOutput) = try run(cluster, ["status", "cli-task-1"] + broker)
+                return statusOutput.contains { $0.contains(#""state":"done""#) && $0.contains(#""status":"ok""#) }
+            }
+            let (cancel, cancelOutput) = try run(cluster, ["cancel", "cli-task-1"] + broker)
+            #expect(cancel == 1)
+            #expect(cancelOutput.contains("done"))
+
+            let (stats, statsOutput) = try run(cluster, ["stats"] + broker)
+            #expect(stats == 0)
+            #expect(statsOutput.contains { $0.hasPrefix("consumers: 1") })
+        }
+    }
+
+    @Test("a broker that does not answer gives a clear timeout, not a hang")
+    func noBroker() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let (status, output) = try run(cluster, ["submit", "echo", "{}", "--broker", "tcp://127.0.0.1:9", "--request-timeout", "1"])
+            #expect(status == 1)
+            #expect(output.contains { $0.contains("no answer from the broker") })
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what Conveyor needs when it is missing: libzmq (with pkg-config) for building, and,
+# with --python, pyzmq for the interoperability tests. Debian/Ubuntu through apt-get (with sudo
+# when not root); elsewhere it says what to install.
+set -euo pipefail
+
+want_python=0
+[ "${1:-}" = "--python" ] && want_python=1
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+        echo "error: need root (or sudo) to run: $*" >&2; exit 1
+    fi
+}
+
+apt_updated=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        return 1
+    fi
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists libzmq; then
+    echo "Installing libzmq3-dev and pkg-config…" >&2
+    if ! apt_install libzmq3-dev pkg-config; then
+        echo "error: libzmq was not found and this is not a Debian/Ubuntu system." >&2
+        echo "Install libzmq 4.3 with its pkg-config file (macOS: brew install zeromq pkg-config), then rerun." >&2
+        exit 1
+    fi
+fi
+
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import zmq' >/dev/null 2>&1; then
+    echo "Installing pyzmq…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check pyzmq >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages pyzmq >/dev/null 2>&1 \
+        || apt_install python3-zmq \
+        || { echo "error: could not install pyzmq (pip install pyzmq)" >&2; exit 1; }
+    python3 -c 'import zmq' || { echo "error: pyzmq installed but 'import zmq' fails" >&2; exit 1; }
+fi
