@@ -76,6 +76,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Examples, built with the package so they cannot rot.
+        .executableTarget(
+            name: "thumbnail-consumer",
+            dependencies: ["Consumer", .product(name: "Logging", package: "swift-log")],
+            path: "examples/thumbnail-consumer",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "swift-producer",
+            dependencies: ["Producer", "ConveyorProtocol"],
+            path: "examples/swift-producer",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
         .testTarget(name: "ConsumerTests", dependencies: ["Consumer", "ConveyorProtocol"], swiftSettings: strict),

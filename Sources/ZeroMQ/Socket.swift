@@ -145,6 +145,16 @@ public final class Socket {
         return message
     }
 
+    /// Receives one frame into `buffer` (`zmq_recv`): no allocation at all, for hot loops that
+    /// reuse one buffer.
+    /// - Returns: the frame's full size, which is larger than `buffer.count` when the frame was
+    ///   truncated to fit; `nil` when `.dontWait` was given and nothing was waiting.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: ReceiveFlags = []) throws(ZMQError) -> Int? {
+        let result = try zmqCall("receive on \(type) socket") { zmq_recv(handle, buffer.baseAddress, buffer.count, flags.rawValue) }
+        guard case .done(let size) = result else { return nil }
+        return Int(size)
+    }
+
     /// Whether the frame last received has more frames after it (`ZMQ_RCVMORE`).
     public var hasMoreFrames: Bool {
         var value: Int32 = 0
