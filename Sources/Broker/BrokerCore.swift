@@ -31,7 +31,6 @@ final class BrokerCore {
     private var outgoingResults: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingAccepted: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingRejected: [[UInt8]: OutgoingMessage] = [:]
-    private var producerRoutes: [[UInt8]: Message] = [:]
 
     private var draining = false
     private let heartbeatNanos: UInt64
@@ -97,9 +96,7 @@ final class BrokerCore {
             send(OutgoingMessage(to: consumer.routingID, .disconnect), on: backend)
         }
         for key in producersSeen.keys {
-            if let route = producerRoutes[key] {
-                send(OutgoingMessage(to: route, .disconnect), on: frontend)
-            }
+            send(OutgoingMessage(to: Message(key), .disconnect), on: frontend)
         }
         logger.info("broker stopping", metadata: [
             "tasks.queued": "\(queue.count)", "tasks.running": "\(runningCount)",
@@ -119,7 +116,6 @@ final class BrokerCore {
         let route = envelope.routingID!
         let key = route.bytes
         producersSeen[key] = monotonicNanoseconds()
-        producerRoutes[key] = route
         switch envelope.command {
         case .submit:
             for group in envelope.groups { submit(group, from: route, key: key) }
@@ -135,7 +131,6 @@ final class BrokerCore {
             send(OutgoingMessage(to: route, .heartbeat), on: frontend)
         case .disconnect:
             producersSeen[key] = nil
-            producerRoutes[key] = nil
         default:
             reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT and DISCONNECT",
                   to: route, on: frontend)
@@ -152,10 +147,10 @@ final class BrokerCore {
         }
         if let existing = tasks[id] {
             // The same id again: a resubmission, safe by design. Follow the producer's new route.
-            existing.producer = route
+            existing.producer = key
             accept(idFrame, to: key, route: route)
             if existing.state == .done, let stored = results[id] {
-                appendResult(id: idFrame, stored.status, stored.body, stored.info, to: route)
+                appendResult(id: id, stored, to: key)
             }
             return
         }
@@ -182,8 +177,8 @@ final class BrokerCore {
         }
         let now = monotonicNanoseconds()
         sequence += 1
-        let task = TaskRecord(id: id, idFrame: idFrame, name: name, nameFrame: nameFrame, args: args,
-                              options: options, producer: route, sequence: sequence, now: now)
+        let task = TaskRecord(id: id, name: name, args: args.bytes, options: options, producer: key,
+                              sequence: sequence, now: now)
         tasks[id] = task
         deadlines.insert(TimedID(at: task.deadline, id: id))
         totals.submitted += 1
@@ -341,12 +336,12 @@ final class BrokerCore {
             }
             task.state = .done
             totals.failed += 1
-            finish(task, statusFrame: Message("error"), body: group[base + 2], info: group[base + 3])
+            finish(task, status: Array("error".utf8), body: group[base + 2].bytes, info: group[base + 3].bytes)
             return
         }
         task.state = .done
         if statusFrame.contentEquals("ok".utf8) { totals.succeeded += 1 } else { totals.failed += 1 }
-        finish(task, statusFrame: statusFrame, body: group[base + 2], info: group[base + 3])
+        finish(task, status: statusFrame.bytes, body: group[base + 2].bytes, info: group[base + 3].bytes)
     }
 
     // MARK: Dispatch
@@ -405,8 +400,8 @@ final class BrokerCore {
         let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
         let meta = DispatchMeta(attempt: task.attempts, timeoutMilliseconds: UInt32(clamping: max(1, remaining)))
         var entry = outgoingDispatch[consumer.key] ?? (consumer, OutgoingMessage(to: consumer.routingID, .dispatch), 0)
-        entry.message.append(task.idFrame)
-        entry.message.append(task.nameFrame)
+        entry.message.append(task.id)
+        entry.message.append(task.name)
         entry.message.append(task.args)
         entry.message.append(meta.encoded)
         entry.groups += 1
@@ -464,24 +459,24 @@ final class BrokerCore {
 
     private func finish(_ task: TaskRecord, status: TaskStatus, body: String) {
         let info = ResultInfo(attempts: Int(task.attempts)).json
-        finish(task, statusFrame: Message(status.rawValue), body: Message(body), info: Message(info))
+        finish(task, status: Array(status.rawValue.utf8), body: Array(body.utf8), info: Array(info.utf8))
     }
 
-    private func finish(_ task: TaskRecord, statusFrame: Message, body: Message, info: Message) {
+    private func finish(_ task: TaskRecord, status: [UInt8], body: [UInt8], info: [UInt8]) {
         let now = monotonicNanoseconds()
-        let evicted = results.insert(task.id, StoredResult(status: statusFrame, body: body, info: info, finishedAt: now))
+        let stored = StoredResult(status: status, body: body, info: info, finishedAt: now)
+        let evicted = results.insert(task.id, stored)
         for id in evicted where tasks[id]?.state == .done { tasks[id] = nil }
         totals.completed += 1
-        appendResult(id: task.idFrame, statusFrame, body, info, to: task.producer)
+        appendResult(id: task.id, stored, to: task.producer)
     }
 
-    private func appendResult(id: Message, _ status: Message, _ body: Message, _ info: Message, to route: Message) {
-        let key = route.bytes
-        var message = outgoingResults[key] ?? OutgoingMessage(to: route, .result)
+    private func appendResult(id: String, _ stored: StoredResult, to key: [UInt8]) {
+        var message = outgoingResults[key] ?? OutgoingMessage(to: Message(key), .result)
         message.append(id)
-        message.append(status)
-        message.append(body)
-        message.append(info)
+        message.append(stored.status)
+        message.append(stored.body)
+        message.append(stored.info)
         if message.frameCount >= 4 + 4 * 256 {
             outgoingResults[key] = nil
             send(message, on: frontend)

@@ -1,11 +1,11 @@
 import DequeModule
-import ZeroMQ
 
-/// A finished task's result frames, kept as received so they can be sent again untouched.
+/// A finished task's result, its frames' bytes kept as received so they can be sent again
+/// untouched (copied out of libzmq's receive buffers, which a kept frame would pin).
 struct StoredResult {
-    let status: Message
-    let body: Message
-    let info: Message
+    let status: [UInt8]
+    let body: [UInt8]
+    let info: [UInt8]
     let finishedAt: UInt64
 }
 

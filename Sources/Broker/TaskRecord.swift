@@ -12,13 +12,13 @@ final class TaskRecord {
     }
 
     let id: String
-    let idFrame: Message
     let name: String
-    let nameFrame: Message
-    let args: Message
+    /// The args JSON, copied out of the received frame: a received frame can pin libzmq's whole
+    /// 8 KiB receive buffer, which would make every queued task cost kilobytes.
+    let args: [UInt8]
     let options: TaskOptions
     /// Routing id of the producer that submitted it; results go there.
-    var producer: Message
+    var producer: [UInt8]
     var state: State = .queued
     /// Attempts started so far.
     var attempts: UInt32 = 0
@@ -30,12 +30,10 @@ final class TaskRecord {
     /// When a delayed retry may be queued again.
     var notBefore: UInt64 = 0
 
-    init(id: String, idFrame: Message, name: String, nameFrame: Message, args: Message, options: TaskOptions,
-         producer: Message, sequence: UInt64, now: UInt64) {
+    init(id: String, name: String, args: [UInt8], options: TaskOptions,
+         producer: [UInt8], sequence: UInt64, now: UInt64) {
         self.id = id
-        self.idFrame = idFrame
         self.name = name
-        self.nameFrame = nameFrame
         self.args = args
         self.options = options
         self.producer = producer

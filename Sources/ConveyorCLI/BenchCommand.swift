@@ -22,6 +22,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Tasks in flight per producer (W1, W5).") var window = 1_000
     @Option(help: "Messages for pushpull.") var messages = 1_000_000
     @Option(help: "Message size in bytes for pushpull.") var size = 100
+    @Option(help: "Consumer prefetch: tasks the broker may send beyond the free threads (0: credit = free threads).")
+    var prefetch = 0
 
     func validate() throws {
         let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull"])
@@ -74,7 +76,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func cluster(processes: Int, threads: Int) async throws -> Cluster {
         let cluster = try await Cluster(.init(consumers: 0, threads: threads))
-        try cluster.startConsumer(threads: threads, processes: processes)
+        try cluster.startConsumer(threads: threads, processes: processes, arguments: ["--prefetch", "\(prefetch)"])
         try await cluster.waitForConsumers(processes)
         return cluster
     }
@@ -85,7 +87,7 @@ struct BenchCommand: AsyncParsableCommand {
         let producer = try cluster.makeProducer { $0.window = window }
         _ = await LoadRunner.run(producer: producer, tasks: (0..<1000).map(Workloads.echo), window: window)
         let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window)
-        return BenchResult(workload: "W1", shape: "1×4, window \(window)", report: report, cluster: cluster)
+        return BenchResult(workload: "W1", shape: "1×4, window \(window), prefetch \(prefetch)", report: report, cluster: cluster)
     }
 
     private func w2() async throws -> BenchResult {
