@@ -129,10 +129,12 @@ final class BrokerCore {
             send(reply, on: frontend)
         case .heartbeat:
             send(OutgoingMessage(to: route, .heartbeat), on: frontend)
+        case .deadLetters:
+            deadLetterAction(envelope[0].string, id: envelope[1].string, replyTo: route)
         case .disconnect:
             producersSeen[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, HEARTBEAT and DISCONNECT",
                   to: route, on: frontend)
         }
     }
@@ -336,7 +338,12 @@ final class BrokerCore {
             }
             task.state = .done
             totals.failed += 1
-            finish(task, status: Array("error".utf8), body: group[base + 2].bytes, info: group[base + 3].bytes)
+            let body = group[base + 2].bytes
+            if task.options.maxAttempts > 1 {
+                let last = (try? JSONDecoder().decode(ErrorText.self, from: Data(body)))?.error ?? "handler failed"
+                addDeadLetter(task, reason: "failed \(task.attempts) attempts; last error: \(last)")
+            }
+            finish(task, status: Array("error".utf8), body: body, info: group[base + 3].bytes)
             return
         }
         task.state = .done
@@ -499,8 +506,43 @@ final class BrokerCore {
     }
 
     private func addDeadLetter(_ task: TaskRecord, reason: String) {
-        deadLetters.append(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason))
+        deadLetters.append(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason,
+                                      args: task.args, options: task.options, producer: task.producer))
         if deadLetters.count > config.deadLetterCapacity { deadLetters.removeFirst() }
+    }
+
+    /// `DEAD_LETTERS`: requeue or purge one dead letter (by id) or all of them.
+    private func deadLetterAction(_ action: String, id: String, replyTo requester: Message) {
+        let selected = deadLetters.filter { id.isEmpty || $0.id == id }
+        var count = 0
+        var error: String?
+        switch action {
+        case "purge":
+            deadLetters.removeAll { id.isEmpty || $0.id == id }
+            count = selected.count
+        case "requeue":
+            deadLetters.removeAll { id.isEmpty || $0.id == id }
+            for letter in selected {
+                if let current = tasks[letter.id], current.state != .done { continue }
+                sequence += 1
+                let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
+                                      producer: letter.producer, sequence: sequence, now: monotonicNanoseconds())
+                tasks[letter.id] = task
+                deadlines.insert(TimedID(at: task.deadline, id: task.id))
+                totals.requeued += 1
+                route(task, atFront: false)
+                count += 1
+            }
+        default:
+            error = "unknown dead-letter action '\(action)': use requeue or purge"
+        }
+        var reply = OutgoingMessage(to: requester, .deadLettersReply)
+        if let error {
+            reply.append(#"{"error":\#(JSONText.quoted(error))}"#)
+        } else {
+            reply.append(#"{"action":"\#(action)","count":\#(count)}"#)
+        }
+        send(reply, on: frontend)
     }
 
     // MARK: Time
@@ -517,7 +559,7 @@ final class BrokerCore {
             task.state = .queued
             route(task, atFront: true)
         }
-        let dead = consumers.values.filter { now &- $0.lastSeen > heartbeatNanos * UInt64(config.liveness) }
+        let dead = consumers.values.filter { now &- $0.lastSeen > $0.livenessNanos(broker: heartbeatNanos, liveness: config.liveness) }
         for consumer in dead { remove(consumer, reason: "consumer missed \(config.liveness) heartbeats") }
         for consumer in consumers.values where now &- consumer.lastSent >= heartbeatNanos {
             consumer.lastSent = now
@@ -617,6 +659,8 @@ final class BrokerCore {
         return (try? String(decoding: encoder.encode(stats), as: UTF8.self)) ?? "{}"
     }
 }
+
+private struct ErrorText: Decodable { let error: String }
 
 /// A task id due at a time (a deadline or a retry).
 struct TimedID: Comparable {

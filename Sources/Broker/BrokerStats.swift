@@ -1,5 +1,5 @@
 /// What `STATS` answers, as JSON.
-struct BrokerStats: Codable {
+struct BrokerStats: Encodable {
     struct ConsumerStats: Codable {
         let pid: Int
         let host: String

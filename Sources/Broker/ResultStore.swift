@@ -49,10 +49,19 @@ struct ResultStore {
     }
 }
 
-/// A task that used up its attempts, kept for operators (`conveyor stats`).
-struct DeadLetter: Codable {
+import ConveyorProtocol
+
+/// A task that used up its attempts, kept for operators: `conveyor stats` lists them,
+/// `conveyor dead-letters --requeue/--purge` acts on them.
+struct DeadLetter: Encodable {
     let id: String
     let name: String
     let attempts: UInt32
     let reason: String
+    // Kept to requeue the task; not shown in stats.
+    let args: [UInt8]
+    let options: TaskOptions
+    let producer: [UInt8]
+
+    enum CodingKeys: String, CodingKey { case id, name, attempts, reason }
 }

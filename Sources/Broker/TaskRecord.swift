@@ -66,4 +66,11 @@ final class ConsumerRecord {
     }
 
     var credit: Int { info.capacity - inFlight.count }
+
+    /// How long the consumer may stay silent: `liveness` intervals of the slower of the two
+    /// heartbeat intervals, the broker's and the one the consumer announced in READY.
+    func livenessNanos(broker interval: UInt64, liveness: Int) -> UInt64 {
+        let announced = UInt64(max(0, info.heartbeatMilliseconds ?? 0)) * 1_000_000
+        return max(interval, announced) * UInt64(liveness)
+    }
 }

@@ -15,12 +15,17 @@ public enum BuiltinTasks {
     }
     public struct SHA256Result: Codable, Sendable { public let digest: String }
     public struct FailArgs: Codable, Sendable { public let message: String }
+    public struct FlakyArgs: Codable, Sendable { public let failures: Int }
+    public struct FlakyResult: Codable, Sendable { public let attempt: Int }
 
     public struct HandlerFailure: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// `echo`, `sleep`, `sha256` and `fail` added to `registry`.
+    /// `echo`, `sleep`, `sha256`, `fail` and `flaky` added to `registry`.
+    ///
+    /// `flaky` {"failures": n} fails on its first n attempts and then succeeds, returning
+    /// {"attempt": k}: a deterministic way to exercise retries.
     public static func register(into registry: inout TaskRegistry) {
         registry.registerRaw("echo") { json, _ in json }
         registry.register("sleep") { (args: SleepArgs, context: TaskContext) -> SleepResult in
@@ -34,6 +39,12 @@ public enum BuiltinTasks {
         }
         registry.register("fail") { (args: FailArgs) -> Bool in
             throw HandlerFailure(description: args.message)
+        }
+        registry.register("flaky") { (args: FlakyArgs, context: TaskContext) -> FlakyResult in
+            guard context.attempt > args.failures else {
+                throw HandlerFailure(description: "flaky failure on attempt \(context.attempt) of \(args.failures + 1)")
+            }
+            return FlakyResult(attempt: context.attempt)
         }
     }
 

@@ -24,6 +24,17 @@ public final class Consumer: Sendable {
     private let host = hostName()
     private let pid = Int(getpid())
 
+    /// The exit status of a consumer process replaced because a handler was stuck past the hard limit.
+    public static let stuckExitCode: Int32 = 75
+
+    /// Thrown by ``wait()`` when a handler stayed stuck past the hard limit; the process should
+    /// exit (with ``stuckExitCode``) rather than join its stuck thread.
+    public struct StuckHandler: Error, CustomStringConvertible {
+        public let taskID: String
+        public let name: String
+        public var description: String { "handler for task \(taskID) ('\(name)') is stuck past its hard time limit" }
+    }
+
     /// A finished task on its way from a worker thread to the I/O thread.
     struct Completed: Sendable {
         let id: String
@@ -46,11 +57,15 @@ public final class Consumer: Sendable {
         let thread = Thread { [self] in
             do {
                 try ioLoop()
+                pool.shutdown(cancelPending: true)
+            } catch let error as StuckHandler {
+                // Joining the pool would wait forever on the stuck thread: leave it to the process exit.
+                failure.withLock { $0 = error }
             } catch {
                 logger.error("consumer loop failed", metadata: ["error": "\(error)"])
                 failure.withLock { $0 = error }
+                pool.shutdown(cancelPending: true)
             }
-            pool.shutdown(cancelPending: true)
             finished.signal()
         }
         thread.name = "conveyor-io"
@@ -109,6 +124,10 @@ public final class Consumer: Sendable {
         var lastHeard = monotonicNanoseconds()
         var lastSent = lastHeard
         var inFlight = 0
+        // Tasks held (queued in the pool or running) with their hard limits, to detect a stuck handler.
+        var held: [String: (name: String, limit: UInt64)] = [:]
+        let grace = configuration.hardLimitGrace.nanoseconds
+        var nextStuckCheck: UInt64 = 0
         var draining = false
         var drainDeadline: UInt64 = 0
 
@@ -129,7 +148,7 @@ public final class Consumer: Sendable {
                 for job in pool.takePending() { job.cancel() }
             }
             if draining && (inFlight == 0 || monotonicNanoseconds() > drainDeadline) {
-                flushOutbox(on: socket, inFlight: &inFlight)
+                flushOutbox(on: socket, inFlight: &inFlight, held: &held)
                 try OutgoingMessage(.disconnect).send(on: socket)
                 logger.info("consumer stopped", metadata: ["tasks.abandoned": "\(inFlight)"])
                 return
@@ -138,13 +157,13 @@ public final class Consumer: Sendable {
             if poller.isReadable(wakeIndex) {
                 wakeup.reset()
             }
-            if flushOutbox(on: socket, inFlight: &inFlight) { lastSent = monotonicNanoseconds() }
+            if flushOutbox(on: socket, inFlight: &inFlight, held: &held) { lastSent = monotonicNanoseconds() }
             if poller.isReadable(socketIndex) {
                 var handled = 0
                 while handled < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
                     handled += 1
                     lastHeard = monotonicNanoseconds()
-                    switch handle(frames, draining: draining, inFlight: &inFlight) {
+                    switch handle(frames, draining: draining, inFlight: &inFlight, held: &held, grace: grace) {
                     case .carryOn: break
                     case .reconnect:
                         logger.info("broker asked the consumer to reconnect")
@@ -156,6 +175,18 @@ public final class Consumer: Sendable {
                 }
             }
             let now = monotonicNanoseconds()
+            if now >= nextStuckCheck {
+                nextStuckCheck = now + 100_000_000
+                if let (id, entry) = held.first(where: { now > $0.value.limit }) {
+                    logger.critical("handler stuck past its hard limit; handing back work and exiting for replacement", metadata: [
+                        "task.id": "\(id)", "task.name": "\(entry.name)", "tasks.held": "\(held.count)",
+                    ])
+                    for job in pool.takePending() { job.cancel() }
+                    flushOutbox(on: socket, inFlight: &inFlight, held: &held)
+                    try OutgoingMessage(.disconnect).send(on: socket)
+                    throw StuckHandler(taskID: id, name: entry.name)
+                }
+            }
             if now &- lastSent >= intervalNanos {
                 try OutgoingMessage(.heartbeat).send(on: socket, flags: .dontWait)
                 lastSent = now
@@ -173,7 +204,8 @@ public final class Consumer: Sendable {
 
     private enum Next { case carryOn, reconnect }
 
-    private func handle(_ frames: [Message], draining: Bool, inFlight: inout Int) -> Next {
+    private func handle(_ frames: [Message], draining: Bool, inFlight: inout Int,
+                        held: inout [String: (name: String, limit: UInt64)], grace: UInt64) -> Next {
         let envelope: Envelope
         do {
             envelope = try Envelope(frames: frames, fromRouter: false)
@@ -184,9 +216,11 @@ public final class Consumer: Sendable {
         switch envelope.command {
         case .dispatch:
             var jobs: [ThreadPool.Job] = []
+            let now = monotonicNanoseconds()
             for group in envelope.groups {
-                guard let job = makeJob(group) else { continue }
+                guard let (job, id, name, timeout) = makeJob(group) else { continue }
                 jobs.append(job)
+                held[id] = (name, now + UInt64(timeout) * 1_000_000 + grace)
             }
             inFlight += jobs.count
             if draining {
@@ -206,7 +240,7 @@ public final class Consumer: Sendable {
         return .carryOn
     }
 
-    private func makeJob(_ group: ArraySlice<Message>) -> ThreadPool.Job? {
+    private func makeJob(_ group: ArraySlice<Message>) -> (ThreadPool.Job, String, String, UInt32)? {
         let base = group.startIndex
         let id = group[base].string
         let name = group[base + 1].string
@@ -219,7 +253,7 @@ public final class Consumer: Sendable {
             return nil
         }
         let received = ContinuousClock.now
-        return ThreadPool.Job(
+        let job = ThreadPool.Job(
             run: { [self] worker in
                 let started = ContinuousClock.now
                 let context = TaskContext(
@@ -237,6 +271,7 @@ public final class Consumer: Sendable {
             cancel: { [self] in
                 post(Completed(id: id, status: "requeue", body: [], info: "{}"))
             })
+        return (job, id, name, meta.timeoutMilliseconds)
     }
 
     private func post(_ completed: Completed) {
@@ -273,13 +308,15 @@ public final class Consumer: Sendable {
 
     /// Sends what the workers finished, many results per DONE message.
     @discardableResult
-    private func flushOutbox(on socket: Socket, inFlight: inout Int) -> Bool {
+    private func flushOutbox(on socket: Socket, inFlight: inout Int,
+                             held: inout [String: (name: String, limit: UInt64)]) -> Bool {
         let completed = outbox.withLock { outbox -> [Completed] in
             defer { outbox.removeAll(keepingCapacity: true) }
             return outbox
         }
         guard !completed.isEmpty else { return false }
         inFlight -= completed.count
+        for item in completed { held[item.id] = nil }
         for chunk in stride(from: 0, to: completed.count, by: 256) {
             var message = OutgoingMessage(.done)
             for item in completed[chunk..<min(chunk + 256, completed.count)] {

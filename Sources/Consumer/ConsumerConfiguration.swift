@@ -17,6 +17,10 @@ public struct ConsumerConfiguration: Sendable {
     public var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
     /// How long a drain waits for running tasks before giving up on them.
     public var drainTimeout: Duration = .seconds(60)
+    /// The hard limit: a task still held this long past its own timeout means a handler is stuck.
+    /// Threads cannot be killed safely, so the consumer then returns what it can, hands back what it
+    /// has not started, and exits with ``Consumer/stuckExitCode`` for its supervisor to replace it.
+    public var hardLimitGrace: Duration = .seconds(30)
 
     public init() {}
 }

@@ -3,6 +3,10 @@ import Consumer
 import ConveyorProtocol
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct ConsumerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consumer",
@@ -32,6 +36,9 @@ struct ConsumerCommand: ParsableCommand {
     @Option(help: "Seconds a drain waits for running tasks.")
     var drainTimeout: Double = 60
 
+    @Option(help: "Seconds past a task's own timeout after which a handler counts as stuck and this process is replaced.")
+    var hardLimitGrace: Double = 30
+
     @Option(help: .hidden)
     var processIndex: Int?
 
@@ -49,8 +56,8 @@ struct ConsumerCommand: ParsableCommand {
         if processes > 1 {
             var childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
                                   "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)",
-                                  "--drain-timeout", "\(drainTimeout)", "--log-level", logging.logLevel]
-            childArguments += []
+                                  "--drain-timeout", "\(drainTimeout)", "--hard-limit-grace", "\(hardLimitGrace)",
+                                  "--log-level", logging.logLevel]
             let supervisor = Supervisor(count: processes, arguments: childArguments, logger: logger)
             TerminationSignals.install { _ in supervisor.stop() }
             try supervisor.run()
@@ -63,9 +70,16 @@ struct ConsumerCommand: ParsableCommand {
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
+        configuration.hardLimitGrace = .milliseconds(Int(hardLimitGrace * 1000))
         let consumer = try Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)
         TerminationSignals.install { _ in consumer.stop() }
         consumer.start()
-        try consumer.wait()
+        do {
+            try consumer.wait()
+        } catch let error as Consumer.StuckHandler {
+            logger.critical("exiting for replacement", metadata: ["reason": "\(error)"])
+            // The stuck thread cannot be joined or killed; ending the process is the only way out.
+            Glibc.exit(Consumer.stuckExitCode)
+        }
     }
 }

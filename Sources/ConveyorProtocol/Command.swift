@@ -13,6 +13,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case cancel = 0x02
     case status = 0x03
     case stats = 0x04
+    /// Requeue or purge dead letters.
+    case deadLetters = 0x07
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -23,6 +25,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case cancelReply = 0x14
     case statusReply = 0x15
     case statsReply = 0x16
+    case deadLettersReply = 0x17
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -36,6 +39,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .cancel: "CANCEL"
         case .status: "STATUS"
         case .stats: "STATS"
+        case .deadLetters: "DEAD_LETTERS"
+        case .deadLettersReply: "DEAD_LETTERS_REPLY"
         case .heartbeat: "HEARTBEAT"
         case .disconnect: "DISCONNECT"
         case .accepted: "ACCEPTED"

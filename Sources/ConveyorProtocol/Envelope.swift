@@ -52,9 +52,9 @@ public struct Envelope {
         }
         let expected: Int
         switch command {
-        case .cancel, .status, .ready, .statsReply, .error: expected = 1
+        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error: expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
-        case .cancelReply: expected = 2
+        case .cancelReply, .deadLetters: expected = 2
         case .statusReply: expected = 5
         default: expected = body.count
         }

@@ -135,6 +135,12 @@ public final class Producer: Sendable {
         try await request(.stats) { state, waiter in state.statsWaiters.append(waiter) }
     }
 
+    /// Requeues (`"requeue"`) or purges (`"purge"`) the dead letter `id`, or all of them when
+    /// `id` is `nil`. Answers `{"action": ..., "count": n}`.
+    public func deadLetters(_ action: String, id: String? = nil) async throws -> RawJSON {
+        try await request(.deadLetters(action: action, id: id ?? "")) { state, waiter in state.adminWaiters.append(waiter) }
+    }
+
     // MARK: Waiting
 
     private func acquireSlot() async throws {
@@ -277,6 +283,11 @@ public final class Producer: Sendable {
                 try message.send(on: socket)
             case .stats:
                 try OutgoingMessage(.stats).send(on: socket)
+            case .deadLetters(let action, let id):
+                var message = OutgoingMessage(.deadLetters)
+                message.append(action)
+                message.append(id)
+                try message.send(on: socket)
             }
         }
         if let submit { try submit.send(on: socket) }
@@ -339,6 +350,9 @@ public final class Producer: Sendable {
         case .statsReply:
             let waiter = state.withLock { $0.statsWaiters.popFirst() }
             waiter?.continuation.resume(returning: RawJSON(bytes: envelope[0].bytes))
+        case .deadLettersReply:
+            let waiter = state.withLock { $0.adminWaiters.popFirst() }
+            waiter?.continuation.resume(returning: RawJSON(bytes: envelope[0].bytes))
         case .heartbeat, .disconnect:
             break
         case .error:
@@ -385,7 +399,8 @@ public final class Producer: Sendable {
         }
         let timeout = ProducerError.brokerTimeout(endpoint: configuration.broker, waited: configuration.requestTimeout)
         let (statuses, cancels, stats) = state.withLock { state in
-            (state.statusWaiters.expire(now: now), state.cancelWaiters.expire(now: now), state.statsWaiters.expire(now: now))
+            (state.statusWaiters.expire(now: now), state.cancelWaiters.expire(now: now),
+             state.statsWaiters.expire(now: now) + state.adminWaiters.expire(now: now))
         }
         statuses.forEach { $0.continuation.resume(throwing: timeout) }
         cancels.forEach { $0.continuation.resume(throwing: timeout) }
@@ -401,9 +416,10 @@ public final class Producer: Sendable {
                 state.statusWaiters.removeAll()
                 state.cancelWaiters.removeAll()
                 state.statsWaiters.removeAll()
+                state.adminWaiters.removeAll()
             }
             return (Array(state.tasks.values), Array(state.windowWaiters), state.statusWaiters.values.flatMap { $0 },
-                    state.cancelWaiters.values.flatMap { $0 }, Array(state.statsWaiters))
+                    state.cancelWaiters.values.flatMap { $0 }, Array(state.statsWaiters) + Array(state.adminWaiters))
         }
         for task in tasks {
             task.acceptWaiter?.resume(throwing: error)
@@ -424,6 +440,7 @@ enum Request: Sendable {
     case status(String)
     case cancel(String)
     case stats
+    case deadLetters(action: String, id: String)
 }
 
 struct Waiter<T: Sendable>: Sendable {
@@ -451,6 +468,7 @@ struct State: Sendable {
     var statusWaiters: [String: [Waiter<TaskStatusReport>]] = [:]
     var cancelWaiters: [String: [Waiter<CancelOutcome>]] = [:]
     var statsWaiters = Deque<Waiter<RawJSON>>()
+    var adminWaiters = Deque<Waiter<RawJSON>>()
     var closed = false
 }
 

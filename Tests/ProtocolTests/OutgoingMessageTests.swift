@@ -1,0 +1,97 @@
+import ConveyorProtocol
+import Testing
+import ZeroMQ
+
+@Suite("Outgoing frames")
+struct OutgoingMessageTests {
+    /// Every command and its byte, copied from docs/PROTOCOL.md §3 and Command.swift. A command
+    /// added without a line here fails `commandRawValues`.
+    static let commandBytes: [(Command, UInt8, String)] = [
+        (.submit, 0x01, "SUBMIT"), (.cancel, 0x02, "CANCEL"), (.status, 0x03, "STATUS"), (.stats, 0x04, "STATS"),
+        (.heartbeat, 0x05, "HEARTBEAT"), (.disconnect, 0x06, "DISCONNECT"), (.deadLetters, 0x07, "DEAD_LETTERS"),
+        (.accepted, 0x11, "ACCEPTED"), (.rejected, 0x12, "REJECTED"), (.result, 0x13, "RESULT"),
+        (.cancelReply, 0x14, "CANCEL_REPLY"), (.statusReply, 0x15, "STATUS_REPLY"), (.statsReply, 0x16, "STATS_REPLY"),
+        (.deadLettersReply, 0x17, "DEAD_LETTERS_REPLY"),
+        (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
+    ]
+
+    @Test("The protocol tag is the four ASCII bytes CVY1 and the family prefix is CVY")
+    func tagBytes() {
+        #expect(ProtocolTag.current == [0x43, 0x56, 0x59, 0x31])
+        #expect(ProtocolTag.family == [0x43, 0x56, 0x59])
+    }
+
+    @Test("Every command has the byte value the protocol document gives it, and no command is untested")
+    func commandRawValues() {
+        for (command, byte, name) in Self.commandBytes {
+            #expect(command.rawValue == byte, "\(command)")
+            #expect(Command(rawValue: byte) == command)
+            #expect(command.description == name)
+        }
+        #expect(Command.allCases.count == Self.commandBytes.count)
+        #expect(Set(Command.allCases.map(\.rawValue)) == Set(Self.commandBytes.map(\.1)))
+    }
+
+    @Test("Group commands declare their group sizes; the rest have none")
+    func groupSizes() {
+        let expected: [Command: Int] = [.submit: 4, .result: 4, .dispatch: 4, .done: 4, .rejected: 2, .accepted: 1]
+        for command in Command.allCases {
+            #expect(command.groupSize == expected[command], "\(command)")
+        }
+    }
+
+    @Test("Without a routing id a message starts with the tag frame then the one-byte command frame")
+    func headerWithoutRoutingID() {
+        for (command, byte, _) in Self.commandBytes {
+            let message = OutgoingMessage(command)
+            #expect(message.frames.map(\.bytes) == [cvy1, [byte]], "\(command)")
+            #expect(message.frameCount == 2)
+        }
+    }
+
+    @Test("With a routing id the routing frame comes first, then the tag and the command")
+    func headerWithRoutingID() {
+        let routingID: [UInt8] = [0x00, 0x6B, 0x8B, 0x45, 0x67]
+        for (command, byte, _) in Self.commandBytes {
+            let message = OutgoingMessage(to: Message(routingID), command)
+            #expect(message.frames.map(\.bytes) == [routingID, cvy1, [byte]], "\(command)")
+            #expect(message.frameCount == 3)
+        }
+    }
+
+    @Test("Body frames follow the header in the order appended, whatever their form")
+    func bodyFramesInOrder() {
+        var message = OutgoingMessage(.submit)
+        message.append("job-1")
+        message.append(Array("echo".utf8))
+        message.append([])
+        message.append(Message(Array(#"{"n":1}"#.utf8)))
+        [UInt8]([0xDE, 0xAD]).withUnsafeBytes { message.append($0) }
+        #expect(message.frames.map(\.bytes) == [cvy1, [0x01], Array("job-1".utf8), Array("echo".utf8), [],
+                                                Array(#"{"n":1}"#.utf8), [0xDE, 0xAD]])
+        #expect(message.frameCount == 7)
+    }
+
+    @Test("bodyIsEmpty is true until the first body frame is added after a routed header")
+    func bodyIsEmptyWithRoutingID() {
+        var message = OutgoingMessage(to: Message("peer"), .accepted)
+        #expect(message.bodyIsEmpty)
+        message.append("job-1")
+        #expect(!message.bodyIsEmpty)
+    }
+
+    @Test("A built message parses back into the same command and body")
+    func builtMessageParses() throws {
+        var message = OutgoingMessage(to: Message("peer-1"), .dispatch)
+        for id in ["a", "b"] {
+            message.append(id)
+            message.append("echo")
+            message.append("[]")
+            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: 5).encoded)
+        }
+        let envelope = try Envelope(frames: message.frames, fromRouter: true)
+        #expect(envelope.routingID?.string == "peer-1")
+        #expect(envelope.command == .dispatch)
+        #expect(envelope.groups.map { $0.first!.string } == ["a", "b"])
+    }
+}

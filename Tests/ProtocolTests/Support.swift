@@ -1,0 +1,36 @@
+import ConveyorProtocol
+import ZeroMQ
+
+/// The protocol tag's bytes, spelled out rather than taken from `ProtocolTag`, so that the tests
+/// pin the wire format instead of echoing the implementation.
+let cvy1: [UInt8] = [0x43, 0x56, 0x59, 0x31]
+
+/// Builds ZeroMQ frames from byte arrays and parses them as a received message.
+func parse(_ parts: [[UInt8]], fromRouter: Bool = false) throws(ProtocolError) -> Envelope {
+    try Envelope(frames: parts.map { Message($0) }, fromRouter: fromRouter)
+}
+
+/// The error `parse` throws, or `nil` when the frames parse.
+func parseError(_ parts: [[UInt8]], fromRouter: Bool = false) -> ProtocolError? {
+    do {
+        _ = try parse(parts, fromRouter: fromRouter)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// SplitMix64: a tiny deterministic generator, so that generated cases are the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
