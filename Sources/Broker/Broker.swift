@@ -41,6 +41,7 @@ public final class Broker: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let bound = Mutex<Result<BoundEndpoints, any Error>?>(nil)
         let thread = Thread { [self] in
+            Thread.current.name = "conveyor-broker"
             let core: BrokerCore
             do {
                 core = try BrokerCore(config: configuration, logger: logger, context: context)
@@ -62,7 +63,6 @@ public final class Broker: Sendable {
             }
             finished.signal()
         }
-        thread.name = "conveyor-broker"
         thread.start()
         ready.wait()
         return try bound.withLock { $0! }.get()

@@ -92,6 +92,9 @@ final class BrokerCore {
     /// Tells consumers to stop and producers that the broker is going away.
     private func beginDrain() {
         draining = true
+        // Give the goodbyes below time to leave before the sockets close.
+        try? frontend.set(.linger, 1000)
+        try? backend.set(.linger, 1000)
         for consumer in consumers.values {
             send(OutgoingMessage(to: consumer.routingID, .disconnect), on: backend)
         }
@@ -144,7 +147,7 @@ final class BrokerCore {
         let idFrame = group[base], nameFrame = group[base + 1], optionsFrame = group[base + 2]
         let args = group[base + 3]
         guard let id = identifier(idFrame) else {
-            rejectTask(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of UTF-8", to: key, route: route)
+            rejectTask(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII", to: key, route: route)
             return
         }
         if let existing = tasks[id] {
@@ -157,7 +160,7 @@ final class BrokerCore {
             return
         }
         guard let name = identifier(nameFrame) else {
-            rejectTask(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of UTF-8", to: key, route: route)
+            rejectTask(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII", to: key, route: route)
             return
         }
         let options: TaskOptions
@@ -311,14 +314,27 @@ final class BrokerCore {
         let base = group.startIndex
         let idFrame = group[base]
         let id = idFrame.string
-        consumer?.inFlight.remove(id)
-        consumer?.completed += 1
+        let held = consumer?.inFlight.remove(id) != nil
+        if held { consumer?.completed += 1 }
         guard let task = tasks[id], task.state != .done else {
             totals.duplicatesDropped += 1
             return
         }
-        if case .queued = task.state { queue.remove(task) }
         let statusFrame = group[base + 1]
+        let isFinal = statusFrame.contentEquals("ok".utf8) || statusFrame.contentEquals("error".utf8)
+        // A final result is used from whoever ran the task (a late result from a consumer declared
+        // dead still saves a rerun). Hand-backs and retries only count from the consumer holding it.
+        let owned: Bool
+        if case .running(let owner) = task.state, let consumer, owner == consumer.key { owned = true } else { owned = false }
+        guard isFinal || owned else {
+            totals.duplicatesDropped += 1
+            return
+        }
+        guard isFinal || statusFrame.contentEquals("requeue".utf8) || statusFrame.contentEquals("retry".utf8) else {
+            totals.badMessages += 1
+            return
+        }
+        if case .queued = task.state { queue.remove(task) }
         if statusFrame.contentEquals("requeue".utf8) {
             // Handed back unstarted by a draining consumer: this attempt does not count.
             if task.attempts > 0 { task.attempts -= 1 }
@@ -329,7 +345,8 @@ final class BrokerCore {
         }
         if statusFrame.contentEquals("retry".utf8) {
             if task.attempts < task.options.maxAttempts {
-                let backoff = UInt64(task.options.retryBackoffMilliseconds) * 1_000_000 << UInt64(min(task.attempts - 1, 16))
+                let doublings = UInt64(min(max(task.attempts, 1) - 1, 16))
+                let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
                 task.state = .delayed
                 task.notBefore = monotonicNanoseconds() &+ backoff
                 retries.insert(TimedID(at: task.notBefore, id: id))
@@ -484,7 +501,7 @@ final class BrokerCore {
         message.append(stored.status)
         message.append(stored.body)
         message.append(stored.info)
-        if message.frameCount >= 4 + 4 * 256 {
+        if message.frameCount >= 3 + 4 * 256 {
             outgoingResults[key] = nil
             send(message, on: frontend)
         } else {
@@ -593,14 +610,21 @@ final class BrokerCore {
     // MARK: Sending
 
     private func flush() {
-        for (_, message) in outgoingAccepted { send(message, on: frontend) }
-        outgoingAccepted.removeAll(keepingCapacity: true)
-        for (_, message) in outgoingRejected { send(message, on: frontend) }
-        outgoingRejected.removeAll(keepingCapacity: true)
-        for (_, entry) in outgoingDispatch { sendDispatch(entry.message, to: entry.consumer) }
-        outgoingDispatch.removeAll(keepingCapacity: true)
-        for (_, message) in outgoingResults { send(message, on: frontend) }
-        outgoingResults.removeAll(keepingCapacity: true)
+        // Sending can fail (a consumer gone), which requeues its tasks and may route them to
+        // another consumer: so take each batch out before sending it, and repeat until nothing new.
+        repeat {
+            let accepted = outgoingAccepted, rejected = outgoingRejected
+            outgoingAccepted.removeAll(keepingCapacity: true)
+            outgoingRejected.removeAll(keepingCapacity: true)
+            for message in accepted.values { send(message, on: frontend) }
+            for message in rejected.values { send(message, on: frontend) }
+            let dispatches = outgoingDispatch
+            outgoingDispatch.removeAll(keepingCapacity: true)
+            for entry in dispatches.values { sendDispatch(entry.message, to: entry.consumer) }
+            let results = outgoingResults
+            outgoingResults.removeAll(keepingCapacity: true)
+            for message in results.values { send(message, on: frontend) }
+        } while !outgoingDispatch.isEmpty || !outgoingResults.isEmpty
     }
 
     private func send(_ message: OutgoingMessage, on socket: Socket) {
@@ -628,10 +652,13 @@ final class BrokerCore {
         reply(error: error.description, to: route, on: socket)
     }
 
+    /// A task id or name: 1-255 bytes of visible ASCII. (Swift strings compare canonically
+    /// equivalent Unicode as equal, so non-ASCII ids could collide.)
     private func identifier(_ frame: Message) -> String? {
         let count = frame.count
         guard count > 0, count <= Limits.maxIdentifierBytes else { return nil }
-        return frame.withUnsafeBytes { String(validating: $0, as: UTF8.self) }
+        let visible = frame.withUnsafeBytes { $0.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
+        return visible ? frame.string : nil
     }
 
     // MARK: Stats

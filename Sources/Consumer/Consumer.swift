@@ -17,6 +17,8 @@ public final class Consumer: Sendable {
     private let context: Context
     private let pool: ThreadPool
     private let outbox = Mutex<[Completed]>([])
+    /// Tasks running now, with their hard limits: how the I/O thread spots a stuck handler.
+    private let running = Mutex<[String: (name: String, limit: UInt64)]>([:])
     private let wakeup = Wakeup()
     private let stopRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -55,6 +57,7 @@ public final class Consumer: Sendable {
     /// Starts the I/O thread, which connects to the broker and announces the consumer.
     public func start() {
         let thread = Thread { [self] in
+            Thread.current.name = "conveyor-io"
             do {
                 try ioLoop()
                 pool.shutdown(cancelPending: true)
@@ -68,7 +71,6 @@ public final class Consumer: Sendable {
             }
             finished.signal()
         }
-        thread.name = "conveyor-io"
         thread.start()
     }
 
@@ -124,9 +126,6 @@ public final class Consumer: Sendable {
         var lastHeard = monotonicNanoseconds()
         var lastSent = lastHeard
         var inFlight = 0
-        // Tasks held (queued in the pool or running) with their hard limits, to detect a stuck handler.
-        var held: [String: (name: String, limit: UInt64)] = [:]
-        let grace = configuration.hardLimitGrace.nanoseconds
         var nextStuckCheck: UInt64 = 0
         var draining = false
         var drainDeadline: UInt64 = 0
@@ -148,7 +147,7 @@ public final class Consumer: Sendable {
                 for job in pool.takePending() { job.cancel() }
             }
             if draining && (inFlight == 0 || monotonicNanoseconds() > drainDeadline) {
-                flushOutbox(on: socket, inFlight: &inFlight, held: &held)
+                flushOutbox(on: socket, inFlight: &inFlight)
                 try OutgoingMessage(.disconnect).send(on: socket)
                 logger.info("consumer stopped", metadata: ["tasks.abandoned": "\(inFlight)"])
                 return
@@ -157,13 +156,13 @@ public final class Consumer: Sendable {
             if poller.isReadable(wakeIndex) {
                 wakeup.reset()
             }
-            if flushOutbox(on: socket, inFlight: &inFlight, held: &held) { lastSent = monotonicNanoseconds() }
+            if flushOutbox(on: socket, inFlight: &inFlight) { lastSent = monotonicNanoseconds() }
             if poller.isReadable(socketIndex) {
                 var handled = 0
                 while handled < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
                     handled += 1
                     lastHeard = monotonicNanoseconds()
-                    switch handle(frames, draining: draining, inFlight: &inFlight, held: &held, grace: grace) {
+                    switch handle(frames, draining: draining, inFlight: &inFlight) {
                     case .carryOn: break
                     case .reconnect:
                         logger.info("broker asked the consumer to reconnect")
@@ -177,12 +176,12 @@ public final class Consumer: Sendable {
             let now = monotonicNanoseconds()
             if now >= nextStuckCheck {
                 nextStuckCheck = now + 100_000_000
-                if let (id, entry) = held.first(where: { now > $0.value.limit }) {
+                if let (id, entry) = running.withLock({ $0.first { now > $0.value.limit } }) {
                     logger.critical("handler stuck past its hard limit; handing back work and exiting for replacement", metadata: [
-                        "task.id": "\(id)", "task.name": "\(entry.name)", "tasks.held": "\(held.count)",
+                        "task.id": "\(id)", "task.name": "\(entry.name)", "tasks.held": "\(inFlight)",
                     ])
                     for job in pool.takePending() { job.cancel() }
-                    flushOutbox(on: socket, inFlight: &inFlight, held: &held)
+                    flushOutbox(on: socket, inFlight: &inFlight)
                     try OutgoingMessage(.disconnect).send(on: socket)
                     throw StuckHandler(taskID: id, name: entry.name)
                 }
@@ -204,8 +203,7 @@ public final class Consumer: Sendable {
 
     private enum Next { case carryOn, reconnect }
 
-    private func handle(_ frames: [Message], draining: Bool, inFlight: inout Int,
-                        held: inout [String: (name: String, limit: UInt64)], grace: UInt64) -> Next {
+    private func handle(_ frames: [Message], draining: Bool, inFlight: inout Int) -> Next {
         let envelope: Envelope
         do {
             envelope = try Envelope(frames: frames, fromRouter: false)
@@ -216,11 +214,9 @@ public final class Consumer: Sendable {
         switch envelope.command {
         case .dispatch:
             var jobs: [ThreadPool.Job] = []
-            let now = monotonicNanoseconds()
             for group in envelope.groups {
-                guard let (job, id, name, timeout) = makeJob(group) else { continue }
+                guard let job = makeJob(group) else { continue }
                 jobs.append(job)
-                held[id] = (name, now + UInt64(timeout) * 1_000_000 + grace)
             }
             inFlight += jobs.count
             if draining {
@@ -240,7 +236,7 @@ public final class Consumer: Sendable {
         return .carryOn
     }
 
-    private func makeJob(_ group: ArraySlice<Message>) -> (ThreadPool.Job, String, String, UInt32)? {
+    private func makeJob(_ group: ArraySlice<Message>) -> ThreadPool.Job? {
         let base = group.startIndex
         let id = group[base].string
         let name = group[base + 1].string
@@ -253,9 +249,15 @@ public final class Consumer: Sendable {
             return nil
         }
         let received = ContinuousClock.now
-        let job = ThreadPool.Job(
+        let deadline = monotonicNanoseconds() + UInt64(meta.timeoutMilliseconds) * 1_000_000
+        let grace = configuration.hardLimitGrace.nanoseconds
+        return ThreadPool.Job(
             run: { [self] worker in
+                // The hard limit counts from the task's deadline, or from its start if it started later.
+                running.withLock { $0[id] = (name, max(monotonicNanoseconds(), deadline) + grace) }
+                defer { running.withLock { _ = $0.removeValue(forKey: id) } }
                 let started = ContinuousClock.now
+                logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
                 let context = TaskContext(
                     taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,
                     deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))))
@@ -271,7 +273,6 @@ public final class Consumer: Sendable {
             cancel: { [self] in
                 post(Completed(id: id, status: "requeue", body: [], info: "{}"))
             })
-        return (job, id, name, meta.timeoutMilliseconds)
     }
 
     private func post(_ completed: Completed) {
@@ -308,15 +309,13 @@ public final class Consumer: Sendable {
 
     /// Sends what the workers finished, many results per DONE message.
     @discardableResult
-    private func flushOutbox(on socket: Socket, inFlight: inout Int,
-                             held: inout [String: (name: String, limit: UInt64)]) -> Bool {
+    private func flushOutbox(on socket: Socket, inFlight: inout Int) -> Bool {
         let completed = outbox.withLock { outbox -> [Completed] in
             defer { outbox.removeAll(keepingCapacity: true) }
             return outbox
         }
         guard !completed.isEmpty else { return false }
         inFlight -= completed.count
-        for item in completed { held[item.id] = nil }
         for chunk in stride(from: 0, to: completed.count, by: 256) {
             var message = OutgoingMessage(.done)
             for item in completed[chunk..<min(chunk + 256, completed.count)] {

@@ -57,14 +57,26 @@ public final class Future<T: Sendable>: Sendable {
     /// - Returns: whether the work is now cancelled.
     @discardableResult
     public func cancel() -> Bool {
-        let cancelled: Bool = inner.withLock {
-            if case .pending = $0.state { return true }
-            if case .finished(.failure(let error)) = $0.state, error as? FutureError == .cancelled { return true }
-            return false
+        // pending → cancelled in one critical section, so a worker's markRunning() cannot slip in
+        // between the check and the change.
+        let (cancelled, waiters, callbacks) = inner.withLock { inner -> (Bool, [DispatchSemaphore], [@Sendable (Result<T, any Error>) -> Void]) in
+            switch inner.state {
+            case .pending:
+                inner.state = .finished(.failure(FutureError.cancelled))
+                defer {
+                    inner.waiters.removeAll()
+                    inner.callbacks.removeAll()
+                }
+                return (true, inner.waiters, inner.callbacks)
+            case .finished(.failure(let error)) where error as? FutureError == .cancelled:
+                return (true, [], [])
+            default:
+                return (false, [], [])
+            }
         }
-        guard cancelled else { return false }
-        complete(.failure(FutureError.cancelled))
-        return true
+        waiters.forEach { $0.signal() }
+        callbacks.forEach { $0(.failure(FutureError.cancelled)) }
+        return cancelled
     }
 
     /// Waits for the outcome; `nil` waits as long as it takes.

@@ -33,9 +33,13 @@ public final class ThreadPool: @unchecked Sendable {
         precondition(threads > 0, "a thread pool needs at least one thread")
         threadCount = threads
         for index in 0..<threads {
-            let thread = Thread { [self] in work(index: index) }
-            // Linux keeps 15 characters of a thread name.
-            thread.name = String("\(name)\(index)".prefix(15))
+            // Linux keeps 15 characters of a thread name; Foundation applies a name only when set
+            // from the thread itself.
+            let threadName = String("\(name)\(index)".prefix(15))
+            let thread = Thread { [self] in
+                Thread.current.name = threadName
+                work(index: index)
+            }
             thread.start()
         }
     }

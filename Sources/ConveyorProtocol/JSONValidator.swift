@@ -141,11 +141,36 @@ public enum JSONValidator {
                     }
                 case 0..<0x20:
                     throw fail("control character in string")
+                case 0x80...:
+                    try utf8Sequence(lead: byte)
                 default:
                     position += 1
                 }
             }
             throw fail("unterminated string")
+        }
+
+        /// One multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+        mutating func utf8Sequence(lead: UInt8) throws(Failure) {
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: throw fail("invalid UTF-8")
+            }
+            guard position + length <= bytes.count else { throw fail("invalid UTF-8") }
+            for i in 1..<length {
+                let byte = bytes[position + i]
+                let (min, max) = i == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
+                guard byte >= min && byte <= max else { throw fail("invalid UTF-8") }
+            }
+            position += length
         }
 
         mutating func number() throws(Failure) {

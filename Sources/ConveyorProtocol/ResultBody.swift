@@ -12,7 +12,7 @@ public enum ErrorKind: String, Sendable, Codable {
     case timeout
     /// The task was cancelled while queued.
     case cancelled
-    /// The broker refused the task (queue full, duplicate id with other content, bad options).
+    /// The broker refused the task (queue full, bad id, name or options, shutting down).
     case rejected
     /// Every allowed attempt failed or was lost.
     case attemptsExhausted = "attempts_exhausted"
@@ -124,7 +124,8 @@ public struct ReadyInfo: Sendable, Codable, Equatable {
 
 /// Limits on identifiers.
 public enum Limits {
-    /// Task ids and names are 1–255 bytes of UTF-8.
+    /// Task ids and names are 1–255 bytes of visible ASCII (0x21–0x7E): Swift compares canonically
+    /// equivalent Unicode strings as equal, so Unicode ids could collide.
     public static let maxIdentifierBytes = 255
     /// The default cap on one inbound message (`--max-message-size`).
     public static let defaultMaxMessageSize: Int64 = 16 * 1024 * 1024

@@ -40,6 +40,8 @@ public final class Cluster: Sendable {
     private let options: Options
     private let state = Mutex(Processes())
     private let producers = Mutex<[Producer]>([])
+    /// The producer `stats()` and `waitForConsumers` ask through, made once.
+    private let statsProducer = Mutex<Producer?>(nil)
 
     private struct Processes: Sendable {
         var broker: ManagedProcess?
@@ -133,15 +135,21 @@ public final class Cluster: Sendable {
 
     /// The broker's statistics.
     public func stats() async throws -> BrokerSnapshot {
-        let producer = try makeProducer()
-        let json = try await producer.stats()
+        let json = try await queryProducer().stats()
         return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(json.bytes))
+    }
+
+    private func queryProducer() throws -> Producer {
+        if let producer = statsProducer.withLock({ $0 }) { return producer }
+        let producer = try makeProducer { $0.requestTimeout = .seconds(5) }
+        statsProducer.withLock { $0 = producer }
+        return producer
     }
 
     /// Waits until the broker knows `count` consumer processes.
     public func waitForConsumers(_ count: Int, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        let producer = try makeProducer()
+        let producer = try queryProducer()
         while ContinuousClock.now < deadline {
             if let json = try? await producer.stats(),
                let snapshot = try? JSONDecoder().decode(BrokerSnapshot.self, from: Data(json.bytes)),

@@ -38,6 +38,7 @@ public final class Producer: Sendable {
         idPrefix = String(random, radix: 36)
         routingID = Array("producer-\(idPrefix)".utf8)
         let thread = Thread { [self] in
+            Thread.current.name = "conveyor-prod"
             do {
                 try ioLoop()
             } catch {
@@ -46,7 +47,6 @@ public final class Producer: Sendable {
             failEverything(with: .closed)
             finished.signal()
         }
-        thread.name = "conveyor-prod"
         thread.start()
     }
 
@@ -196,9 +196,14 @@ public final class Producer: Sendable {
 
     private func ioLoop() throws {
         var socket = try connect()
+        // Every new connection may be to a new broker (restarted, in memory): resend what has no
+        // result yet. Safe, since the broker treats a known id as the same task.
+        var monitor = try SocketMonitor(socket)
+        var connections = 0
         var poller = Poller()
         var socketIndex = poller.add(socket)
         let wakeIndex = poller.add(fileDescriptor: wakeup.readDescriptor)
+        var monitorIndex = poller.add(monitor)
         let intervalNanos = configuration.heartbeatInterval.nanoseconds
         var lastHeard = monotonicNanoseconds()
         var lastSent = lastHeard
@@ -217,6 +222,19 @@ public final class Producer: Sendable {
             if !requests.isEmpty {
                 try send(requests, on: socket)
                 lastSent = monotonicNanoseconds()
+            }
+            if poller.isReadable(monitorIndex) {
+                while let event = try monitor.next(timeout: .zero) {
+                    guard event.kind == .connected else { continue }
+                    connections += 1
+                    if connections > 1 {
+                        let ids = state.withLock { Array($0.tasks.keys) }
+                        if !ids.isEmpty {
+                            logger.info("reconnected to the broker; resubmitting", metadata: ["tasks": "\(ids.count)"])
+                            try send(ids.map { .submit($0) }, on: socket)
+                        }
+                    }
+                }
             }
             if poller.isReadable(socketIndex) {
                 var handled = 0
@@ -243,9 +261,12 @@ public final class Producer: Sendable {
                         "broker": "\(configuration.broker)",
                     ])
                     socket = try connect()
+                    monitor = try SocketMonitor(socket)
+                    connections = 0  // everything was just resent: the first connection needs nothing more
                     poller = Poller()
                     socketIndex = poller.add(socket)
                     _ = poller.add(fileDescriptor: wakeup.readDescriptor)
+                    monitorIndex = poller.add(monitor)
                     let ids = state.withLock { Array($0.tasks.keys) }
                     try send(ids.map { .submit($0) }, on: socket)
                     lastHeard = now

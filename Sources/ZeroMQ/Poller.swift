@@ -26,6 +26,12 @@ public struct Poller {
         return items.count - 1
     }
 
+    /// Adds a socket monitor: readable when it has an event to read with ``SocketMonitor/next(timeout:)``.
+    @discardableResult
+    public mutating func add(_ monitor: SocketMonitor) -> Int {
+        add(monitor.pair)
+    }
+
     /// Adds a plain file descriptor (a pipe or eventfd used to wake the polling thread).
     @discardableResult
     public mutating func add(fileDescriptor: Int32, for events: PollEvents = .readable) -> Int {

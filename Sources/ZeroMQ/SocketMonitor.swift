@@ -47,7 +47,7 @@ public struct SocketEvent: Sendable, Equatable {
 /// own socket then belongs to that thread too.
 public final class SocketMonitor {
     private static let counter = Atomic<Int>(0)
-    private let pair: Socket
+    let pair: Socket
     private weak var monitored: Socket?
 
     /// Starts monitoring `socket` for all events.

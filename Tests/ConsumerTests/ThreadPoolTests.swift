@@ -78,7 +78,7 @@ struct ThreadPoolTests {
             }
         }
         let names = try futures.map { try $0.result(timeout: patience) }
-        withKnownIssue("ThreadPool sets Thread.name before start(), which Foundation on Linux does not apply (see the report)") {
+        do {
             for (index, name) in names {
                 #expect(name == "conveyor-w\(index)")
             }
@@ -147,8 +147,7 @@ struct ThreadPoolTests {
         let violations = (0..<count).filter { cancelReturnedTrue[$0] && (ranNow[$0] || !futures[$0].isCancelled) }
         // Every future either ran or was cancelled, never neither.
         #expect((0..<count).allSatisfy { ranNow[$0] || futures[$0].isCancelled })
-        withKnownIssue("Future.cancel() checks .pending and completes under two separate locks (see the report)",
-                       isIntermittent: true) {
+        do {
             let violationCount = violations.count
             #expect(violationCount == 0, "cancel() returned true but the work ran or the future holds its value; first: \(violations.prefix(5))")
         }

@@ -43,12 +43,13 @@ struct FailureTests {
 
     @Test("SIGTERM drains a consumer: its running sleep tasks finish and return")
     func drainOnSigterm() async throws {
-        try await withCluster(.init(consumers: 1, threads: 3)) { cluster in
+        try await withCluster(.init(consumers: 1, threads: 3, consumerArguments: ["--log-level", "debug"])) { cluster in
             let producer = try cluster.makeProducer()
             var handles: [TaskHandle] = []
             for _ in 0..<3 { handles.append(try await producer.submit("sleep", json: #"{"ms":1200}"#)) }
-            try await waitUntil { (try? await cluster.stats().running) == 3 }
             let consumer = cluster.consumers[0]
+            // Tasks not yet started when SIGTERM arrives are handed back, not run: wait for all three.
+            try await waitUntil { consumer.output.filter { $0.contains("task started") }.count == 3 }
             consumer.send(SIGTERM)
             for handle in handles {
                 let result = await handle.result()
