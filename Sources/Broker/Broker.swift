@@ -41,7 +41,7 @@ public final class Broker: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let bound = Mutex<Result<BoundEndpoints, any Error>?>(nil)
         let thread = Thread { [self] in
-            Thread.current.name = "conveyor-broker"
+            setCurrentThreadName("conveyor-broker")
             let core: BrokerCore
             do {
                 core = try BrokerCore(config: configuration, logger: logger, context: context)

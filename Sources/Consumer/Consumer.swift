@@ -57,7 +57,7 @@ public final class Consumer: Sendable {
     /// Starts the I/O thread, which connects to the broker and announces the consumer.
     public func start() {
         let thread = Thread { [self] in
-            Thread.current.name = "conveyor-io"
+            setCurrentThreadName("conveyor-io")
             do {
                 try ioLoop()
                 pool.shutdown(cancelPending: true)

@@ -1,3 +1,4 @@
+import ConveyorProtocol
 import DequeModule
 import Foundation
 
@@ -37,7 +38,7 @@ public final class ThreadPool: @unchecked Sendable {
             // from the thread itself.
             let threadName = String("\(name)\(index)".prefix(15))
             let thread = Thread { [self] in
-                Thread.current.name = threadName
+                setCurrentThreadName(threadName)
                 work(index: index)
             }
             thread.start()

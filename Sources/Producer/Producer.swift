@@ -38,7 +38,7 @@ public final class Producer: Sendable {
         idPrefix = String(random, radix: 36)
         routingID = Array("producer-\(idPrefix)".utf8)
         let thread = Thread { [self] in
-            Thread.current.name = "conveyor-prod"
+            setCurrentThreadName("conveyor-prod")
             do {
                 try ioLoop()
             } catch {
