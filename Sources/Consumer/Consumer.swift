@@ -94,8 +94,8 @@ public final class Consumer: Sendable {
         let socket = try Socket(context, type: .dealer)
         try socket.set(.linger, 2000)
         try socket.set(.maxMessageSize, configuration.maxMessageSize)
-        try socket.set(.reconnectInterval, 100)
-        try socket.set(.reconnectIntervalMax, 5000)
+        try socket.set(.reconnectInterval, 1000)
+        try socket.set(.reconnectIntervalMax, 8000)
         try socket.set(.sendHighWaterMark, 100_000)
         try socket.set(.receiveHighWaterMark, 100_000)
         try socket.connect(configuration.backend)
@@ -268,6 +268,7 @@ public final class Consumer: Sendable {
                     attempts: Int(meta.attempt),
                     elapsedMilliseconds: Double(elapsed.components.seconds) * 1000
                         + Double(elapsed.components.attoseconds) / 1e15)
+                logger.debug("task finished", metadata: ["task.id": "\(id)", "task.status": "\(status)"])
                 post(Completed(id: id, status: status, body: body, info: info.json))
             },
             cancel: { [self] in

@@ -188,8 +188,8 @@ public final class Producer: Sendable {
         try socket.set(.routingID, routingID)
         try socket.set(.sendHighWaterMark, 100_000)
         try socket.set(.receiveHighWaterMark, 100_000)
-        try socket.set(.reconnectInterval, 100)
-        try socket.set(.reconnectIntervalMax, 5000)
+        try socket.set(.reconnectInterval, 1000)
+        try socket.set(.reconnectIntervalMax, 8000)
         try socket.connect(configuration.broker)
         return socket
     }
