@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PUSH/PULL throughput, plain libzmq (bench/c/pushpull.c) against the Swift wrapper
-# (`conveyor bench pushpull`), run alternately 3 times each; prints every JSON line, the median
+# (`conveyor bench pushpull`), run alternately RUNS (default 7) times each; prints every JSON line, the median
 # msgs/s of each and their ratio.
 #
 # usage: bench/pushpull.sh [MESSAGES]        (default 1000000, 100-byte messages)
@@ -9,7 +9,7 @@ set -euo pipefail
 
 messages="${1:-1000000}"
 size=100
-runs=3
+runs="${RUNS:-7}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/bench/out"
 mkdir -p "$out"

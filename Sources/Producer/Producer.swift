@@ -1,5 +1,6 @@
 public import ConveyorProtocol
 import DequeModule
+import HeapModule
 import Foundation
 public import Logging
 import Synchronization
@@ -94,6 +95,8 @@ public final class Producer: Sendable {
                     earlier.cell.merge(into: cell)
                 }
                 state.tasks[id] = pending
+                state.deadlines.insert(Deadline(at: pending.acceptDeadline, id: id, isAcceptance: true))
+                state.deadlines.insert(Deadline(at: pending.resultDeadline, id: id, isAcceptance: false))
                 state.requests.append(.submit(id))
                 return true
             }
@@ -190,24 +193,27 @@ public final class Producer: Sendable {
         try socket.set(.receiveHighWaterMark, 100_000)
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
+        let interval = Int32(clamping: configuration.heartbeatInterval.milliseconds)
+        try socket.set(.heartbeatInterval, interval)
+        try socket.set(.heartbeatTimeout, interval * Int32(clamping: configuration.liveness))
         try socket.connect(configuration.broker)
         return socket
     }
 
     private func ioLoop() throws {
-        var socket = try connect()
-        // Every new connection may be to a new broker (restarted, in memory): resend what has no
-        // result yet. Safe, since the broker treats a known id as the same task.
-        var monitor = try SocketMonitor(socket)
+        let socket = try connect()
+        // A dead connection (broker killed, host gone, process frozen) is found by ZMTP heartbeats
+        // (set in connect()), and libzmq reconnects by itself. Every new connection may be to a new
+        // broker (restarted, in memory): resend what has no result yet. Safe, since the broker
+        // treats a known id as the same task. A broker that is merely busy keeps answering ZMTP
+        // PINGs from its I/O thread, so it is not mistaken for a dead one.
+        let monitor = try SocketMonitor(socket)
         var connections = 0
         var poller = Poller()
-        var socketIndex = poller.add(socket)
+        let socketIndex = poller.add(socket)
         let wakeIndex = poller.add(fileDescriptor: wakeup.readDescriptor)
-        var monitorIndex = poller.add(monitor)
-        let intervalNanos = configuration.heartbeatInterval.nanoseconds
-        var lastHeard = monotonicNanoseconds()
-        var lastSent = lastHeard
-        var nextTick = lastHeard
+        let monitorIndex = poller.add(monitor)
+        var nextTick = monotonicNanoseconds()
         while true {
             try poller.poll(timeout: .milliseconds(50))
             if poller.isReadable(wakeIndex) { wakeup.reset() }
@@ -221,7 +227,6 @@ public final class Producer: Sendable {
             }
             if !requests.isEmpty {
                 try send(requests, on: socket)
-                lastSent = monotonicNanoseconds()
             }
             if poller.isReadable(monitorIndex) {
                 while let event = try monitor.next(timeout: .zero) {
@@ -240,7 +245,6 @@ public final class Producer: Sendable {
                 var handled = 0
                 while handled < 512, let frames = try socket.receiveMultipart(flags: .dontWait) {
                     handled += 1
-                    lastHeard = monotonicNanoseconds()
                     handle(frames)
                 }
             }
@@ -248,30 +252,6 @@ public final class Producer: Sendable {
             if now >= nextTick {
                 nextTick = now + 50_000_000
                 expire(now: now)
-                let waiting = state.withLock { !$0.tasks.isEmpty }
-                if waiting && now &- lastSent >= intervalNanos {
-                    _ = try OutgoingMessage(.heartbeat).send(on: socket, flags: .dontWait)
-                    lastSent = now
-                }
-                if !waiting { lastHeard = now }
-                if waiting && now &- lastHeard > intervalNanos * UInt64(configuration.liveness) {
-                    // The broker went quiet with our tasks: reconnect and send them all again.
-                    // Safe, since the broker treats a known id as the same task.
-                    logger.warning("broker silent; reconnecting and resubmitting", metadata: [
-                        "broker": "\(configuration.broker)",
-                    ])
-                    socket = try connect()
-                    monitor = try SocketMonitor(socket)
-                    connections = 0  // everything was just resent: the first connection needs nothing more
-                    poller = Poller()
-                    socketIndex = poller.add(socket)
-                    _ = poller.add(fileDescriptor: wakeup.readDescriptor)
-                    monitorIndex = poller.add(monitor)
-                    let ids = state.withLock { Array($0.tasks.keys) }
-                    try send(ids.map { .submit($0) }, on: socket)
-                    lastHeard = now
-                    lastSent = now
-                }
             }
         }
     }
@@ -400,11 +380,17 @@ public final class Producer: Sendable {
 
     private func expire(now: UInt64) {
         let expired = state.withLock { state -> [(String, Bool, Double)] in
-            state.tasks.values.compactMap { task in
-                if !task.accepted && now > task.acceptDeadline { return (task.id, true, 0) }
-                if now > task.resultDeadline { return (task.id, false, Double(task.options.timeoutMilliseconds) / 1000) }
-                return nil
+            var expired: [(String, Bool, Double)] = []
+            while let next = state.deadlines.min, next.at < now {
+                state.deadlines.removeMin()
+                guard let task = state.tasks[next.id] else { continue }
+                if next.isAcceptance {
+                    if !task.accepted && next.at == task.acceptDeadline { expired.append((task.id, true, 0)) }
+                } else if next.at == task.resultDeadline {
+                    expired.append((task.id, false, Double(task.options.timeoutMilliseconds) / 1000))
+                }
             }
+            return expired
         }
         for (id, unaccepted, seconds) in expired {
             if unaccepted {
@@ -438,6 +424,7 @@ public final class Producer: Sendable {
                 state.cancelWaiters.removeAll()
                 state.statsWaiters.removeAll()
                 state.adminWaiters.removeAll()
+                state.deadlines = Heap()
             }
             return (Array(state.tasks.values), Array(state.windowWaiters), state.statusWaiters.values.flatMap { $0 },
                     state.cancelWaiters.values.flatMap { $0 }, Array(state.statsWaiters) + Array(state.adminWaiters))
@@ -462,6 +449,13 @@ enum Request: Sendable {
     case cancel(String)
     case stats
     case deadLetters(action: String, id: String)
+}
+
+struct Deadline: Comparable, Sendable {
+    let at: UInt64
+    let id: String
+    let isAcceptance: Bool
+    static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.at < rhs.at }
 }
 
 struct Waiter<T: Sendable>: Sendable {
@@ -490,6 +484,8 @@ struct State: Sendable {
     var cancelWaiters: [String: [Waiter<CancelOutcome>]] = [:]
     var statsWaiters = Deque<Waiter<RawJSON>>()
     var adminWaiters = Deque<Waiter<RawJSON>>()
+    /// Acceptance and result deadlines of pending tasks, soonest first (stale entries are skipped).
+    var deadlines = Heap<Deadline>()
     var closed = false
 }
 

@@ -13,8 +13,9 @@ public struct ProducerConfiguration: Sendable {
     public var resultGrace: Duration = .seconds(5)
     /// Tasks sent in one SUBMIT message at most.
     public var batch = 128
-    /// Heartbeat interval while tasks are pending; the broker is presumed gone (and the producer
-    /// reconnects and resubmits) after `liveness` silent intervals.
+    /// ZMTP heartbeat interval (`ZMQ_HEARTBEAT_IVL`); a connection silent for `liveness`
+    /// intervals is dropped and re-established, and the producer then resubmits every task it has
+    /// no result for (safe: the broker treats a known id as the same task).
     public var heartbeatInterval: Duration = .seconds(1)
     public var liveness = 4
 

@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Conveyor beside its peers (WORKLOADS.md), in one run on one machine:
+#   - PUSH/PULL: plain libzmq (bench/c/pushpull.c) against the Swift wrapper (`conveyor bench pushpull`)
+#   - the libzmq limit: round trips through a C ROUTER/ROUTER forwarder (bench/c/forwarder.c),
+#     pipelined (window 1,000) for W1 and one in flight for W2
+#   - the seed design in Python (bench/python-seed/run.py) on W1 (prefetch 0 and 16), W2, W3, W4
+#   - Conveyor (`conveyor bench … --json`) on W1 (prefetch 0 and 16), W2, W3, W4
+# then prints a markdown table of the figures and the ratios between them. Every raw JSON line goes
+# to bench/out/results.jsonl (overwritten), the table also to bench/out/results.md. Progress and
+# the raw lines go to stderr, the table to stdout. Compare ratios from one run, never figures from
+# different runs: the machines are shared and noisy.
+#
+# usage: bench/compare.sh [--scale F] [--window N] [--with-celery]
+#   --scale F       multiplies every task/message count (default 1; 0.02 is a quick smoke run)
+#   --window N      tasks in flight for W1 (default 1000), the same for the forwarder and Python
+#   --with-celery   Celery + Redis as a further peer: not implemented here (says so and goes on)
+#   CONVEYOR_BIN=/path/to/conveyor  uses that binary; otherwise .build/release/conveyor, built with
+#                   `swift build -c release --product conveyor` when missing
+#   STEP_TIMEOUT=S  gives up on any one step after S seconds (default 900)
+# Exit status: 0 when every step ran and every result was verified, 1 otherwise (the table is
+# printed either way, with the failures marked).
+set -euo pipefail
+
+scale=1
+window=1000
+with_celery=0
+while (($#)); do
+    case "$1" in
+        --scale) scale="${2:?--scale needs a value}"; shift 2 ;;
+        --scale=*) scale="${1#--scale=}"; shift ;;
+        --window) window="${2:?--window needs a value}"; shift 2 ;;
+        --window=*) window="${1#--window=}"; shift ;;
+        --with-celery) with_celery=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+if ! python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$scale" 2>/dev/null; then
+    echo "compare.sh: --scale must be a positive number" >&2
+    exit 2
+fi
+if ! [[ "$window" =~ ^[1-9][0-9]*$ ]]; then
+    echo "compare.sh: --window must be a positive integer" >&2
+    exit 2
+fi
+step_timeout="${STEP_TIMEOUT:-900}"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$root/bench/out"
+mkdir -p "$out"
+results="$out/results.jsonl"
+: >"$results"
+
+log() { echo "== $*" >&2; }
+
+# Counts: the C programs get ten times W1's tasks (they are fast enough to need them for a stable
+# figure); the forwarder's latency run gets W2's 10,000.
+count() { python3 -c 'import sys; print(max(100, int(float(sys.argv[1]) * float(sys.argv[2]))))' "$1" "$scale"; }
+pushpull_messages="$(count 1000000)"
+forwarder_messages="$(count 1000000)"
+forwarder_latency="$(count 10000)"
+
+# --- build -------------------------------------------------------------------------------------
+log "building bench/c/*.c into $out"
+for source in "$root"/bench/c/*.c; do
+    name="$(basename "$source" .c)"
+    # shellcheck disable=SC2046  # pkg-config output is meant to split into words
+    gcc -O2 -Wall -Werror -o "$out/$name-c" "$source" $(pkg-config --cflags --libs libzmq) -lpthread
+done
+
+if ! python3 -c 'import zmq' 2>/dev/null; then
+    log "pyzmq is missing: python3 -m pip install pyzmq"
+    python3 -m pip install --quiet pyzmq >&2
+    python3 -c 'import zmq'
+fi
+
+if [[ -n "${CONVEYOR_BIN:-}" ]]; then
+    bin="$CONVEYOR_BIN"
+elif [[ -x "$root/.build/release/conveyor" ]]; then
+    bin="$root/.build/release/conveyor"
+else
+    log "building conveyor (swift build -c release --product conveyor)"
+    (cd "$root" && swift build -c release --product conveyor >&2)
+    bin="$(cd "$root" && swift build -c release --show-bin-path)/conveyor"
+fi
+[[ -x "$bin" ]] || { echo "compare.sh: no conveyor binary at $bin" >&2; exit 1; }
+
+# --- run ---------------------------------------------------------------------------------------
+failures=()
+
+# step NAME COMMAND...: runs COMMAND (with a timeout), keeps the JSON lines of its stdout in
+# results.jsonl, and notes a failure (non-zero exit, timeout, or no JSON at all) without stopping.
+step() {
+    local name="$1"
+    shift
+    log "$name: $*"
+    local output status=0
+    output="$(timeout --kill-after=10 "$step_timeout" "$@")" || status=$?
+    local lines
+    lines="$(grep '^{' <<<"$output" || true)"
+    if [[ -n "$lines" ]]; then
+        echo "$lines" >>"$results"
+        echo "$lines" >&2
+    fi
+    if ((status != 0)) || [[ -z "$lines" ]]; then
+        log "$name FAILED (exit status $status)"
+        failures+=("$name (exit $status)")
+    fi
+}
+
+started=$SECONDS
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+step "pushpull C" "$out/pushpull-c" "$pushpull_messages" 100
+step "pushpull Swift" "$bin" bench pushpull --messages "$pushpull_messages" --size 100 --json
+step "forwarder pipelined" "$out/forwarder-c" pipelined "$forwarder_messages" "$window"
+step "forwarder latency" "$out/forwarder-c" latency "$forwarder_latency"
+
+python_seed=(python3 "$root/bench/python-seed/run.py")
+step "python-seed W1 prefetch 0" "${python_seed[@]}" W1 --scale "$scale" --window "$window" --prefetch 0
+step "python-seed W1 prefetch 16" "${python_seed[@]}" W1 --scale "$scale" --window "$window" --prefetch 16
+step "python-seed W2 W3 W4" "${python_seed[@]}" W2 W3 W4 --scale "$scale" --window "$window"
+
+step "conveyor W1 prefetch 0" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 0 --json
+step "conveyor W1 prefetch 16" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 16 --json
+step "conveyor W2 W3 W4" "$bin" bench w2 w3 w4 --scale "$scale" --window "$window" --json
+
+if ((with_celery)); then
+    log "Celery + Redis (--with-celery): not implemented here; skipped"
+    echo "Celery + Redis (--with-celery): not implemented here" >&2
+fi
+
+elapsed=$((SECONDS - started))
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- table -------------------------------------------------------------------------------------
+python3 - "$results" "$scale" "$window" "$elapsed" "$load_before" "$load_after" "$with_celery" \
+    "${failures[@]+"${failures[@]}"}" <<'PY' | tee "$out/results.md"
+import json, math, re, sys
+
+path, scale, window, elapsed, load_before, load_after, with_celery = sys.argv[1:8]
+failures = sys.argv[8:]
+scale = float(scale)
+
+c = {}          # C programs
+py = {}         # python seed
+conv = {}       # conveyor
+swift_pushpull = None
+for raw in open(path, encoding="utf-8"):
+    raw = raw.strip()
+    if not raw:
+        continue
+    line = json.loads(raw)
+    impl = line.get("impl")
+    if impl == "c":
+        c["pushpull"] = line
+    elif impl == "swift":
+        swift_pushpull = line
+    elif impl == "c-forwarder":
+        c[line["mode"]] = line
+    elif impl == "python-seed":
+        key = line["workload"] + (f" p{line.get('prefetch', 0)}" if line["workload"] == "W1" else "")
+        py[key] = line
+    elif "workload" in line:
+        key = line["workload"]
+        if key == "W1":
+            m = re.search(r"prefetch (\d+)", line.get("shape", ""))
+            key += f" p{m.group(1) if m else 0}"
+        conv[key] = line
+
+
+def num(x, digits=0):
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.{digits}f}"
+
+
+def flag(line):
+    """' (NOT VERIFIED)' when a workload line says so."""
+    if line is not None and line.get("verified") is False:
+        return " **NOT VERIFIED**"
+    return ""
+
+
+def get(line, *keys):
+    for key in keys:
+        if line is None:
+            return None
+        line = line.get(key) if isinstance(line, dict) else None
+    return line
+
+
+def part(line, shape):
+    for p in (line or {}).get("parts", []):
+        if p.get("shape") == shape:
+            return p
+    return None
+
+
+def cell(line, *keys, digits=0):
+    return num(get(line, *keys), digits) + flag(line)
+
+
+print(f"## Conveyor vs peers — scale {scale:g}, window {window}")
+print()
+print(f"One run, {elapsed} s; load average before {load_before}, after {load_after}. "
+      "Ratios are what count (shared, noisy machine).")
+print()
+print("### PUSH/PULL (100-byte messages)")
+print()
+print("| impl | messages | msgs/s |")
+print("| --- | ---: | ---: |")
+cp, sp = c.get("pushpull"), swift_pushpull
+print(f"| C (libzmq) | {num(get(cp, 'messages'))} | {num(get(cp, 'msgs_per_sec'))} |")
+print(f"| Swift (conveyor bench pushpull) | {num(get(sp, 'messages'))} | {num(get(sp, 'msgs_per_sec'))} |")
+print(f"| **Swift / C** | | **{ratio(get(sp, 'msgs_per_sec'), get(cp, 'msgs_per_sec'))}** |")
+print()
+
+fp, fl = c.get("pipelined"), c.get("latency")
+print("### Workloads")
+print()
+print("| figure | C forwarder (libzmq limit) | Python seed | Conveyor |")
+print("| --- | ---: | ---: | ---: |")
+for p in (0, 16):
+    print(f"| W1 tasks/s, prefetch {p} | {num(get(fp, 'round_trips_per_sec'))} | "
+          f"{cell(py.get(f'W1 p{p}'), 'tasksPerSecond')} | {cell(conv.get(f'W1 p{p}'), 'tasksPerSecond')} |")
+for q, ckey in (("p50", "p50_us"), ("p99", "p99_us"), ("max", "max_us")):
+    print(f"| W2 {q} µs | {num(get(fl, ckey))} | {cell(py.get('W2'), 'latencyMicroseconds', q)} | "
+          f"{cell(conv.get('W2'), 'latencyMicroseconds', q)} |")
+w3_tasks = get(conv.get("W3"), "tasks") or get(py.get("W3"), "tasks") or max(1, int(2000 * scale))
+w3_ideal = math.ceil(w3_tasks / 50) * 0.010
+print(f"| W3 wall s ({w3_tasks} × 10 ms on 50 threads; ideal {w3_ideal:.2f}) | — | "
+      f"{cell(py.get('W3'), 'wallSeconds', digits=3)} | {cell(conv.get('W3'), 'wallSeconds', digits=3)} |")
+for shape in ("1×1", "1×2", "2×1"):
+    print(f"| W4 wall s, {shape} | — | {cell(part(py.get('W4'), shape), 'wallSeconds', digits=3)} | "
+          f"{cell(part(conv.get('W4'), shape), 'wallSeconds', digits=3)} |")
+print()
+
+def wall(line, shape):
+    return get(part(line, shape), "wallSeconds")
+
+print("### Ratios")
+print()
+print("| ratio | value | meaning |")
+print("| --- | ---: | --- |")
+for p in (0, 16):
+    conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
+    print(f"| W1 Conveyor / C forwarder, prefetch {p} | {ratio(conv_tps, get(fp, 'round_trips_per_sec'))} | "
+          "share of the libzmq limit (1 = at the limit) |")
+for p in (0, 16):
+    conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
+    print(f"| W1 Conveyor / Python seed, prefetch {p} | "
+          f"{ratio(conv_tps, get(py.get(f'W1 p{p}'), 'tasksPerSecond'), 1)} | times the seed design's throughput |")
+print(f"| W2 Conveyor p50 / C forwarder p50 | "
+      f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(fl, 'p50_us'))} | 1 = the libzmq limit |")
+print(f"| W2 Conveyor p50 / Python seed p50 | "
+      f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(py.get('W2'), 'latencyMicroseconds', 'p50'))} "
+      "| below 1 = faster |")
+print(f"| W3 Conveyor wall / ideal {w3_ideal:.2f} s | {ratio(get(conv.get('W3'), 'wallSeconds'), w3_ideal)} | "
+      "1 = ideal |")
+print(f"| W3 Python seed wall / ideal {w3_ideal:.2f} s | {ratio(get(py.get('W3'), 'wallSeconds'), w3_ideal)} | "
+      "1 = ideal |")
+print(f"| W4 Conveyor 1×1 / Python seed 1×1 (wall) | {ratio(wall(conv.get('W4'), '1×1'), wall(py.get('W4'), '1×1'))} | "
+      "below 1 = faster |")
+for shape in ("1×2", "2×1"):
+    print(f"| W4 Conveyor {shape} / 1×1 (wall) | {ratio(wall(conv.get('W4'), shape), wall(conv.get('W4'), '1×1'))} | "
+          "0.5 = perfect scaling on 2 cores |")
+    print(f"| W4 Python seed {shape} / 1×1 (wall) | {ratio(wall(py.get('W4'), shape), wall(py.get('W4'), '1×1'))} | "
+          "(the GIL: threads do not help) |")
+print()
+if with_celery == "1":
+    print("Celery + Redis: not implemented here.")
+    print()
+unverified = [f"Python seed {name}" for name, line in py.items() if line.get("verified") is False]
+unverified += [f"Conveyor {name}" for name, line in conv.items() if line.get("verified") is False]
+if failures or unverified:
+    print("**Problems:** " + "; ".join(failures + [f"{name} not verified" for name in unverified]))
+else:
+    print("Every step ran; every result verified.")
+PY
+
+if ((${#failures[@]})); then
+    exit 1
+fi
+exit 0
