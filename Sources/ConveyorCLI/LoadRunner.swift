@@ -47,22 +47,21 @@ enum LoadRunner {
                     progress: (@Sendable (Int) -> Void)? = nil) async -> LoadReport {
         let collector = Collector()
         let started = ContinuousClock.now
+        // `window` workers, each taking the next task until none is left: as many tasks in flight
+        // as the window allows, without a child task (and its memory) per submitted task.
         await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for task in tasks {
-                if running >= window {
-                    await group.next()
-                    running -= 1
-                }
-                running += 1
+            for _ in 0..<min(window, tasks.count) {
                 group.addTask {
-                    let outcome = await runOne(producer: producer, task: task)
-                    collector.report.withLock { $0.record(outcome) }
-                    let count = collector.done.add(1, ordering: .relaxed).newValue
-                    progress?(count)
+                    while true {
+                        let index = collector.next.add(1, ordering: .relaxed).oldValue
+                        guard index < tasks.count else { return }
+                        let outcome = await runOne(producer: producer, task: tasks[index])
+                        collector.report.withLock { $0.record(outcome) }
+                        let count = collector.done.add(1, ordering: .relaxed).newValue
+                        progress?(count)
+                    }
                 }
             }
-            await group.waitForAll()
         }
         var final = collector.report.withLock { $0 }
         final.wallSeconds = started.duration(to: .now).seconds
@@ -72,6 +71,7 @@ enum LoadRunner {
     private final class Collector: Sendable {
         let report = Mutex(LoadReport())
         let done = Atomic<Int>(0)
+        let next = Atomic<Int>(0)
     }
 
     /// Round trips one at a time, recording each latency.
