@@ -1,6 +1,6 @@
 /*
  * The libzmq limit for a brokered task queue: round trips through a ROUTER/ROUTER forwarder with
- * plain libzmq, the peer "libzmq limit (C)" of /work/shared/WORKLOADS.md (W1 and W2).
+ * plain libzmq, the peer "libzmq limit (C)" of the shared WORKLOADS.md (W1 and W2).
  *
  * One process, three threads, everything over tcp on 127.0.0.1 (wildcard ports):
  *
