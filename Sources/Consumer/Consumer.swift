@@ -16,9 +16,18 @@ public final class Consumer: Sendable {
     private let logger: Logger
     private let context: Context
     private let pool: ThreadPool
+    /// Hand-backs of unstarted tasks (from the I/O thread or a shutdown).
     private let outbox = Mutex<[Completed]>([])
-    /// Tasks running now, with their hard limits: how the I/O thread spots a stuck handler.
-    private let running = Mutex<[String: (name: String, limit: UInt64)]>([:])
+    /// One slot per worker thread: its finished results and the task it runs now. Each worker
+    /// locks only its own slot, so workers never contend with each other; the I/O thread drains
+    /// the outboxes when woken and looks at the running tasks every 100 ms.
+    private let slots: [WorkerSlot]
+
+    final class WorkerSlot: Sendable {
+        let outbox = Mutex<[Completed]>([])
+        /// The task running on this thread, with its hard limit.
+        let running = Mutex<(id: String, name: String, limit: UInt64)?>(nil)
+    }
     private let wakeup = Wakeup()
     private let stopRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -52,6 +61,7 @@ public final class Consumer: Sendable {
         self.logger = logger
         self.context = try Context()
         self.pool = ThreadPool(threads: configuration.threads)
+        self.slots = (0..<configuration.threads).map { _ in WorkerSlot() }
     }
 
     /// Starts the I/O thread, which connects to the broker and announces the consumer.
@@ -176,14 +186,15 @@ public final class Consumer: Sendable {
             let now = monotonicNanoseconds()
             if now >= nextStuckCheck {
                 nextStuckCheck = now + 100_000_000
-                if let (id, entry) = running.withLock({ $0.first { now > $0.value.limit } }) {
+                let stuck = slots.lazy.compactMap { slot in slot.running.withLock { $0 } }.first { now > $0.limit }
+                if let (id, name, _) = stuck {
                     logger.critical("handler stuck past its hard limit; handing back work and exiting for replacement", metadata: [
-                        "task.id": "\(id)", "task.name": "\(entry.name)", "tasks.held": "\(inFlight)",
+                        "task.id": "\(id)", "task.name": "\(name)", "tasks.held": "\(inFlight)",
                     ])
                     for job in pool.takePending() { job.cancel() }
                     flushOutbox(on: socket, inFlight: &inFlight)
                     try OutgoingMessage(.disconnect).send(on: socket)
-                    throw StuckHandler(taskID: id, name: entry.name)
+                    throw StuckHandler(taskID: id, name: name)
                 }
             }
             if now &- lastSent >= intervalNanos {
@@ -254,8 +265,8 @@ public final class Consumer: Sendable {
         return ThreadPool.Job(
             run: { [self] worker in
                 // The hard limit counts from the task's deadline, or from its start if it started later.
-                running.withLock { $0[id] = (name, max(monotonicNanoseconds(), deadline) + grace) }
-                defer { running.withLock { _ = $0.removeValue(forKey: id) } }
+                let slot = slots[worker.threadIndex]
+                slot.running.withLock { $0 = (id, name, max(monotonicNanoseconds(), deadline) + grace) }
                 let started = ContinuousClock.now
                 logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
                 let context = TaskContext(
@@ -269,7 +280,9 @@ public final class Consumer: Sendable {
                     elapsedMilliseconds: Double(elapsed.components.seconds) * 1000
                         + Double(elapsed.components.attoseconds) / 1e15)
                 logger.debug("task finished", metadata: ["task.id": "\(id)", "task.status": "\(status)"])
-                post(Completed(id: id, status: status, body: body, info: info.json))
+                slot.running.withLock { $0 = nil }
+                slot.outbox.withLock { $0.append(Completed(id: id, status: status, body: body, info: info.json)) }
+                wakeup.signal()
             },
             cancel: { [self] in
                 post(Completed(id: id, status: "requeue", body: [], info: "{}"))
@@ -311,9 +324,15 @@ public final class Consumer: Sendable {
     /// Sends what the workers finished, many results per DONE message.
     @discardableResult
     private func flushOutbox(on socket: Socket, inFlight: inout Int) -> Bool {
-        let completed = outbox.withLock { outbox -> [Completed] in
+        var completed = outbox.withLock { outbox -> [Completed] in
             defer { outbox.removeAll(keepingCapacity: true) }
             return outbox
+        }
+        for slot in slots {
+            slot.outbox.withLock { outbox in
+                completed.append(contentsOf: outbox)
+                outbox.removeAll(keepingCapacity: true)
+            }
         }
         guard !completed.isEmpty else { return false }
         inFlight -= completed.count

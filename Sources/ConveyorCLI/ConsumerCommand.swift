@@ -54,7 +54,7 @@ struct ConsumerCommand: ParsableCommand {
     func run() throws {
         let logger = logging.bootstrap(label: "conveyor.consumer")
         if processes > 1 {
-            var childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
+            let childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
                                   "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)",
                                   "--drain-timeout", "\(drainTimeout)", "--hard-limit-grace", "\(hardLimitGrace)",
                                   "--log-level", logging.logLevel]

@@ -33,7 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        print("Starting a broker and \(processes) consumer process\(processes == 1 ? "" : "es") × \(threads) threads…")
+        printLine("Starting a broker and \(processes) consumer process\(processes == 1 ? "" : "es") × \(threads) threads…")
         let cluster = try await Cluster(.init(consumers: 0, threads: threads))
         TerminationSignals.install { _ in
             cluster.tearDown()
@@ -42,7 +42,7 @@ struct DemoCommand: AsyncParsableCommand {
         defer { cluster.tearDown() }
         try cluster.startConsumer(threads: threads, processes: processes)
         try await cluster.waitForConsumers(processes)
-        print("broker frontend \(cluster.frontend), backend \(cluster.backend)")
+        printLine("broker frontend \(cluster.frontend), backend \(cluster.backend)")
 
         var tasks: [LoadTask] = []
         for i in 0..<echo { tasks.append(Workloads.echo(i)) }
@@ -52,7 +52,7 @@ struct DemoCommand: AsyncParsableCommand {
                                           expected: BuiltinTasks.iteratedSHA256(seed: "\(i)", iterations: iterations)))
         }
         tasks.shuffle()
-        print("Submitting \(tasks.count) tasks: \(echo) echo, \(sleep) sleep (\(sleepMilliseconds) ms), \(sha256) sha256 (\(iterations) iterations)…")
+        printLine("Submitting \(tasks.count) tasks: \(echo) echo, \(sleep) sleep (\(sleepMilliseconds) ms), \(sha256) sha256 (\(iterations) iterations)…")
         let producer = try cluster.makeProducer { $0.window = window }
         let total = tasks.count
         let report = await LoadRunner.run(producer: producer, tasks: tasks, window: window) { done in
@@ -61,7 +61,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         FileHandle.standardError.write(Data("\n".utf8))
-        print(DemoSummary.render(report))
+        printLine(DemoSummary.render(report))
         if !report.allVerified { throw ExitCode.failure }
     }
 }
