@@ -24,6 +24,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Message size in bytes for pushpull.") var size = 100
     @Option(help: "Consumer prefetch: tasks the broker may send beyond the free threads (0: credit = free threads).")
     var prefetch = 0
+    @Option(help: "Consumer processes × threads for W1, as PxT (default 1x4).")
+    var shape = "1x4"
 
     func validate() throws {
         let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull"])
@@ -31,6 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("unknown workload '\(name)': choose from w1 w2 w3 w4 w5 w6 pushpull")
         }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard parsedShape != nil else { throw ValidationError("--shape must look like 2x4 (processes x threads)") }
     }
 
     func run() async throws {
@@ -81,13 +84,21 @@ struct BenchCommand: AsyncParsableCommand {
         return cluster
     }
 
+    private var parsedShape: (processes: Int, threads: Int)? {
+        let parts = shape.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, (1...64).contains(parts[0]), (1...256).contains(parts[1]) else { return nil }
+        return (parts[0], parts[1])
+    }
+
     private func w1() async throws -> BenchResult {
-        let cluster = try await cluster(processes: 1, threads: 4)
+        let (processes, threads) = parsedShape ?? (1, 4)
+        let cluster = try await cluster(processes: processes, threads: threads)
         defer { cluster.tearDown() }
         let producer = try cluster.makeProducer { $0.window = window }
         _ = await LoadRunner.run(producer: producer, tasks: (0..<1000).map(Workloads.echo), window: window)
         let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window)
-        return BenchResult(workload: "W1", shape: "1×4, window \(window), prefetch \(prefetch)", report: report, cluster: cluster)
+        return BenchResult(workload: "W1", shape: "\(processes)×\(threads), window \(window), prefetch \(prefetch)",
+                           report: report, cluster: cluster)
     }
 
     private func w2() async throws -> BenchResult {
