@@ -91,6 +91,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "ConveyorProtocol"], swiftSettings: strict),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
         .testTarget(name: "ConsumerTests", dependencies: ["Consumer", "ConveyorProtocol"], swiftSettings: strict),
         .testTarget(

@@ -1,0 +1,88 @@
+@testable import Broker
+import ConveyorProtocol
+import Testing
+
+@Suite("Broker queue and result store")
+struct TaskQueueTests {
+    private var sequence: UInt64 = 0
+
+    private mutating func task(_ id: String, name: String = "echo", priority: Int32 = 0) -> TaskRecord {
+        sequence += 1
+        return TaskRecord(id: id, name: name, args: Array("{}".utf8), options: TaskOptions(priority: priority),
+                          producer: [1], sequence: sequence, now: 0)
+    }
+
+    @Test("tasks leave highest priority first, first-in first-out within a priority")
+    mutating func priorityThenFIFO() {
+        var queue = MemoryTaskQueue()
+        for (id, priority) in [("a", 0), ("b", 5), ("c", 0), ("d", 9), ("e", 5)] {
+            queue.append(task(id, priority: Int32(priority)))
+        }
+        #expect(queue.count == 5)
+        let order = (0..<5).compactMap { _ in queue.popFirst(among: ["echo"])?.id }
+        #expect(order == ["d", "b", "e", "a", "c"])
+        #expect(queue.count == 0)
+        #expect(queue.popFirst(among: ["echo"]) == nil)
+    }
+
+    @Test("only tasks whose name the consumer serves are handed out; priority holds across names")
+    mutating func servedNamesOnly() {
+        var queue = MemoryTaskQueue()
+        queue.append(task("x1", name: "resize"))
+        queue.append(task("e1", name: "echo", priority: 1))
+        queue.append(task("x2", name: "resize", priority: 3))
+        #expect(queue.popFirst(among: ["echo"])?.id == "e1")
+        #expect(queue.popFirst(among: ["echo"]) == nil)
+        #expect(queue.countsByName == ["resize": 2])
+        #expect(queue.popFirst(among: ["echo", "resize"])?.id == "x2")
+        #expect(queue.hasWaiting(named: "resize"))
+        #expect(!queue.hasWaiting(named: "echo"))
+    }
+
+    @Test("a requeued task goes to the front of its priority")
+    mutating func prependGoesFirst() {
+        var queue = MemoryTaskQueue()
+        queue.append(task("a"))
+        queue.append(task("b"))
+        let requeued = task("r")
+        queue.prepend(requeued)
+        #expect(queue.popFirst(among: ["echo"])?.id == "r")
+    }
+
+    @Test("removed tasks are skipped, counted out at once, and compacted away")
+    mutating func lazyRemoval() {
+        var queue = MemoryTaskQueue()
+        var records: [TaskRecord] = []
+        for i in 0..<3000 {
+            let record = task("t\(i)")
+            records.append(record)
+            queue.append(record)
+        }
+        for record in records where record.id != "t2999" {
+            record.state = .done
+            queue.remove(record)
+        }
+        #expect(queue.count == 1)
+        #expect(queue.countsByName == ["echo": 1])
+        #expect(queue.popFirst(among: ["echo"])?.id == "t2999")
+        #expect(queue.count == 0)
+        #expect(queue.popFirst(among: ["echo"]) == nil)
+    }
+
+    @Test("the result store evicts the oldest past its capacity and expires by age")
+    func resultStoreBounds() {
+        var store = ResultStore(capacity: 3, retentionNanoseconds: 1000)
+        func result(_ at: UInt64) -> StoredResult {
+            StoredResult(status: Array("ok".utf8), body: Array("1".utf8), info: Array("{}".utf8), finishedAt: at)
+        }
+        #expect(store.insert("a", result(10)).isEmpty)
+        #expect(store.insert("b", result(20)).isEmpty)
+        #expect(store.insert("c", result(30)).isEmpty)
+        #expect(store.insert("d", result(40)) == ["a"])
+        #expect(store["a"] == nil && store["d"] != nil)
+        #expect(store.expire(now: 1025) == ["b"])
+        #expect(store.count == 2)
+        #expect(store.expire(now: 5000) == ["c", "d"])
+        #expect(store.count == 0)
+    }
+}
