@@ -185,7 +185,7 @@ final class BrokerCore {
         let task = TaskRecord(id: id, name: name, args: args.bytes, options: options, producer: key,
                               sequence: sequence, now: now)
         tasks[id] = task
-        deadlines.insert(TimedID(at: task.deadline, id: id))
+        deadlines.insert(TimedID(at: task.deadline, id: id, sequence: task.sequence))
         totals.submitted += 1
         accept(idFrame, to: key, route: route)
         if let consumer {
@@ -274,6 +274,10 @@ final class BrokerCore {
                 reply(error: "READY capacity must be 0-100000", to: route, on: backend)
                 return
             }
+            guard (info.heartbeatMilliseconds ?? 1000) >= 1, (info.heartbeatMilliseconds ?? 1000) <= 60_000 else {
+                reply(error: "READY heartbeat_ms must be 1-60000", to: route, on: backend)
+                return
+            }
             if let consumer {
                 unindex(consumer)
                 consumer.info = info
@@ -291,7 +295,7 @@ final class BrokerCore {
                 refill(record)
             }
         case .done:
-            for group in envelope.groups { complete(group, from: consumer) }
+            for group in envelope.groups { complete(group, from: consumer, sender: key) }
             if let consumer { refill(consumer) }
             if consumer == nil {
                 // A consumer the broker does not know (declared dead, or from before a restart):
@@ -310,7 +314,7 @@ final class BrokerCore {
         }
     }
 
-    private func complete(_ group: ArraySlice<Message>, from consumer: ConsumerRecord?) {
+    private func complete(_ group: ArraySlice<Message>, from consumer: ConsumerRecord?, sender: [UInt8]) {
         let base = group.startIndex
         let idFrame = group[base]
         let id = idFrame.string
@@ -326,7 +330,7 @@ final class BrokerCore {
         // dead still saves a rerun). Hand-backs and retries only count from the consumer holding it.
         let owned: Bool
         if case .running(let owner) = task.state, let consumer, owner == consumer.key { owned = true } else { owned = false }
-        guard isFinal || owned else {
+        guard owned || (isFinal && task.dispatchedTo.contains(sender)) else {
             totals.duplicatesDropped += 1
             return
         }
@@ -349,7 +353,7 @@ final class BrokerCore {
                 let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
                 task.state = .delayed
                 task.notBefore = monotonicNanoseconds() &+ backoff
-                retries.insert(TimedID(at: task.notBefore, id: id))
+                retries.insert(TimedID(at: task.notBefore, id: id, sequence: task.sequence))
                 totals.retried += 1
                 return
             }
@@ -399,7 +403,9 @@ final class BrokerCore {
     /// Hands `consumer` queued tasks it serves until its credit is used up.
     private func refill(_ consumer: ConsumerRecord) {
         guard !draining else { return }
-        while consumer.credit > 0, let task = queue.popFirst(among: consumer.names) {
+        // A failed send inside dispatch can remove this consumer: stop as soon as it is gone.
+        while consumer.credit > 0, consumers[consumer.key] === consumer,
+              let task = queue.popFirst(among: consumer.names) {
             dispatch(task, to: consumer)
         }
     }
@@ -419,6 +425,7 @@ final class BrokerCore {
     private func dispatch(_ task: TaskRecord, to consumer: ConsumerRecord) {
         task.state = .running(consumer: consumer.key)
         task.attempts += 1
+        if !task.dispatchedTo.contains(consumer.key) { task.dispatchedTo.append(consumer.key) }
         consumer.inFlight.insert(task.id)
         let now = monotonicNanoseconds()
         let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
@@ -545,7 +552,7 @@ final class BrokerCore {
                 let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
                                       producer: letter.producer, sequence: sequence, now: monotonicNanoseconds())
                 tasks[letter.id] = task
-                deadlines.insert(TimedID(at: task.deadline, id: task.id))
+                deadlines.insert(TimedID(at: task.deadline, id: task.id, sequence: task.sequence))
                 totals.requeued += 1
                 route(task, atFront: false)
                 count += 1
@@ -567,12 +574,12 @@ final class BrokerCore {
     private func tick(now: UInt64) {
         while let next = deadlines.min, next.at <= now {
             deadlines.removeMin()
-            guard let task = tasks[next.id], task.state != .done else { continue }
+            guard let task = tasks[next.id], task.sequence == next.sequence, task.state != .done else { continue }
             expire(task)
         }
         while let next = retries.min, next.at <= now {
             retries.removeMin()
-            guard let task = tasks[next.id], task.state == .delayed else { continue }
+            guard let task = tasks[next.id], task.sequence == next.sequence, task.state == .delayed else { continue }
             task.state = .queued
             route(task, atFront: true)
         }
@@ -583,7 +590,20 @@ final class BrokerCore {
             send(OutgoingMessage(to: consumer.routingID, .heartbeat), on: backend)
         }
         for id in results.expire(now: now) where tasks[id]?.state == .done { tasks[id] = nil }
+        compactDeadlinesIfNeeded()
         producersSeen = producersSeen.filter { now &- $0.value < config.resultRetention.nanoseconds }
+    }
+
+    /// Entries of finished tasks stay in the deadline heap until they come due; at high
+    /// throughput with long timeouts that is millions of them. Rebuild the heap from the live
+    /// entries once the stale ones dominate.
+    private func compactDeadlinesIfNeeded() {
+        let active = queue.count + runningCount + retries.count
+        guard deadlines.count > 2 * active + 65_536 else { return }
+        deadlines = Heap(deadlines.unordered.filter { entry in
+            guard let task = tasks[entry.id] else { return false }
+            return task.sequence == entry.sequence && task.state != .done
+        })
     }
 
     private func expire(_ task: TaskRecord) {
@@ -693,8 +713,10 @@ private struct ErrorText: Decodable { let error: String }
 struct TimedID: Comparable {
     let at: UInt64
     let id: String
+    /// The record's sequence: an entry left by an earlier record with the same id is skipped.
+    let sequence: UInt64
     static func < (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at < rhs.at }
-    static func == (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at == rhs.at && lhs.id == rhs.id }
+    static func == (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at == rhs.at && lhs.sequence == rhs.sequence }
 }
 
 /// Logs at most once per interval, counting what it held back.

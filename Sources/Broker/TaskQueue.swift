@@ -64,7 +64,7 @@ struct MemoryTaskQueue: TaskQueue {
 
         /// Rebuilds the buckets without removed entries once they outnumber live ones.
         mutating func compactIfNeeded() {
-            guard entries > 1024, entries > 2 * live else { return }
+            guard entries > 2 * live + 64 else { return }
             for priority in priorities {
                 buckets[priority] = Deque(buckets[priority]!.filter(\.isQueued))
             }
@@ -118,6 +118,10 @@ struct MemoryTaskQueue: TaskQueue {
         guard queues[task.name] != nil else { return }
         queues[task.name]!.live -= 1
         count -= 1
-        queues[task.name]!.compactIfNeeded()
+        if queues[task.name]!.live == 0 {
+            queues[task.name] = nil
+        } else {
+            queues[task.name]!.compactIfNeeded()
+        }
     }
 }

@@ -22,6 +22,8 @@ final class TaskRecord {
     var state: State = .queued
     /// Attempts started so far.
     var attempts: UInt32 = 0
+    /// Routing ids of the consumers it was sent to: a final result is taken only from one of them.
+    var dispatchedTo: [[UInt8]] = []
     /// Order of arrival, for first-in first-out within a priority.
     let sequence: UInt64
     let submittedAt: UInt64
@@ -70,7 +72,7 @@ final class ConsumerRecord {
     /// How long the consumer may stay silent: `liveness` intervals of the slower of the two
     /// heartbeat intervals, the broker's and the one the consumer announced in READY.
     func livenessNanos(broker interval: UInt64, liveness: Int) -> UInt64 {
-        let announced = UInt64(max(0, info.heartbeatMilliseconds ?? 0)) * 1_000_000
+        let announced = UInt64(min(max(0, info.heartbeatMilliseconds ?? 0), 60_000)) * 1_000_000
         return max(interval, announced) * UInt64(liveness)
     }
 }

@@ -46,6 +46,13 @@ public final class Consumer: Sendable {
         public var description: String { "handler for task \(taskID) ('\(name)') is stuck past its hard time limit" }
     }
 
+    /// Thrown by ``wait()`` when a drain gave up on tasks still running after the drain timeout;
+    /// the process should exit rather than join their threads.
+    public struct DrainTimedOut: Error, CustomStringConvertible {
+        public let abandoned: Int
+        public var description: String { "drain timed out with \(abandoned) task(s) still running; the broker requeues them" }
+    }
+
     /// A finished task on its way from a worker thread to the I/O thread.
     struct Completed: Sendable {
         let id: String
@@ -73,6 +80,8 @@ public final class Consumer: Sendable {
                 pool.shutdown(cancelPending: true)
             } catch let error as StuckHandler {
                 // Joining the pool would wait forever on the stuck thread: leave it to the process exit.
+                failure.withLock { $0 = error }
+            } catch let error as DrainTimedOut {
                 failure.withLock { $0 = error }
             } catch {
                 logger.error("consumer loop failed", metadata: ["error": "\(error)"])
@@ -160,6 +169,9 @@ public final class Consumer: Sendable {
                 flushOutbox(on: socket, inFlight: &inFlight)
                 try OutgoingMessage(.disconnect).send(on: socket)
                 logger.info("consumer stopped", metadata: ["tasks.abandoned": "\(inFlight)"])
+                // Tasks still running past the drain timeout cannot be joined; the broker requeues
+                // them on DISCONNECT.
+                if inFlight > 0 { throw DrainTimedOut(abandoned: inFlight) }
                 return
             }
             try poller.poll(timeout: .milliseconds(max(10, Int(intervalNanos / 4_000_000))))

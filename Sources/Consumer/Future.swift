@@ -91,7 +91,9 @@ public final class Future<T: Sendable>: Sendable {
         if let semaphore {
             if let timeout {
                 let (seconds, attoseconds) = timeout.components
-                let nanos = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+                // Clamped to about 30 years, so that a huge timeout cannot overflow.
+                let nanos = Int(clamping: min(max(seconds, 0), 1_000_000_000)) * 1_000_000_000
+                    + Int(max(attoseconds, 0) / 1_000_000_000)
                 if semaphore.wait(timeout: .now() + .nanoseconds(nanos)) == .timedOut {
                     throw FutureError.timedOut
                 }

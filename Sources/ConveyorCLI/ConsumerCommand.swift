@@ -7,6 +7,10 @@ import Foundation
 import Glibc
 #endif
 
+// Keeps the supervised child's parent watch alive for the life of the process; written once by
+// `run()` on the main thread before any other thread exists that could read it.
+nonisolated(unsafe) private var orphanWatch: (any DispatchSourceTimer)?
+
 struct ConsumerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consumer",
@@ -73,6 +77,18 @@ struct ConsumerCommand: ParsableCommand {
         configuration.hardLimitGrace = .milliseconds(Int(hardLimitGrace * 1000))
         let consumer = try Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)
         TerminationSignals.install { _ in consumer.stop() }
+        if processIndex != nil {
+            // A supervised child drains and exits if its supervisor disappears (even by SIGKILL),
+            // rather than run on as an orphan.
+            let supervisor = getppid()
+            let watch = DispatchSource.makeTimerSource(queue: .global())
+            watch.schedule(deadline: .now() + 1, repeating: 1)
+            watch.setEventHandler {
+                if getppid() != supervisor { consumer.stop() }
+            }
+            watch.resume()
+            orphanWatch = watch
+        }
         consumer.start()
         do {
             try consumer.wait()
@@ -80,6 +96,9 @@ struct ConsumerCommand: ParsableCommand {
             logger.critical("exiting for replacement", metadata: ["reason": "\(error)"])
             // The stuck thread cannot be joined or killed; ending the process is the only way out.
             Glibc.exit(Consumer.stuckExitCode)
+        } catch let error as Consumer.DrainTimedOut {
+            logger.warning("exiting with work abandoned", metadata: ["reason": "\(error)"])
+            Glibc.exit(1)
         }
     }
 }

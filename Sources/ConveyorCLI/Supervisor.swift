@@ -40,7 +40,7 @@ final class Supervisor: Sendable {
     }
 
     func run() throws {
-        for index in 0..<count { try spawn(index) }
+        for index in 0..<count { spawn(index) }
         while true {
             changed.wait()
             let (stopping, running) = state.withLock { ($0.stopping, $0.children.count) }
@@ -49,43 +49,59 @@ final class Supervisor: Sendable {
         logger.info("supervisor stopped")
     }
 
-    private func spawn(_ index: Int) throws {
+    /// Starts child `index`, unless the supervisor is stopping. The child is registered before it
+    /// runs, under the same lock as the stopping flag, so that stop() always sees it.
+    private func spawn(_ index: Int) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = arguments + ["--process-index", "\(index)"]
         process.standardInput = FileHandle.nullDevice
-        process.terminationHandler = { [self] process in exited(index, status: process.terminationStatus) }
-        try process.run()
-        state.withLock {
-            $0.children[index] = process
-            $0.startedAt[index] = Date()
+        process.terminationHandler = { [self] process in exited(index, process: process) }
+        let registered = state.withLock { state -> Bool in
+            guard !state.stopping else { return false }
+            state.children[index] = process
+            state.startedAt[index] = Date()
+            return true
         }
+        guard registered else { return }
+        do {
+            try process.run()
+        } catch {
+            state.withLock { if $0.children[index] === process { $0.children[index] = nil } }
+            logger.error("could not start consumer process", metadata: ["process": "\(index)", "error": "\(error)"])
+            scheduleRestart(index)
+            return
+        }
+        // stop() may have run between registering and starting: it could not signal a process
+        // that had not started yet.
+        if state.withLock({ $0.stopping }) { kill(process.processIdentifier, SIGTERM) }
         logger.info("consumer process started", metadata: ["process": "\(index)", "consumer.pid": "\(process.processIdentifier)"])
     }
 
-    private func exited(_ index: Int, status: Int32) {
-        let (stopping, delay) = state.withLock { state -> (Bool, Double) in
-            state.children[index] = nil
-            let lived = Date().timeIntervalSince(state.startedAt[index] ?? Date())
-            var delay = lived > 60 ? 1 : (state.backoff[index] ?? 0.5) * 2
-            delay = min(delay, 30)
-            state.backoff[index] = delay
-            return (state.stopping, delay)
+    private func exited(_ index: Int, process: Process) {
+        let stopping = state.withLock { state -> Bool in
+            if state.children[index] === process { state.children[index] = nil }
+            return state.stopping
         }
         if stopping {
             changed.signal()
             return
         }
         logger.warning("consumer process died; restarting", metadata: [
-            "process": "\(index)", "status": "\(status)", "restart.in": "\(delay)s",
+            "process": "\(index)", "status": "\(process.terminationStatus)",
         ])
-        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
-            guard !state.withLock({ $0.stopping }) else { return }
-            do {
-                try spawn(index)
-            } catch {
-                logger.error("could not restart consumer process", metadata: ["process": "\(index)", "error": "\(error)"])
-            }
+        scheduleRestart(index)
+    }
+
+    /// Restarts child `index` after a backoff: 1 s, doubling to 30 s; back to 1 s once a child has
+    /// lived a minute.
+    private func scheduleRestart(_ index: Int) {
+        let delay = state.withLock { state -> Double in
+            let lived = Date().timeIntervalSince(state.startedAt[index] ?? Date())
+            let delay = lived > 60 ? 1 : min((state.backoff[index] ?? 0.5) * 2, 30)
+            state.backoff[index] = delay
+            return delay
         }
+        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in spawn(index) }
     }
 }

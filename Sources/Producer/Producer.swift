@@ -78,6 +78,10 @@ public final class Producer: Sendable {
     public func submit(_ name: String, json args: RawJSON, options: TaskOptions = .default,
                        id: String? = nil) async throws -> TaskHandle {
         let id = id ?? makeTaskID()
+        if let pending = state.withLock({ $0.tasks[id]?.cell }) {
+            // Already in flight from this producer: the same task, so the same handle.
+            return TaskHandle(id: id, producer: self, cell: pending)
+        }
         try await acquireSlot()
         let cell = TaskCell()
         let now = monotonicNanoseconds()
@@ -86,24 +90,31 @@ public final class Producer: Sendable {
             acceptDeadline: now + configuration.requestTimeout.nanoseconds,
             resultDeadline: now + UInt64(options.timeoutMilliseconds) * 1_000_000 + configuration.resultGrace.nanoseconds)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let accepted = state.withLock { state -> Bool in
-                guard !state.closed else { return false }
+            enum Outcome { case queued, closed, duplicate(CheckedContinuation<Void, any Error>?) }
+            let outcome = state.withLock { state -> Outcome in
+                guard !state.closed else { return .closed }
+                if let earlier = state.tasks[id] {
+                    // Submitted again from another Swift task while this one waited for a slot:
+                    // the same task, so follow the earlier submission and give this slot back.
+                    cell.follow(earlier.cell)
+                    return .duplicate(releaseSlot(&state))
+                }
                 var pending = pending
                 pending.acceptWaiter = continuation
-                if let earlier = state.tasks[id] {
-                    // The same id is already in flight here: wait for the broker's answer to it.
-                    earlier.cell.merge(into: cell)
-                }
                 state.tasks[id] = pending
                 state.deadlines.insert(Deadline(at: pending.acceptDeadline, id: id, isAcceptance: true))
                 state.deadlines.insert(Deadline(at: pending.resultDeadline, id: id, isAcceptance: false))
                 state.requests.append(.submit(id))
-                return true
+                return .queued
             }
-            if accepted {
+            switch outcome {
+            case .queued:
                 wakeup.signal()
-            } else {
+            case .closed:
                 continuation.resume(throwing: ProducerError.closed)
+            case .duplicate(let slotWaiter):
+                slotWaiter?.resume()
+                continuation.resume()
             }
         }
         return TaskHandle(id: id, producer: self, cell: cell)
@@ -381,6 +392,11 @@ public final class Producer: Sendable {
     private func expire(now: UInt64) {
         let expired = state.withLock { state -> [(String, Bool, Double)] in
             var expired: [(String, Bool, Double)] = []
+            if state.deadlines.count > 4 * state.tasks.count + 65_536 {
+                // Entries of finished tasks wait until they come due: drop them once they dominate.
+                let tasks = state.tasks
+                state.deadlines = Heap(state.deadlines.unordered.filter { tasks[$0.id] != nil })
+            }
             while let next = state.deadlines.min, next.at < now {
                 state.deadlines.removeMin()
                 guard let task = state.tasks[next.id] else { continue }

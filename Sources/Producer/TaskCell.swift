@@ -22,9 +22,9 @@ final class TaskCell: Sendable {
         waiters.forEach { $0.resume(returning: result) }
     }
 
-    /// When the same id is submitted twice from this producer, the earlier cell gets the later
-    /// cell's result too.
-    func merge(into other: TaskCell) {
+    /// Completes with `other`'s result once it has one (the same id submitted twice from this
+    /// producer is one task).
+    func follow(_ other: TaskCell) {
         Task { self.complete(await other.wait()) }
     }
 

@@ -154,6 +154,21 @@ struct PipelineTests {
         }
     }
 
+    @Test("the same id submitted twice at once from one producer shares one task and leaks no window slot")
+    func concurrentDuplicateSubmit() async throws {
+        try await withCluster(.init(consumers: 1, threads: 1)) { cluster in
+            let producer = try cluster.makeProducer { $0.window = 1 }
+            async let first = producer.submit("sleep", json: #"{"ms":200}"#, id: "twice")
+            async let second = producer.submit("sleep", json: #"{"ms":200}"#, id: "twice")
+            let (a, b) = try await (first, second)
+            #expect(await a.result().status == .ok)
+            #expect(await b.result().status == .ok)
+            // The window of one is free again.
+            #expect(try await producer.submit("echo", json: "3").result().status == .ok)
+            #expect(try await cluster.stats().totals.submitted == 2)
+        }
+    }
+
     @Test("submitting the same id twice is the same task: one execution, one result")
     func resubmissionIsIdempotent() async throws {
         try await withCluster(.init(consumers: 1, threads: 2)) { cluster in

@@ -178,6 +178,40 @@ struct HostileInputTests {
         }
     }
 
+    @Test("a hostile backend peer (huge heartbeat, foreign retry, foreign result) cannot crash the broker or finish others' tasks")
+    func hostileBackendPeer() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let producer = try cluster.makeProducer()
+            // Queued: no consumer serves it yet.
+            let handle = try await producer.submit("echo", json: #"{"mine":1}"#, id: "victim-1")
+            let backend = cluster.backend
+            let replies = try await Task.detached { () throws -> [String] in
+                let context = try Context()
+                let socket = try Socket(context, type: .dealer)
+                try socket.set(.linger, 0)
+                try socket.connect(backend)
+                let tag = Array("CVY1".utf8)
+                try socket.send(multipart: [tag, [0x21], Array(#"{"capacity":1,"tasks":["other"],"host":"x","pid":1,"threads":1,"heartbeat_ms":5000000000000}"#.utf8)])
+                try socket.send(multipart: [tag, [0x23], Array("victim-1".utf8), Array("retry".utf8), Array("{}".utf8), Array("{}".utf8)])
+                try socket.send(multipart: [tag, [0x23], Array("victim-1".utf8), Array("ok".utf8), Array(#""forged""#.utf8), Array("{}".utf8)])
+                var replies: [String] = []
+                var poller = Poller()
+                poller.add(socket)
+                while try poller.poll(timeout: .milliseconds(500)) > 0, let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    replies.append(frames.map(\.string).joined(separator: "|"))
+                }
+                return replies
+            }.value
+            #expect(replies.contains { $0.contains("heartbeat_ms must be 1-60000") })
+            #expect(cluster.broker?.isRunning == true)
+            // The real consumer comes and runs the task: the forged result did not count.
+            try cluster.startConsumer(threads: 1)
+            let result = await handle.result()
+            #expect(result.status == .ok)
+            #expect(result.body.text == #"{"mine":1}"#)
+        }
+    }
+
     @Test("a message over --max-message-size is refused without harm to other peers")
     func oversizedMessage() async throws {
         try await withCluster(.init(consumers: 1, threads: 1, brokerArguments: ["--max-message-size", "65536"])) { cluster in
