@@ -5,6 +5,7 @@
 #     pipelined (window 1,000) for W1 and one in flight for W2
 #   - the seed design in Python (bench/python-seed/run.py) on W1 (prefetch 0 and 16), W2, W3, W4
 #   - Conveyor (`conveyor bench … --json`) on W1 (prefetch 0 and 16), W2, W3, W4
+#   - with --with-celery, Celery 5 + Redis (bench/celery/run.py) on W1, W2, W3, W4
 # then prints a markdown table of the figures and the ratios between them. Every raw JSON line goes
 # to bench/out/results.jsonl (overwritten), the table also to bench/out/results.md. Progress and
 # the raw lines go to stderr, the table to stdout. Compare ratios from one run, never figures from
@@ -13,7 +14,12 @@
 # usage: bench/compare.sh [--scale F] [--window N] [--with-celery]
 #   --scale F       multiplies every task/message count (default 1; 0.02 is a quick smoke run)
 #   --window N      tasks in flight for W1 (default 1000), the same for the forwarder and Python
-#   --with-celery   Celery + Redis as a further peer: not implemented here (says so and goes on)
+#   --with-celery   Celery + Redis as a further peer (bench/celery/run.py: its own redis-server on
+#                   127.0.0.1 and a free port, a threads-pool worker); installs what is missing first
+#                   (python3 -m pip install celery redis; apt-get update and apt-get install -y
+#                   redis-server, through sudo when not root). Celery runs ~1,000 tasks/s, so its W1
+#                   stops submitting after 150 s and its W2 after 90 s (the table gives the counts);
+#                   it adds about 4 minutes to a --scale 1 run (3.8 on a loaded machine)
 #   CONVEYOR_BIN=/path/to/conveyor  uses that binary; otherwise .build/release/conveyor, built with
 #                   `swift build -c release --product conveyor` when missing
 #   STEP_TIMEOUT=S  gives up on any one step after S seconds (default 900)
@@ -74,6 +80,31 @@ if ! python3 -c 'import zmq' 2>/dev/null; then
     python3 -c 'import zmq'
 fi
 
+# Celery, redis-py and redis-server for --with-celery; a failed install is a failure, not a stop.
+celery_ready=0
+celery_install_failure=""
+if ((with_celery)); then
+    sudo=()
+    if ((EUID != 0)); then sudo=(sudo); fi
+    celery_ready=1
+    if ! python3 -c 'import celery, redis' 2>/dev/null; then
+        log "Celery or redis-py is missing: python3 -m pip install celery redis"
+        if ! { python3 -m pip install --quiet celery redis >&2 && python3 -c 'import celery, redis'; }; then
+            celery_ready=0
+            celery_install_failure="celery install (pip install celery redis failed)"
+        fi
+    fi
+    if ((celery_ready)) && ! command -v redis-server >/dev/null 2>&1; then
+        log "redis-server is missing: apt-get update && apt-get install -y redis-server"
+        if ! { ${sudo[@]+"${sudo[@]}"} apt-get update >&2 &&
+            ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2 &&
+            command -v redis-server >/dev/null 2>&1; }; then
+            celery_ready=0
+            celery_install_failure="celery install (apt-get install redis-server failed)"
+        fi
+    fi
+fi
+
 if [[ -n "${CONVEYOR_BIN:-}" ]]; then
     bin="$CONVEYOR_BIN"
 elif [[ -x "$root/.build/release/conveyor" ]]; then
@@ -126,8 +157,16 @@ step "conveyor W1 prefetch 16" "$bin" bench w1 --scale "$scale" --window "$windo
 step "conveyor W2 W3 W4" "$bin" bench w2 w3 w4 --scale "$scale" --window "$window" --json
 
 if ((with_celery)); then
-    log "Celery + Redis (--with-celery): not implemented here; skipped"
-    echo "Celery + Redis (--with-celery): not implemented here" >&2
+    if ((celery_ready)); then
+        # run.py gives up (and stops its worker and redis-server) a little before the step's timeout.
+        celery_run=(python3 "$root/bench/celery/run.py" --scale "$scale" --window "$window"
+            --timeout "$((step_timeout > 60 ? step_timeout - 30 : step_timeout))")
+        step "celery W1" "${celery_run[@]}" W1
+        step "celery W2 W3 W4" "${celery_run[@]}" W2 W3 W4
+    else
+        log "$celery_install_failure; Celery skipped"
+        failures+=("$celery_install_failure")
+    fi
 fi
 
 elapsed=$((SECONDS - started))
@@ -145,6 +184,7 @@ scale = float(scale)
 c = {}          # C programs
 py = {}         # python seed
 conv = {}       # conveyor
+cel = {}        # celery (--with-celery)
 swift_pushpull = None
 for raw in open(path, encoding="utf-8"):
     raw = raw.strip()
@@ -158,6 +198,8 @@ for raw in open(path, encoding="utf-8"):
         swift_pushpull = line
     elif impl == "c-forwarder":
         c[line["mode"]] = line
+    elif impl == "celery":
+        cel[line["workload"]] = line
     elif impl == "python-seed":
         key = line["workload"] + (f" p{line.get('prefetch', 0)}" if line["workload"] == "W1" else "")
         py[key] = line
@@ -226,25 +268,63 @@ print(f"| Swift (conveyor bench pushpull) | {num(get(sp, 'messages'))} | {num(ge
 print(f"| **Swift / C** | | **{ratio(get(sp, 'msgs_per_sec'), get(cp, 'msgs_per_sec'))}** |")
 print()
 
+celery_on = with_celery == "1"
+
+
+def also(text):
+    """The Celery column's cell, only with --with-celery (the table is unchanged without it)."""
+    return f" {text} |" if celery_on else ""
+
+
+def flagged(line, text):
+    """A Celery cell: its figure, or FAILED when run.py printed a line without one."""
+    if line is not None and line.get("verified") is False and text.startswith("—"):
+        return "FAILED"
+    return text
+
+
+celery_pool = {"1×1": "prefork 1", "1×2": "threads 2", "2×1": "prefork 2"}
 fp, fl = c.get("pipelined"), c.get("latency")
 print("### Workloads")
 print()
-print("| figure | C forwarder (libzmq limit) | Python seed | Conveyor |")
-print("| --- | ---: | ---: | ---: |")
+print("| figure | C forwarder (libzmq limit) | Python seed | Conveyor |" + also("Celery + Redis"))
+print("| --- | ---: | ---: | ---: |" + also("---:"))
 for p in (0, 16):
     print(f"| W1 tasks/s, prefetch {p} | {num(get(fp, 'round_trips_per_sec'))} | "
-          f"{cell(py.get(f'W1 p{p}'), 'tasksPerSecond')} | {cell(conv.get(f'W1 p{p}'), 'tasksPerSecond')} |")
+          f"{cell(py.get(f'W1 p{p}'), 'tasksPerSecond')} | {cell(conv.get(f'W1 p{p}'), 'tasksPerSecond')} |"
+          + also(flagged(cel.get("W1"), cell(cel.get("W1"), "tasksPerSecond"))))
 for q, ckey in (("p50", "p50_us"), ("p99", "p99_us"), ("max", "max_us")):
     print(f"| W2 {q} µs | {num(get(fl, ckey))} | {cell(py.get('W2'), 'latencyMicroseconds', q)} | "
-          f"{cell(conv.get('W2'), 'latencyMicroseconds', q)} |")
+          f"{cell(conv.get('W2'), 'latencyMicroseconds', q)} |"
+          + also(flagged(cel.get("W2"), cell(cel.get("W2"), "latencyMicroseconds", q))))
 w3_tasks = get(conv.get("W3"), "tasks") or get(py.get("W3"), "tasks") or max(1, int(2000 * scale))
 w3_ideal = math.ceil(w3_tasks / 50) * 0.010
 print(f"| W3 wall s ({w3_tasks} × 10 ms on 50 threads; ideal {w3_ideal:.2f}) | — | "
-      f"{cell(py.get('W3'), 'wallSeconds', digits=3)} | {cell(conv.get('W3'), 'wallSeconds', digits=3)} |")
+      f"{cell(py.get('W3'), 'wallSeconds', digits=3)} | {cell(conv.get('W3'), 'wallSeconds', digits=3)} |"
+      + also(flagged(cel.get("W3"), cell(cel.get("W3"), "wallSeconds", digits=3))))
 for shape in ("1×1", "1×2", "2×1"):
+    celery_w4 = cell(part(cel.get("W4"), shape), "wallSeconds", digits=3)
+    if part(cel.get("W4"), shape) is not None:
+        celery_w4 += f" ({celery_pool[shape]})"
     print(f"| W4 wall s, {shape} | — | {cell(part(py.get('W4'), shape), 'wallSeconds', digits=3)} | "
-          f"{cell(part(conv.get('W4'), shape), 'wallSeconds', digits=3)} |")
+          f"{cell(part(conv.get('W4'), shape), 'wallSeconds', digits=3)} |"
+          + also(flagged(cel.get("W4"), celery_w4)))
 print()
+if celery_on:
+    notes = []
+    for key, what in (("W1", "W1"), ("W2", "W2")):
+        line = cel.get(key)
+        if line is not None and "tasks" in line:
+            note = f"{what} ran {line['tasks']:,} of {line.get('requestedTasks', line['tasks']):,} tasks"
+            if line.get("capped"):
+                note += " (capped by its time budget)"
+            notes.append(note)
+    version = next((f"Celery {line['celeryVersion']} with Redis {line.get('redisVersion')}"
+                    for line in cel.values() if line.get("celeryVersion")), "Celery with Redis")
+    print(f"Celery peer: {version} as broker and result backend, JSON, default prefetch multiplier (4); "
+          "threads pool of 4 for W1 and W2 (W1 with the same window), of 50 for W3"
+          + ("; " + "; ".join(notes) if notes else "") + ".")
+    print()
 
 def wall(line, shape):
     return get(part(line, shape), "wallSeconds")
@@ -261,11 +341,20 @@ for p in (0, 16):
     conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
     print(f"| W1 Conveyor / Python seed, prefetch {p} | "
           f"{ratio(conv_tps, get(py.get(f'W1 p{p}'), 'tasksPerSecond'), 1)} | times the seed design's throughput |")
+if celery_on:
+    for p in (0, 16):
+        conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
+        print(f"| W1 Conveyor / Celery, prefetch {p} | {ratio(conv_tps, get(cel.get('W1'), 'tasksPerSecond'), 1)} | "
+              "times Celery's throughput |")
 print(f"| W2 Conveyor p50 / C forwarder p50 | "
       f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(fl, 'p50_us'))} | 1 = the libzmq limit |")
 print(f"| W2 Conveyor p50 / Python seed p50 | "
       f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(py.get('W2'), 'latencyMicroseconds', 'p50'))} "
       "| below 1 = faster |")
+if celery_on:
+    print(f"| W2 Conveyor p50 / Celery p50 | "
+          f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(cel.get('W2'), 'latencyMicroseconds', 'p50'), 3)} "
+          "| below 1 = faster |")
 print(f"| W3 Conveyor wall / ideal {w3_ideal:.2f} s | {ratio(get(conv.get('W3'), 'wallSeconds'), w3_ideal)} | "
       "1 = ideal |")
 print(f"| W3 Python seed wall / ideal {w3_ideal:.2f} s | {ratio(get(py.get('W3'), 'wallSeconds'), w3_ideal)} | "
@@ -278,11 +367,9 @@ for shape in ("1×2", "2×1"):
     print(f"| W4 Python seed {shape} / 1×1 (wall) | {ratio(wall(py.get('W4'), shape), wall(py.get('W4'), '1×1'))} | "
           "(the GIL: threads do not help) |")
 print()
-if with_celery == "1":
-    print("Celery + Redis: not implemented here.")
-    print()
 unverified = [f"Python seed {name}" for name, line in py.items() if line.get("verified") is False]
 unverified += [f"Conveyor {name}" for name, line in conv.items() if line.get("verified") is False]
+unverified += [f"Celery {name}" for name, line in cel.items() if line.get("verified") is False]
 if failures or unverified:
     print("**Problems:** " + "; ".join(failures + [f"{name} not verified" for name in unverified]))
 else:
