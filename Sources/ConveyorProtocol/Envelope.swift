@@ -75,27 +75,74 @@ public struct Envelope {
 
 /// Builds an outgoing message frame by frame: the routing id (when sending on a ROUTER), the tag,
 /// the command, then body frames.
+///
+/// The frames are gathered in one growing byte buffer (no object per frame) and sent with one
+/// `zmq_send` each: on the hot path, where every task crosses several of these, that saves the
+/// allocations and reference counting of a `Message` per frame.
 public struct OutgoingMessage {
-    public private(set) var frames: [Message] = []
+    private var storage: [UInt8] = []
+    /// The end offset of each frame in `storage`.
+    private var ends: [Int] = []
+    private var headerFrames = 0
 
     public init(to routingID: Message? = nil, _ command: Command) {
-        if let routingID { frames.append(routingID) }
-        frames.append(Message(ProtocolTag.current))
-        frames.append(Message(CollectionOfOne(command.rawValue)))
+        storage.reserveCapacity(128)
+        if let routingID { append(routingID) }
+        append(ProtocolTag.current)
+        storage.append(command.rawValue)
+        ends.append(storage.count)
+        headerFrames = ends.count
     }
 
-    public mutating func append(_ frame: Message) { frames.append(frame) }
-    public mutating func append(_ bytes: [UInt8]) { frames.append(Message(bytes)) }
-    public mutating func append(_ text: String) { frames.append(Message(text)) }
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) { frames.append(Message(bytes)) }
+    public mutating func append(_ frame: Message) {
+        frame.withUnsafeBytes { storage.append(contentsOf: $0) }
+        ends.append(storage.count)
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        storage.append(contentsOf: bytes)
+        ends.append(storage.count)
+    }
+
+    public mutating func append(_ text: String) {
+        storage.append(contentsOf: text.utf8)
+        ends.append(storage.count)
+    }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        storage.append(contentsOf: bytes)
+        ends.append(storage.count)
+    }
+
+    /// The frames, as separate messages (for inspection; sending does not build these).
+    public var frames: [Message] {
+        var start = 0
+        return ends.map { end in
+            defer { start = end }
+            return Message(storage[start..<end])
+        }
+    }
 
     /// Whether only the header has been added.
-    public var bodyIsEmpty: Bool { frames.count <= 3 }
-    public var frameCount: Int { frames.count }
+    public var bodyIsEmpty: Bool { ends.count <= headerFrames }
+    public var frameCount: Int { ends.count }
 
-    /// Sends all frames on `socket`.
+    /// Sends all frames on `socket`, one `zmq_send` each.
+    /// - Returns: `false` when `.dontWait` was given and the message could not be queued.
     @discardableResult
     public func send(on socket: Socket, flags: SendFlags = []) throws(ZMQError) -> Bool {
-        try socket.send(multipart: frames, flags: flags)
+        try storage.withUnsafeBytes { buffer in
+            Result { () throws(ZMQError) -> Bool in
+                var start = 0
+                for (index, end) in ends.enumerated() {
+                    let more: SendFlags = index < ends.count - 1 ? .more : []
+                    // Once the first frame is queued, libzmq takes the rest of the message whole.
+                    guard try socket.send(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), flags: flags.union(more))
+                    else { return false }
+                    start = end
+                }
+                return true
+            }
+        }.get()
     }
 }
