@@ -22,12 +22,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = logging.bootstrap(label: "conveyor.dead-letters")
-        var configuration = ProducerConfiguration(broker: endpoint.broker)
-        configuration.requestTimeout = .milliseconds(Int(endpoint.requestTimeout * 1000))
-        let producer = try Producer(configuration: configuration, logger: logger)
-        defer { producer.close() }
-        do {
+        try await withBrokerClient(endpoint, logging, label: "conveyor.dead-letters") { producer in
             if requeue != nil || requeueAll {
                 printLine(try await producer.deadLetters("requeue", id: requeue).text)
             } else if purge != nil || purgeAll {
@@ -35,15 +30,11 @@ struct DeadLettersCommand: AsyncParsableCommand {
             } else {
                 let stats = try await producer.stats()
                 let object = try JSONSerialization.jsonObject(with: Data(stats.bytes)) as? [String: Any] ?? [:]
-                let letters = object["dead_letters"] as? [[String: Any]] ?? []
-                for letter in letters {
+                for letter in object["dead_letters"] as? [[String: Any]] ?? [] {
                     let data = try JSONSerialization.data(withJSONObject: letter, options: [.sortedKeys])
                     printLine(String(decoding: data, as: UTF8.self))
                 }
             }
-        } catch let error as ProducerError {
-            printError("error: \(error)")
-            throw ExitCode.failure
         }
     }
 }

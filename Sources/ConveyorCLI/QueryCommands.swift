@@ -3,11 +3,23 @@ import ConveyorProtocol
 import Foundation
 import Producer
 
-private func makeProducer(_ endpoint: BrokerEndpointOptions, _ logging: LoggingOptions, label: String) throws -> Producer {
+/// Runs `body` with a producer connected to `--broker`, closes it afterwards, and turns a
+/// producer error (no answer, protocol error) into "error: ..." on stderr and exit status 1.
+func withBrokerClient<T>(
+    _ endpoint: BrokerEndpointOptions, _ logging: LoggingOptions, label: String,
+    _ body: (Producer) async throws -> T
+) async throws -> T {
     let logger = logging.bootstrap(label: label)
     var configuration = ProducerConfiguration(broker: endpoint.broker)
     configuration.requestTimeout = .milliseconds(Int(endpoint.requestTimeout * 1000))
-    return try Producer(configuration: configuration, logger: logger)
+    let producer = try Producer(configuration: configuration, logger: logger)
+    defer { producer.close() }
+    do {
+        return try await body(producer)
+    } catch let error as ProducerError {
+        printError("error: \(error)")
+        throw ExitCode.failure
+    }
 }
 
 struct StatusCommand: AsyncParsableCommand {
@@ -19,21 +31,14 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let producer = try makeProducer(endpoint, logging, label: "conveyor.status")
-        defer { producer.close() }
-        do {
-            let report = try await producer.status(id: id)
-            var line = #"{"id":\#(JSONText.quoted(report.id)),"state":"\#(report.state.rawValue)""#
-            if let result = report.result {
-                line += #","status":"\#(result.status.rawValue)""#
-                line += result.status == .ok ? #","result":\#(result.body.text)"# : #","error":\#(JSONText.quoted(result.errorMessage ?? result.body.text))"#
-            }
-            printLine(line + "}")
-            if report.state == .unknown { throw ExitCode.failure }
-        } catch let error as ProducerError {
-            printError("error: \(error)")
-            throw ExitCode.failure
+        let report = try await withBrokerClient(endpoint, logging, label: "conveyor.status") { try await $0.status(id: id) }
+        var line = #"{"id":\#(JSONText.quoted(report.id)),"state":"\#(report.state.rawValue)""#
+        if let result = report.result {
+            line += #","status":"\#(result.status.rawValue)""#
+            line += result.status == .ok ? #","result":\#(result.body.text)"# : #","error":\#(JSONText.quoted(result.errorMessage ?? result.body.text))"#
         }
+        printLine(line + "}")
+        if report.state == .unknown { throw ExitCode.failure }
     }
 }
 
@@ -48,16 +53,9 @@ struct CancelCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let producer = try makeProducer(endpoint, logging, label: "conveyor.cancel")
-        defer { producer.close() }
-        do {
-            let outcome = try await producer.cancel(id: id)
-            printLine(outcome.rawValue)
-            if outcome != .cancelled { throw ExitCode.failure }
-        } catch let error as ProducerError {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
+        let outcome = try await withBrokerClient(endpoint, logging, label: "conveyor.cancel") { try await $0.cancel(id: id) }
+        printLine(outcome.rawValue)
+        if outcome != .cancelled { throw ExitCode.failure }
     }
 }
 
@@ -71,15 +69,7 @@ struct StatsCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let producer = try makeProducer(endpoint, logging, label: "conveyor.stats")
-        defer { producer.close() }
-        let raw: RawJSON
-        do {
-            raw = try await producer.stats()
-        } catch let error as ProducerError {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
+        let raw = try await withBrokerClient(endpoint, logging, label: "conveyor.stats") { try await $0.stats() }
         if json {
             printLine(raw.text)
             return
