@@ -1,4 +1,4 @@
-public import ConveyorProtocol
+import ConveyorProtocol
 
 /// Everything a broker can be told at start.
 public struct BrokerConfiguration: Sendable {

@@ -1,4 +1,4 @@
-public import ConveyorProtocol
+import ConveyorProtocol
 import Foundation
 public import Logging
 import Synchronization

@@ -1,4 +1,4 @@
-public import ConveyorProtocol
+import ConveyorProtocol
 
 /// Everything a consumer process can be told at start.
 public struct ConsumerConfiguration: Sendable {

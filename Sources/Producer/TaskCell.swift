@@ -1,4 +1,4 @@
-public import ConveyorProtocol
+import ConveyorProtocol
 import Synchronization
 
 /// Where a task's result lands, shared by the producer's I/O thread and the task's handles.
