@@ -2,18 +2,26 @@
 # Conveyor beside its peers (WORKLOADS.md), in one run on one machine:
 #   - PUSH/PULL: plain libzmq (bench/c/pushpull.c) against the Swift wrapper (`conveyor bench pushpull`)
 #   - the libzmq limit: round trips through a C ROUTER/ROUTER forwarder (bench/c/forwarder.c),
-#     pipelined (window 1,000) for W1 and one in flight for W2
+#     pipelined (window 1,000) for W1 and one in flight for W2; for W4 the same SHA-256 work in plain
+#     C with OpenSSL and no queue (bench/c/sha256.c) on 1 and 2 pthreads (1×1 and 1×2)
 #   - the seed design in Python (bench/python-seed/run.py) on W1 (prefetch 0 and 16), W2, W3, W4
-#   - Conveyor (`conveyor bench … --json`) on W1 (prefetch 0 and 16), W2, W3, W4
+#   - Conveyor (`conveyor bench … --json`) on W1 (prefetch 0 and 16), W2, W3, W4, and alone (the
+#     peers have no figures for them) on W5 (scale-out: tasks/s and tasks per consumer process) and
+#     W6 (memory: broker bytes per queued task, idle consumer RSS; at --scale 1 it queues 1,000,000
+#     tasks, about 90 s and 600 MB for the broker)
 #   - with --with-celery, Celery 5 + Redis (bench/celery/run.py) on W1, W2, W3, W4
-# then prints a markdown table of the figures and the ratios between them. Every raw JSON line goes
-# to bench/out/results.jsonl (overwritten), the table also to bench/out/results.md. Progress and
-# the raw lines go to stderr, the table to stdout. Compare ratios from one run, never figures from
-# different runs: the machines are shared and noisy.
+# then prints a markdown table of the figures and the ratios between them, with the targets for
+# W4 (Conveyor 1×1 ≤ 1.2 × C), W5 (≥ W1's tasks/s, every process within 25 % of the mean task
+# count) and W6 (≤ 300 broker bytes per queued task, idle consumer < 30 MB) marked met or missed
+# (a missed target is not a failure: the exit status only says whether everything ran and was
+# verified). Every raw JSON line goes to bench/out/results.jsonl (overwritten), the table also to
+# bench/out/results.md. Progress and the raw lines go to stderr, the table to stdout. Compare
+# ratios from one run, never figures from different runs: the machines are shared and noisy.
 #
 # usage: bench/compare.sh [--scale F] [--window N] [--with-celery]
 #   --scale F       multiplies every task/message count (default 1; 0.02 is a quick smoke run)
-#   --window N      tasks in flight for W1 (default 1000), the same for the forwarder and Python
+#   --window N      tasks in flight for W1 (default 1000), the same for the forwarder and Python;
+#                   also per producer for Conveyor's W5
 #   --with-celery   Celery + Redis as a further peer (bench/celery/run.py: its own redis-server on
 #                   127.0.0.1 and a free port, a threads-pool worker); installs what is missing first
 #                   (python3 -m pip install celery redis; apt-get update and apt-get install -y
@@ -60,18 +68,21 @@ results="$out/results.jsonl"
 log() { echo "== $*" >&2; }
 
 # Counts: the C programs get ten times W1's tasks (they are fast enough to need them for a stable
-# figure); the forwarder's latency run gets W2's 10,000.
+# figure); the forwarder's latency run gets W2's 10,000. The C SHA-256 program gets W4's 400 tasks,
+# scaled exactly as `conveyor bench` and run.py scale them (max(1, int(400 × scale))).
 count() { python3 -c 'import sys; print(max(100, int(float(sys.argv[1]) * float(sys.argv[2]))))' "$1" "$scale"; }
 pushpull_messages="$(count 1000000)"
 forwarder_messages="$(count 1000000)"
 forwarder_latency="$(count 10000)"
+w4_tasks="$(python3 -c 'import sys; print(max(1, int(400 * float(sys.argv[1]))))' "$scale")"
 
 # --- build -------------------------------------------------------------------------------------
 log "building bench/c/*.c into $out"
 for source in "$root"/bench/c/*.c; do
     name="$(basename "$source" .c)"
+    # -lcrypto: OpenSSL's SHA-256 for sha256.c (libssl-dev; scripts/ensure-deps.sh installs it)
     # shellcheck disable=SC2046  # pkg-config output is meant to split into words
-    gcc -O2 -Wall -Werror -o "$out/$name-c" "$source" $(pkg-config --cflags --libs libzmq) -lpthread
+    gcc -O2 -Wall -Werror -o "$out/$name-c" "$source" $(pkg-config --cflags --libs libzmq) -lpthread -lcrypto
 done
 
 if ! python3 -c 'import zmq' 2>/dev/null; then
@@ -146,6 +157,8 @@ step "pushpull C" "$out/pushpull-c" "$pushpull_messages" 100
 step "pushpull Swift" "$bin" bench pushpull --messages "$pushpull_messages" --size 100 --json
 step "forwarder pipelined" "$out/forwarder-c" pipelined "$forwarder_messages" "$window"
 step "forwarder latency" "$out/forwarder-c" latency "$forwarder_latency"
+step "sha256 C W4 1 thread" "$out/sha256-c" --tasks "$w4_tasks" --iterations 20000 --threads 1 --json
+step "sha256 C W4 2 threads" "$out/sha256-c" --tasks "$w4_tasks" --iterations 20000 --threads 2 --json
 
 python_seed=(python3 "$root/bench/python-seed/run.py")
 step "python-seed W1 prefetch 0" "${python_seed[@]}" W1 --scale "$scale" --window "$window" --prefetch 0
@@ -155,6 +168,8 @@ step "python-seed W2 W3 W4" "${python_seed[@]}" W2 W3 W4 --scale "$scale" --wind
 step "conveyor W1 prefetch 0" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 0 --json
 step "conveyor W1 prefetch 16" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 16 --json
 step "conveyor W2 W3 W4" "$bin" bench w2 w3 w4 --scale "$scale" --window "$window" --json
+step "conveyor W5" "$bin" bench w5 --scale "$scale" --window "$window" --json
+step "conveyor W6" "$bin" bench w6 --scale "$scale" --json
 
 if ((with_celery)); then
     if ((celery_ready)); then
@@ -198,6 +213,8 @@ for raw in open(path, encoding="utf-8"):
         swift_pushpull = line
     elif impl == "c-forwarder":
         c[line["mode"]] = line
+    elif impl == "c-sha256":
+        c[f"W4 {line['threads']}"] = line
     elif impl == "celery":
         cel[line["workload"]] = line
     elif impl == "python-seed":
@@ -287,7 +304,7 @@ celery_pool = {"1×1": "prefork 1", "1×2": "threads 2", "2×1": "prefork 2"}
 fp, fl = c.get("pipelined"), c.get("latency")
 print("### Workloads")
 print()
-print("| figure | C forwarder (libzmq limit) | Python seed | Conveyor |" + also("Celery + Redis"))
+print("| figure | libzmq limit (C) | Python seed | Conveyor |" + also("Celery + Redis"))
 print("| --- | ---: | ---: | ---: |" + also("---:"))
 for p in (0, 16):
     print(f"| W1 tasks/s, prefetch {p} | {num(get(fp, 'round_trips_per_sec'))} | "
@@ -302,13 +319,44 @@ w3_ideal = math.ceil(w3_tasks / 50) * 0.010
 print(f"| W3 wall s ({w3_tasks} × 10 ms on 50 threads; ideal {w3_ideal:.2f}) | — | "
       f"{cell(py.get('W3'), 'wallSeconds', digits=3)} | {cell(conv.get('W3'), 'wallSeconds', digits=3)} |"
       + also(flagged(cel.get("W3"), cell(cel.get("W3"), "wallSeconds", digits=3))))
+c_w4 = {"1×1": c.get("W4 1"), "1×2": c.get("W4 2"), "2×1": None}  # C: pthreads, no processes
 for shape in ("1×1", "1×2", "2×1"):
     celery_w4 = cell(part(cel.get("W4"), shape), "wallSeconds", digits=3)
     if part(cel.get("W4"), shape) is not None:
         celery_w4 += f" ({celery_pool[shape]})"
-    print(f"| W4 wall s, {shape} | — | {cell(part(py.get('W4'), shape), 'wallSeconds', digits=3)} | "
+    print(f"| W4 wall s, {shape} | {cell(c_w4[shape], 'seconds', digits=3)} | "
+          f"{cell(part(py.get('W4'), shape), 'wallSeconds', digits=3)} | "
           f"{cell(part(conv.get('W4'), shape), 'wallSeconds', digits=3)} |"
           + also(flagged(cel.get("W4"), celery_w4)))
+
+
+def spread(line):
+    """W5: (task counts per consumer process, the largest deviation from the mean in %). The mean
+    is over the processes of the shape (4×4: 4), so that a process that ran nothing counts as 0."""
+    counts = [n for _, n in sorted((get(line, "tasksPerProcess") or {}).items())]
+    m = re.match(r"(\d+)×", get(line, "shape") or "")
+    processes = max(len(counts), int(m.group(1)) if m else 0)
+    if not counts or processes == 0:
+        return counts, None
+    counts += [0] * (processes - len(counts))
+    mean = sum(counts) / processes
+    return counts, (max(abs(n - mean) for n in counts) / mean * 100 if mean else None)
+
+
+w5, w6 = conv.get("W5"), conv.get("W6")
+w5_counts, w5_spread = spread(w5)
+w6_consumer_mb = get(w6, "memory", "consumerIdleBytes")
+w6_consumer_mb = w6_consumer_mb / 1_048_576 if w6_consumer_mb is not None else None
+w5_tasks = f"{get(w5, 'tasks'):,} " if get(w5, "tasks") is not None else ""
+print(f"| W5 tasks/s ({w5_tasks}echo from 2 producers, 4×4, prefetch 0) | — | — | "
+      f"{cell(w5, 'tasksPerSecond')} |" + also("—"))
+print(f"| W5 tasks per consumer process (largest deviation from the mean) | — | — | "
+      + (" / ".join(num(n) for n in w5_counts) + f" ({num(w5_spread, 1)} %)" if w5_counts else "—")
+      + flag(w5) + " |" + also("—"))
+w6_tasks = f"{get(w6, 'tasks'):,} " if get(w6, "tasks") is not None else ""
+print(f"| W6 broker bytes per queued task beyond the payload ({w6_tasks}queued, no consumer) "
+      f"| — | — | {cell(w6, 'memory', 'brokerBytesPerQueuedTask')} |" + also("—"))
+print(f"| W6 idle consumer RSS MB (1×4) | — | — | {num(w6_consumer_mb, 1)}{flag(w6)} |" + also("—"))
 print()
 if celery_on:
     notes = []
@@ -328,6 +376,14 @@ if celery_on:
 
 def wall(line, shape):
     return get(part(line, shape), "wallSeconds")
+
+
+def target(value, met, text):
+    """The meaning cell of a row with a target: the target, then met or missed (— without a value)."""
+    if value is None:
+        return f"target {text}"
+    return f"target {text} — " + ("met" if met(value) else "**missed**")
+
 
 print("### Ratios")
 print()
@@ -361,13 +417,27 @@ print(f"| W3 Python seed wall / ideal {w3_ideal:.2f} s | {ratio(get(py.get('W3')
       "1 = ideal |")
 print(f"| W4 Conveyor 1×1 / Python seed 1×1 (wall) | {ratio(wall(conv.get('W4'), '1×1'), wall(py.get('W4'), '1×1'))} | "
       "below 1 = faster |")
+w4_c = ratio(wall(conv.get('W4'), '1×1'), get(c.get("W4 1"), "seconds"))
+print(f"| W4 Conveyor 1×1 / C 1×1 (wall; C: OpenSSL, no queue) | {w4_c} | 1 = as fast as C without a queue; "
+      + target(None if w4_c == "—" else float(w4_c), lambda v: v <= 1.2, "≤ 1.2") + " |")
 for shape in ("1×2", "2×1"):
     print(f"| W4 Conveyor {shape} / 1×1 (wall) | {ratio(wall(conv.get('W4'), shape), wall(conv.get('W4'), '1×1'))} | "
           "0.5 = perfect scaling on 2 cores |")
     print(f"| W4 Python seed {shape} / 1×1 (wall) | {ratio(wall(py.get('W4'), shape), wall(py.get('W4'), '1×1'))} | "
           "(the GIL: threads do not help) |")
+w5_w1 = ratio(get(w5, "tasksPerSecond"), get(conv.get("W1 p0"), "tasksPerSecond"))
+print(f"| W5 Conveyor / W1 Conveyor (tasks/s, both prefetch 0) | {w5_w1} | "
+      + target(None if w5_w1 == "—" else float(w5_w1), lambda v: v >= 1, "≥ 1") + " |")
+print(f"| W5 largest deviation of a process from the mean task count | "
+      f"{num(w5_spread, 1) + ' %' if w5_spread is not None else '—'} | "
+      + target(w5_spread, lambda v: v <= 25, "≤ 25 %") + " |")
+w6_bytes = get(w6, "memory", "brokerBytesPerQueuedTask")
+print(f"| W6 broker bytes per queued task | {num(w6_bytes)} | " + target(w6_bytes, lambda v: v <= 300, "≤ 300") + " |")
+print(f"| W6 idle consumer RSS MB | {num(w6_consumer_mb, 1)} | "
+      + target(w6_consumer_mb, lambda v: v < 30, "< 30") + " |")
 print()
-unverified = [f"Python seed {name}" for name, line in py.items() if line.get("verified") is False]
+unverified = [f"C {name} thread(s)" for name, line in c.items() if line.get("verified") is False]
+unverified += [f"Python seed {name}" for name, line in py.items() if line.get("verified") is False]
 unverified += [f"Conveyor {name}" for name, line in conv.items() if line.get("verified") is False]
 unverified += [f"Celery {name}" for name, line in cel.items() if line.get("verified") is False]
 if failures or unverified:

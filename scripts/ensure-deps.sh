@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Conveyor needs when it is missing: libzmq (with pkg-config) for building, and,
-# with --python, pyzmq for the interoperability tests. Debian/Ubuntu through apt-get (with sudo
-# when not root); elsewhere it says what to install.
+# Installs what Conveyor needs when it is missing: libzmq (with pkg-config) for building, OpenSSL's
+# libcrypto (libssl-dev) for the C SHA-256 baseline bench/c/sha256.c, and, with --python, pyzmq
+# for the interoperability tests. Debian/Ubuntu through apt-get (with sudo when not root);
+# elsewhere it says what to install.
 set -euo pipefail
 
 want_python=0
@@ -30,6 +31,15 @@ if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists libzmq; then
     if ! apt_install libzmq3-dev pkg-config; then
         echo "error: libzmq was not found and this is not a Debian/Ubuntu system." >&2
         echo "Install libzmq 4.3 with its pkg-config file (macOS: brew install zeromq pkg-config), then rerun." >&2
+        exit 1
+    fi
+fi
+
+if ! pkg-config --exists libcrypto; then
+    echo "Installing libssl-dev…" >&2
+    if ! apt_install libssl-dev; then
+        echo "error: OpenSSL's libcrypto was not found and this is not a Debian/Ubuntu system." >&2
+        echo "Install OpenSSL 1.1 or 3 with its headers and pkg-config file (macOS: brew install openssl@3), then rerun." >&2
         exit 1
     fi
 fi

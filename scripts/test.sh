@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Runs Conveyor's tests: installs what is missing (libzmq3-dev, pyzmq), builds everything
+# Runs Conveyor's tests: installs what is missing (libzmq3-dev, libssl-dev, pyzmq), builds everything
 # (library, CLI, examples, benchmark code), then runs the whole test suite, real processes included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh --python
 
-# The C benchmark programs are built too, so that they cannot rot.
+# The C benchmark programs are built too, so that they cannot rot (-lcrypto: OpenSSL for sha256.c).
 mkdir -p bench/out
 for source in bench/c/*.c; do
     [ -e "$source" ] || continue
-    gcc -O2 -Wall -Werror -o "bench/out/$(basename "${source%.c}")" "$source" $(pkg-config --cflags --libs libzmq) -lpthread
+    gcc -O2 -Wall -Werror -o "bench/out/$(basename "${source%.c}")" "$source" $(pkg-config --cflags --libs libzmq) -lpthread -lcrypto
 done
 
 swift build --build-tests

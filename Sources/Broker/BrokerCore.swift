@@ -25,9 +25,13 @@ final class BrokerCore {
     private var sequence: UInt64 = 0
     private var totals = BrokerStats.Totals()
     private var badInputLog = RateLimitedLog(interval: 1_000_000_000)
+    /// The receive buffer, reused message after message.
+    private var received = Multipart()
 
     // Outgoing messages gathered during one loop turn and sent at its end, one per peer.
-    private var outgoingDispatch: [[UInt8]: (consumer: ConsumerRecord, message: OutgoingMessage, groups: Int)] = [:]
+    // Appended to in place (`dict[key, default: …]` as an inout argument): a copy taken out and
+    // stored back would copy the whole growing message on every append.
+    private var outgoingDispatch: [[UInt8]: PendingDispatch] = [:]
     private var outgoingResults: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingAccepted: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingRejected: [[UInt8]: OutgoingMessage] = [:]
@@ -81,10 +85,10 @@ final class BrokerCore {
         flush()
     }
 
-    private func drain(_ socket: Socket, limit: Int, handler: ([Message]) -> Void) throws {
+    private func drain(_ socket: Socket, limit: Int, handler: (Multipart) -> Void) throws {
         var handled = 0
-        while handled < limit, let frames = try socket.receiveMultipart(flags: .dontWait) {
-            handler(frames)
+        while handled < limit, try socket.receiveMultipart(into: &received, flags: .dontWait) {
+            handler(received)
             handled += 1
         }
     }
@@ -96,10 +100,10 @@ final class BrokerCore {
         try? frontend.set(.linger, 1000)
         try? backend.set(.linger, 1000)
         for consumer in consumers.values {
-            send(OutgoingMessage(to: consumer.routingID, .disconnect), on: backend)
+            send(OutgoingMessage(to: consumer.key, .disconnect), on: backend)
         }
         for key in producersSeen.keys {
-            send(OutgoingMessage(to: Message(key), .disconnect), on: frontend)
+            send(OutgoingMessage(to: key, .disconnect), on: frontend)
         }
         logger.info("broker stopping", metadata: [
             "tasks.queued": "\(queue.count)", "tasks.running": "\(runningCount)",
@@ -108,10 +112,10 @@ final class BrokerCore {
 
     // MARK: Frontend (producers)
 
-    private func handleFrontend(_ frames: [Message]) {
+    private func handleFrontend(_ frames: Multipart) {
         let envelope: Envelope
         do {
-            envelope = try Envelope(frames: frames, fromRouter: true)
+            envelope = try Envelope(frames, fromRouter: true)
         } catch {
             rejectBadInput(frames, error: error, on: frontend, side: "frontend")
             return
@@ -142,7 +146,7 @@ final class BrokerCore {
         }
     }
 
-    private func submit(_ group: ArraySlice<Message>, from route: Message, key: [UInt8]) {
+    private func submit(_ group: Slice<Multipart>, from route: Frame, key: [UInt8]) {
         let base = group.startIndex
         let idFrame = group[base], nameFrame = group[base + 1], optionsFrame = group[base + 2]
         let args = group[base + 3]
@@ -195,7 +199,7 @@ final class BrokerCore {
         }
     }
 
-    private func cancel(_ idFrame: Message, replyTo route: Message) {
+    private func cancel(_ idFrame: Frame, replyTo route: Frame) {
         let id = idFrame.string
         let outcome: CancelOutcome
         if let task = tasks[id] {
@@ -221,7 +225,7 @@ final class BrokerCore {
         send(reply, on: frontend)
     }
 
-    private func status(_ idFrame: Message, replyTo route: Message) {
+    private func status(_ idFrame: Frame, replyTo route: Frame) {
         let id = idFrame.string
         var reply = OutgoingMessage(to: route, .statusReply)
         reply.append(idFrame)
@@ -238,19 +242,19 @@ final class BrokerCore {
             reply.append(stored.body)
             reply.append(stored.info)
         } else {
-            reply.append(Message())
-            reply.append(Message())
-            reply.append(Message())
+            reply.append([UInt8]())
+            reply.append([UInt8]())
+            reply.append([UInt8]())
         }
         send(reply, on: frontend)
     }
 
     // MARK: Backend (consumers)
 
-    private func handleBackend(_ frames: [Message]) {
+    private func handleBackend(_ frames: Multipart) {
         let envelope: Envelope
         do {
-            envelope = try Envelope(frames: frames, fromRouter: true)
+            envelope = try Envelope(frames, fromRouter: true)
         } catch {
             rejectBadInput(frames, error: error, on: backend, side: "backend")
             return
@@ -285,7 +289,7 @@ final class BrokerCore {
                 index(consumer)
                 refill(consumer)
             } else {
-                let record = ConsumerRecord(key: key, routingID: route, info: info, now: now)
+                let record = ConsumerRecord(key: key, info: info, now: now)
                 consumers[key] = record
                 index(record)
                 logger.info("consumer ready", metadata: [
@@ -314,7 +318,7 @@ final class BrokerCore {
         }
     }
 
-    private func complete(_ group: ArraySlice<Message>, from consumer: ConsumerRecord?, sender: [UInt8]) {
+    private func complete(_ group: Slice<Multipart>, from consumer: ConsumerRecord?, sender: [UInt8]) {
         let base = group.startIndex
         let idFrame = group[base]
         let id = idFrame.string
@@ -430,17 +434,10 @@ final class BrokerCore {
         let now = monotonicNanoseconds()
         let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
         let meta = DispatchMeta(attempt: task.attempts, timeoutMilliseconds: UInt32(clamping: max(1, remaining)))
-        var entry = outgoingDispatch[consumer.key] ?? (consumer, OutgoingMessage(to: consumer.routingID, .dispatch), 0)
-        entry.message.append(task.id)
-        entry.message.append(task.name)
-        entry.message.append(task.args)
-        entry.message.append(meta.encoded)
-        entry.groups += 1
-        if entry.groups >= config.dispatchBatch {
-            outgoingDispatch[consumer.key] = nil
+        let groups = PendingDispatch.append(
+            task, meta: meta, to: &outgoingDispatch[consumer.key, default: PendingDispatch(consumer: consumer)])
+        if groups >= config.dispatchBatch, let entry = outgoingDispatch.removeValue(forKey: consumer.key) {
             sendDispatch(entry.message, to: consumer)
-        } else {
-            outgoingDispatch[consumer.key] = entry
         }
     }
 
@@ -503,30 +500,31 @@ final class BrokerCore {
     }
 
     private func appendResult(id: String, _ stored: StoredResult, to key: [UInt8]) {
-        var message = outgoingResults[key] ?? OutgoingMessage(to: Message(key), .result)
+        let frames = Self.appendResult(id: id, stored, to: &outgoingResults[key, default: OutgoingMessage(to: key, .result)])
+        if frames >= 3 + 4 * 256, let message = outgoingResults.removeValue(forKey: key) {
+            send(message, on: frontend)
+        }
+    }
+
+    private static func appendResult(id: String, _ stored: StoredResult, to message: inout OutgoingMessage) -> Int {
         message.append(id)
         message.append(stored.status)
         message.append(stored.body)
         message.append(stored.info)
-        if message.frameCount >= 3 + 4 * 256 {
-            outgoingResults[key] = nil
-            send(message, on: frontend)
-        } else {
-            outgoingResults[key] = message
-        }
+        return message.frameCount
     }
 
-    private func accept(_ id: Message, to key: [UInt8], route: Message) {
-        var message = outgoingAccepted[key] ?? OutgoingMessage(to: route, .accepted)
-        message.append(id)
-        outgoingAccepted[key] = message
+    private func accept(_ id: Frame, to key: [UInt8], route: Frame) {
+        outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted)].append(id)
     }
 
-    private func rejectTask(_ id: String, _ reason: String, to key: [UInt8], route: Message) {
-        var message = outgoingRejected[key] ?? OutgoingMessage(to: route, .rejected)
-        message.append(id)
-        message.append(reason)
-        outgoingRejected[key] = message
+    private func rejectTask(_ id: String, _ reason: String, to key: [UInt8], route: Frame) {
+        Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected)])
+    }
+
+    private static func append(_ first: String, _ second: String, to message: inout OutgoingMessage) {
+        message.append(first)
+        message.append(second)
     }
 
     private func addDeadLetter(_ task: TaskRecord, reason: String) {
@@ -536,7 +534,7 @@ final class BrokerCore {
     }
 
     /// `DEAD_LETTERS`: requeue or purge one dead letter (by id) or all of them.
-    private func deadLetterAction(_ action: String, id: String, replyTo requester: Message) {
+    private func deadLetterAction(_ action: String, id: String, replyTo requester: Frame) {
         let selected = deadLetters.filter { id.isEmpty || $0.id == id }
         var count = 0
         var error: String?
@@ -587,7 +585,7 @@ final class BrokerCore {
         for consumer in dead { remove(consumer, reason: "consumer missed \(config.liveness) heartbeats") }
         for consumer in consumers.values where now &- consumer.lastSent >= heartbeatNanos {
             consumer.lastSent = now
-            send(OutgoingMessage(to: consumer.routingID, .heartbeat), on: backend)
+            send(OutgoingMessage(to: consumer.key, .heartbeat), on: backend)
         }
         for id in results.expire(now: now) where tasks[id]?.state == .done { tasks[id] = nil }
         compactDeadlinesIfNeeded()
@@ -656,13 +654,13 @@ final class BrokerCore {
         }
     }
 
-    private func reply(error text: String, to route: Message, on socket: Socket) {
+    private func reply(error text: String, to route: Frame, on socket: Socket) {
         var message = OutgoingMessage(to: route, .error)
         message.append(text)
         send(message, on: socket)
     }
 
-    private func rejectBadInput(_ frames: [Message], error: ProtocolError, on socket: Socket, side: String) {
+    private func rejectBadInput(_ frames: Multipart, error: ProtocolError, on socket: Socket, side: String) {
         totals.badMessages += 1
         badInputLog.log(logger, "bad message dropped", metadata: [
             "side": "\(side)", "error": "\(error)", "frames": "\(frames.count)",
@@ -674,7 +672,7 @@ final class BrokerCore {
 
     /// A task id or name: 1-255 bytes of visible ASCII. (Swift strings compare canonically
     /// equivalent Unicode as equal, so non-ASCII ids could collide.)
-    private func identifier(_ frame: Message) -> String? {
+    private func identifier(_ frame: Frame) -> String? {
         let count = frame.count
         guard count > 0, count <= Limits.maxIdentifierBytes else { return nil }
         let visible = frame.withUnsafeBytes { $0.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
@@ -708,6 +706,28 @@ final class BrokerCore {
 }
 
 private struct ErrorText: Decodable { let error: String }
+
+/// DISPATCH groups gathered for one consumer during a loop turn.
+struct PendingDispatch {
+    let consumer: ConsumerRecord
+    var message: OutgoingMessage
+    var groups = 0
+
+    init(consumer: ConsumerRecord) {
+        self.consumer = consumer
+        self.message = OutgoingMessage(to: consumer.key, .dispatch)
+    }
+
+    /// Appends `task` in place and returns the number of groups now held.
+    static func append(_ task: TaskRecord, meta: DispatchMeta, to entry: inout PendingDispatch) -> Int {
+        entry.message.append(task.id)
+        entry.message.append(task.name)
+        entry.message.append(task.args)
+        entry.message.append(meta.encoded)
+        entry.groups += 1
+        return entry.groups
+    }
+}
 
 /// A task id due at a time (a deadline or a retry).
 struct TimedID: Comparable {

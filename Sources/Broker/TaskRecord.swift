@@ -49,8 +49,8 @@ final class TaskRecord {
 
 /// A consumer process connected to the backend.
 final class ConsumerRecord {
+    /// The consumer's routing id.
     let key: [UInt8]
-    let routingID: Message
     var info: ReadyInfo
     var names: Set<String>
     /// Ids of tasks dispatched to it and not yet answered.
@@ -59,9 +59,8 @@ final class ConsumerRecord {
     var lastSent: UInt64 = 0
     var completed = 0
 
-    init(key: [UInt8], routingID: Message, info: ReadyInfo, now: UInt64) {
+    init(key: [UInt8], info: ReadyInfo, now: UInt64) {
         self.key = key
-        self.routingID = routingID
         self.info = info
         self.names = Set(info.tasks)
         self.lastSeen = now

@@ -156,6 +156,7 @@ public final class Consumer: Sendable {
             return (poller, socketIndex, wakeIndex)
         }
         var (poller, socketIndex, wakeIndex) = makePoller()
+        var received = Multipart()
 
         while true {
             if stopRequested.load(ordering: .relaxed) && !draining {
@@ -181,10 +182,10 @@ public final class Consumer: Sendable {
             if flushOutbox(on: socket, inFlight: &inFlight) { lastSent = monotonicNanoseconds() }
             if poller.isReadable(socketIndex) {
                 var handled = 0
-                while handled < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
+                while handled < 256, try socket.receiveMultipart(into: &received, flags: .dontWait) {
                     handled += 1
                     lastHeard = monotonicNanoseconds()
-                    switch handle(frames, draining: draining, inFlight: &inFlight) {
+                    switch handle(received, draining: draining, inFlight: &inFlight) {
                     case .carryOn: break
                     case .reconnect:
                         logger.info("broker asked the consumer to reconnect")
@@ -226,10 +227,10 @@ public final class Consumer: Sendable {
 
     private enum Next { case carryOn, reconnect }
 
-    private func handle(_ frames: [Message], draining: Bool, inFlight: inout Int) -> Next {
+    private func handle(_ frames: Multipart, draining: Bool, inFlight: inout Int) -> Next {
         let envelope: Envelope
         do {
-            envelope = try Envelope(frames: frames, fromRouter: false)
+            envelope = try Envelope(frames, fromRouter: false)
         } catch {
             logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
             return .carryOn
@@ -259,7 +260,7 @@ public final class Consumer: Sendable {
         return .carryOn
     }
 
-    private func makeJob(_ group: ArraySlice<Message>) -> ThreadPool.Job? {
+    private func makeJob(_ group: Slice<Multipart>) -> ThreadPool.Job? {
         let base = group.startIndex
         let id = group[base].string
         let name = group[base + 1].string

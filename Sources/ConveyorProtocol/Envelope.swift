@@ -6,31 +6,31 @@ public import ZeroMQ
 /// number of body frames for the command, and the size of fixed-size frames.
 public struct Envelope {
     /// The sender's routing id, when received on a ROUTER socket.
-    public let routingID: Message?
+    public let routingID: Frame?
     public let command: Command
     /// The frames after the command.
-    public let body: ArraySlice<Message>
+    public let body: Slice<Multipart>
 
-    /// Parses `frames` as received. With `fromRouter`, frame 0 is the routing id ROUTER prepended.
-    public init(frames: [Message], fromRouter: Bool) throws(ProtocolError) {
+    /// Parses `message` as received. With `fromRouter`, frame 0 is the routing id ROUTER prepended.
+    public init(_ message: Multipart, fromRouter: Bool) throws(ProtocolError) {
         var index = 0
         if fromRouter {
-            guard !frames.isEmpty else { throw .malformed("no frames") }
-            routingID = frames[0]
+            guard !message.isEmpty else { throw .malformed("no frames") }
+            routingID = message[0]
             index = 1
         } else {
             routingID = nil
         }
-        guard index < frames.count else { throw .notConveyor }
-        let tag = frames[index]
+        guard index < message.count else { throw .notConveyor }
+        let tag = message[index]
         if !tag.contentEquals(ProtocolTag.current) {
             let isConveyor = tag.withUnsafeBytes { $0.starts(with: ProtocolTag.family) } && tag.count <= 16
             if isConveyor { throw .unsupportedVersion(tag.string) }
             throw .notConveyor
         }
         index += 1
-        guard index < frames.count else { throw .unknownCommand("(missing command frame)") }
-        let commandFrame = frames[index]
+        guard index < message.count else { throw .unknownCommand("(missing command frame)") }
+        let commandFrame = message[index]
         guard commandFrame.count == 1 else {
             throw .unknownCommand("(command frame has \(commandFrame.count) bytes; expected 1)")
         }
@@ -39,8 +39,13 @@ public struct Envelope {
             throw .unknownCommand("0x" + String(byte, radix: 16))
         }
         self.command = command
-        body = frames[(index + 1)...]
+        body = message[(index + 1)...]
         try validateShape()
+    }
+
+    /// Parses frames received as separate ``Message``s.
+    public init(frames: [Message], fromRouter: Bool) throws(ProtocolError) {
+        try self.init(Multipart(frames.map(\.bytes)), fromRouter: fromRouter)
     }
 
     private func validateShape() throws(ProtocolError) {
@@ -64,10 +69,10 @@ public struct Envelope {
     }
 
     /// Body frame `i` (0-based, after the command).
-    public subscript(_ i: Int) -> Message { body[body.startIndex + i] }
+    public subscript(_ i: Int) -> Frame { body[body.startIndex + i] }
 
     /// The body split into groups of the command's group size.
-    public var groups: [ArraySlice<Message>] {
+    public var groups: [Slice<Multipart>] {
         guard let size = command.groupSize else { return [body] }
         return stride(from: body.startIndex, to: body.endIndex, by: size).map { body[$0..<($0 + size)] }
     }
@@ -86,6 +91,18 @@ public struct OutgoingMessage {
     private var headerFrames = 0
 
     public init(to routingID: Message? = nil, _ command: Command) {
+        self.init(command, routingID: routingID?.bytes)
+    }
+
+    public init(to routingID: Frame, _ command: Command) {
+        self.init(command, routingID: routingID.bytes)
+    }
+
+    public init(to routingID: [UInt8], _ command: Command) {
+        self.init(command, routingID: routingID)
+    }
+
+    private init(_ command: Command, routingID: [UInt8]?) {
         storage.reserveCapacity(128)
         if let routingID { append(routingID) }
         append(ProtocolTag.current)
@@ -95,6 +112,11 @@ public struct OutgoingMessage {
     }
 
     public mutating func append(_ frame: Message) {
+        frame.withUnsafeBytes { storage.append(contentsOf: $0) }
+        ends.append(storage.count)
+    }
+
+    public mutating func append(_ frame: Frame) {
         frame.withUnsafeBytes { storage.append(contentsOf: $0) }
         ends.append(storage.count)
     }

@@ -130,3 +130,92 @@ public enum Limits {
     /// The default cap on one inbound message (`--max-message-size`).
     public static let defaultMaxMessageSize: Int64 = 16 * 1024 * 1024
 }
+
+extension ResultInfo {
+    /// Parses an info frame without Foundation, for the producer's hot path: a flat JSON object
+    /// whose strings have no escapes, as ``json`` writes it. Unknown keys are skipped, as
+    /// `Decodable` would. Returns `nil` for anything else (escapes, nesting, a value of the wrong
+    /// type); callers fall back to `JSONDecoder` then.
+    public init?(parsing bytes: UnsafeRawBufferPointer) {
+        var info = ResultInfo()
+        var index = 0
+        let count = bytes.count
+        func skipSpace() {
+            while index < count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
+                index += 1
+            }
+        }
+        /// A string without escapes; its bytes' range.
+        func string() -> Range<Int>? {
+            guard index < count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            let start = index + 1
+            var end = start
+            while end < count, bytes[end] != UInt8(ascii: "\"") {
+                if bytes[end] == UInt8(ascii: "\\") || bytes[end] < 0x20 { return nil }
+                end += 1
+            }
+            guard end < count else { return nil }
+            index = end + 1
+            return start..<end
+        }
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        skipSpace()
+        guard index < count, bytes[index] == UInt8(ascii: "{") else { return nil }
+        index += 1
+        skipSpace()
+        if index < count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            while true {
+                skipSpace()
+                guard let key = string() else { return nil }
+                skipSpace()
+                guard index < count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                index += 1
+                skipSpace()
+                guard index < count else { return nil }
+                let keyText = text(key)
+                if bytes[index] == UInt8(ascii: "\"") {
+                    guard let value = string() else { return nil }
+                    switch keyText {
+                    case "host": info.host = text(value)
+                    case "pid", "thread", "process", "attempts", "elapsed_ms": return nil
+                    default: break
+                    }
+                } else if bytes[index] == UInt8(ascii: "n") {
+                    guard index + 4 <= count, text(index..<index + 4) == "null" else { return nil }
+                    index += 4
+                } else {
+                    let start = index
+                    while index < count, let byte = Optional(bytes[index]),
+                          (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
+                            || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+                        index += 1
+                    }
+                    let number = text(start..<index)
+                    switch keyText {
+                    case "pid": guard let value = Int(number) else { return nil }; info.pid = value
+                    case "thread": guard let value = Int(number) else { return nil }; info.thread = value
+                    case "process": guard let value = Int(number) else { return nil }; info.process = value
+                    case "attempts": guard let value = Int(number) else { return nil }; info.attempts = value
+                    case "elapsed_ms": guard let value = Double(number) else { return nil }; info.elapsedMilliseconds = value
+                    case "host": return nil
+                    default: guard !number.isEmpty else { return nil }
+                    }
+                }
+                skipSpace()
+                guard index < count else { return nil }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                guard bytes[index] == UInt8(ascii: "}") else { return nil }
+                index += 1
+                break
+            }
+        }
+        skipSpace()
+        guard index == count else { return nil }
+        self = info
+    }
+}

@@ -73,51 +73,76 @@ public final class Producer: Sendable {
     /// Submits a task whose args are JSON text. Waits for a window slot, then for the broker to
     /// accept the task.
     /// - Parameter id: the task id; a new one by default. Submitting an id again is safe: the
-    ///   broker treats it as the same task.
+    ///   broker treats it as the same task, and while it is in flight from this producer the
+    ///   same handle comes back.
     /// - Throws: ``ProducerError/rejected(id:reason:)``, ``ProducerError/brokerTimeout(endpoint:waited:)``.
     public func submit(_ name: String, json args: RawJSON, options: TaskOptions = .default,
                        id: String? = nil) async throws -> TaskHandle {
-        let id = id ?? makeTaskID()
-        if let pending = state.withLock({ $0.tasks[id]?.cell }) {
-            // Already in flight from this producer: the same task, so the same handle.
-            return TaskHandle(id: id, producer: self, cell: pending)
-        }
-        try await acquireSlot()
-        let cell = TaskCell()
+        try await submit([TaskSubmission(name, json: args, options: options, id: id)], throwingTaskErrors: true)[0]
+    }
+
+    /// Submits many tasks at once: one lock, one wake-up of the I/O thread and one wait for the
+    /// broker's answers per window's worth, instead of one each. Waits for window slots (a batch
+    /// larger than the window goes in window-sized parts), then until the broker has answered every
+    /// task. Handles come back in the order of `tasks`.
+    ///
+    /// Unlike ``submit(_:json:options:id:)`` this does not throw for one task's refusal: a task
+    /// the broker rejects, or does not answer within the request timeout, gets a `rejected` or
+    /// `timeout` result in its handle, so the handles of the others are not lost.
+    /// - Throws: ``ProducerError/closed`` only.
+    public func submit(batch tasks: [TaskSubmission]) async throws -> [TaskHandle] {
+        try await submit(tasks, throwingTaskErrors: false)
+    }
+
+    private func submit(_ submissions: [TaskSubmission], throwingTaskErrors: Bool) async throws -> [TaskHandle] {
+        let group = AcceptGroup(throwsTaskErrors: throwingTaskErrors)
+        var handles: [TaskHandle] = []
+        handles.reserveCapacity(submissions.count)
         let now = monotonicNanoseconds()
-        let pending = PendingTask(
-            id: id, name: name, args: args.bytes, options: options, cell: cell,
-            acceptDeadline: now + configuration.requestTimeout.nanoseconds,
-            resultDeadline: now + UInt64(options.timeoutMilliseconds) * 1_000_000 + configuration.resultGrace.nanoseconds)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enum Outcome { case queued, closed, duplicate(CheckedContinuation<Void, any Error>?) }
-            let outcome = state.withLock { state -> Outcome in
-                guard !state.closed else { return .closed }
-                if let earlier = state.tasks[id] {
-                    // Submitted again from another Swift task while this one waited for a slot:
-                    // the same task, so follow the earlier submission and give this slot back.
-                    cell.follow(earlier.cell)
-                    return .duplicate(releaseSlot(&state))
+        let acceptDeadline = now + configuration.requestTimeout.nanoseconds
+        let grace = configuration.resultGrace.nanoseconds
+        var start = submissions.startIndex
+        while start < submissions.endIndex {
+            let chunk = submissions[start..<min(start + configuration.window, submissions.endIndex)]
+            start = chunk.endIndex
+            try await acquireSlots(chunk.count)
+            let resumed = try state.withLock { state throws(ProducerError) -> [CheckedContinuation<Void, any Error>] in
+                guard !state.closed else { throw .closed }
+                var duplicates = 0
+                for submission in chunk {
+                    let id = submission.id ?? makeTaskID()
+                    if let earlier = state.tasks[id] {
+                        // Already in flight from this producer: the same task, so the same handle.
+                        handles.append(TaskHandle(id: id, producer: self, cell: earlier.cell))
+                        duplicates += 1
+                        continue
+                    }
+                    let cell = TaskCell()
+                    let resultDeadline = now + UInt64(submission.options.timeoutMilliseconds) * 1_000_000 + grace
+                    let task = PendingTask(
+                        cell: cell, name: submission.name, args: submission.args.bytes, options: submission.options,
+                        acceptDeadline: acceptDeadline, resultDeadline: resultDeadline, group: group)
+                    state.tasks[id] = task
+                    group.remaining += 1
+                    state.deadlines.insert(Deadline(at: acceptDeadline, id: id, isAcceptance: true))
+                    state.deadlines.insert(Deadline(at: resultDeadline, id: id, isAcceptance: false))
+                    state.requests.append(.submit(id: id, task))
+                    handles.append(TaskHandle(id: id, producer: self, cell: cell))
                 }
-                var pending = pending
-                pending.acceptWaiter = continuation
-                state.tasks[id] = pending
-                state.deadlines.insert(Deadline(at: pending.acceptDeadline, id: id, isAcceptance: true))
-                state.deadlines.insert(Deadline(at: pending.resultDeadline, id: id, isAcceptance: false))
-                state.requests.append(.submit(id))
-                return .queued
+                return releaseSlots(&state, count: duplicates)
             }
-            switch outcome {
-            case .queued:
-                wakeup.signal()
-            case .closed:
-                continuation.resume(throwing: ProducerError.closed)
-            case .duplicate(let slotWaiter):
-                slotWaiter?.resume()
-                continuation.resume()
-            }
+            resumed.forEach { $0.resume() }
+            wakeup.signal()
         }
-        return TaskHandle(id: id, producer: self, cell: cell)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome = state.withLock { state -> Result<Void, any Error>? in
+                guard group.remaining > 0 else { return group.outcome }
+                group.continuation = continuation
+                return nil
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+        return handles
     }
 
     /// Submits a task whose args are JSON text.
@@ -157,26 +182,40 @@ public final class Producer: Sendable {
 
     // MARK: Waiting
 
-    private func acquireSlot() async throws {
+    /// Takes `count` window slots (at most the window), waiting in line while they are not free.
+    private func acquireSlots(_ count: Int) async throws {
+        let window = configuration.window
+        let taken = try state.withLock { state throws(ProducerError) -> Bool in
+            guard !state.closed else { throw .closed }
+            guard state.windowWaiters.isEmpty, state.inFlight + count <= window else { return false }
+            state.inFlight += count
+            return true
+        }
+        if taken { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome = state.withLock { state -> Result<Void, ProducerError>? in
                 if state.closed { return .failure(.closed) }
-                if state.inFlight < configuration.window {
-                    state.inFlight += 1
+                if state.windowWaiters.isEmpty, state.inFlight + count <= window {
+                    state.inFlight += count
                     return .success(())
                 }
-                state.windowWaiters.append(continuation)
+                state.windowWaiters.append((count, continuation))
                 return nil
             }
             if let outcome { continuation.resume(with: outcome) }
         }
     }
 
-    /// Frees a window slot, handing it straight to a waiting submitter if there is one.
-    private func releaseSlot(_ state: inout State) -> CheckedContinuation<Void, any Error>? {
-        if let waiter = state.windowWaiters.popFirst() { return waiter }
-        state.inFlight -= 1
-        return nil
+    /// Frees `count` window slots and hands them to the submitters waiting first in line, whose
+    /// continuations come back to be resumed outside the lock.
+    private func releaseSlots(_ state: inout State, count: Int) -> [CheckedContinuation<Void, any Error>] {
+        state.inFlight -= count
+        var resumed: [CheckedContinuation<Void, any Error>] = []
+        while let first = state.windowWaiters.first, state.inFlight + first.count <= configuration.window {
+            state.inFlight += first.count
+            resumed.append(state.windowWaiters.removeFirst().continuation)
+        }
+        return resumed
     }
 
     private func request<T: Sendable>(
@@ -225,6 +264,7 @@ public final class Producer: Sendable {
         let wakeIndex = poller.add(fileDescriptor: wakeup.readDescriptor)
         let monitorIndex = poller.add(monitor)
         var nextTick = monotonicNanoseconds()
+        var received = Multipart()
         while true {
             try poller.poll(timeout: .milliseconds(50))
             if poller.isReadable(wakeIndex) { wakeup.reset() }
@@ -244,19 +284,19 @@ public final class Producer: Sendable {
                     guard event.kind == .connected else { continue }
                     connections += 1
                     if connections > 1 {
-                        let ids = state.withLock { Array($0.tasks.keys) }
-                        if !ids.isEmpty {
-                            logger.info("reconnected to the broker; resubmitting", metadata: ["tasks": "\(ids.count)"])
-                            try send(ids.map { .submit($0) }, on: socket)
+                        let pending = state.withLock { $0.tasks.map { Request.submit(id: $0.key, $0.value) } }
+                        if !pending.isEmpty {
+                            logger.info("reconnected to the broker; resubmitting", metadata: ["tasks": "\(pending.count)"])
+                            try send(pending, on: socket)
                         }
                     }
                 }
             }
             if poller.isReadable(socketIndex) {
                 var handled = 0
-                while handled < 512, let frames = try socket.receiveMultipart(flags: .dontWait) {
+                while handled < 512, try socket.receiveMultipart(into: &received, flags: .dontWait) {
                     handled += 1
-                    handle(frames)
+                    handle(received)
                 }
             }
             let now = monotonicNanoseconds()
@@ -272,8 +312,7 @@ public final class Producer: Sendable {
         var groups = 0
         for request in requests {
             switch request {
-            case .submit(let id):
-                guard let task = state.withLock({ $0.tasks[id] }) else { continue }
+            case .submit(let id, let task):
                 if submit == nil { submit = OutgoingMessage(.submit) }
                 submit!.append(id)
                 submit!.append(task.name)
@@ -305,50 +344,47 @@ public final class Producer: Sendable {
         if let submit { try submit.send(on: socket) }
     }
 
-    private func handle(_ frames: [Message]) {
+    private func handle(_ frames: Multipart) {
         let envelope: Envelope
         do {
-            envelope = try Envelope(frames: frames, fromRouter: false)
+            envelope = try Envelope(frames, fromRouter: false)
         } catch {
             logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
             return
         }
         switch envelope.command {
         case .accepted:
-            let waiters = state.withLock { state in
-                envelope.body.compactMap { frame -> CheckedContinuation<Void, any Error>? in
+            let resumptions = state.withLock { state in
+                envelope.body.compactMap { frame -> Resumption? in
                     let id = frame.string
-                    let waiter = state.tasks[id]?.acceptWaiter
-                    state.tasks[id]?.acceptWaiter = nil
-                    state.tasks[id]?.accepted = true
-                    return waiter
+                    guard let group = state.tasks[id]?.group else { return nil }
+                    state.tasks[id]!.group = nil
+                    return group.settle(error: nil)
                 }
             }
-            waiters.forEach { $0.resume() }
+            resumptions.forEach { $0.resume() }
         case .rejected:
-            for group in envelope.groups {
+            finish(envelope.groups.map { group in
                 let id = group[group.startIndex].string
                 let reason = group[group.startIndex + 1].string
-                let error = ProducerError.rejected(id: id, reason: reason)
                 let result = TaskResult(id: id, status: .rejected,
                                         body: RawJSON(JSONText.errorBody(.rejected, reason)), info: nil)
-                finishTask(id, with: result, acceptError: error)
-            }
+                return (result, ProducerError.rejected(id: id, reason: reason))
+            })
         case .result:
-            for group in envelope.groups {
+            finish(envelope.groups.map { group in
                 let base = group.startIndex
                 let id = group[base].string
                 let status = TaskStatus(rawValue: group[base + 1].string) ?? .error
-                let info = try? JSONDecoder().decode(ResultInfo.self, from: Data(group[base + 3].bytes))
-                finishTask(id, with: TaskResult(id: id, status: status, body: RawJSON(bytes: group[base + 2].bytes), info: info),
-                           acceptError: nil)
-            }
+                let info = Self.resultInfo(group[base + 3])
+                return (TaskResult(id: id, status: status, body: RawJSON(bytes: group[base + 2].bytes), info: info), nil)
+            })
         case .statusReply:
             let id = envelope[0].string
             let state = TaskState(rawValue: envelope[1].string) ?? .unknown
             var result: TaskResult?
             if state == .done, let status = TaskStatus(rawValue: envelope[2].string) {
-                let info = try? JSONDecoder().decode(ResultInfo.self, from: Data(envelope[4].bytes))
+                let info = Self.resultInfo(envelope[4])
                 result = TaskResult(id: id, status: status, body: RawJSON(bytes: envelope[3].bytes), info: info)
             }
             let report = TaskStatusReport(id: id, state: state, result: result)
@@ -374,19 +410,34 @@ public final class Producer: Sendable {
         }
     }
 
-    /// Delivers a task's outcome: to whoever awaits acceptance (with `acceptError`, as a thrown
-    /// error) and to the task's cell; frees its window slot.
-    private func finishTask(_ id: String, with result: TaskResult, acceptError: ProducerError?) {
-        let (task, slotWaiter) = state.withLock { state -> (PendingTask?, CheckedContinuation<Void, any Error>?) in
-            guard let task = state.tasks.removeValue(forKey: id) else { return (nil, nil) }
-            return (task, releaseSlot(&state))
+    /// The info frame of a result: parsed by hand when it is in the form consumers write, by
+    /// `JSONDecoder` otherwise.
+    private static func resultInfo(_ frame: Frame) -> ResultInfo? {
+        if let info = frame.withUnsafeBytes({ ResultInfo(parsing: $0) }) { return info }
+        return try? JSONDecoder().decode(ResultInfo.self, from: Data(frame.bytes))
+    }
+
+    /// Delivers tasks' outcomes, all under one lock: to the submit call still waiting for the
+    /// broker's answer (with the error, if any) and to each task's cell; frees their window slots.
+    /// Cells complete and waiters resume outside the lock.
+    private func finish(_ outcomes: [(result: TaskResult, acceptError: ProducerError?)]) {
+        guard !outcomes.isEmpty else { return }
+        let (cells, resumptions, slotWaiters) = state.withLock { state in
+            var cells: [(TaskCell, TaskResult)] = []
+            var resumptions: [Resumption] = []
+            cells.reserveCapacity(outcomes.count)
+            for (result, acceptError) in outcomes {
+                guard let task = state.tasks.removeValue(forKey: result.id) else { continue }
+                if let group = task.group, let resumption = group.settle(error: acceptError) {
+                    resumptions.append(resumption)
+                }
+                cells.append((task.cell, result))
+            }
+            return (cells, resumptions, releaseSlots(&state, count: cells.count))
         }
-        guard let task else { return }
-        slotWaiter?.resume()
-        if let waiter = task.acceptWaiter {
-            if let acceptError { waiter.resume(throwing: acceptError) } else { waiter.resume() }
-        }
-        task.cell.complete(result)
+        slotWaiters.forEach { $0.resume() }
+        resumptions.forEach { $0.resume() }
+        for (cell, result) in cells { cell.complete(result) }
     }
 
     private func expire(now: UInt64) {
@@ -401,26 +452,22 @@ public final class Producer: Sendable {
                 state.deadlines.removeMin()
                 guard let task = state.tasks[next.id] else { continue }
                 if next.isAcceptance {
-                    if !task.accepted && next.at == task.acceptDeadline { expired.append((task.id, true, 0)) }
+                    if task.group != nil && next.at == task.acceptDeadline { expired.append((next.id, true, 0)) }
                 } else if next.at == task.resultDeadline {
-                    expired.append((task.id, false, Double(task.options.timeoutMilliseconds) / 1000))
+                    expired.append((next.id, false, Double(task.options.timeoutMilliseconds) / 1000))
                 }
             }
             return expired
         }
-        for (id, unaccepted, seconds) in expired {
-            if unaccepted {
-                let error = ProducerError.brokerTimeout(endpoint: configuration.broker, waited: configuration.requestTimeout)
-                finishTask(id, with: TaskResult(id: id, status: .timeout,
-                                                body: RawJSON(JSONText.errorBody(.timeout, error.description)), info: nil),
-                           acceptError: error)
-            } else {
-                let text = "no result from the broker within the task's timeout of \(seconds) s plus \(configuration.resultGrace)"
-                finishTask(id, with: TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, text)), info: nil),
-                           acceptError: nil)
-            }
-        }
         let timeout = ProducerError.brokerTimeout(endpoint: configuration.broker, waited: configuration.requestTimeout)
+        finish(expired.map { id, unaccepted, seconds in
+            if unaccepted {
+                return (TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, timeout.description)), info: nil),
+                        timeout)
+            }
+            let text = "no result from the broker within the task's timeout of \(seconds) s plus \(configuration.resultGrace)"
+            return (TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, text)), info: nil), nil)
+        })
         let (statuses, cancels, stats) = state.withLock { state in
             (state.statusWaiters.expire(now: now), state.cancelWaiters.expire(now: now),
              state.statsWaiters.expire(now: now) + state.adminWaiters.expire(now: now))
@@ -442,13 +489,14 @@ public final class Producer: Sendable {
                 state.adminWaiters.removeAll()
                 state.deadlines = Heap()
             }
-            return (Array(state.tasks.values), Array(state.windowWaiters), state.statusWaiters.values.flatMap { $0 },
+            let tasks = state.tasks.map { id, task in (id, task.cell, task.group?.settle(error: error)) }
+            return (tasks, state.windowWaiters.map(\.continuation), state.statusWaiters.values.flatMap { $0 },
                     state.cancelWaiters.values.flatMap { $0 }, Array(state.statsWaiters) + Array(state.adminWaiters))
         }
-        for task in tasks {
-            task.acceptWaiter?.resume(throwing: error)
-            task.cell.complete(TaskResult(id: task.id, status: .error,
-                                          body: RawJSON(JSONText.errorBody(.consumerLost, error.description)), info: nil))
+        for (id, cell, resumption) in tasks {
+            resumption?.resume()
+            cell.complete(TaskResult(id: id, status: .error,
+                                     body: RawJSON(JSONText.errorBody(.consumerLost, error.description)), info: nil))
         }
         windowWaiters.forEach { $0.resume(throwing: error) }
         statuses.forEach { $0.continuation.resume(throwing: error) }
@@ -460,7 +508,8 @@ public final class Producer: Sendable {
 // MARK: - State
 
 enum Request: Sendable {
-    case submit(String)
+    /// The task as it was pending when the request was made (what the SUBMIT frames carry).
+    case submit(id: String, PendingTask)
     case status(String)
     case cancel(String)
     case stats
@@ -480,22 +529,54 @@ struct Waiter<T: Sendable>: Sendable {
 }
 
 struct PendingTask: Sendable {
-    let id: String
+    let cell: TaskCell
     let name: String
     let args: [UInt8]
     let options: TaskOptions
-    let cell: TaskCell
     let acceptDeadline: UInt64
     let resultDeadline: UInt64
-    var accepted = false
-    var acceptWaiter: CheckedContinuation<Void, any Error>?
+    /// The submit call waiting for the broker's answer; `nil` once the broker answered.
+    var group: AcceptGroup?
+}
+
+/// One submit call (a task or a batch) waiting until the broker has answered each of its tasks.
+final class AcceptGroup: @unchecked Sendable {
+    // @unchecked Sendable: every field is read and written only while `Producer.state` is locked.
+    var remaining = 0
+    var continuation: CheckedContinuation<Void, any Error>?
+    /// The first error to throw: a refused task for a single submit, or `closed` for any.
+    var error: ProducerError?
+    let throwsTaskErrors: Bool
+
+    init(throwsTaskErrors: Bool) { self.throwsTaskErrors = throwsTaskErrors }
+
+    var outcome: Result<Void, any Error> {
+        if let error { .failure(error) } else { .success(()) }
+    }
+
+    /// One task answered (`error` is `nil` when accepted). Returns the waiter to resume outside
+    /// the lock once every task is answered.
+    func settle(error: ProducerError?) -> Resumption? {
+        if let error, self.error == nil, throwsTaskErrors || error == .closed { self.error = error }
+        remaining -= 1
+        guard remaining == 0, let continuation else { return nil }
+        self.continuation = nil
+        return Resumption(continuation: continuation, outcome: outcome)
+    }
+}
+
+struct Resumption {
+    let continuation: CheckedContinuation<Void, any Error>
+    let outcome: Result<Void, any Error>
+    func resume() { continuation.resume(with: outcome) }
 }
 
 struct State: Sendable {
     var tasks: [String: PendingTask] = [:]
     var requests: [Request] = []
     var inFlight = 0
-    var windowWaiters = Deque<CheckedContinuation<Void, any Error>>()
+    /// Submitters waiting for window slots, first come first served, with the slots each needs.
+    var windowWaiters = Deque<(count: Int, continuation: CheckedContinuation<Void, any Error>)>()
     var statusWaiters: [String: [Waiter<TaskStatusReport>]] = [:]
     var cancelWaiters: [String: [Waiter<CancelOutcome>]] = [:]
     var statsWaiters = Deque<Waiter<RawJSON>>()

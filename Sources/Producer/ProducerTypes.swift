@@ -24,6 +24,22 @@ public struct ProducerConfiguration: Sendable {
     }
 }
 
+/// One task of a batch for ``Producer/submit(batch:)``.
+public struct TaskSubmission: Sendable {
+    public var name: String
+    public var args: RawJSON
+    public var options: TaskOptions
+    /// The task id; `nil` for a new one.
+    public var id: String?
+
+    public init(_ name: String, json args: RawJSON, options: TaskOptions = .default, id: String? = nil) {
+        self.name = name
+        self.args = args
+        self.options = options
+        self.id = id
+    }
+}
+
 /// What went wrong for a producer call.
 public enum ProducerError: Error, Equatable, CustomStringConvertible {
     /// The broker refused the task; the reason is the broker's.

@@ -6,26 +6,26 @@ final class TaskCell: Sendable {
     private struct Inner {
         var result: TaskResult?
         var waiters: [CheckedContinuation<TaskResult, Never>] = []
+        var callbacks: [@Sendable (TaskResult) -> Void] = []
     }
 
     private let inner = Mutex(Inner())
 
     var result: TaskResult? { inner.withLock { $0.result } }
 
+    /// Stores the result (the first one wins), resumes the waiters and runs the callbacks.
     func complete(_ result: TaskResult) {
-        let waiters = inner.withLock { inner -> [CheckedContinuation<TaskResult, Never>] in
-            guard inner.result == nil else { return [] }
+        let (waiters, callbacks) = inner.withLock { inner -> ([CheckedContinuation<TaskResult, Never>], [@Sendable (TaskResult) -> Void]) in
+            guard inner.result == nil else { return ([], []) }
             inner.result = result
-            defer { inner.waiters.removeAll() }
-            return inner.waiters
+            defer {
+                inner.waiters = []
+                inner.callbacks = []
+            }
+            return (inner.waiters, inner.callbacks)
         }
         waiters.forEach { $0.resume(returning: result) }
-    }
-
-    /// Completes with `other`'s result once it has one (the same id submitted twice from this
-    /// producer is one task).
-    func follow(_ other: TaskCell) {
-        Task { self.complete(await other.wait()) }
+        callbacks.forEach { $0(result) }
     }
 
     func wait() async -> TaskResult {
@@ -37,5 +37,16 @@ final class TaskCell: Sendable {
             }
             if let known { continuation.resume(returning: known) }
         }
+    }
+
+    /// Runs `body` with the result: now, on the caller's thread, if it is known; otherwise on the
+    /// thread that completes the cell.
+    func whenDone(_ body: @escaping @Sendable (TaskResult) -> Void) {
+        let known = inner.withLock { inner -> TaskResult? in
+            if let result = inner.result { return result }
+            inner.callbacks.append(body)
+            return nil
+        }
+        if let known { body(known) }
     }
 }

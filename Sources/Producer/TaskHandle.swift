@@ -21,6 +21,12 @@ public struct TaskHandle: Sendable {
     /// a `timeout` made here when the broker stays silent past the task's timeout.
     public func result() async -> TaskResult { await cell.wait() }
 
+    /// Calls `body` with the task's result once it is known, without a waiting Swift task: at
+    /// once if the result is already here, otherwise on the producer's I/O thread as the result
+    /// arrives. `body` must be quick and must not block (it holds up every other result); hand
+    /// longer work to another thread or task.
+    public func whenDone(_ body: @escaping @Sendable (TaskResult) -> Void) { cell.whenDone(body) }
+
     /// Waits for the result and decodes it; throws ``ProducerError/taskFailed(_:)`` unless the
     /// task succeeded.
     public func result<T: Decodable>(as type: T.Type) async throws -> T {
