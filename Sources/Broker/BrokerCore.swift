@@ -18,9 +18,10 @@ final class BrokerCore {
     private var consumers: [[UInt8]: ConsumerRecord] = [:]
     private var consumersByName: [String: [ConsumerRecord]] = [:]
     private var producersSeen: [[UInt8]: UInt64] = [:]
-    private var results: ResultStore
-    private var deadlines = Heap<TimedID>()
-    private var retries = Heap<TimedID>()
+    /// Finished tasks in the order their results are let go.
+    private var results: ResultStore<TaskRecord>
+    private var deadlines = Heap<TimedTask>()
+    private var retries = Heap<TimedTask>()
     private var deadLetters = Deque<DeadLetter>()
     private var sequence: UInt64 = 0
     private var totals = BrokerStats.Totals()
@@ -29,9 +30,10 @@ final class BrokerCore {
     private var received = Multipart()
 
     // Outgoing messages gathered during one loop turn and sent at its end, one per peer.
-    // Appended to in place (`dict[key, default: …]` as an inout argument): a copy taken out and
-    // stored back would copy the whole growing message on every append.
-    private var outgoingDispatch: [[UInt8]: PendingDispatch] = [:]
+    // Consumers with DISPATCH groups gathered in `ConsumerRecord.pending`. The per-peer messages
+    // below are appended to in place (`dict[key, default: …]` as an inout argument): a copy taken
+    // out and stored back would copy the whole growing message on every append.
+    private var dispatchPending: [ConsumerRecord] = []
     private var outgoingResults: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingAccepted: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingRejected: [[UInt8]: OutgoingMessage] = [:]
@@ -158,7 +160,7 @@ final class BrokerCore {
             // The same id again: a resubmission, safe by design. Follow the producer's new route.
             existing.producer = key
             accept(idFrame, to: key, route: route)
-            if existing.state == .done, let stored = results[id] {
+            if existing.state == .done, let stored = existing.result {
                 appendResult(id: id, stored, to: key)
             }
             return
@@ -189,7 +191,7 @@ final class BrokerCore {
         let task = TaskRecord(id: id, name: name, args: args.bytes, options: options, producer: key,
                               sequence: sequence, now: now)
         tasks[id] = task
-        deadlines.insert(TimedID(at: task.deadline, id: id, sequence: task.sequence))
+        deadlines.insert(TimedTask(at: task.deadline, task: task))
         totals.submitted += 1
         accept(idFrame, to: key, route: route)
         if let consumer {
@@ -237,8 +239,8 @@ final class BrokerCore {
         case nil: state = .unknown
         }
         reply.append(state.rawValue)
-        if state == .done, let stored = results[id] {
-            reply.append(stored.status)
+        if state == .done, let stored = tasks[id]?.result {
+            reply.append(stored.status.rawValue)
             reply.append(stored.body)
             reply.append(stored.info)
         } else {
@@ -328,22 +330,22 @@ final class BrokerCore {
             totals.duplicatesDropped += 1
             return
         }
-        let statusFrame = group[base + 1]
-        let isFinal = statusFrame.contentEquals("ok".utf8) || statusFrame.contentEquals("error".utf8)
+        let status = DoneStatus(group[base + 1])
+        let isFinal = status == .ok || status == .error
         // A final result is used from whoever ran the task (a late result from a consumer declared
         // dead still saves a rerun). Hand-backs and retries only count from the consumer holding it.
         let owned: Bool
         if case .running(let owner) = task.state, let consumer, owner == consumer.key { owned = true } else { owned = false }
-        guard owned || (isFinal && task.dispatchedTo.contains(sender)) else {
+        guard owned || (isFinal && task.wasDispatched(to: sender)) else {
             totals.duplicatesDropped += 1
             return
         }
-        guard isFinal || statusFrame.contentEquals("requeue".utf8) || statusFrame.contentEquals("retry".utf8) else {
+        guard isFinal || status == .requeue || status == .retry else {
             totals.badMessages += 1
             return
         }
         if case .queued = task.state { queue.remove(task) }
-        if statusFrame.contentEquals("requeue".utf8) {
+        if status == .requeue {
             // Handed back unstarted by a draining consumer: this attempt does not count.
             if task.attempts > 0 { task.attempts -= 1 }
             task.state = .queued
@@ -351,13 +353,13 @@ final class BrokerCore {
             route(task, atFront: true)
             return
         }
-        if statusFrame.contentEquals("retry".utf8) {
+        if status == .retry {
             if task.attempts < task.options.maxAttempts {
                 let doublings = UInt64(min(max(task.attempts, 1) - 1, 16))
                 let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
                 task.state = .delayed
                 task.notBefore = monotonicNanoseconds() &+ backoff
-                retries.insert(TimedID(at: task.notBefore, id: id, sequence: task.sequence))
+                retries.insert(TimedTask(at: task.notBefore, task: task))
                 totals.retried += 1
                 return
             }
@@ -368,12 +370,12 @@ final class BrokerCore {
                 let last = (try? JSONDecoder().decode(ErrorText.self, from: Data(body)))?.error ?? "handler failed"
                 addDeadLetter(task, reason: "failed \(task.attempts) attempts; last error: \(last)")
             }
-            finish(task, status: Array("error".utf8), body: body, info: group[base + 3].bytes)
+            finish(task, status: .error, body: body, info: group[base + 3].bytes)
             return
         }
         task.state = .done
-        if statusFrame.contentEquals("ok".utf8) { totals.succeeded += 1 } else { totals.failed += 1 }
-        finish(task, status: statusFrame.bytes, body: group[base + 2].bytes, info: group[base + 3].bytes)
+        if status == .ok { totals.succeeded += 1 } else { totals.failed += 1 }
+        finish(task, status: status == .ok ? .ok : .error, body: group[base + 2].bytes, info: group[base + 3].bytes)
     }
 
     // MARK: Dispatch
@@ -429,15 +431,22 @@ final class BrokerCore {
     private func dispatch(_ task: TaskRecord, to consumer: ConsumerRecord) {
         task.state = .running(consumer: consumer.key)
         task.attempts += 1
-        if !task.dispatchedTo.contains(consumer.key) { task.dispatchedTo.append(consumer.key) }
+        task.recordDispatch(to: consumer.key)
         consumer.inFlight.insert(task.id)
         let now = monotonicNanoseconds()
         let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
         let meta = DispatchMeta(attempt: task.attempts, timeoutMilliseconds: UInt32(clamping: max(1, remaining)))
-        let groups = PendingDispatch.append(
-            task, meta: meta, to: &outgoingDispatch[consumer.key, default: PendingDispatch(consumer: consumer)])
-        if groups >= config.dispatchBatch, let entry = outgoingDispatch.removeValue(forKey: consumer.key) {
-            sendDispatch(entry.message, to: consumer)
+        if consumer.pending == nil {
+            consumer.pending = OutgoingMessage(to: consumer.key, .dispatch)
+            dispatchPending.append(consumer)
+        }
+        consumer.pending!.append(task.id)
+        consumer.pending!.append(task.name)
+        consumer.pending!.append(task.args)
+        consumer.pending!.append(meta.encoded)
+        consumer.pendingGroups += 1
+        if consumer.pendingGroups >= config.dispatchBatch, let message = consumer.takePending() {
+            sendDispatch(message, to: consumer)
         }
     }
 
@@ -457,7 +466,7 @@ final class BrokerCore {
     private func remove(_ consumer: ConsumerRecord, reason: String) {
         guard consumers[consumer.key] === consumer else { return }
         consumers[consumer.key] = nil
-        outgoingDispatch[consumer.key] = nil
+        consumer.pending = nil
         unindex(consumer)
         logger.warning("consumer removed", metadata: [
             "consumer.pid": "\(consumer.info.pid)", "reason": "\(reason)",
@@ -487,16 +496,23 @@ final class BrokerCore {
 
     private func finish(_ task: TaskRecord, status: TaskStatus, body: String) {
         let info = ResultInfo(attempts: Int(task.attempts)).json
-        finish(task, status: Array(status.rawValue.utf8), body: Array(body.utf8), info: Array(info.utf8))
+        finish(task, status: status, body: Array(body.utf8), info: Array(info.utf8))
     }
 
-    private func finish(_ task: TaskRecord, status: [UInt8], body: [UInt8], info: [UInt8]) {
-        let now = monotonicNanoseconds()
-        let stored = StoredResult(status: status, body: body, info: info, finishedAt: now)
-        let evicted = results.insert(task.id, stored)
-        for id in evicted where tasks[id]?.state == .done { tasks[id] = nil }
+    /// Keeps the result on the task's record (for `status` and resubmissions) until the retention
+    /// drops it, and sends it to the producer.
+    private func finish(_ task: TaskRecord, status: TaskStatus, body: [UInt8], info: [UInt8]) {
+        let stored = StoredResult(status: status, body: body, info: info)
+        task.result = stored
+        task.args = []
+        for old in results.insert(task, finishedAt: monotonicNanoseconds()) { forget(old) }
         totals.completed += 1
         appendResult(id: task.id, stored, to: task.producer)
+    }
+
+    /// Drops a finished record whose result the retention let go.
+    private func forget(_ task: TaskRecord) {
+        if tasks[task.id] === task, task.state == .done { tasks[task.id] = nil }
     }
 
     private func appendResult(id: String, _ stored: StoredResult, to key: [UInt8]) {
@@ -508,7 +524,7 @@ final class BrokerCore {
 
     private static func appendResult(id: String, _ stored: StoredResult, to message: inout OutgoingMessage) -> Int {
         message.append(id)
-        message.append(stored.status)
+        message.append(stored.status.rawValue)
         message.append(stored.body)
         message.append(stored.info)
         return message.frameCount
@@ -550,7 +566,7 @@ final class BrokerCore {
                 let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
                                       producer: letter.producer, sequence: sequence, now: monotonicNanoseconds())
                 tasks[letter.id] = task
-                deadlines.insert(TimedID(at: task.deadline, id: task.id, sequence: task.sequence))
+                deadlines.insert(TimedTask(at: task.deadline, task: task))
                 totals.requeued += 1
                 route(task, atFront: false)
                 count += 1
@@ -572,12 +588,14 @@ final class BrokerCore {
     private func tick(now: UInt64) {
         while let next = deadlines.min, next.at <= now {
             deadlines.removeMin()
-            guard let task = tasks[next.id], task.sequence == next.sequence, task.state != .done else { continue }
+            let task = next.task
+            guard task.state != .done else { continue }
             expire(task)
         }
         while let next = retries.min, next.at <= now {
             retries.removeMin()
-            guard let task = tasks[next.id], task.sequence == next.sequence, task.state == .delayed else { continue }
+            let task = next.task
+            guard task.state == .delayed, task.notBefore == next.at else { continue }
             task.state = .queued
             route(task, atFront: true)
         }
@@ -587,7 +605,7 @@ final class BrokerCore {
             consumer.lastSent = now
             send(OutgoingMessage(to: consumer.key, .heartbeat), on: backend)
         }
-        for id in results.expire(now: now) where tasks[id]?.state == .done { tasks[id] = nil }
+        for old in results.expire(now: now) { forget(old) }
         compactDeadlinesIfNeeded()
         producersSeen = producersSeen.filter { now &- $0.value < config.resultRetention.nanoseconds }
     }
@@ -599,8 +617,7 @@ final class BrokerCore {
         let active = queue.count + runningCount + retries.count
         guard deadlines.count > 2 * active + 65_536 else { return }
         deadlines = Heap(deadlines.unordered.filter { entry in
-            guard let task = tasks[entry.id] else { return false }
-            return task.sequence == entry.sequence && task.state != .done
+            entry.task.state != .done
         })
     }
 
@@ -636,13 +653,15 @@ final class BrokerCore {
             outgoingRejected.removeAll(keepingCapacity: true)
             for message in accepted.values { send(message, on: frontend) }
             for message in rejected.values { send(message, on: frontend) }
-            let dispatches = outgoingDispatch
-            outgoingDispatch.removeAll(keepingCapacity: true)
-            for entry in dispatches.values { sendDispatch(entry.message, to: entry.consumer) }
+            let dispatches = dispatchPending
+            dispatchPending.removeAll(keepingCapacity: true)
+            for consumer in dispatches {
+                if let message = consumer.takePending() { sendDispatch(message, to: consumer) }
+            }
             let results = outgoingResults
             outgoingResults.removeAll(keepingCapacity: true)
             for message in results.values { send(message, on: frontend) }
-        } while !outgoingDispatch.isEmpty || !outgoingResults.isEmpty
+        } while !dispatchPending.isEmpty || !outgoingResults.isEmpty
     }
 
     private func send(_ message: OutgoingMessage, on socket: Socket) {
@@ -707,36 +726,30 @@ final class BrokerCore {
 
 private struct ErrorText: Decodable { let error: String }
 
-/// DISPATCH groups gathered for one consumer during a loop turn.
-struct PendingDispatch {
-    let consumer: ConsumerRecord
-    var message: OutgoingMessage
-    var groups = 0
+/// The status frame of a DONE group, matched once.
+enum DoneStatus {
+    case ok, error, retry, requeue, other
 
-    init(consumer: ConsumerRecord) {
-        self.consumer = consumer
-        self.message = OutgoingMessage(to: consumer.key, .dispatch)
-    }
-
-    /// Appends `task` in place and returns the number of groups now held.
-    static func append(_ task: TaskRecord, meta: DispatchMeta, to entry: inout PendingDispatch) -> Int {
-        entry.message.append(task.id)
-        entry.message.append(task.name)
-        entry.message.append(task.args)
-        entry.message.append(meta.encoded)
-        entry.groups += 1
-        return entry.groups
+    init(_ frame: Frame) {
+        self = frame.withUnsafeBytes { bytes in
+            switch bytes.count {
+            case 2 where bytes[0] == UInt8(ascii: "o") && bytes[1] == UInt8(ascii: "k"): .ok
+            case 5 where bytes.elementsEqual("error".utf8): .error
+            case 5 where bytes.elementsEqual("retry".utf8): .retry
+            case 7 where bytes.elementsEqual("requeue".utf8): .requeue
+            default: .other
+            }
+        }
     }
 }
 
-/// A task id due at a time (a deadline or a retry).
-struct TimedID: Comparable {
+/// A task due at a time (its deadline, or the end of a retry backoff). Entries are not removed
+/// when a task finishes early; they are skipped when they come due (or compacted away).
+struct TimedTask: Comparable {
     let at: UInt64
-    let id: String
-    /// The record's sequence: an entry left by an earlier record with the same id is skipped.
-    let sequence: UInt64
-    static func < (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at < rhs.at }
-    static func == (lhs: TimedID, rhs: TimedID) -> Bool { lhs.at == rhs.at && lhs.sequence == rhs.sequence }
+    let task: TaskRecord
+    static func < (lhs: TimedTask, rhs: TimedTask) -> Bool { lhs.at < rhs.at }
+    static func == (lhs: TimedTask, rhs: TimedTask) -> Bool { lhs.at == rhs.at && lhs.task === rhs.task }
 }
 
 /// Logs at most once per interval, counting what it held back.

@@ -1,18 +1,17 @@
 import DequeModule
 
-/// A finished task's result, its frames' bytes kept as received so they can be sent again
+/// A finished task's result, kept on its record: its frames' bytes as received, to be sent again
 /// untouched (copied out of libzmq's receive buffers, which a kept frame would pin).
 struct StoredResult {
-    let status: [UInt8]
+    let status: TaskStatus
     let body: [UInt8]
     let info: [UInt8]
-    let finishedAt: UInt64
 }
 
-/// Finished results, bounded in count and age; the oldest go first.
-struct ResultStore {
-    private var results: [String: StoredResult] = [:]
-    private var order: Deque<(id: String, finishedAt: UInt64)> = []
+/// The order in which finished tasks' results are let go: bounded in count and age, the oldest
+/// first. The results themselves live on the records (one dictionary, the broker's `tasks`).
+struct ResultStore<Entry: AnyObject> {
+    private var order: Deque<(entry: Entry, finishedAt: UInt64)> = []
     let capacity: Int
     let retention: UInt64
 
@@ -21,29 +20,25 @@ struct ResultStore {
         self.retention = retentionNanoseconds
     }
 
-    var count: Int { results.count }
+    /// Results kept.
+    var count: Int { order.count }
 
-    subscript(id: String) -> StoredResult? { results[id] }
-
-    mutating func insert(_ id: String, _ result: StoredResult) -> [String] {
-        if results.updateValue(result, forKey: id) == nil {
-            order.append((id, result.finishedAt))
-        }
-        var evicted: [String] = []
-        while results.count > capacity, let oldest = order.popFirst() {
-            results[oldest.id] = nil
-            evicted.append(oldest.id)
+    /// Adds `entry`, finished at `finishedAt`; returns the entries evicted to stay within capacity.
+    mutating func insert(_ entry: Entry, finishedAt: UInt64) -> [Entry] {
+        order.append((entry, finishedAt))
+        var evicted: [Entry] = []
+        while order.count > capacity, let oldest = order.popFirst() {
+            evicted.append(oldest.entry)
         }
         return evicted
     }
 
-    /// Drops results older than the retention; returns their ids.
-    mutating func expire(now: UInt64) -> [String] {
-        var expired: [String] = []
+    /// Drops entries older than the retention and returns them.
+    mutating func expire(now: UInt64) -> [Entry] {
+        var expired: [Entry] = []
         while let oldest = order.first, now &- oldest.finishedAt > retention {
             order.removeFirst()
-            results[oldest.id] = nil
-            expired.append(oldest.id)
+            expired.append(oldest.entry)
         }
         return expired
     }

@@ -13,17 +13,20 @@ final class TaskRecord {
 
     let id: String
     let name: String
-    /// The args JSON, copied out of the received frame: a received frame can pin libzmq's whole
-    /// 8 KiB receive buffer, which would make every queued task cost kilobytes.
-    let args: [UInt8]
+    /// The args JSON, copied out of the received message (emptied once the task is done).
+    var args: [UInt8]
     let options: TaskOptions
     /// Routing id of the producer that submitted it; results go there.
     var producer: [UInt8]
     var state: State = .queued
     /// Attempts started so far.
     var attempts: UInt32 = 0
-    /// Routing ids of the consumers it was sent to: a final result is taken only from one of them.
-    var dispatchedTo: [[UInt8]] = []
+    /// Routing ids of the consumers it was sent to: a final result is taken only from one of
+    /// them. The first is kept inline (most tasks are sent once), the others in an array.
+    private var firstDispatch: [UInt8]?
+    private var laterDispatches: [[UInt8]] = []
+    /// The result, once done, while the retention keeps it.
+    var result: StoredResult?
     /// Order of arrival, for first-in first-out within a priority.
     let sequence: UInt64
     let submittedAt: UInt64
@@ -45,6 +48,18 @@ final class TaskRecord {
     }
 
     var isQueued: Bool { state == .queued }
+
+    func recordDispatch(to consumer: [UInt8]) {
+        if firstDispatch == nil {
+            firstDispatch = consumer
+        } else if !wasDispatched(to: consumer) {
+            laterDispatches.append(consumer)
+        }
+    }
+
+    func wasDispatched(to consumer: [UInt8]) -> Bool {
+        firstDispatch == consumer || laterDispatches.contains(consumer)
+    }
 }
 
 /// A consumer process connected to the backend.
@@ -58,6 +73,9 @@ final class ConsumerRecord {
     var lastSeen: UInt64
     var lastSent: UInt64 = 0
     var completed = 0
+    /// DISPATCH groups gathered during this loop turn, sent at its end or once a batch is full.
+    var pending: OutgoingMessage?
+    var pendingGroups = 0
 
     init(key: [UInt8], info: ReadyInfo, now: UInt64) {
         self.key = key
@@ -67,6 +85,15 @@ final class ConsumerRecord {
     }
 
     var credit: Int { info.capacity - inFlight.count }
+
+    /// The gathered DISPATCH message, if any, leaving none behind.
+    func takePending() -> OutgoingMessage? {
+        defer {
+            pending = nil
+            pendingGroups = 0
+        }
+        return pending
+    }
 
     /// How long the consumer may stay silent: `liveness` intervals of the slower of the two
     /// heartbeat intervals, the broker's and the one the consumer announced in READY.

@@ -9,7 +9,8 @@ import ZeroMQ
 /// they leave results in a locked outbox and wake the I/O thread through a pipe it polls.
 ///
 /// Credit: the consumer announces `threads + prefetch` in READY; the broker never sends more
-/// tasks than that before results come back.
+/// tasks than that before results come back. With ``Prefetch/automatic(maximum:buffer:)`` the
+/// I/O thread measures the handlers and announces a new capacity when the right one changes.
 public final class Consumer: Sendable {
     private let configuration: ConsumerConfiguration
     private let registry: TaskRegistry
@@ -58,8 +59,19 @@ public final class Consumer: Sendable {
         let id: String
         let status: String
         let body: [UInt8]
-        let info: String
+        let info: [UInt8]
+        /// How long the handler ran; `nil` for a task handed back unstarted.
+        let elapsedNanoseconds: UInt64?
     }
+
+    /// What the I/O thread learns from results about the handlers' pace (for automatic prefetch).
+    private struct Pace {
+        var tasks: UInt64 = 0
+        var nanoseconds: UInt64 = 0
+    }
+    private let pace = Mutex(Pace())
+    /// The part of every result's info frame that never changes: `{"host":…,"pid":…,`.
+    private let infoPrefix: [UInt8]
 
     public init(configuration: ConsumerConfiguration, registry: TaskRegistry, logger: Logger) throws {
         precondition(configuration.threads > 0, "a consumer needs at least one thread")
@@ -69,6 +81,9 @@ public final class Consumer: Sendable {
         self.context = try Context()
         self.pool = ThreadPool(threads: configuration.threads)
         self.slots = (0..<configuration.threads).map { _ in WorkerSlot() }
+        var prefix = Array("{\"host\":\(JSONText.quoted(host)),\"pid\":\(pid),".utf8)
+        if let process = configuration.processIndex { prefix += Array("\"process\":\(process),".utf8) }
+        self.infoPrefix = prefix
     }
 
     /// Starts the I/O thread, which connects to the broker and announces the consumer.
@@ -134,8 +149,9 @@ public final class Consumer: Sendable {
 
     private func ioLoop() throws {
         var socket = try connect()
-        let capacity = configuration.threads + configuration.prefetch
+        var capacity = configuration.threads + configuration.prefetch.count(threads: configuration.threads, averageNanoseconds: nil)
         try ready(capacity: capacity, on: socket)
+        var nextPaceCheck = monotonicNanoseconds() + 100_000_000
         logger.info("consumer connecting", metadata: [
             "broker": "\(configuration.backend)", "consumer.threads": "\(configuration.threads)",
             "consumer.pid": "\(pid)", "consumer.tasks": "\(registry.names.joined(separator: ","))",
@@ -208,6 +224,23 @@ public final class Consumer: Sendable {
                     flushOutbox(on: socket, inFlight: &inFlight)
                     try OutgoingMessage(.disconnect).send(on: socket)
                     throw StuckHandler(taskID: id, name: name)
+                }
+            }
+            if now >= nextPaceCheck {
+                nextPaceCheck = now + 100_000_000
+                let measured = pace.withLock { pace -> Pace in
+                    defer { pace = Pace() }
+                    return pace
+                }
+                if !draining, measured.tasks > 0, case .automatic = configuration.prefetch {
+                    let wanted = configuration.threads + configuration.prefetch.count(
+                        threads: configuration.threads, averageNanoseconds: measured.nanoseconds / measured.tasks)
+                    if wanted * 4 > capacity * 5 || wanted * 4 < capacity * 3 {
+                        logger.debug("new capacity", metadata: ["capacity": "\(wanted)", "previous": "\(capacity)"])
+                        capacity = wanted
+                        try ready(capacity: capacity, on: socket)
+                        lastSent = now
+                    }
                 }
             }
             if now &- lastSent >= intervalNanos {
@@ -287,19 +320,29 @@ public final class Consumer: Sendable {
                     deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))))
                 let (status, body) = execute(name: name, args: args, context: context)
                 let elapsed = started.duration(to: .now)
-                let info = ResultInfo(
-                    host: host, pid: pid, thread: worker.threadIndex, process: configuration.processIndex,
-                    attempts: Int(meta.attempt),
-                    elapsedMilliseconds: Double(elapsed.components.seconds) * 1000
-                        + Double(elapsed.components.attoseconds) / 1e15)
+                let nanoseconds = UInt64(elapsed.components.seconds) &* 1_000_000_000
+                    &+ UInt64(elapsed.components.attoseconds / 1_000_000_000)
+                let info = resultInfo(thread: worker.threadIndex, attempt: meta.attempt, nanoseconds: nanoseconds)
                 logger.debug("task finished", metadata: ["task.id": "\(id)", "task.status": "\(status)"])
                 slot.running.withLock { $0 = nil }
-                slot.outbox.withLock { $0.append(Completed(id: id, status: status, body: body, info: info.json)) }
+                slot.outbox.withLock {
+                    $0.append(Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds))
+                }
                 wakeup.signal()
             },
             cancel: { [self] in
-                post(Completed(id: id, status: "requeue", body: [], info: "{}"))
+                post(Completed(id: id, status: "requeue", body: [], info: Array("{}".utf8), elapsedNanoseconds: nil))
             })
+    }
+
+    /// The info frame of a result (the form ``ResultInfo/json`` writes), built from a prefix made
+    /// once: this runs for every task.
+    private func resultInfo(thread: Int, attempt: UInt32, nanoseconds: UInt64) -> [UInt8] {
+        var info = infoPrefix
+        info.reserveCapacity(infoPrefix.count + 64)
+        let milliseconds = Double(nanoseconds / 1000) / 1000
+        info.append(contentsOf: "\"thread\":\(thread),\"attempts\":\(attempt),\"elapsed_ms\":\(milliseconds)}".utf8)
+        return info
     }
 
     private func post(_ completed: Completed) {
@@ -322,7 +365,8 @@ public final class Consumer: Sendable {
         do {
             let output = try handler(RawJSON(bytes: args), context)
             do {
-                try JSONValidator.validate(output.bytes)
+                // Bytes handed back untouched (an echo) were validated above.
+                if !output.bytes.sharesStorage(with: args) { try JSONValidator.validate(output.bytes) }
             } catch {
                 return ("error", Array(JSONText.errorBody(.handlerError, "handler for '\(name)' returned invalid JSON: \(error)").utf8))
             }
@@ -349,6 +393,15 @@ public final class Consumer: Sendable {
         }
         guard !completed.isEmpty else { return false }
         inFlight -= completed.count
+        let ran = completed.lazy.compactMap(\.elapsedNanoseconds)
+        if !ran.isEmpty {
+            let total = ran.reduce(0, &+)
+            let count = UInt64(ran.count)
+            pace.withLock { pace in
+                pace.tasks += count
+                pace.nanoseconds &+= total
+            }
+        }
         for chunk in stride(from: 0, to: completed.count, by: 256) {
             var message = OutgoingMessage(.done)
             for item in completed[chunk..<min(chunk + 256, completed.count)] {
@@ -364,6 +417,15 @@ public final class Consumer: Sendable {
             }
         }
         return true
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `self` and `other` are the same buffer (not merely equal bytes).
+    func sharesStorage(with other: [UInt8]) -> Bool {
+        count == other.count && withUnsafeBufferPointer { mine in
+            other.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress }
+        }
     }
 }
 

@@ -6,8 +6,8 @@ public struct ConsumerConfiguration: Sendable {
     public var backend = "tcp://127.0.0.1:5556"
     /// Worker threads in the pool.
     public var threads = 4
-    /// Tasks the broker may send beyond the free threads (0: a task is only sent to a free thread).
-    public var prefetch = 0
+    /// Tasks the broker may send beyond the free threads: see ``Prefetch``.
+    public var prefetch: Prefetch = .automatic()
     /// Heartbeat interval; the broker is presumed gone after `liveness` silent intervals.
     public var heartbeatInterval: Duration = .seconds(1)
     public var liveness = 4
@@ -23,4 +23,48 @@ public struct ConsumerConfiguration: Sendable {
     public var hardLimitGrace: Duration = .seconds(30)
 
     public init() {}
+}
+
+/// How many tasks a consumer holds beyond its free threads, waiting in its pool.
+///
+/// Held tasks hide the round trip to the broker (a thread that finishes finds its next task
+/// already here) but are not available to other consumers, which matters for long tasks.
+public enum Prefetch: Sendable, Equatable, CustomStringConvertible {
+    /// Exactly this many (0: a task is only sent to a free thread, the fairest for long tasks).
+    case fixed(Int)
+    /// Enough to keep the threads busy for `buffer` at the pace the handlers have shown, at most
+    /// `maximum`: none for tasks that take longer than `buffer`, up to `maximum` for tiny ones.
+    /// The consumer starts at 0, measures its handlers, and announces a new capacity (READY) when
+    /// the right one moves by more than a quarter, at most every 100 ms.
+    case automatic(maximum: Int = 1_000, buffer: Duration = .milliseconds(5))
+
+    /// `auto`, or a number of tasks.
+    public init?(_ text: String) {
+        if text == "auto" {
+            self = .automatic()
+        } else if let count = Int(text), count >= 0, count <= 100_000 {
+            self = .fixed(count)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .fixed(let count): "\(count)"
+        case .automatic: "auto"
+        }
+    }
+
+    /// The prefetch for handlers that take `averageNanoseconds` each on `threads` threads.
+    func count(threads: Int, averageNanoseconds: UInt64?) -> Int {
+        switch self {
+        case .fixed(let count):
+            return count
+        case .automatic(let maximum, let buffer):
+            guard let averageNanoseconds else { return 0 }
+            let perThread = buffer.nanoseconds / max(averageNanoseconds, 100)
+            return Int(min(UInt64(maximum), perThread &* UInt64(threads)))
+        }
+    }
 }

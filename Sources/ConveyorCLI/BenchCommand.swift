@@ -22,8 +22,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Tasks in flight per producer (W1, W5).") var window = 1_000
     @Option(help: "Messages for pushpull.") var messages = 1_000_000
     @Option(help: "Message size in bytes for pushpull.") var size = 100
-    @Option(help: "Consumer prefetch: tasks the broker may send beyond the free threads (0: credit = free threads).")
-    var prefetch = 0
+    @Option(help: "Consumer prefetch: tasks the broker may send beyond the free threads, a number or auto (the consumer's default).")
+    var prefetch = "auto"
     @Option(help: "Consumer processes × threads for W1, as PxT (default 1x4).")
     var shape = "1x4"
 
@@ -33,6 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("unknown workload '\(name)': choose from w1 w2 w3 w4 w5 w6 pushpull")
         }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
         guard parsedShape != nil else { throw ValidationError("--shape must look like 2x4 (processes x threads)") }
     }
 

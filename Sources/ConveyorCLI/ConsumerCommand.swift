@@ -31,8 +31,8 @@ struct ConsumerCommand: ParsableCommand {
     @Option(help: "Consumer processes (more than 1: this process supervises them).")
     var processes = 1
 
-    @Option(help: "Tasks the broker may send beyond the free threads.")
-    var prefetch = 0
+    @Option(help: "Tasks the broker may send beyond the free threads: a number, or auto (enough for 5 ms of work at the handlers' measured pace, at most 1000).")
+    var prefetch = "auto"
 
     @Option(help: "Heartbeat interval in milliseconds.")
     var heartbeatMs = 1000
@@ -51,7 +51,7 @@ struct ConsumerCommand: ParsableCommand {
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1-256") }
-        guard prefetch >= 0 else { throw ValidationError("--prefetch must not be negative") }
+        guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
     }
 
@@ -70,7 +70,7 @@ struct ConsumerCommand: ParsableCommand {
         var configuration = ConsumerConfiguration()
         configuration.backend = backend
         configuration.threads = threads
-        configuration.prefetch = prefetch
+        configuration.prefetch = Prefetch(prefetch) ?? .automatic()
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))

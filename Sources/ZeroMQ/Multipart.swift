@@ -1,5 +1,11 @@
 import CZMQ
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A whole multipart message held in one contiguous byte buffer: the receive path of hot loops.
 ///
 /// ``Socket/receiveMultipart(into:flags:)`` copies each frame's bytes out of libzmq into one
@@ -11,9 +17,9 @@ import CZMQ
 /// Copying is cheap next to the network for the small frames of a task queue; for multi-megabyte
 /// payloads that should be forwarded without a copy, receive ``Message``s instead.
 public struct Multipart: RandomAccessCollection, Sendable {
-    private var storage: [UInt8] = []
+    @usableFromInline var storage: [UInt8] = []
     /// The end offset of each frame in `storage`.
-    private var ends: [Int] = []
+    @usableFromInline var ends: [Int] = []
 
     public init() {}
 
@@ -22,9 +28,10 @@ public struct Multipart: RandomAccessCollection, Sendable {
         for frame in frames { append(frame) }
     }
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { ends.count }
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { ends.count }
 
+    @inlinable
     public subscript(position: Int) -> Frame {
         Frame(storage: storage, start: position == 0 ? 0 : ends[position - 1], end: ends[position])
     }
@@ -51,10 +58,11 @@ public struct Multipart: RandomAccessCollection, Sendable {
 /// One frame of a ``Multipart``: a view of its bytes (no copy until asked for ``bytes`` or
 /// ``string``). Holding a frame keeps its message's buffer alive.
 public struct Frame: Sendable, Equatable {
-    private let storage: [UInt8]
-    private let start: Int
-    private let end: Int
+    @usableFromInline let storage: [UInt8]
+    @usableFromInline let start: Int
+    @usableFromInline let end: Int
 
+    @inlinable
     init(storage: [UInt8], start: Int, end: Int) {
         self.storage = storage
         self.start = start
@@ -66,10 +74,11 @@ public struct Frame: Sendable, Equatable {
         self.init(storage: bytes, start: 0, end: bytes.count)
     }
 
-    public var count: Int { end - start }
-    public var isEmpty: Bool { start == end }
+    @inlinable public var count: Int { end - start }
+    @inlinable public var isEmpty: Bool { start == end }
 
     /// Calls `body` with the frame's bytes, without copying them.
+    @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         // Array.withUnsafeBytes rethrows untyped errors: carry the typed one out in a Result.
         try storage.withUnsafeBytes { buffer in
@@ -78,10 +87,19 @@ public struct Frame: Sendable, Equatable {
     }
 
     /// A copy of the frame's bytes.
-    public var bytes: [UInt8] { Array(storage[start..<end]) }
+    @inlinable public var bytes: [UInt8] { Array(storage[start..<end]) }
 
     /// The frame's bytes decoded as UTF-8 (invalid sequences become U+FFFD).
-    public var string: String { String(decoding: storage[start..<end], as: UTF8.self) }
+    @inlinable public var string: String { String(decoding: storage[start..<end], as: UTF8.self) }
+
+    /// Whether the frame's bytes equal `other`.
+    public func contentEquals(_ other: [UInt8]) -> Bool {
+        count == other.count && storage.withUnsafeBufferPointer { mine in
+            other.withUnsafeBufferPointer { theirs in
+                count == 0 || memcmp(mine.baseAddress! + start, theirs.baseAddress!, count) == 0
+            }
+        }
+    }
 
     /// Whether the frame's bytes equal `other`'s.
     public func contentEquals(_ other: some Collection<UInt8>) -> Bool {

@@ -71,18 +71,19 @@ struct TaskQueueTests {
 
     @Test("the result store evicts the oldest past its capacity and expires by age")
     func resultStoreBounds() {
-        var store = ResultStore(capacity: 3, retentionNanoseconds: 1000)
-        func result(_ at: UInt64) -> StoredResult {
-            StoredResult(status: Array("ok".utf8), body: Array("1".utf8), info: Array("{}".utf8), finishedAt: at)
+        final class Entry {
+            let name: String
+            init(_ name: String) { self.name = name }
         }
-        #expect(store.insert("a", result(10)).isEmpty)
-        #expect(store.insert("b", result(20)).isEmpty)
-        #expect(store.insert("c", result(30)).isEmpty)
-        #expect(store.insert("d", result(40)) == ["a"])
-        #expect(store["a"] == nil && store["d"] != nil)
-        #expect(store.expire(now: 1025) == ["b"])
+        var store = ResultStore<Entry>(capacity: 3, retentionNanoseconds: 1000)
+        #expect(store.insert(Entry("a"), finishedAt: 10).isEmpty)
+        #expect(store.insert(Entry("b"), finishedAt: 20).isEmpty)
+        #expect(store.insert(Entry("c"), finishedAt: 30).isEmpty)
+        #expect(store.insert(Entry("d"), finishedAt: 40).map(\.name) == ["a"])
+        #expect(store.count == 3)
+        #expect(store.expire(now: 1025).map(\.name) == ["b"])
         #expect(store.count == 2)
-        #expect(store.expire(now: 5000) == ["c", "d"])
+        #expect(store.expire(now: 5000).map(\.name) == ["c", "d"])
         #expect(store.count == 0)
     }
 }
