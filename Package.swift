@@ -21,7 +21,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
@@ -30,6 +29,13 @@ let package = Package(
             name: "CZMQ",
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]
+        ),
+        // OpenSSL's libcrypto, for the SHA-256 of the built-in `sha256` task; see
+        // Sources/COpenSSL/shim.h and docs/ARCHITECTURE.md for why not swift-crypto.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
         ),
         // A safe Swift binding over libzmq. C types never leave this module.
         .target(name: "ZeroMQ", dependencies: ["CZMQ"], swiftSettings: strict),
@@ -51,7 +57,7 @@ let package = Package(
                 "ZeroMQ", "ConveyorProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "COpenSSL",
             ],
             swiftSettings: strict
         ),

@@ -15,7 +15,8 @@ public struct BrokerConfiguration: Sendable {
     /// Interval of broker↔consumer heartbeats; a consumer silent for `liveness` intervals is dead.
     public var heartbeatInterval: Duration = .seconds(1)
     public var liveness = 4
-    /// Largest inbound message in bytes (ZMQ_MAXMSGSIZE, and checked per frame).
+    /// Largest args of one task in bytes: larger ones are rejected. Sockets take frames up to this
+    /// plus ``Limits/packedFrameAllowance`` (ZMQ_MAXMSGSIZE), room for packed groups.
     public var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
     /// Tasks sent to one consumer in one DISPATCH message at most.
     public var dispatchBatch = 64

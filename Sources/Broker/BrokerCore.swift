@@ -54,7 +54,7 @@ final class BrokerCore {
             try socket.set(.linger, 0)
             try socket.set(.routerMandatory, true)
             try socket.set(.routerHandover, true)
-            try socket.set(.maxMessageSize, config.maxMessageSize)
+            try socket.set(.maxMessageSize, config.maxMessageSize + Limits.packedFrameAllowance)
             try socket.set(.sendHighWaterMark, 100_000)
             try socket.set(.receiveHighWaterMark, 100_000)
         }
@@ -148,7 +148,7 @@ final class BrokerCore {
         }
     }
 
-    private func submit(_ group: Slice<Multipart>, from route: Frame, key: [UInt8]) {
+    private func submit(_ group: ArraySlice<Frame>, from route: Frame, key: [UInt8]) {
         let base = group.startIndex
         let idFrame = group[base], nameFrame = group[base + 1], optionsFrame = group[base + 2]
         let args = group[base + 3]
@@ -178,6 +178,11 @@ final class BrokerCore {
         }
         if draining {
             rejectTask(id, "broker is shutting down", to: key, route: route)
+            return
+        }
+        guard args.count <= config.maxMessageSize else {
+            rejectTask(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)",
+                       to: key, route: route)
             return
         }
         let consumer = queue.hasWaiting(named: name) ? nil : leastLoadedConsumer(serving: name)
@@ -276,7 +281,7 @@ final class BrokerCore {
                 return
             }
             // Capacity 0 is a draining consumer: it keeps its running tasks and gets no more.
-            guard info.capacity >= 0, info.capacity <= 100_000 else {
+            guard info.capacity >= 0, info.capacity <= Limits.maxCapacity else {
                 reply(error: "READY capacity must be 0-100000", to: route, on: backend)
                 return
             }
@@ -320,7 +325,7 @@ final class BrokerCore {
         }
     }
 
-    private func complete(_ group: Slice<Multipart>, from consumer: ConsumerRecord?, sender: [UInt8]) {
+    private func complete(_ group: ArraySlice<Frame>, from consumer: ConsumerRecord?, sender: [UInt8]) {
         let base = group.startIndex
         let idFrame = group[base]
         let id = idFrame.string
@@ -406,13 +411,20 @@ final class BrokerCore {
         return best
     }
 
-    /// Hands `consumer` queued tasks it serves until its credit is used up.
+    /// Hands out queued tasks that `consumer` serves now that it has credit: each to the consumer
+    /// serving its name with the most free credit, which may be another one. (Filling the
+    /// reporting consumer first would let whoever reports first, with a large prefetch, take the
+    /// whole queue.)
     private func refill(_ consumer: ConsumerRecord) {
         guard !draining else { return }
         // A failed send inside dispatch can remove this consumer: stop as soon as it is gone.
         while consumer.credit > 0, consumers[consumer.key] === consumer,
               let task = queue.popFirst(among: consumer.names) {
-            dispatch(task, to: consumer)
+            guard let target = leastLoadedConsumer(serving: task.name) else {
+                queue.prepend(task)
+                return
+            }
+            dispatch(task, to: target)
         }
     }
 
@@ -445,7 +457,7 @@ final class BrokerCore {
         consumer.pending!.append(task.args)
         consumer.pending!.append(meta.encoded)
         consumer.pendingGroups += 1
-        if consumer.pendingGroups >= config.dispatchBatch, let message = consumer.takePending() {
+        if consumer.pendingGroups >= config.dispatchBatch || consumer.pending!.isFull, let message = consumer.takePending() {
             sendDispatch(message, to: consumer)
         }
     }
@@ -516,31 +528,47 @@ final class BrokerCore {
     }
 
     private func appendResult(id: String, _ stored: StoredResult, to key: [UInt8]) {
-        let frames = Self.appendResult(id: id, stored, to: &outgoingResults[key, default: OutgoingMessage(to: key, .result)])
-        if frames >= 3 + 4 * 256, let message = outgoingResults.removeValue(forKey: key) {
+        let full = Self.appendResult(id: id, stored, to: &outgoingResults[key, default: OutgoingMessage(to: key, .result)])
+        if full, let message = outgoingResults.removeValue(forKey: key) {
             send(message, on: frontend)
         }
     }
 
-    private static func appendResult(id: String, _ stored: StoredResult, to message: inout OutgoingMessage) -> Int {
+    /// Appends a result; returns whether the message is now full.
+    private static func appendResult(id: String, _ stored: StoredResult, to message: inout OutgoingMessage) -> Bool {
         message.append(id)
         message.append(stored.status.rawValue)
         message.append(stored.body)
         message.append(stored.info)
-        return message.frameCount
+        return message.fieldCount >= 4 * 256 || message.isFull
     }
 
     private func accept(_ id: Frame, to key: [UInt8], route: Frame) {
-        outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted)].append(id)
+        if Self.append(id, to: &outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted)]),
+           let message = outgoingAccepted.removeValue(forKey: key) {
+            send(message, on: frontend)
+        }
     }
 
     private func rejectTask(_ id: String, _ reason: String, to key: [UInt8], route: Frame) {
-        Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected)])
+        if Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected)]),
+           let message = outgoingRejected.removeValue(forKey: key) {
+            send(message, on: frontend)
+        }
     }
 
-    private static func append(_ first: String, _ second: String, to message: inout OutgoingMessage) {
-        message.append(first)
-        message.append(second)
+    // Each appends one group and says whether the message should go now: well under the
+    // receivers' limit of `Envelope.maxGroups` groups, or at its size target.
+
+    private static func append(_ id: Frame, to message: inout OutgoingMessage) -> Bool {
+        message.append(id)
+        return message.fieldCount >= 4096 || message.isFull
+    }
+
+    private static func append(_ id: String, _ reason: String, to message: inout OutgoingMessage) -> Bool {
+        message.append(id)
+        message.append(reason)
+        return message.fieldCount >= 4096 || message.isFull
     }
 
     private func addDeadLetter(_ task: TaskRecord, reason: String) {
@@ -648,11 +676,7 @@ final class BrokerCore {
         // Sending can fail (a consumer gone), which requeues its tasks and may route them to
         // another consumer: so take each batch out before sending it, and repeat until nothing new.
         repeat {
-            let accepted = outgoingAccepted, rejected = outgoingRejected
-            outgoingAccepted.removeAll(keepingCapacity: true)
-            outgoingRejected.removeAll(keepingCapacity: true)
-            for message in accepted.values { send(message, on: frontend) }
-            for message in rejected.values { send(message, on: frontend) }
+            // Work and results first, on the critical path; acknowledgements after.
             let dispatches = dispatchPending
             dispatchPending.removeAll(keepingCapacity: true)
             for consumer in dispatches {
@@ -661,6 +685,11 @@ final class BrokerCore {
             let results = outgoingResults
             outgoingResults.removeAll(keepingCapacity: true)
             for message in results.values { send(message, on: frontend) }
+            let accepted = outgoingAccepted, rejected = outgoingRejected
+            outgoingAccepted.removeAll(keepingCapacity: true)
+            outgoingRejected.removeAll(keepingCapacity: true)
+            for message in accepted.values { send(message, on: frontend) }
+            for message in rejected.values { send(message, on: frontend) }
         } while !dispatchPending.isEmpty || !outgoingResults.isEmpty
     }
 

@@ -29,7 +29,6 @@ final class TaskRecord {
     var result: StoredResult?
     /// Order of arrival, for first-in first-out within a priority.
     let sequence: UInt64
-    let submittedAt: UInt64
     /// When the task times out, queued or running (monotonic ns).
     let deadline: UInt64
     /// When a delayed retry may be queued again.
@@ -43,7 +42,6 @@ final class TaskRecord {
         self.options = options
         self.producer = producer
         self.sequence = sequence
-        self.submittedAt = now
         self.deadline = now &+ UInt64(options.timeoutMilliseconds) &* 1_000_000
     }
 

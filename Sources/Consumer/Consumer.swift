@@ -36,6 +36,9 @@ public final class Consumer: Sendable {
     private let host = hostName()
     private let pid = Int(getpid())
 
+    /// Results a worker gathers before it wakes the I/O thread while it still has prefetched work.
+    static let resultBatch = 32
+
     /// The exit status of a consumer process replaced because a handler was stuck past the hard limit.
     public static let stuckExitCode: Int32 = 75
 
@@ -68,6 +71,7 @@ public final class Consumer: Sendable {
     private struct Pace {
         var tasks: UInt64 = 0
         var nanoseconds: UInt64 = 0
+        var since: UInt64 = monotonicNanoseconds()
     }
     private let pace = Mutex(Pace())
     /// The part of every result's info frame that never changes: `{"host":…,"pid":…,`.
@@ -127,13 +131,19 @@ public final class Consumer: Sendable {
     private func connect() throws -> Socket {
         let socket = try Socket(context, type: .dealer)
         try socket.set(.linger, 2000)
-        try socket.set(.maxMessageSize, configuration.maxMessageSize)
+        try socket.set(.maxMessageSize, configuration.maxMessageSize + Limits.packedFrameAllowance)
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
         try socket.set(.sendHighWaterMark, 100_000)
         try socket.set(.receiveHighWaterMark, 100_000)
         try socket.connect(configuration.backend)
         return socket
+    }
+
+    /// Threads plus prefetch, within the broker's limit on READY capacity.
+    private func announcedCapacity(averageNanoseconds: UInt64?) -> Int {
+        let prefetch = configuration.prefetch.count(threads: configuration.threads, averageNanoseconds: averageNanoseconds)
+        return min(configuration.threads + prefetch, Limits.maxCapacity)
     }
 
     private func ready(capacity: Int, on socket: Socket) throws {
@@ -149,9 +159,9 @@ public final class Consumer: Sendable {
 
     private func ioLoop() throws {
         var socket = try connect()
-        var capacity = configuration.threads + configuration.prefetch.count(threads: configuration.threads, averageNanoseconds: nil)
+        var capacity = announcedCapacity(averageNanoseconds: nil)
         try ready(capacity: capacity, on: socket)
-        var nextPaceCheck = monotonicNanoseconds() + 100_000_000
+        var nextPaceCheck = monotonicNanoseconds() + 10_000_000
         logger.info("consumer connecting", metadata: [
             "broker": "\(configuration.backend)", "consumer.threads": "\(configuration.threads)",
             "consumer.pid": "\(pid)", "consumer.tasks": "\(registry.names.joined(separator: ","))",
@@ -191,7 +201,8 @@ public final class Consumer: Sendable {
                 if inFlight > 0 { throw DrainTimedOut(abandoned: inFlight) }
                 return
             }
-            try poller.poll(timeout: .milliseconds(max(10, Int(intervalNanos / 4_000_000))))
+            // While tasks are out, results may sit in the outboxes without a wake-up: look every ms.
+            try poller.poll(timeout: .milliseconds(inFlight > 0 ? 1 : max(10, Int(intervalNanos / 4_000_000))))
             if poller.isReadable(wakeIndex) {
                 wakeup.reset()
             }
@@ -227,14 +238,16 @@ public final class Consumer: Sendable {
                 }
             }
             if now >= nextPaceCheck {
-                nextPaceCheck = now + 100_000_000
-                let measured = pace.withLock { pace -> Pace in
-                    defer { pace = Pace() }
+                // Every 10 ms once a round of tasks (one per thread) is measured, every 100 ms at
+                // most otherwise: a new consumer finds its pace within its first few tasks.
+                nextPaceCheck = now + 10_000_000
+                let measured = pace.withLock { pace -> Pace? in
+                    guard pace.tasks >= UInt64(configuration.threads) || now >= pace.since + 100_000_000 else { return nil }
+                    defer { pace = Pace(since: now) }
                     return pace
                 }
-                if !draining, measured.tasks > 0, case .automatic = configuration.prefetch {
-                    let wanted = configuration.threads + configuration.prefetch.count(
-                        threads: configuration.threads, averageNanoseconds: measured.nanoseconds / measured.tasks)
+                if !draining, let measured, measured.tasks > 0, case .automatic = configuration.prefetch {
+                    let wanted = announcedCapacity(averageNanoseconds: measured.nanoseconds / measured.tasks)
                     if wanted * 4 > capacity * 5 || wanted * 4 < capacity * 3 {
                         logger.debug("new capacity", metadata: ["capacity": "\(wanted)", "previous": "\(capacity)"])
                         capacity = wanted
@@ -293,7 +306,7 @@ public final class Consumer: Sendable {
         return .carryOn
     }
 
-    private func makeJob(_ group: Slice<Multipart>) -> ThreadPool.Job? {
+    private func makeJob(_ group: ArraySlice<Frame>) -> ThreadPool.Job? {
         let base = group.startIndex
         let id = group[base].string
         let name = group[base + 1].string
@@ -325,10 +338,15 @@ public final class Consumer: Sendable {
                 let info = resultInfo(thread: worker.threadIndex, attempt: meta.attempt, nanoseconds: nanoseconds)
                 logger.debug("task finished", metadata: ["task.id": "\(id)", "task.status": "\(status)"])
                 slot.running.withLock { $0 = nil }
-                slot.outbox.withLock {
+                let held = slot.outbox.withLock {
                     $0.append(Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds))
+                    return $0.count
                 }
-                wakeup.signal()
+                // Wake the I/O thread when this thread is about to run dry (no prefetched task
+                // left: it needs credit, and the result goes out at once) or has gathered a batch.
+                // Otherwise the I/O thread collects within a millisecond: one wake-up per batch
+                // of results rather than per task.
+                if held >= Self.resultBatch || pool.pendingCount == 0 { wakeup.signal() }
             },
             cancel: { [self] in
                 post(Completed(id: id, status: "requeue", body: [], info: Array("{}".utf8), elapsedNanoseconds: nil))
@@ -370,6 +388,10 @@ public final class Consumer: Sendable {
             } catch {
                 return ("error", Array(JSONText.errorBody(.handlerError, "handler for '\(name)' returned invalid JSON: \(error)").utf8))
             }
+            guard output.bytes.count <= configuration.maxMessageSize else {
+                return ("error", Array(JSONText.errorBody(
+                    .handlerError, "result of '\(name)' is \(output.bytes.count) bytes; the limit is \(configuration.maxMessageSize)").utf8))
+            }
             return ("ok", output.bytes)
         } catch let error as TaskInputError {
             return ("error", Array(JSONText.errorBody(error.kind, error.message).utf8))
@@ -402,20 +424,23 @@ public final class Consumer: Sendable {
                 pace.nanoseconds &+= total
             }
         }
-        for chunk in stride(from: 0, to: completed.count, by: 256) {
-            var message = OutgoingMessage(.done)
-            for item in completed[chunk..<min(chunk + 256, completed.count)] {
-                message.append(item.id)
-                message.append(item.status)
-                message.append(item.body)
-                message.append(item.info)
-            }
+        var message = OutgoingMessage(.done)
+        func send() {
             do {
                 try message.send(on: socket)
             } catch {
                 logger.error("could not send results", metadata: ["error": "\(error)"])
             }
+            message = OutgoingMessage(.done)
         }
+        for item in completed {
+            message.append(item.id)
+            message.append(item.status)
+            message.append(item.body)
+            message.append(item.info)
+            if message.fieldCount >= 4 * 256 || message.isFull { send() }
+        }
+        if !message.bodyIsEmpty { send() }
         return true
     }
 }

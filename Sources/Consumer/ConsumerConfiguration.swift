@@ -13,7 +13,8 @@ public struct ConsumerConfiguration: Sendable {
     public var liveness = 4
     /// Index of this process under its supervisor, reported with every result.
     public var processIndex: Int?
-    /// Largest inbound message in bytes.
+    /// Largest args or result of one task in bytes: a larger result becomes an error result. The
+    /// socket takes frames up to this plus ``Limits/packedFrameAllowance``.
     public var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
     /// How long a drain waits for running tasks before giving up on them.
     public var drainTimeout: Duration = .seconds(60)
@@ -32,8 +33,10 @@ public struct ConsumerConfiguration: Sendable {
 public enum Prefetch: Sendable, Equatable, CustomStringConvertible {
     /// Exactly this many (0: a task is only sent to a free thread, the fairest for long tasks).
     case fixed(Int)
-    /// Enough to keep the threads busy for `buffer` at the pace the handlers have shown, at most
-    /// `maximum`: none for tasks that take longer than `buffer`, up to `maximum` for tiny ones.
+    /// Enough to keep the threads busy for `buffer` at the pace the handlers have shown:
+    /// `threads × buffer / average handler time`, at most `maximum`. None once a task takes
+    /// `threads × buffer` or longer (long tasks stay with free threads, the fairest), up to
+    /// `maximum` for tiny ones.
     /// The consumer starts at 0, measures its handlers, and announces a new capacity (READY) when
     /// the right one moves by more than a quarter, at most every 100 ms.
     case automatic(maximum: Int = 1_000, buffer: Duration = .milliseconds(5))
@@ -63,8 +66,9 @@ public enum Prefetch: Sendable, Equatable, CustomStringConvertible {
             return count
         case .automatic(let maximum, let buffer):
             guard let averageNanoseconds else { return 0 }
-            let perThread = buffer.nanoseconds / max(averageNanoseconds, 100)
-            return Int(min(UInt64(maximum), perThread &* UInt64(threads)))
+            // Tasks the threads finish within `buffer` at this pace.
+            let count = UInt64(threads) &* buffer.nanoseconds / max(averageNanoseconds, 100)
+            return Int(min(UInt64(max(0, maximum)), count))
         }
     }
 }

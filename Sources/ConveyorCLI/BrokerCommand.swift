@@ -18,7 +18,7 @@ struct BrokerCommand: ParsableCommand {
     @Option(help: "Tasks that may wait in the queue; submits past this are rejected.")
     var maxQueued = 1_000_000
 
-    @Option(help: "Largest inbound message in bytes.")
+    @Option(help: "Largest args of one task in bytes (larger ones are rejected; frames may be 2 MiB larger, for packing).")
     var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
 
     @Option(help: "Finished results kept for status queries.")
@@ -61,10 +61,11 @@ struct BrokerCommand: ParsableCommand {
             printError("error: \(error)")
             throw ExitCode.failure
         }
+        // Handlers first: whoever reads the endpoints below may signal at once.
+        TerminationSignals.install { _ in broker.stop() }
         printLine("frontend \(endpoints.frontend)")
         printLine("backend \(endpoints.backend)")
         logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
-        TerminationSignals.install { _ in broker.stop() }
         try broker.wait()
     }
 }

@@ -34,6 +34,9 @@ struct ConsumerCommand: ParsableCommand {
     @Option(help: "Tasks the broker may send beyond the free threads: a number, or auto (enough for 5 ms of work at the handlers' measured pace, at most 1000).")
     var prefetch = "auto"
 
+    @Option(help: "Largest args or result of one task in bytes (match the broker's --max-message-size).")
+    var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
+
     @Option(help: "Heartbeat interval in milliseconds.")
     var heartbeatMs = 1000
 
@@ -52,6 +55,7 @@ struct ConsumerCommand: ParsableCommand {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1-256") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
+        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
     }
 
@@ -59,7 +63,7 @@ struct ConsumerCommand: ParsableCommand {
         let logger = logging.bootstrap(label: "conveyor.consumer")
         if processes > 1 {
             let childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
-                                  "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)",
+                                  "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)", "--max-message-size", "\(maxMessageSize)",
                                   "--drain-timeout", "\(drainTimeout)", "--hard-limit-grace", "\(hardLimitGrace)",
                                   "--log-level", logging.logLevel]
             let supervisor = Supervisor(count: processes, arguments: childArguments, logger: logger)
@@ -71,6 +75,7 @@ struct ConsumerCommand: ParsableCommand {
         configuration.backend = backend
         configuration.threads = threads
         configuration.prefetch = Prefetch(prefetch) ?? .automatic()
+        configuration.maxMessageSize = maxMessageSize
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))

@@ -129,8 +129,7 @@ enum LoadRunner {
     static func runOne(producer: Producer, task: LoadTask) async -> Outcome {
         let start = ContinuousClock.now
         do {
-            let handle = try await producer.submit(task.name, json: task.args)
-            let result = await handle.result()
+            let result = try await producer.run(task.name, json: task.args)
             let elapsed = start.duration(to: .now).nanoseconds / 1000
             return Outcome(result: result, error: nil, correct: result.status == .ok && task.verify(result.body),
                            microseconds: elapsed)

@@ -1,7 +1,9 @@
 /// The protocol tag that opens every Conveyor message: `CVY` and the protocol version.
 public enum ProtocolTag {
-    /// The version this build speaks.
-    public static let current: [UInt8] = Array("CVY1".utf8)
+    /// The version this build speaks. Version 2 packs the groups of the task-carrying commands
+    /// into one frame (docs/PROTOCOL.md, "Packed groups").
+    public static let currentText = "CVY2"
+    public static let current: [UInt8] = Array(currentText.utf8)
     /// Every Conveyor tag starts with these bytes, whatever its version.
     public static let family: [UInt8] = Array("CVY".utf8)
 }

@@ -8,8 +8,13 @@ public struct Envelope {
     /// The sender's routing id, when received on a ROUTER socket.
     public let routingID: Frame?
     public let command: Command
-    /// The frames after the command.
-    public let body: Slice<Multipart>
+    /// The body after the command: its frames, or for a command that carries groups (several
+    /// tasks or results), the fields of its one packed frame, group after group.
+    public let body: [Frame]
+
+    /// Groups in one message, at most: a 16 MiB frame of empty fields would otherwise cost
+    /// 100 MB of field views.
+    public static let maxGroups = 65_536
 
     /// Parses `message` as received. With `fromRouter`, frame 0 is the routing id ROUTER prepended.
     public init(_ message: Multipart, fromRouter: Bool) throws(ProtocolError) {
@@ -39,8 +44,40 @@ public struct Envelope {
             throw .unknownCommand("0x" + String(byte, radix: 16))
         }
         self.command = command
-        body = message[(index + 1)...]
+        if let size = command.groupSize {
+            guard message.count == index + 2 else {
+                throw .malformed("\(command) takes one packed frame after the command; got \(message.count - index - 1) frames")
+            }
+            body = try Self.unpack(message[index + 1], groupSize: size, command: command)
+        } else {
+            body = Array(message[(index + 1)...])
+        }
         try validateShape()
+    }
+
+    /// The fields of a packed frame: each a 4-byte big-endian length and that many bytes.
+    private static func unpack(_ frame: Frame, groupSize: Int, command: Command) throws(ProtocolError) -> [Frame] {
+        var fields: [Frame] = []
+        var offset = 0
+        let count = frame.count
+        try frame.withUnsafeBytes { bytes throws(ProtocolError) in
+            while offset < count {
+                guard count - offset >= 4 else {
+                    throw .malformed("\(command) field \(fields.count) has a truncated length (\(count - offset) bytes left)")
+                }
+                let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+                offset += 4
+                guard length <= count - offset else {
+                    throw .malformed("\(command) field \(fields.count) claims \(length) bytes; \(count - offset) are left")
+                }
+                guard fields.count < maxGroups * groupSize else {
+                    throw .malformed("\(command) carries more than \(maxGroups) groups")
+                }
+                fields.append(frame.subframe(offset..<offset + length))
+                offset += length
+            }
+        }
+        return fields
     }
 
     /// Parses frames received as separate ``Message``s.
@@ -48,10 +85,15 @@ public struct Envelope {
         try self.init(Multipart(frames.map(\.bytes)), fromRouter: fromRouter)
     }
 
+    /// Parses frames given as byte arrays (for tests and tools).
+    public init(frames: [[UInt8]], fromRouter: Bool) throws(ProtocolError) {
+        try self.init(Multipart(frames), fromRouter: fromRouter)
+    }
+
     private func validateShape() throws(ProtocolError) {
         if let group = command.groupSize {
             guard !body.isEmpty, body.count % group == 0 else {
-                throw .malformed("\(command) needs one or more groups of \(group) frames; got \(body.count) frames")
+                throw .malformed("\(command) needs one or more groups of \(group) fields; got \(body.count) fields")
             }
             return
         }
@@ -72,8 +114,8 @@ public struct Envelope {
     public subscript(_ i: Int) -> Frame { body[body.startIndex + i] }
 
     /// The body split into groups of the command's group size.
-    public var groups: [Slice<Multipart>] {
-        guard let size = command.groupSize else { return [body] }
+    public var groups: [ArraySlice<Frame>] {
+        guard let size = command.groupSize else { return [body[...]] }
         return stride(from: body.startIndex, to: body.endIndex, by: size).map { body[$0..<($0 + size)] }
     }
 }
@@ -89,6 +131,10 @@ public struct OutgoingMessage {
     /// The end offset of each frame in `storage`.
     private var ends: [Int] = []
     private var headerFrames = 0
+    /// Whether body fields go into one packed frame (commands that carry groups).
+    private var packed = false
+    /// Body fields added so far.
+    public private(set) var fieldCount = 0
 
     public init(to routingID: Message? = nil, _ command: Command) {
         self.init(command, routingID: routingID?.bytes)
@@ -109,31 +155,46 @@ public struct OutgoingMessage {
         storage.append(command.rawValue)
         ends.append(storage.count)
         headerFrames = ends.count
+        if command.groupSize != nil {
+            packed = true
+            ends.append(storage.count)
+        }
     }
 
+    private mutating func appendField(_ count: Int, _ write: (inout [UInt8]) -> Void) {
+        fieldCount += 1
+        if packed {
+            storage.append(UInt8(truncatingIfNeeded: count >> 24))
+            storage.append(UInt8(truncatingIfNeeded: count >> 16))
+            storage.append(UInt8(truncatingIfNeeded: count >> 8))
+            storage.append(UInt8(truncatingIfNeeded: count))
+            write(&storage)
+            ends[ends.count - 1] = storage.count
+        } else {
+            write(&storage)
+            ends.append(storage.count)
+        }
+    }
+
+    /// Adds a body frame, or for a command that carries groups, a field of its packed frame.
     public mutating func append(_ frame: Message) {
-        frame.withUnsafeBytes { storage.append(contentsOf: $0) }
-        ends.append(storage.count)
+        frame.withUnsafeBytes { bytes in appendField(bytes.count) { $0.append(contentsOf: bytes) } }
     }
 
     public mutating func append(_ frame: Frame) {
-        frame.withUnsafeBytes { storage.append(contentsOf: $0) }
-        ends.append(storage.count)
+        frame.withUnsafeBytes { bytes in appendField(bytes.count) { $0.append(contentsOf: bytes) } }
     }
 
     public mutating func append(_ bytes: [UInt8]) {
-        storage.append(contentsOf: bytes)
-        ends.append(storage.count)
+        appendField(bytes.count) { $0.append(contentsOf: bytes) }
     }
 
     public mutating func append(_ text: String) {
-        storage.append(contentsOf: text.utf8)
-        ends.append(storage.count)
+        appendField(text.utf8.count) { $0.append(contentsOf: text.utf8) }
     }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        storage.append(contentsOf: bytes)
-        ends.append(storage.count)
+        appendField(bytes.count) { $0.append(contentsOf: bytes) }
     }
 
     /// The frames, as separate messages (for inspection; sending does not build these).
@@ -146,8 +207,13 @@ public struct OutgoingMessage {
     }
 
     /// Whether only the header has been added.
-    public var bodyIsEmpty: Bool { ends.count <= headerFrames }
+    public var bodyIsEmpty: Bool { fieldCount == 0 }
     public var frameCount: Int { ends.count }
+    /// Bytes held so far, over all frames.
+    public var byteCount: Int { storage.count }
+    /// Whether a message carrying groups has reached its size target
+    /// (``Limits/packedMessageTarget``) and should be sent.
+    public var isFull: Bool { storage.count >= Limits.packedMessageTarget }
 
     /// Sends all frames on `socket`, one `zmq_send` each.
     /// - Returns: `false` when `.dontWait` was given and the message could not be queued.

@@ -13,9 +13,9 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notConveyor:
-            "not a Conveyor message: frame 0 must be the protocol tag \"CVY1\""
+            "not a Conveyor message: frame 0 must be the protocol tag \"\(ProtocolTag.currentText)\""
         case .unsupportedVersion(let tag):
-            "unsupported protocol \"\(tag)\": this peer speaks \"CVY1\""
+            "unsupported protocol \"\(tag)\": this peer speaks \"\(ProtocolTag.currentText)\""
         case .unknownCommand(let what):
             "unknown command \(what)"
         case .malformed(let what):

@@ -127,8 +127,16 @@ public enum Limits {
     /// Task ids and names are 1–255 bytes of visible ASCII (0x21–0x7E): Swift compares canonically
     /// equivalent Unicode strings as equal, so Unicode ids could collide.
     public static let maxIdentifierBytes = 255
-    /// The default cap on one inbound message (`--max-message-size`).
+    /// The largest capacity (credit) a consumer may announce in READY.
+    public static let maxCapacity = 100_000
+    /// The default cap on one task's args or result (`--max-message-size`).
     public static let defaultMaxMessageSize: Int64 = 16 * 1024 * 1024
+    /// Messages that carry groups stop taking more once their packed frame passes this many
+    /// bytes, so a message holds many small tasks or one large one.
+    public static let packedMessageTarget = 1 << 20
+    /// Added to the size cap of a socket's inbound frames (`ZMQ_MAXMSGSIZE`): room for the
+    /// packed messages above on top of one task of the largest allowed size.
+    public static let packedFrameAllowance: Int64 = 2 << 20
 }
 
 extension ResultInfo {
@@ -159,6 +167,28 @@ extension ResultInfo {
             return start..<end
         }
         func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        /// Whether `range` is a JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+        func isNumber(_ range: Range<Int>) -> Bool {
+            var i = range.lowerBound
+            func digits() -> Int {
+                let start = i
+                while i < range.upperBound, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+                return i - start
+            }
+            if i < range.upperBound, bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < range.upperBound else { return false }
+            if bytes[i] == UInt8(ascii: "0") { i += 1 } else if digits() == 0 { return false }
+            if i < range.upperBound, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                guard digits() > 0 else { return false }
+            }
+            if i < range.upperBound, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < range.upperBound, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                guard digits() > 0 else { return false }
+            }
+            return i == range.upperBound
+        }
         skipSpace()
         guard index < count, bytes[index] == UInt8(ascii: "{") else { return nil }
         index += 1
@@ -168,7 +198,7 @@ extension ResultInfo {
         } else {
             while true {
                 skipSpace()
-                guard let key = string() else { return nil }
+                guard let key = string(), String(validating: bytes[key], as: UTF8.self) != nil else { return nil }
                 skipSpace()
                 guard index < count, bytes[index] == UInt8(ascii: ":") else { return nil }
                 index += 1
@@ -176,9 +206,9 @@ extension ResultInfo {
                 guard index < count else { return nil }
                 let keyText = text(key)
                 if bytes[index] == UInt8(ascii: "\"") {
-                    guard let value = string() else { return nil }
+                    guard let value = string(), let valueText = String(validating: bytes[value], as: UTF8.self) else { return nil }
                     switch keyText {
-                    case "host": info.host = text(value)
+                    case "host": info.host = valueText
                     case "pid", "thread", "process", "attempts", "elapsed_ms": return nil
                     default: break
                     }
@@ -192,6 +222,7 @@ extension ResultInfo {
                             || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
                         index += 1
                     }
+                    guard isNumber(start..<index) else { return nil }
                     let number = text(start..<index)
                     switch keyText {
                     case "pid": guard let value = Int(number) else { return nil }; info.pid = value

@@ -32,6 +32,8 @@ public final class Producer: Sendable {
 
     public init(configuration: ProducerConfiguration = .init(),
                 logger: Logger = Logger(label: "conveyor.producer")) throws {
+        precondition(configuration.window > 0, "a producer's window must be at least 1")
+        precondition(configuration.batch > 0, "a producer's batch must be at least 1")
         self.configuration = configuration
         self.logger = logger
         self.context = try Context()
@@ -109,18 +111,45 @@ public final class Producer: Sendable {
         try await submit(tasks, throwingTaskErrors: false)
     }
 
+    /// Submits a task and waits for its result, with one suspension instead of two (the
+    /// broker's acceptance wakes no one): the shortest round trip, for request/response use.
+    /// A refused task, or one the broker does not answer, comes back as a `rejected` or
+    /// `timeout` result, as with ``submit(batch:)``.
+    /// - Throws: ``ProducerError/closed`` only.
+    public func run(_ name: String, json args: RawJSON, options: TaskOptions = .default,
+                    id: String? = nil) async throws -> TaskResult {
+        let handles = try await enqueue([TaskSubmission(name, json: args, options: options, id: id)], group: nil)
+        return await handles[0].result()
+    }
+
     private func submit(_ submissions: [TaskSubmission], throwingTaskErrors: Bool) async throws -> [TaskHandle] {
         let group = AcceptGroup(throwsTaskErrors: throwingTaskErrors)
+        let handles = try await enqueue(submissions, group: group)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome = state.withLock { state -> Result<Void, any Error>? in
+                guard group.remaining > 0 else { return group.outcome }
+                group.continuation = continuation
+                return nil
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+        return handles
+    }
+
+    /// Takes window slots and hands the tasks to the I/O thread, `group` (if any) counting the
+    /// broker's answers.
+    private func enqueue(_ submissions: [TaskSubmission], group: AcceptGroup?) async throws -> [TaskHandle] {
         var handles: [TaskHandle] = []
         handles.reserveCapacity(submissions.count)
-        let now = monotonicNanoseconds()
-        let acceptDeadline = now + configuration.requestTimeout.nanoseconds
         let grace = configuration.resultGrace.nanoseconds
         var start = submissions.startIndex
         while start < submissions.endIndex {
             let chunk = submissions[start..<min(start + configuration.window, submissions.endIndex)]
             start = chunk.endIndex
             try await acquireSlots(chunk.count)
+            // Deadlines count from now, after any wait for the window: that wait is not the task's.
+            let now = monotonicNanoseconds()
+            let acceptDeadline = now + configuration.requestTimeout.nanoseconds
             let resumed = try state.withLock { state throws(ProducerError) -> [CheckedContinuation<Void, any Error>] in
                 guard !state.closed else { throw .closed }
                 var duplicates = 0
@@ -138,7 +167,7 @@ public final class Producer: Sendable {
                         cell: cell, name: submission.name, args: submission.args.bytes, options: submission.options,
                         acceptDeadline: acceptDeadline, resultDeadline: resultDeadline, group: group)
                     state.tasks[id] = task
-                    group.remaining += 1
+                    group?.remaining += 1
                     state.deadlines.insert(Deadline(at: acceptDeadline, id: id, isAcceptance: true))
                     state.deadlines.insert(Deadline(at: resultDeadline, id: id, isAcceptance: false))
                     state.requests.append(.submit(id: id, task))
@@ -148,14 +177,6 @@ public final class Producer: Sendable {
             }
             resumed.forEach { $0.resume() }
             wakeup.signal()
-        }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let outcome = state.withLock { state -> Result<Void, any Error>? in
-                guard group.remaining > 0 else { return group.outcome }
-                group.continuation = continuation
-                return nil
-            }
-            if let outcome { continuation.resume(with: outcome) }
         }
         return handles
     }
@@ -334,7 +355,7 @@ public final class Producer: Sendable {
                 submit!.append(task.options == .default ? [] : task.options.encoded)
                 submit!.append(task.args)
                 groups += 1
-                if groups >= configuration.batch {
+                if groups >= configuration.batch || submit!.isFull {
                     try submit!.send(on: socket)
                     submit = nil
                     groups = 0
@@ -372,7 +393,9 @@ public final class Producer: Sendable {
             let resumptions = state.withLock { state in
                 envelope.body.compactMap { frame -> Resumption? in
                     let id = frame.string
-                    guard let group = state.tasks[id]?.group else { return nil }
+                    guard state.tasks[id]?.accepted == false else { return nil }
+                    state.tasks[id]!.accepted = true
+                    guard let group = state.tasks[id]!.group else { return nil }
                     state.tasks[id]!.group = nil
                     return group.settle(error: nil)
                 }
@@ -467,7 +490,7 @@ public final class Producer: Sendable {
                 state.deadlines.removeMin()
                 guard let task = state.tasks[next.id] else { continue }
                 if next.isAcceptance {
-                    if task.group != nil && next.at == task.acceptDeadline { expired.append((next.id, true, 0)) }
+                    if !task.accepted && next.at == task.acceptDeadline { expired.append((next.id, true, 0)) }
                 } else if next.at == task.resultDeadline {
                     expired.append((next.id, false, Double(task.options.timeoutMilliseconds) / 1000))
                 }
@@ -550,8 +573,9 @@ struct PendingTask: Sendable {
     let options: TaskOptions
     let acceptDeadline: UInt64
     let resultDeadline: UInt64
-    /// The submit call waiting for the broker's answer; `nil` once the broker answered.
+    /// The submit call waiting for the broker's answer, if any; `nil` once the broker answered.
     var group: AcceptGroup?
+    var accepted = false
 }
 
 /// One submit call (a task or a batch) waiting until the broker has answered each of its tasks.

@@ -74,6 +74,12 @@ public struct Frame: Sendable, Equatable {
         self.init(storage: bytes, start: 0, end: bytes.count)
     }
 
+    /// The bytes at `range` of this frame (offsets from its start), without copying.
+    public func subframe(_ range: Range<Int>) -> Frame {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "subframe out of bounds")
+        return Frame(storage: storage, start: start + range.lowerBound, end: start + range.upperBound)
+    }
+
     @inlinable public var count: Int { end - start }
     @inlinable public var isEmpty: Bool { start == end }
 

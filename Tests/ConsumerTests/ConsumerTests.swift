@@ -100,6 +100,8 @@ struct ConsumerTests {
         var configuration = ConsumerConfiguration()
         configuration.backend = backend
         configuration.threads = 2
+        // A fixed credit: the exchanges below expect no READY but the first and the last.
+        configuration.prefetch = .fixed(0)
         // Slow heartbeats and long liveness: the fake broker never heartbeats, and the consumer
         // must not decide it is gone and reconnect in the middle of a test on a busy machine.
         configuration.heartbeatInterval = .seconds(5)

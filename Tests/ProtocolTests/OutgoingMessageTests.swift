@@ -15,9 +15,9 @@ struct OutgoingMessageTests {
         (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
     ]
 
-    @Test("The protocol tag is the four ASCII bytes CVY1 and the family prefix is CVY")
+    @Test("The protocol tag is the four ASCII bytes CVY2 and the family prefix is CVY")
     func tagBytes() {
-        #expect(ProtocolTag.current == [0x43, 0x56, 0x59, 0x31])
+        #expect(ProtocolTag.current == [0x43, 0x56, 0x59, 0x32])
         #expect(ProtocolTag.family == [0x43, 0x56, 0x59])
     }
 
@@ -40,12 +40,14 @@ struct OutgoingMessageTests {
         }
     }
 
-    @Test("Without a routing id a message starts with the tag frame then the one-byte command frame")
+    @Test("Without a routing id a message starts with the tag frame then the one-byte command frame (and an empty packed frame for group commands)")
     func headerWithoutRoutingID() {
         for (command, byte, _) in Self.commandBytes {
             let message = OutgoingMessage(command)
-            #expect(message.frames.map(\.bytes) == [cvy1, [byte]], "\(command)")
-            #expect(message.frameCount == 2)
+            let packedFrame: [[UInt8]] = command.groupSize == nil ? [] : [[]]
+            #expect(message.frames.map(\.bytes) == [cvy2, [byte]] + packedFrame, "\(command)")
+            #expect(message.frameCount == 2 + packedFrame.count)
+            #expect(message.fieldCount == 0 && message.bodyIsEmpty)
         }
     }
 
@@ -54,22 +56,51 @@ struct OutgoingMessageTests {
         let routingID: [UInt8] = [0x00, 0x6B, 0x8B, 0x45, 0x67]
         for (command, byte, _) in Self.commandBytes {
             let message = OutgoingMessage(to: Message(routingID), command)
-            #expect(message.frames.map(\.bytes) == [routingID, cvy1, [byte]], "\(command)")
-            #expect(message.frameCount == 3)
+            let packedFrame: [[UInt8]] = command.groupSize == nil ? [] : [[]]
+            #expect(message.frames.map(\.bytes) == [routingID, cvy2, [byte]] + packedFrame, "\(command)")
+            #expect(message.frameCount == 3 + packedFrame.count)
         }
     }
 
-    @Test("Body frames follow the header in the order appended, whatever their form")
-    func bodyFramesInOrder() {
+    @Test("Fields of a group command go into one packed frame, each with its 4-byte big-endian length, in order")
+    func packedFieldsInOrder() {
         var message = OutgoingMessage(.submit)
         message.append("job-1")
         message.append(Array("echo".utf8))
         message.append([])
         message.append(Message(Array(#"{"n":1}"#.utf8)))
         [UInt8]([0xDE, 0xAD]).withUnsafeBytes { message.append($0) }
-        #expect(message.frames.map(\.bytes) == [cvy1, [0x01], Array("job-1".utf8), Array("echo".utf8), [],
-                                                Array(#"{"n":1}"#.utf8), [0xDE, 0xAD]])
+        let fields: [[UInt8]] = [Array("job-1".utf8), Array("echo".utf8), [], Array(#"{"n":1}"#.utf8), [0xDE, 0xAD]]
+        #expect(message.frames.map(\.bytes) == [cvy2, [0x01], packed(fields)])
+        #expect(message.frames[2].bytes.prefix(9) == [0, 0, 0, 5, 0x6A, 0x6F, 0x62, 0x2D, 0x31])
+        #expect(message.frameCount == 3)
+        #expect(message.fieldCount == 5)
+    }
+
+    @Test("Body frames of a command without groups follow the header as separate frames")
+    func bodyFramesInOrder() {
+        var message = OutgoingMessage(.statusReply)
+        message.append("job-1")
+        message.append("done")
+        message.append("ok")
+        message.append([])
+        [UInt8]([0xDE, 0xAD]).withUnsafeBytes { message.append($0) }
+        #expect(message.frames.map(\.bytes) == [cvy2, [0x15], Array("job-1".utf8), Array("done".utf8), Array("ok".utf8), [],
+                                                [0xDE, 0xAD]])
         #expect(message.frameCount == 7)
+    }
+
+    @Test("A group message is full once its packed frame passes the size target")
+    func fullAtTheSizeTarget() {
+        var message = OutgoingMessage(.result)
+        let body = [UInt8](repeating: 0x31, count: 100_000)
+        var appended = 0
+        while !message.isFull {
+            message.append(body)
+            appended += 1
+        }
+        #expect(appended == (Limits.packedMessageTarget + 100_003) / 100_004)
+        #expect(message.byteCount >= Limits.packedMessageTarget)
     }
 
     @Test("bodyIsEmpty is true until the first body frame is added after a routed header")

@@ -3,7 +3,16 @@ import ZeroMQ
 
 /// The protocol tag's bytes, spelled out rather than taken from `ProtocolTag`, so that the tests
 /// pin the wire format instead of echoing the implementation.
-let cvy1: [UInt8] = [0x43, 0x56, 0x59, 0x31]
+let cvy2: [UInt8] = [0x43, 0x56, 0x59, 0x32]
+
+/// The packed frame of a command that carries groups: each field as a 4-byte big-endian length and
+/// its bytes (PROTOCOL.md, "Packed groups"), written out here rather than taken from the implementation.
+func packed(_ fields: [[UInt8]]) -> [UInt8] {
+    fields.flatMap { field -> [UInt8] in
+        let count = UInt32(field.count)
+        return [UInt8(count >> 24), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)] + field
+    }
+}
 
 /// Builds ZeroMQ frames from byte arrays and parses them as a received message.
 func parse(_ parts: [[UInt8]], fromRouter: Bool = false) throws(ProtocolError) -> Envelope {

@@ -13,7 +13,8 @@ As a library:
 As a program: submits --count echo tasks and --sha256 sha256 tasks, checks every result, exercises
 status, cancel, resubmission and stats, prints a summary, and exits 0 only if everything was right.
 With --raw-checks it instead sends malformed messages and checks the broker's answers (protocol
-version mismatch, unknown command, short SUBMIT group, garbage without the tag).
+version mismatch, unknown command, short SUBMIT group, malformed packed frames, garbage without the
+tag).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ except ImportError as error:  # pragma: no cover - reported to the user
 
 # --- Protocol constants (docs/PROTOCOL.md §2, §3) ---------------------------------------------
 
-TAG = b"CVY1"
+TAG = b"CVY2"
 
 SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT, DISCONNECT, DEAD_LETTERS = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 ACCEPTED, REJECTED, RESULT, CANCEL_REPLY, STATUS_REPLY, STATS_REPLY = 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
@@ -53,10 +54,11 @@ COMMAND_NAMES = {
     CANCEL_REPLY: "CANCEL_REPLY", STATUS_REPLY: "STATUS_REPLY", STATS_REPLY: "STATS_REPLY", ERROR: "ERROR",
     READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE",
 }
-# Body frames: ("group", k) for one or more groups of k frames, ("fixed", n) for exactly n frames.
+# Body: ("packed", k) for one packed frame holding one or more groups of k fields (§2.1),
+# ("fixed", n) for exactly n frames.
 BODY_SHAPE = {
-    SUBMIT: ("group", 4), RESULT: ("group", 4), DISPATCH: ("group", 4), DONE: ("group", 4),
-    REJECTED: ("group", 2), ACCEPTED: ("group", 1),
+    SUBMIT: ("packed", 4), RESULT: ("packed", 4), DISPATCH: ("packed", 4), DONE: ("packed", 4),
+    REJECTED: ("packed", 2), ACCEPTED: ("packed", 1),
     CANCEL: ("fixed", 1), STATUS: ("fixed", 1), READY: ("fixed", 1), STATS_REPLY: ("fixed", 1),
     ERROR: ("fixed", 1), STATS: ("fixed", 0), HEARTBEAT: ("fixed", 0), DISCONNECT: ("fixed", 0),
     CANCEL_REPLY: ("fixed", 2), STATUS_REPLY: ("fixed", 5),
@@ -64,18 +66,59 @@ BODY_SHAPE = {
 }
 
 MAX_IDENTIFIER_BYTES = 255
+MAX_GROUPS = 65_536                  # groups in one packed frame, at most (§2.1)
+PACKED_MESSAGE_TARGET = 1 << 20      # stop adding groups to a message once its packed frame passes this (§7)
+
+_LENGTH = struct.Struct(">I")
+
+
+def pack_fields(fields: Iterable[bytes]) -> bytes:
+    """The packed frame of a group command (§2.1): each field as a 4-byte big-endian length and its bytes."""
+    return b"".join(_LENGTH.pack(len(field)) + field for field in fields)
+
+
+def unpack_fields(frame: bytes) -> List[bytes]:
+    """The fields of a packed frame (§2.1); raises ValueError for a truncated length or a field that
+    runs past the end of the frame."""
+    fields, offset, end = [], 0, len(frame)
+    while offset < end:
+        if end - offset < 4:
+            raise ValueError(f"field {len(fields)} has a truncated length ({end - offset} bytes left)")
+        (length,) = _LENGTH.unpack_from(frame, offset)
+        offset += 4
+        if length > end - offset:
+            raise ValueError(f"field {len(fields)} claims {length} bytes; {end - offset} are left")
+        fields.append(bytes(frame[offset:offset + length]))
+        offset += length
+    return fields
+
+
+def parse(frames: Sequence[bytes]) -> Optional[Tuple[int, List[bytes]]]:
+    """A received message checked as PROTOCOL.md §2 says: (command, body), where the body of a group
+    command is the fields of its packed frame, group after group. None if the message is malformed."""
+    if len(frames) < 2 or frames[0] != TAG or len(frames[1]) != 1:
+        return None
+    command = frames[1][0]
+    shape = BODY_SHAPE.get(command)
+    if shape is None:
+        return None
+    kind, size = shape
+    if kind == "fixed":
+        return (command, list(frames[2:])) if len(frames) - 2 == size else None
+    if len(frames) != 3:
+        return None
+    try:
+        fields = unpack_fields(frames[2])
+    except ValueError:
+        return None
+    if not fields or len(fields) % size or len(fields) > MAX_GROUPS * size:
+        return None
+    return command, fields
 
 
 def well_formed(frames: Sequence[bytes]) -> bool:
     """Whether a received message passes the checks of PROTOCOL.md §2."""
-    if len(frames) < 2 or frames[0] != TAG or len(frames[1]) != 1:
-        return False
-    shape = BODY_SHAPE.get(frames[1][0])
-    if shape is None:
-        return False
-    kind, size = shape
-    body = len(frames) - 2
-    return body > 0 and body % size == 0 if kind == "group" else body == size
+    return parse(frames) is not None
 
 
 # --- Data types -------------------------------------------------------------------------------
@@ -214,7 +257,7 @@ class Client:
             raise ValueError("routing id must be 1-255 bytes and must not start with a zero byte")
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
-        self.batch = max(1, batch)
+        self.batch = min(max(1, batch), MAX_GROUPS)
         self._context = context or zmq.Context.instance()
         self._log = log or (lambda text: sys.stderr.write(f"[conveyor] {text}\n"))
         self._socket: Optional[zmq.Socket] = None
@@ -304,11 +347,19 @@ class Client:
         self._last_sent = time.monotonic()
 
     def _send_groups(self, groups: Sequence[Tuple[bytes, bytes, bytes, bytes]]) -> None:
-        for start in range(0, len(groups), self.batch):
-            frames = [TAG, bytes([SUBMIT])]
-            for group in groups[start:start + self.batch]:
-                frames.extend(group)
-            self._send(frames)
+        """SUBMITs of up to ``batch`` tasks each, packed into one frame (§2.1, §4.1); a message takes
+        no more tasks once its packed frame passes 1 MiB, so it holds many small tasks or one large one."""
+        fields: List[bytes] = []
+        count = size = 0
+        for group in groups:
+            fields.extend(group)
+            count += 1
+            size += sum(4 + len(field) for field in group)
+            if count >= self.batch or size >= PACKED_MESSAGE_TARGET:
+                self._send([TAG, bytes([SUBMIT]), pack_fields(fields)])
+                fields, count, size = [], 0, 0
+        if fields:
+            self._send([TAG, bytes([SUBMIT]), pack_fields(fields)])
 
     @staticmethod
     def encode_args(args: Any) -> bytes:
@@ -354,10 +405,12 @@ class Client:
     # -- receiving --
 
     def _handle(self, frames: List[bytes]) -> None:
-        if not well_formed(frames):
+        parsed = parse(frames)
+        if parsed is None:
             self._log(f"dropped a malformed message from the broker ({len(frames)} frames)")
             return
-        command, body = frames[1][0], frames[2:]
+        # For ACCEPTED, REJECTED and RESULT the body is the fields of the packed frame, group after group.
+        command, body = parsed
         if command == ACCEPTED:
             for frame in body:
                 pending = self._pending.get(frame.decode("utf-8", "replace"))
@@ -679,6 +732,14 @@ def run_raw_checks(args: argparse.Namespace) -> int:
             return sock.recv_multipart()
         return None
 
+    def unknown(task_id: bytes, what: str) -> None:
+        """Checks with STATUS that the broker holds no task ``task_id``."""
+        sock.send_multipart([TAG, bytes([STATUS]), task_id])
+        reply = receive(reply_wait)
+        parsed = parse(reply) if reply is not None else None
+        state = parsed[1][1] if parsed and parsed[0] == STATUS_REPLY else None
+        checker.check(state == b"unknown", f"{what} ({state!r})")
+
     def expect_error(frames: List[bytes], must_contain: Sequence[str], what: str) -> None:
         sock.send_multipart(frames)
         reply = receive(reply_wait)
@@ -700,12 +761,29 @@ def run_raw_checks(args: argparse.Namespace) -> int:
             before = json.loads(reply[2])["totals"]["bad_messages"]
         checker.check(before is not None, "STATS answered before the checks")
 
-        expect_error([b"CVY9", bytes([SUBMIT]), f"raw-{run}-v9".encode(), b"echo", b"", b"1"],
-                     ["CVY9", "CVY1"], "wrong protocol version tag CVY9")
+        def group(suffix: str) -> List[bytes]:
+            return [f"raw-{run}-{suffix}".encode(), b"echo", b"", b"1"]
+
+        expect_error([b"CVY9", bytes([SUBMIT]), pack_fields(group("v9"))],
+                     ["CVY9", "CVY2"], "wrong protocol version tag CVY9")
+        expect_error([b"CVY1", bytes([SUBMIT])] + group("v1"),
+                     ["unsupported protocol", "CVY1", "CVY2"], "a version-1 SUBMIT (tag CVY1, one frame per field)")
         expect_error([TAG, b"\x7e"], ["0x7e"], "unknown command byte 0x7e")
         expect_error([TAG, b"\x01\x01"], ["command"], "two-byte command frame")
-        expect_error([TAG, bytes([SUBMIT]), f"raw-{run}-short".encode(), b"echo", b""],
-                     ["SUBMIT", "4"], "SUBMIT with a 3-frame group")
+        expect_error([TAG, bytes([SUBMIT]), pack_fields(group("short")[:3])],
+                     ["SUBMIT", "4"], "SUBMIT with a 3-field group")
+        expect_error([TAG, bytes([SUBMIT])] + group("unpacked"),
+                     ["malformed", "SUBMIT", "packed"], "SUBMIT with one frame per field under the CVY2 tag")
+        expect_error([TAG, bytes([SUBMIT]), pack_fields(group("two-a")), pack_fields(group("two-b"))],
+                     ["malformed", "packed"], "SUBMIT with two packed frames")
+        expect_error([TAG, bytes([SUBMIT]), b""], ["malformed", "SUBMIT"], "SUBMIT with an empty packed frame")
+        # A good first group, then a group whose args length (100) runs past the end of the frame (7 bytes left).
+        past_end = (pack_fields(group("past-end-ok")) + pack_fields(group("past-end")[:3])
+                    + struct.pack(">I", 100) + b'{"a":1}')
+        expect_error([TAG, bytes([SUBMIT]), past_end], ["malformed", "SUBMIT", "100"],
+                     "a packed frame with a length running past the end")
+        expect_error([TAG, bytes([SUBMIT]), pack_fields(group("truncated")) + b"\x00\x00"],
+                     ["malformed", "truncated"], "a packed frame ending in a truncated length")
         expect_error([TAG, bytes([STATUS])], ["STATUS"], "STATUS without its id frame")
         expect_error([TAG, bytes([READY]), b"{}"], ["READY"], "a consumer command on the frontend")
 
@@ -716,29 +794,33 @@ def run_raw_checks(args: argparse.Namespace) -> int:
         checker.check(silent is None, "garbage without the tag gets no reply" if silent is None
                       else f"garbage without the tag gets no reply (got {[f[:80] for f in silent]})")
 
-        # The short SUBMIT above must not have created a task.
-        sock.send_multipart([TAG, bytes([STATUS]), f"raw-{run}-short".encode()])
-        reply = receive(reply_wait)
-        checker.check(reply is not None and well_formed(reply) and reply[1] == bytes([STATUS_REPLY]) and reply[3] == b"unknown",
-                      "the malformed SUBMIT created no task")
+        # The malformed SUBMITs above must not have created a task, not even from a good group that
+        # came before the bad one in the same packed frame.
+        unknown(f"raw-{run}-short".encode(), "the SUBMIT with a short group created no task")
+        unknown(f"raw-{run}-two-a".encode(), "the SUBMIT with two packed frames created no task")
+        unknown(f"raw-{run}-past-end-ok".encode(),
+                "the packed frame running past the end created no task, not even its good first group")
 
         # The broker still serves a normal submit, on the very connection that sent the garbage.
         task_id = f"raw-{run}-after".encode()
-        sock.send_multipart([TAG, bytes([SUBMIT]), task_id, b"echo", b"", b'{"still":"alive"}'])
+        sock.send_multipart([TAG, bytes([SUBMIT]), pack_fields([task_id, b"echo", b"", b'{"still":"alive"}'])])
         accepted = result = None
         deadline = time.monotonic() + reply_wait
-        while time.monotonic() < deadline and result is None:
+        # A RESULT may come before its ACCEPTED (§8.2): wait for both.
+        while time.monotonic() < deadline and (result is None or not accepted):
             message = receive(max(0.01, deadline - time.monotonic()))
             if message is None:
                 break
-            if not well_formed(message):
+            parsed = parse(message)
+            if parsed is None:
                 continue
-            if message[1] == bytes([ACCEPTED]) and task_id in message[2:]:
+            command, fields = parsed
+            if command == ACCEPTED and task_id in fields:
                 accepted = True
-            if message[1] == bytes([RESULT]):
-                for i in range(2, len(message), 4):
-                    if message[i] == task_id:
-                        result = message[i:i + 4]
+            if command == RESULT:
+                for i in range(0, len(fields), 4):
+                    if fields[i] == task_id:
+                        result = fields[i:i + 4]
         checker.check(bool(accepted), "a normal SUBMIT after the garbage is ACCEPTED")
         checker.check(result is not None and result[1] == b"ok" and json.loads(result[2]) == {"still": "alive"},
                       f"and its RESULT is ok with the echoed args ({result[1:3] if result else None})")
@@ -746,8 +828,8 @@ def run_raw_checks(args: argparse.Namespace) -> int:
         sock.send_multipart([TAG, bytes([STATS])])
         reply = receive(reply_wait)
         after = json.loads(reply[2])["totals"]["bad_messages"] if reply and reply[1] == bytes([STATS_REPLY]) else None
-        # Five messages failed the envelope checks (the READY is well formed, so not counted), plus four garbage.
-        sent_bad = 5 + 4
+        # Eleven messages failed the envelope checks (the READY is well formed, so not counted), plus four garbage.
+        sent_bad = 11 + 4
         checker.check(before is not None and after is not None and after - before >= sent_bad,
                       f"STATS counts the bad messages (bad_messages {before} -> {after}, at least +{sent_bad})")
     finally:

@@ -1,0 +1,153 @@
+import ConveyorProtocol
+import ConveyorTesting
+import Foundation
+import Producer
+import Synchronization
+import Testing
+
+/// Automatic prefetch with real processes: the consumer measures its handlers and re-announces
+/// its capacity (READY) to the broker, which shows it in `stats`.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct ConsumerPrefetchTests {
+    /// Time for a few of the consumer's pace checks (every 100 ms) to pass after the work is done,
+    /// before checking that the capacity did *not* move. Not a speed assertion: a wait for an
+    /// absence, which has no event to wait on.
+    static let settle: Duration = .milliseconds(500)
+
+    /// What `stats` said about the only consumer, sampled every 20 ms while `body` runs.
+    final class Sampler: Sendable {
+        private let samples = Mutex<[BrokerSnapshot.Consumer]>([])
+        var capacities: [Int] { samples.withLock { $0.map(\.capacity) } }
+        var inFlight: [Int] { samples.withLock { $0.map(\.in_flight) } }
+        var count: Int { samples.withLock { $0.count } }
+
+        func sample<T>(_ cluster: Cluster, while body: () async throws -> T) async throws -> T {
+            let polling = Task {
+                while !Task.isCancelled {
+                    if let consumer = try? await cluster.stats().consumers.first {
+                        samples.withLock { $0.append(consumer) }
+                    }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            defer { polling.cancel() }
+            let value = try await body()
+            polling.cancel()
+            _ = await polling.value
+            return value
+        }
+    }
+
+    static func echoBatch(_ count: Int) -> [TaskSubmission] {
+        (0..<count).map { TaskSubmission("echo", json: RawJSON(#"{"i":\#($0)}"#)) }
+    }
+
+    static func capacity(_ cluster: Cluster) async throws -> Int {
+        let consumers = try await cluster.stats().consumers
+        try #require(consumers.count == 1)
+        return consumers[0].capacity
+    }
+
+    @Test("auto prefetch (the default): quick tasks raise the capacity above the threads; slow ones bring it back")
+    func automaticRisesForQuickTasks() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2, consumerArguments: ["--log-level", "debug"])) { cluster in
+            // Nothing measured yet: threads + 0.
+            #expect(try await Self.capacity(cluster) == 2)
+            let consumer = try #require(cluster.consumers.first)
+
+            let producer = try cluster.makeProducer { $0.window = 1_000 }
+            let handles = try await producer.submit(batch: Self.echoBatch(4_000))
+            for (i, handle) in handles.enumerated() {
+                let result = await handle.result()
+                #expect(result.status == .ok)
+                #expect(result.body.text == #"{"i":\#(i)}"#)
+            }
+            try await waitUntil { ((try? await Self.capacity(cluster)) ?? 0) > 2 }
+            let raised = try await Self.capacity(cluster)
+            #expect(raised > 2)
+            #expect(raised <= 2 + 1_000, "at most threads + the automatic maximum")
+            #expect(consumer.output.contains { $0.contains("new capacity") })
+
+            // Handlers now take 50 ms, longer than the 5 ms buffer: back to the thread count.
+            let slow = try await producer.submit(batch: (0..<12).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":50}"#)) })
+            for handle in slow {
+                let result = await handle.result()
+                #expect(result.status == .ok)
+                #expect(result.body.text == #"{"slept_ms":50}"#)
+            }
+            try await waitUntil { (try? await Self.capacity(cluster)) == 2 }
+
+            // And the consumer still works at that capacity.
+            let more = try await producer.submit(batch: Self.echoBatch(100))
+            for handle in more { #expect(await handle.result().status == .ok) }
+        }
+    }
+
+    @Test("--prefetch 0 keeps the capacity at exactly the thread count, however quick the tasks")
+    func fixedZeroStaysAtThreads() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2, consumerArguments: ["--prefetch", "0", "--log-level", "debug"])) { cluster in
+            #expect(try await Self.capacity(cluster) == 2)
+            let consumer = try #require(cluster.consumers.first)
+            let producer = try cluster.makeProducer { $0.window = 1_000 }
+            let sampler = Sampler()
+            try await sampler.sample(cluster) {
+                let handles = try await producer.submit(batch: Self.echoBatch(4_000))
+                for (i, handle) in handles.enumerated() {
+                    let result = await handle.result()
+                    #expect(result.status == .ok)
+                    #expect(result.body.text == #"{"i":\#(i)}"#)
+                }
+            }
+            try await Task.sleep(for: Self.settle)
+            #expect(try await Self.capacity(cluster) == 2)
+            #expect(sampler.count > 0)
+            #expect(sampler.capacities.allSatisfy { $0 == 2 }, "capacities seen: \(Set(sampler.capacities))")
+            #expect(sampler.inFlight.allSatisfy { $0 <= 2 }, "in flight seen: \(Set(sampler.inFlight))")
+            #expect(!consumer.output.contains { $0.contains("new capacity") })
+        }
+    }
+
+    @Test("the largest --prefetch the CLI accepts gives a consumer the broker takes (or the CLI refuses it up front)")
+    func largestFixedPrefetch() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            // threads + prefetch is the capacity announced in READY.
+            let consumer = try cluster.startConsumer(threads: 2, arguments: ["--prefetch", "100000"])
+            try await waitUntil {
+                if !consumer.isRunning { return true }
+                return ((try? await cluster.stats().consumers.count) ?? 0) == 1
+            }
+            if !consumer.isRunning {
+                // Refused at start: then it must say why, and fail.
+                #expect(consumer.waitForExit(timeout: .seconds(5)) != 0)
+                #expect(consumer.output.contains { $0.contains("--prefetch") })
+                return
+            }
+            let producer = try cluster.makeProducer()
+            let result = try await producer.submit("echo", json: "1", options: TaskOptions(timeoutMilliseconds: 10_000)).result()
+            #expect(result.status == .ok, "\(result.body.text)")
+        }
+    }
+
+    @Test("auto prefetch with 50 ms tasks (longer than the 5 ms buffer) keeps the capacity at the thread count")
+    func automaticStaysForSlowTasks() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2, consumerArguments: ["--log-level", "debug"])) { cluster in
+            #expect(try await Self.capacity(cluster) == 2)
+            let consumer = try #require(cluster.consumers.first)
+            let producer = try cluster.makeProducer()
+            let sampler = Sampler()
+            try await sampler.sample(cluster) {
+                let handles = try await producer.submit(batch: (0..<20).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":50}"#)) })
+                for handle in handles {
+                    let result = await handle.result()
+                    #expect(result.status == .ok)
+                }
+            }
+            try await Task.sleep(for: Self.settle)
+            #expect(try await Self.capacity(cluster) == 2)
+            #expect(sampler.count > 0)
+            #expect(sampler.capacities.allSatisfy { $0 == 2 }, "capacities seen: \(Set(sampler.capacities))")
+            #expect(sampler.inFlight.allSatisfy { $0 <= 2 }, "in flight seen: \(Set(sampler.inFlight))")
+            #expect(!consumer.output.contains { $0.contains("new capacity") })
+        }
+    }
+}
