@@ -155,6 +155,7 @@ public struct OutgoingMessage {
         storage.append(command.rawValue)
         ends.append(storage.count)
         headerFrames = ends.count
+        fieldCount = 0
         if command.groupSize != nil {
             packed = true
             ends.append(storage.count)
