@@ -20,9 +20,24 @@ struct LoadReport: Sendable {
     var wallSeconds = 0.0
     /// Submit-to-result latency, in microseconds.
     var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
-    /// Tasks run per "host pid" and per "host pid thread".
-    var perProcess: [String: Int] = [:]
-    var perThread: [String: Int] = [:]
+    /// Tasks run per worker thread (counted by integers on the hot path; named below).
+    var perWorker: [Worker: Int] = [:]
+
+    struct Worker: Hashable, Sendable {
+        let host: String
+        let pid: Int
+        let thread: Int
+    }
+
+    /// Tasks run per "host pid N".
+    var perProcess: [String: Int] {
+        perWorker.reduce(into: [:]) { $0["\($1.key.host) pid \($1.key.pid)", default: 0] += $1.value }
+    }
+
+    /// Tasks run per "host pid N thread T".
+    var perThread: [String: Int] {
+        perWorker.reduce(into: [:]) { $0["\($1.key.host) pid \($1.key.pid) thread \($1.key.thread)", default: 0] += $1.value }
+    }
     var firstError: String?
 
     var throughput: Double { wallSeconds > 0 ? Double(total) / wallSeconds : 0 }
@@ -34,8 +49,7 @@ struct LoadReport: Sendable {
         wrong += other.wrong
         other.failed.forEach { failed[$0.key, default: 0] += $0.value }
         latency.add(other.latency)
-        other.perProcess.forEach { perProcess[$0.key, default: 0] += $0.value }
-        other.perThread.forEach { perThread[$0.key, default: 0] += $0.value }
+        other.perWorker.forEach { perWorker[$0.key, default: 0] += $0.value }
         firstError = firstError ?? other.firstError
     }
 }
@@ -47,29 +61,38 @@ enum LoadRunner {
                     progress: (@Sendable (Int) -> Void)? = nil) async -> LoadReport {
         let collector = Collector(total: tasks.count)
         let started = ContinuousClock.now
-        // Batches of up to an eighth of the window: the window stays mostly full, and each batch
+        // Batches of up to a sixteenth of the window: the window stays mostly full, and each batch
         // costs one lock, one wake-up and one wait for acceptance instead of one per task.
         // Results are taken by `whenDone` callbacks on the producer's I/O thread: no Swift task
         // waits per task.
-        let batchSize = max(1, min(256, window / 8))
-        var next = 0
-        while next < tasks.count {
-            let batch = tasks[next..<min(next + batchSize, tasks.count)]
-            next = batch.endIndex
-            let submitted = ContinuousClock.now
-            do {
-                let handles = try await producer.submit(batch: batch.map { TaskSubmission($0.name, json: $0.args) })
-                for (task, handle) in zip(batch, handles) {
-                    handle.whenDone { result in
-                        let elapsed = submitted.duration(to: .now).nanoseconds / 1000
-                        collector.finish(Outcome(result: result, error: nil,
-                                                 correct: result.status == .ok && task.verify(result.body),
-                                                 microseconds: elapsed), progress: progress)
+        // Four submitters, so that one batch waiting for the broker's acceptance does not hold
+        // back the next one.
+        let batchSize = max(1, min(256, window / 16))
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    while true {
+                        let start = collector.next.add(batchSize, ordering: .relaxed).oldValue
+                        guard start < tasks.count else { return }
+                        let batch = tasks[start..<min(start + batchSize, tasks.count)]
+                        let submitted = ContinuousClock.now
+                        do {
+                            let handles = try await producer.submit(batch: batch.map { TaskSubmission($0.name, json: $0.args) })
+                            for (task, handle) in zip(batch, handles) {
+                                handle.whenDone { result in
+                                    let elapsed = submitted.duration(to: .now).nanoseconds / 1000
+                                    collector.finish(Outcome(result: result, error: nil,
+                                                             correct: result.status == .ok && task.verify(result.body),
+                                                             microseconds: elapsed), progress: progress)
+                                }
+                            }
+                        } catch {
+                            for _ in batch {
+                                collector.finish(Outcome(result: nil, error: "\(error)", correct: false, microseconds: 0),
+                                                 progress: progress)
+                            }
+                        }
                     }
-                }
-            } catch {
-                for _ in batch {
-                    collector.finish(Outcome(result: nil, error: "\(error)", correct: false, microseconds: 0), progress: progress)
                 }
             }
         }
@@ -81,6 +104,8 @@ enum LoadRunner {
 
     private final class Collector: Sendable {
         let report = Mutex(LoadReport())
+        /// The index of the next task to submit.
+        let next = Atomic<Int>(0)
         let total: Int
         private let done = Mutex<(count: Int, waiter: CheckedContinuation<Void, Never>?)>((0, nil))
 
@@ -155,9 +180,7 @@ extension LoadReport {
         }
         _ = latency.record(max(1, outcome.microseconds))
         if let info = result.info, let pid = info.pid {
-            let process = "\(info.host ?? "?") pid \(pid)"
-            perProcess[process, default: 0] += 1
-            perThread["\(process) thread \(info.thread ?? -1)", default: 0] += 1
+            perWorker[Worker(host: info.host ?? "?", pid: pid, thread: info.thread ?? -1), default: 0] += 1
         }
     }
 }

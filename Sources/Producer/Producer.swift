@@ -393,10 +393,10 @@ public final class Producer: Sendable {
             let resumptions = state.withLock { state in
                 envelope.body.compactMap { frame -> Resumption? in
                     let id = frame.string
-                    guard state.tasks[id]?.accepted == false else { return nil }
-                    state.tasks[id]!.accepted = true
-                    guard let group = state.tasks[id]!.group else { return nil }
-                    state.tasks[id]!.group = nil
+                    guard let task = state.tasks[id], !task.accepted else { return nil }
+                    task.accepted = true
+                    guard let group = task.group else { return nil }
+                    task.group = nil
                     return group.settle(error: nil)
                 }
             }
@@ -566,7 +566,11 @@ struct Waiter<T: Sendable>: Sendable {
     let deadline: UInt64
 }
 
-struct PendingTask: Sendable {
+/// A task submitted and not finished. A class, so that the I/O thread's lookups and updates
+/// touch one reference instead of copying (and retaining) every field.
+final class PendingTask: @unchecked Sendable {
+    // @unchecked Sendable: the `let`s never change; `group` and `accepted` are read and written
+    // only while `Producer.state` is locked (the task lives in `State.tasks`).
     let cell: TaskCell
     let name: String
     let args: [UInt8]
@@ -576,6 +580,17 @@ struct PendingTask: Sendable {
     /// The submit call waiting for the broker's answer, if any; `nil` once the broker answered.
     var group: AcceptGroup?
     var accepted = false
+
+    init(cell: TaskCell, name: String, args: [UInt8], options: TaskOptions,
+         acceptDeadline: UInt64, resultDeadline: UInt64, group: AcceptGroup?) {
+        self.cell = cell
+        self.name = name
+        self.args = args
+        self.options = options
+        self.acceptDeadline = acceptDeadline
+        self.resultDeadline = resultDeadline
+        self.group = group
+    }
 }
 
 /// One submit call (a task or a batch) waiting until the broker has answered each of its tasks.
