@@ -5,7 +5,7 @@
 #     pipelined (window 1,000) for W1 and one in flight for W2; for W4 the same SHA-256 work in plain
 #     C with OpenSSL and no queue (bench/c/sha256.c) on 1 and 2 pthreads (1×1 and 1×2)
 #   - the seed design in Python (bench/python-seed/run.py) on W1 (prefetch 0 and 16), W2, W3, W4
-#   - Conveyor (`conveyor bench … --json`) on W1 (prefetch 0 and 16), W2, W3, W4, and alone (the
+#   - Conveyor (`conveyor bench … --json`) on W1 (prefetch 0 and auto, its default), W2, W3, W4, and alone (the
 #     peers have no figures for them) on W5 (scale-out: tasks/s and tasks per consumer process) and
 #     W6 (memory: broker bytes per queued task, idle consumer RSS; at --scale 1 it queues 1,000,000
 #     tasks, about 90 s and 600 MB for the broker)
@@ -166,7 +166,7 @@ step "python-seed W1 prefetch 16" "${python_seed[@]}" W1 --scale "$scale" --wind
 step "python-seed W2 W3 W4" "${python_seed[@]}" W2 W3 W4 --scale "$scale" --window "$window"
 
 step "conveyor W1 prefetch 0" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 0 --json
-step "conveyor W1 prefetch 16" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 16 --json
+step "conveyor W1 prefetch auto" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch auto --json
 step "conveyor W2 W3 W4" "$bin" bench w2 w3 w4 --scale "$scale" --window "$window" --json
 step "conveyor W5" "$bin" bench w5 --scale "$scale" --window "$window" --json
 step "conveyor W6" "$bin" bench w6 --scale "$scale" --json
@@ -223,7 +223,7 @@ for raw in open(path, encoding="utf-8"):
     elif "workload" in line:
         key = line["workload"]
         if key == "W1":
-            m = re.search(r"prefetch (\d+)", line.get("shape", ""))
+            m = re.search(r"prefetch (\w+)", line.get("shape", ""))
             key += f" p{m.group(1) if m else 0}"
         conv[key] = line
 
@@ -306,9 +306,11 @@ print("### Workloads")
 print()
 print("| figure | libzmq limit (C) | Python seed | Conveyor |" + also("Celery + Redis"))
 print("| --- | ---: | ---: | ---: |" + also("---:"))
-for p in (0, 16):
-    print(f"| W1 tasks/s, prefetch {p} | {num(get(fp, 'round_trips_per_sec'))} | "
-          f"{cell(py.get(f'W1 p{p}'), 'tasksPerSecond')} | {cell(conv.get(f'W1 p{p}'), 'tasksPerSecond')} |"
+# Python seed prefetch 0 / 16 beside Conveyor prefetch 0 / auto (its default: enough for 5 ms of work).
+W1_PAIRS = ((0, "0", "prefetch 0"), (16, "auto", "prefetch 16 (Python) / auto (Conveyor's default)"))
+for p, q, label in W1_PAIRS:
+    print(f"| W1 tasks/s, {label} | {num(get(fp, 'round_trips_per_sec'))} | "
+          f"{cell(py.get(f'W1 p{p}'), 'tasksPerSecond')} | {cell(conv.get(f'W1 p{q}'), 'tasksPerSecond')} |"
           + also(flagged(cel.get("W1"), cell(cel.get("W1"), "tasksPerSecond"))))
 for q, ckey in (("p50", "p50_us"), ("p99", "p99_us"), ("max", "max_us")):
     print(f"| W2 {q} µs | {num(get(fl, ckey))} | {cell(py.get('W2'), 'latencyMicroseconds', q)} | "
@@ -348,7 +350,7 @@ w5_counts, w5_spread = spread(w5)
 w6_consumer_mb = get(w6, "memory", "consumerIdleBytes")
 w6_consumer_mb = w6_consumer_mb / 1_048_576 if w6_consumer_mb is not None else None
 w5_tasks = f"{get(w5, 'tasks'):,} " if get(w5, "tasks") is not None else ""
-print(f"| W5 tasks/s ({w5_tasks}echo from 2 producers, 4×4, prefetch 0) | — | — | "
+print(f"| W5 tasks/s ({w5_tasks}echo from 2 producers, 4×4, prefetch auto) | — | — | "
       f"{cell(w5, 'tasksPerSecond')} |" + also("—"))
 print(f"| W5 tasks per consumer process (largest deviation from the mean) | — | — | "
       + (" / ".join(num(n) for n in w5_counts) + f" ({num(w5_spread, 1)} %)" if w5_counts else "—")
@@ -389,21 +391,27 @@ print("### Ratios")
 print()
 print("| ratio | value | meaning |")
 print("| --- | ---: | --- |")
-for p in (0, 16):
-    conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
-    print(f"| W1 Conveyor / C forwarder, prefetch {p} | {ratio(conv_tps, get(fp, 'round_trips_per_sec'))} | "
-          "share of the libzmq limit (1 = at the limit) |")
-for p in (0, 16):
-    conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
-    print(f"| W1 Conveyor / Python seed, prefetch {p} | "
+def as_float(text):
+    return None if text == "—" else float(text)
+
+
+for p, q, label in W1_PAIRS:
+    conv_tps = get(conv.get(f"W1 p{q}"), "tasksPerSecond")
+    share = ratio(conv_tps, get(fp, 'round_trips_per_sec'))
+    print(f"| W1 Conveyor / C forwarder, prefetch {q} | {share} | share of the libzmq limit (1 = at the limit); "
+          + target(as_float(share), lambda v: v >= 0.5, "≥ 0.5") + " |")
+for p, q, label in W1_PAIRS:
+    conv_tps = get(conv.get(f"W1 p{q}"), "tasksPerSecond")
+    print(f"| W1 Conveyor (prefetch {q}) / Python seed (prefetch {p}) | "
           f"{ratio(conv_tps, get(py.get(f'W1 p{p}'), 'tasksPerSecond'), 1)} | times the seed design's throughput |")
 if celery_on:
-    for p in (0, 16):
-        conv_tps = get(conv.get(f"W1 p{p}"), "tasksPerSecond")
-        print(f"| W1 Conveyor / Celery, prefetch {p} | {ratio(conv_tps, get(cel.get('W1'), 'tasksPerSecond'), 1)} | "
+    for p, q, label in W1_PAIRS:
+        conv_tps = get(conv.get(f"W1 p{q}"), "tasksPerSecond")
+        print(f"| W1 Conveyor / Celery, prefetch {q} | {ratio(conv_tps, get(cel.get('W1'), 'tasksPerSecond'), 1)} | "
               "times Celery's throughput |")
-print(f"| W2 Conveyor p50 / C forwarder p50 | "
-      f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(fl, 'p50_us'))} | 1 = the libzmq limit |")
+w2_share = ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(fl, 'p50_us'))
+print(f"| W2 Conveyor p50 / C forwarder p50 | {w2_share} | 1 = the libzmq limit; "
+      + target(as_float(w2_share), lambda v: v <= 1.3, "≤ 1.3") + " |")
 print(f"| W2 Conveyor p50 / Python seed p50 | "
       f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(py.get('W2'), 'latencyMicroseconds', 'p50'))} "
       "| below 1 = faster |")
@@ -411,8 +419,9 @@ if celery_on:
     print(f"| W2 Conveyor p50 / Celery p50 | "
           f"{ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(cel.get('W2'), 'latencyMicroseconds', 'p50'), 3)} "
           "| below 1 = faster |")
-print(f"| W3 Conveyor wall / ideal {w3_ideal:.2f} s | {ratio(get(conv.get('W3'), 'wallSeconds'), w3_ideal)} | "
-      "1 = ideal |")
+w3_share = ratio(get(conv.get('W3'), 'wallSeconds'), w3_ideal)
+print(f"| W3 Conveyor wall / ideal {w3_ideal:.2f} s | {w3_share} | 1 = ideal; "
+      + target(as_float(w3_share), lambda v: v <= 1.05, "≤ 1.05") + " |")
 print(f"| W3 Python seed wall / ideal {w3_ideal:.2f} s | {ratio(get(py.get('W3'), 'wallSeconds'), w3_ideal)} | "
       "1 = ideal |")
 print(f"| W4 Conveyor 1×1 / Python seed 1×1 (wall) | {ratio(wall(conv.get('W4'), '1×1'), wall(py.get('W4'), '1×1'))} | "
@@ -421,12 +430,13 @@ w4_c = ratio(wall(conv.get('W4'), '1×1'), get(c.get("W4 1"), "seconds"))
 print(f"| W4 Conveyor 1×1 / C 1×1 (wall; C: OpenSSL, no queue) | {w4_c} | 1 = as fast as C without a queue; "
       + target(None if w4_c == "—" else float(w4_c), lambda v: v <= 1.2, "≤ 1.2") + " |")
 for shape in ("1×2", "2×1"):
-    print(f"| W4 Conveyor {shape} / 1×1 (wall) | {ratio(wall(conv.get('W4'), shape), wall(conv.get('W4'), '1×1'))} | "
-          "0.5 = perfect scaling on 2 cores |")
+    w4_share = ratio(wall(conv.get('W4'), shape), wall(conv.get('W4'), '1×1'))
+    print(f"| W4 Conveyor {shape} / 1×1 (wall) | {w4_share} | 0.5 = perfect scaling on 2 cores; "
+          + target(as_float(w4_share), lambda v: v <= 0.55, "≤ 0.55") + " |")
     print(f"| W4 Python seed {shape} / 1×1 (wall) | {ratio(wall(py.get('W4'), shape), wall(py.get('W4'), '1×1'))} | "
           "(the GIL: threads do not help) |")
-w5_w1 = ratio(get(w5, "tasksPerSecond"), get(conv.get("W1 p0"), "tasksPerSecond"))
-print(f"| W5 Conveyor / W1 Conveyor (tasks/s, both prefetch 0) | {w5_w1} | "
+w5_w1 = ratio(get(w5, "tasksPerSecond"), get(conv.get("W1 pauto"), "tasksPerSecond"))
+print(f"| W5 Conveyor / W1 Conveyor (tasks/s, both prefetch auto) | {w5_w1} | "
       + target(None if w5_w1 == "—" else float(w5_w1), lambda v: v >= 1, "≥ 1") + " |")
 print(f"| W5 largest deviation of a process from the mean task count | "
       f"{num(w5_spread, 1) + ' %' if w5_spread is not None else '—'} | "

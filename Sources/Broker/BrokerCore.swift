@@ -396,15 +396,22 @@ final class BrokerCore {
         }
     }
 
-    /// The consumer serving `name` with the most free credit, if any has credit.
+    /// The consumer serving `name` that holds the fewest tasks, among those with credit (ties:
+    /// the most free credit). Fewest held rather than most credit: a consumer whose automatic
+    /// prefetch has grown would otherwise draw every task, and the others would never run enough
+    /// to measure their own pace.
     private func leastLoadedConsumer(serving name: String) -> ConsumerRecord? {
         guard let candidates = consumersByName[name] else { return nil }
         var best: ConsumerRecord?
+        var bestHeld = Int.max
         var bestCredit = 0
         for consumer in candidates {
             let credit = consumer.credit
-            if credit > bestCredit {
+            guard credit > 0 else { continue }
+            let held = consumer.inFlight.count
+            if held < bestHeld || (held == bestHeld && credit > bestCredit) {
                 best = consumer
+                bestHeld = held
                 bestCredit = credit
             }
         }
