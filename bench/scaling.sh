@@ -4,11 +4,11 @@
 #
 # usage: bench/scaling.sh [SCALE]      (default 0.3: 30,000 tasks per shape)
 #   CONVEYOR_BIN=/path/to/conveyor  skips `swift build -c release --product conveyor`
-#   PREFETCH=16                      consumer prefetch (default 16)
+#   PREFETCH=auto                    consumer prefetch (default auto, the consumer's default)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 scale="${1:-0.3}"
-prefetch="${PREFETCH:-16}"
+prefetch="${PREFETCH:-auto}"
 out="$root/bench/out"
 mkdir -p "$out"
 bin="${CONVEYOR_BIN:-}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs when it is missing: libzmq (with pkg-config) for building, OpenSSL's
-# libcrypto (libssl-dev) for the C SHA-256 baseline bench/c/sha256.c, and, with --python, pyzmq
-# for the interoperability tests. Debian/Ubuntu through apt-get (with sudo when not root);
+# libcrypto (libssl-dev) for the built-in sha256 task and the C SHA-256 baseline bench/c/sha256.c,
+# and, with --python, pyzmq for the interoperability tests. Debian/Ubuntu through apt-get (with sudo when not root);
 # elsewhere it says what to install.
 set -euo pipefail
 

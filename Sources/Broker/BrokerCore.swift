@@ -419,7 +419,7 @@ final class BrokerCore {
     }
 
     /// Hands out queued tasks that `consumer` serves now that it has credit: each to the consumer
-    /// serving its name with the most free credit, which may be another one. (Filling the
+    /// serving its name that is least loaded, which may be another one. (Filling the
     /// reporting consumer first would let whoever reports first, with a large prefetch, take the
     /// whole queue.)
     private func refill(_ consumer: ConsumerRecord) {
