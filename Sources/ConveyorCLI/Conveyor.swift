@@ -13,4 +13,10 @@ struct Conveyor: AsyncParsableCommand {
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
             CancelCommand.self, StatsCommand.self, DeadLettersCommand.self, DemoCommand.self, BenchCommand.self,
         ])
+
+    static func main() async {
+        // Before anything starts a thread: see TerminationSignals.
+        TerminationSignals.start()
+        await main(nil)
+    }
 }

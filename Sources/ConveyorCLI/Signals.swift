@@ -1,24 +1,64 @@
-import Dispatch
+import ConveyorProtocol
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-/// Turns SIGINT and SIGTERM into a callback (on a dispatch queue, not in a signal handler).
+/// The write end of the pipe the signal handler writes to. A file-scope constant-initialized
+/// global: reading it in the handler runs no lazy initialization (nothing that is not
+/// async-signal-safe).
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+
+/// Turns SIGINT and SIGTERM into a callback, run on a thread of its own (not in the signal handler).
+///
+/// ``start()`` installs a handler at once, first thing in `main`, that only writes the signal's
+/// number to a pipe (the self-pipe trick); a thread reads the pipe and calls the handler the
+/// command installed. So a signal is never lost or ignored however early it comes, and whichever
+/// thread the kernel picks to take it. (A dispatch source, used before, is armed some time after
+/// `resume()` returns, and the signal was set to SIG_IGN meanwhile: a SIGTERM right after the broker
+/// printed its endpoints could be dropped.) Without a command handler a signal does what it does by
+/// default: the process ends.
 enum TerminationSignals {
-    // nonisolated(unsafe): written only by install(), which commands call once from the main
-    // thread before any other thread could read it; it only keeps the sources alive.
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    private static let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
+
+    /// Installs the signal handler and starts the thread that serves it. Call first in `main`.
+    static func start() {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        signalPipeWriteEnd = fds[1]
+        let readEnd = fds[0]
+        for number in [SIGINT, SIGTERM] {
+            signal(number) { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(signalPipeWriteEnd, &byte, 1)
+            }
+        }
+        let thread = Thread {
+            setCurrentThreadName("conveyor-signals")
+            var byte: UInt8 = 0
+            while true {
+                let count = read(readEnd, &byte, 1)
+                if count < 0 && errno == EINTR { continue }
+                guard count == 1 else { return }
+                let number = Int32(byte)
+                if let handler = handler.withLock({ $0 }) {
+                    handler(number)
+                } else {
+                    // No handler: the default action, which ends the process.
+                    signal(number, SIG_DFL)
+                    raise(number)
+                }
+            }
+        }
+        thread.start()
+    }
 
     /// Calls `handler` with the signal number each time SIGINT or SIGTERM arrives.
     static func install(_ handler: @escaping @Sendable (Int32) -> Void) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { handler(number) }
-            source.resume()
-            sources.append(source)
-        }
+        self.handler.withLock { $0 = handler }
     }
 }
