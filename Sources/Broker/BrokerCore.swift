@@ -54,7 +54,7 @@ final class BrokerCore {
             try socket.set(.linger, 0)
             try socket.set(.routerMandatory, true)
             try socket.set(.routerHandover, true)
-            try socket.set(.maxMessageSize, config.maxMessageSize + Limits.packedFrameAllowance)
+            try socket.set(.maxMessageSize, Limits.frameLimit(forMessageSize: config.maxMessageSize))
             try socket.set(.sendHighWaterMark, 100_000)
             try socket.set(.receiveHighWaterMark, 100_000)
         }
@@ -289,6 +289,12 @@ final class BrokerCore {
                 reply(error: "READY heartbeat_ms must be 1-60000", to: route, on: backend)
                 return
             }
+            if consumer == nil, info.update == true {
+                // A capacity update from a consumer this broker has let go (declared dead, or met
+                // before a restart): it must announce itself anew, on a new connection.
+                send(OutgoingMessage(to: route, .disconnect), on: backend)
+                return
+            }
             if let consumer {
                 unindex(consumer)
                 consumer.info = info
@@ -329,13 +335,18 @@ final class BrokerCore {
         let base = group.startIndex
         let idFrame = group[base]
         let id = idFrame.string
+        let status = DoneStatus(group[base + 1])
+        guard status != .other else {
+            // Not a status this protocol knows: drop the group and leave the task as it was.
+            totals.badMessages += 1
+            return
+        }
         let held = consumer?.inFlight.remove(id) != nil
         if held { consumer?.completed += 1 }
         guard let task = tasks[id], task.state != .done else {
             totals.duplicatesDropped += 1
             return
         }
-        let status = DoneStatus(group[base + 1])
         let isFinal = status == .ok || status == .error
         // A final result is used from whoever ran the task (a late result from a consumer declared
         // dead still saves a rerun). Hand-backs and retries only count from the consumer holding it.
@@ -343,10 +354,6 @@ final class BrokerCore {
         if case .running(let owner) = task.state, let consumer, owner == consumer.key { owned = true } else { owned = false }
         guard owned || (isFinal && task.wasDispatched(to: sender)) else {
             totals.duplicatesDropped += 1
-            return
-        }
-        guard isFinal || status == .requeue || status == .retry else {
-            totals.badMessages += 1
             return
         }
         if case .queued = task.state { queue.remove(task) }
@@ -396,26 +403,35 @@ final class BrokerCore {
         }
     }
 
-    /// The consumer serving `name` that holds the fewest tasks, among those with credit (ties:
-    /// the most free credit). Fewest held rather than most credit: a consumer whose automatic
-    /// prefetch has grown would otherwise draw every task, and the others would never run enough
-    /// to measure their own pace.
+    /// Where a task for `name` starts soonest, among the consumers serving it that have credit:
+    /// the one with the most idle threads; if none has an idle thread, the one with the fewest
+    /// tasks waiting per thread (ties: the most free credit). Not simply the most free credit: a
+    /// consumer whose automatic prefetch has grown would draw every task, and the others would
+    /// never run enough to measure their own pace.
     private func leastLoadedConsumer(serving name: String) -> ConsumerRecord? {
         guard let candidates = consumersByName[name] else { return nil }
         var best: ConsumerRecord?
-        var bestHeld = Int.max
-        var bestCredit = 0
-        for consumer in candidates {
-            let credit = consumer.credit
-            guard credit > 0 else { continue }
-            let held = consumer.inFlight.count
-            if held < bestHeld || (held == bestHeld && credit > bestCredit) {
+        for consumer in candidates where consumer.credit > 0 {
+            if let current = best {
+                if Self.startsSooner(consumer, than: current) { best = consumer }
+            } else {
                 best = consumer
-                bestHeld = held
-                bestCredit = credit
             }
         }
         return best
+    }
+
+    private static func startsSooner(_ a: ConsumerRecord, than b: ConsumerRecord) -> Bool {
+        let threadsA = max(1, a.info.threads), threadsB = max(1, b.info.threads)
+        let idleA = threadsA - a.inFlight.count, idleB = threadsB - b.inFlight.count
+        if idleA > 0 || idleB > 0 {
+            if idleA != idleB { return idleA > idleB }
+        } else {
+            // Waiting per thread, compared without division: -idleA / threadsA < -idleB / threadsB.
+            let left = -idleA * threadsB, right = -idleB * threadsA
+            if left != right { return left < right }
+        }
+        return a.credit > b.credit
     }
 
     /// Hands out queued tasks that `consumer` serves now that it has credit: each to the consumer
@@ -531,6 +547,9 @@ final class BrokerCore {
 
     /// Drops a finished record whose result the retention let go.
     private func forget(_ task: TaskRecord) {
+        // The record itself may live on in a deadline entry until that comes due or is compacted
+        // away: let its result go now, so the retention bounds the memory results take.
+        task.result = nil
         if tasks[task.id] === task, task.state == .done { tasks[task.id] = nil }
     }
 

@@ -74,6 +74,8 @@ public final class Consumer: Sendable {
         var since: UInt64 = monotonicNanoseconds()
     }
     private let pace = Mutex(Pace())
+    /// Results in the workers' outboxes that the I/O thread has not taken yet.
+    private let resultsWaiting = Atomic<Int>(0)
     /// The part of every result's info frame that never changes: `{"host":…,"pid":…,`.
     private let infoPrefix: [UInt8]
 
@@ -131,7 +133,7 @@ public final class Consumer: Sendable {
     private func connect() throws -> Socket {
         let socket = try Socket(context, type: .dealer)
         try socket.set(.linger, 2000)
-        try socket.set(.maxMessageSize, configuration.maxMessageSize + Limits.packedFrameAllowance)
+        try socket.set(.maxMessageSize, Limits.frameLimit(forMessageSize: configuration.maxMessageSize))
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
         try socket.set(.sendHighWaterMark, 100_000)
@@ -146,10 +148,11 @@ public final class Consumer: Sendable {
         return min(configuration.threads + prefetch, Limits.maxCapacity)
     }
 
-    private func ready(capacity: Int, on socket: Socket) throws {
+    private func ready(capacity: Int, on socket: Socket, update: Bool = false) throws {
         let info = ReadyInfo(capacity: capacity, tasks: registry.names, host: host, pid: pid,
                              threads: configuration.threads, process: configuration.processIndex,
-                             heartbeatMilliseconds: configuration.heartbeatInterval.milliseconds)
+                             heartbeatMilliseconds: configuration.heartbeatInterval.milliseconds,
+                             update: update ? true : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var message = OutgoingMessage(.ready)
@@ -162,6 +165,8 @@ public final class Consumer: Sendable {
         var capacity = announcedCapacity(averageNanoseconds: nil)
         try ready(capacity: capacity, on: socket)
         var nextPaceCheck = monotonicNanoseconds() + 10_000_000
+        // When the last capacity update went out (0: none yet); updates go at most every 100 ms.
+        var lastAnnouncement: UInt64 = 0
         logger.info("consumer connecting", metadata: [
             "broker": "\(configuration.backend)", "consumer.threads": "\(configuration.threads)",
             "consumer.pid": "\(pid)", "consumer.tasks": "\(registry.names.joined(separator: ","))",
@@ -201,8 +206,10 @@ public final class Consumer: Sendable {
                 if inFlight > 0 { throw DrainTimedOut(abandoned: inFlight) }
                 return
             }
-            // While tasks are out, results may sit in the outboxes without a wake-up: look every ms.
-            try poller.poll(timeout: .milliseconds(inFlight > 0 ? 1 : max(10, Int(intervalNanos / 4_000_000))))
+            // While results sit in the outboxes without a wake-up (workers gather a batch), look
+            // every millisecond.
+            let gathering = resultsWaiting.load(ordering: .relaxed) > 0
+            try poller.poll(timeout: .milliseconds(gathering ? 1 : max(10, Int(intervalNanos / 4_000_000))))
             if poller.isReadable(wakeIndex) {
                 wakeup.reset()
             }
@@ -216,6 +223,8 @@ public final class Consumer: Sendable {
                     case .carryOn: break
                     case .reconnect:
                         logger.info("broker asked the consumer to reconnect")
+                        // The broker has requeued what it had sent here: do not run it twice.
+                        for job in pool.takePending() { job.cancel() }
                         socket = try connect()
                         try ready(capacity: draining ? 0 : capacity, on: socket)
                         (poller, socketIndex, wakeIndex) = makePoller()
@@ -246,13 +255,21 @@ public final class Consumer: Sendable {
                     defer { pace = Pace(since: now) }
                     return pace
                 }
-                if !draining, let measured, measured.tasks > 0, case .automatic = configuration.prefetch {
+                if !draining, let measured, measured.tasks > 0, case .automatic = configuration.prefetch,
+                   now >= lastAnnouncement + 100_000_000 || lastAnnouncement == 0 {
                     let wanted = announcedCapacity(averageNanoseconds: measured.nanoseconds / measured.tasks)
                     if wanted * 4 > capacity * 5 || wanted * 4 < capacity * 3 {
                         logger.debug("new capacity", metadata: ["capacity": "\(wanted)", "previous": "\(capacity)"])
                         capacity = wanted
-                        try ready(capacity: capacity, on: socket)
+                        try ready(capacity: capacity, on: socket, update: true)
                         lastSent = now
+                        lastAnnouncement = now
+                        // Holding more than the new capacity (the pace slowed): hand back the
+                        // surplus not started yet, for consumers with free threads to take.
+                        let surplus = inFlight - capacity
+                        if surplus > 0 {
+                            for job in pool.takePending(atMost: surplus) { job.cancel() }
+                        }
                     }
                 }
             }
@@ -325,6 +342,13 @@ public final class Consumer: Sendable {
             run: { [self] worker in
                 // The hard limit counts from the task's deadline, or from its start if it started later.
                 let slot = slots[worker.threadIndex]
+                if monotonicNanoseconds() > deadline {
+                    // Its time ran out while it waited here (prefetched behind slower tasks): the
+                    // broker has given up on it; running it now would be wasted, or worse.
+                    let body = JSONText.errorBody(.timeout, "timed out after \(meta.timeoutMilliseconds) ms before it started")
+                    post(Completed(id: id, status: "error", body: Array(body.utf8), info: Array("{}".utf8), elapsedNanoseconds: nil))
+                    return
+                }
                 slot.running.withLock { $0 = (id, name, max(monotonicNanoseconds(), deadline) + grace) }
                 let started = ContinuousClock.now
                 logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
@@ -342,11 +366,12 @@ public final class Consumer: Sendable {
                     $0.append(Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds))
                     return $0.count
                 }
-                // Wake the I/O thread when this thread is about to run dry (no prefetched task
-                // left: it needs credit, and the result goes out at once) or has gathered a batch.
-                // Otherwise the I/O thread collects within a millisecond: one wake-up per batch
-                // of results rather than per task.
-                if held >= Self.resultBatch || pool.pendingCount == 0 { wakeup.signal() }
+                let waiting = resultsWaiting.add(1, ordering: .relaxed).newValue
+                // Wake the I/O thread for the first result waiting (it then looks every
+                // millisecond while results keep coming), when this thread is about to run dry (no
+                // prefetched task left: it needs credit) or has gathered a batch: one wake-up per
+                // batch of results rather than per task.
+                if waiting == 1 || held >= Self.resultBatch || pool.pendingCount == 0 { wakeup.signal() }
             },
             cancel: { [self] in
                 post(Completed(id: id, status: "requeue", body: [], info: Array("{}".utf8), elapsedNanoseconds: nil))
@@ -407,12 +432,15 @@ public final class Consumer: Sendable {
             defer { outbox.removeAll(keepingCapacity: true) }
             return outbox
         }
+        var fromWorkers = 0
         for slot in slots {
             slot.outbox.withLock { outbox in
+                fromWorkers += outbox.count
                 completed.append(contentsOf: outbox)
                 outbox.removeAll(keepingCapacity: true)
             }
         }
+        if fromWorkers > 0 { resultsWaiting.subtract(fromWorkers, ordering: .relaxed) }
         guard !completed.isEmpty else { return false }
         inFlight -= completed.count
         let ran = completed.lazy.compactMap(\.elapsedNanoseconds)

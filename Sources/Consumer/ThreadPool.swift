@@ -97,6 +97,15 @@ public final class ThreadPool: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Removes and returns up to `count` of the jobs that have not started, the last queued first.
+    func takePending(atMost count: Int) -> [Job] {
+        condition.lock()
+        defer { condition.unlock() }
+        let taken = Array(jobs.suffix(count))
+        jobs.removeLast(taken.count)
+        return taken
+    }
+
     /// Removes and returns the jobs that have not started (used when draining).
     func takePending() -> [Job] {
         condition.lock()

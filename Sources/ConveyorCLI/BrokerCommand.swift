@@ -37,7 +37,9 @@ struct BrokerCommand: ParsableCommand {
 
     func validate() throws {
         guard maxQueued > 0 else { throw ValidationError("--max-queued must be at least 1") }
-        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard (1024...Limits.maxMessageSizeLimit).contains(maxMessageSize) else {
+            throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
+        }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
     }

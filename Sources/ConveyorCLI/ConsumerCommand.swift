@@ -55,7 +55,9 @@ struct ConsumerCommand: ParsableCommand {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1-256") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
-        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard (1024...Limits.maxMessageSizeLimit).contains(maxMessageSize) else {
+            throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
+        }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
     }
 

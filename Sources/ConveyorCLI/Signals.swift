@@ -29,12 +29,19 @@ enum TerminationSignals {
     static func start() {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
+        // Not inherited by child processes; a full pipe (the reader stuck) drops a signal rather
+        // than blocking the thread the signal interrupted.
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
         signalPipeWriteEnd = fds[1]
         let readEnd = fds[0]
         for number in [SIGINT, SIGTERM] {
             signal(number) { number in
+                // Only async-signal-safe calls here; errno is the interrupted code's, so keep it.
+                let saved = errno
                 var byte = UInt8(truncatingIfNeeded: number)
                 _ = write(signalPipeWriteEnd, &byte, 1)
+                errno = saved
             }
         }
         let thread = Thread {

@@ -104,14 +104,19 @@ public struct ReadyInfo: Sendable, Codable, Equatable {
     public var process: Int?
     /// Milliseconds between heartbeats that the consumer will send and expects.
     public var heartbeatMilliseconds: Int?
+    /// `true` when this only changes the capacity of a consumer the broker knows: a broker that
+    /// does not know the sender answers `DISCONNECT` instead of registering it.
+    public var update: Bool?
 
     enum CodingKeys: String, CodingKey {
         case capacity, tasks, host, pid, threads, process
         case heartbeatMilliseconds = "heartbeat_ms"
+        case update
     }
 
     public init(capacity: Int, tasks: [String], host: String, pid: Int, threads: Int, process: Int? = nil,
-                heartbeatMilliseconds: Int? = nil) {
+                heartbeatMilliseconds: Int? = nil, update: Bool? = nil) {
+        self.update = update
         self.capacity = capacity
         self.tasks = tasks
         self.host = host
@@ -137,6 +142,15 @@ public enum Limits {
     /// Added to the size cap of a socket's inbound frames (`ZMQ_MAXMSGSIZE`): room for the
     /// packed messages above on top of one task of the largest allowed size.
     public static let packedFrameAllowance: Int64 = 2 << 20
+    /// The largest `--max-message-size` the command line takes.
+    public static let maxMessageSizeLimit: Int64 = 1 << 30
+
+    /// The cap on a socket's inbound frames (`ZMQ_MAXMSGSIZE`) for a message size: the size plus
+    /// ``packedFrameAllowance``, or no cap (-1) where that would overflow.
+    public static func frameLimit(forMessageSize size: Int64) -> Int64 {
+        let (sum, overflow) = size.addingReportingOverflow(packedFrameAllowance)
+        return overflow || size < 0 ? -1 : sum
+    }
 }
 
 extension ResultInfo {

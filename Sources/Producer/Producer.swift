@@ -38,7 +38,11 @@ public final class Producer: Sendable {
         self.logger = logger
         self.context = try Context()
         var generator = SystemRandomNumberGenerator()
-        idPrefix = Self.idCharacters(generator.next() as UInt64, count: 8)
+        // A letter first, so that no id starts with "-" (a command line would take it for an
+        // option) or "_"; then 7 characters of the 64: 47 random bits in all.
+        let random = generator.next() as UInt64
+        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+        idPrefix = [letters[Int(random % UInt64(letters.count))]] + Self.idCharacters(random >> 8, count: 7)
         routingID = Array("producer-".utf8) + idPrefix
         let thread = Thread { [self] in
             setCurrentThreadName("conveyor-prod")

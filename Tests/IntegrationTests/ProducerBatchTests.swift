@@ -294,6 +294,13 @@ struct ProducerBatchTests {
         #expect(ids.allSatisfy { $0.utf8.prefix(8).elementsEqual(prefix) })
         let other = second.makeTaskID()
         #expect(other.utf8.count == 15)
+        // A letter first: no id reads as a command-line option ("-…").
+        for id in [ids[0], other] + (0..<64).map({ _ in try! Producer(configuration: .init(broker: "tcp://127.0.0.1:1")) }).map({ producer in
+            defer { producer.close() }
+            return producer.makeTaskID()
+        }) {
+            #expect(id.first?.isLetter == true, "\(id)")
+        }
         #expect(!other.utf8.prefix(8).elementsEqual(prefix), "two producers, two prefixes")
         #expect(!Set(ids).contains(other))
     }

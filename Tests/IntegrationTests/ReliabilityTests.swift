@@ -194,6 +194,18 @@ struct HostileInputTests {
                 try socket.send(multipart: [tag, [0x21], Array(#"{"capacity":1,"tasks":["other"],"host":"x","pid":1,"threads":1,"heartbeat_ms":5000000000000}"#.utf8)])
                 try socket.send(multipart: [tag, [0x23], packedFields([Array("victim-1".utf8), Array("retry".utf8), Array("{}".utf8), Array("{}".utf8)])])
                 try socket.send(multipart: [tag, [0x23], packedFields([Array("victim-1".utf8), Array("ok".utf8), Array(#""forged""#.utf8), Array("{}".utf8)])])
+                // A status the protocol does not know: a bad message, the task untouched.
+                try socket.send(multipart: [tag, [0x23], packedFields([Array("victim-1".utf8), Array("done!".utf8), Array("1".utf8), Array("{}".utf8)])])
+                // A capacity update from a consumer the broker does not know: DISCONNECT, not a registration.
+                let stranger = try Socket(context, type: .dealer)
+                try stranger.set(.linger, 0)
+                try stranger.connect(backend)
+                try stranger.send(multipart: [tag, [0x21], Array(#"{"capacity":5,"tasks":["echo"],"host":"x","pid":2,"threads":1,"update":true}"#.utf8)])
+                var strangerPoller = Poller()
+                strangerPoller.add(stranger)
+                #expect(try strangerPoller.poll(timeout: .seconds(5)) == 1, "an answer to a capacity update from a stranger")
+                let answer = try #require(try stranger.receiveMultipart(flags: .dontWait)).map(\.bytes)
+                #expect(answer == [tag, [0x06]], "DISCONNECT")
                 var replies: [String] = []
                 var poller = Poller()
                 poller.add(socket)
@@ -204,6 +216,7 @@ struct HostileInputTests {
             }.value
             #expect(replies.contains { $0.contains("heartbeat_ms must be 1-60000") })
             #expect(cluster.broker?.isRunning == true)
+            #expect(try await cluster.stats().consumers.isEmpty, "no hostile peer got registered")
             // The real consumer comes and runs the task: the forged result did not count.
             try cluster.startConsumer(threads: 1)
             let result = await handle.result()
