@@ -126,6 +126,12 @@ public final class Producer: Sendable {
         return await handles[0].result()
     }
 
+    /// Submits a task whose args are JSON text and waits for its result (see ``run(_:json:options:id:)``).
+    public func run(_ name: String, json: String, options: TaskOptions = .default,
+                    id: String? = nil) async throws -> TaskResult {
+        try await run(name, json: RawJSON(json), options: options, id: id)
+    }
+
     private func submit(_ submissions: [TaskSubmission], throwingTaskErrors: Bool) async throws -> [TaskHandle] {
         let group = AcceptGroup(throwsTaskErrors: throwingTaskErrors)
         let handles = try await enqueue(submissions, group: group)
@@ -172,8 +178,8 @@ public final class Producer: Sendable {
                         acceptDeadline: acceptDeadline, resultDeadline: resultDeadline, group: group)
                     state.tasks[id] = task
                     group?.remaining += 1
-                    state.deadlines.insert(Deadline(at: acceptDeadline, id: id, isAcceptance: true))
-                    state.deadlines.insert(Deadline(at: resultDeadline, id: id, isAcceptance: false))
+                    state.acceptDeadlines.append((acceptDeadline, id))
+                    state.deadlines.insert(Deadline(at: resultDeadline, id: id))
                     state.requests.append(.submit(id: id, task))
                     handles.append(TaskHandle(id: id, producer: self, cell: cell))
                 }
@@ -490,14 +496,19 @@ public final class Producer: Sendable {
                 let tasks = state.tasks
                 state.deadlines = Heap(state.deadlines.unordered.filter { tasks[$0.id] != nil })
             }
+            // Acceptance deadlines are in submission order, which is (nearly) the order the broker
+            // answers in: the front holds what is still unanswered, answered ones leave it at once.
+            while let first = state.acceptDeadlines.first {
+                if let task = state.tasks[first.id], !task.accepted, first.at == task.acceptDeadline {
+                    guard first.at < now else { break }
+                    expired.append((first.id, true, 0))
+                }
+                state.acceptDeadlines.removeFirst()
+            }
             while let next = state.deadlines.min, next.at < now {
                 state.deadlines.removeMin()
-                guard let task = state.tasks[next.id] else { continue }
-                if next.isAcceptance {
-                    if !task.accepted && next.at == task.acceptDeadline { expired.append((next.id, true, 0)) }
-                } else if next.at == task.resultDeadline {
-                    expired.append((next.id, false, Double(task.options.timeoutMilliseconds) / 1000))
-                }
+                guard let task = state.tasks[next.id], next.at == task.resultDeadline else { continue }
+                expired.append((next.id, false, Double(task.options.timeoutMilliseconds) / 1000))
             }
             return expired
         }
@@ -530,6 +541,7 @@ public final class Producer: Sendable {
                 state.statsWaiters.removeAll()
                 state.adminWaiters.removeAll()
                 state.deadlines = Heap()
+                state.acceptDeadlines = []
             }
             let tasks = state.tasks.map { id, task in (id, task.cell, task.group?.settle(error: error)) }
             return (tasks, state.windowWaiters.map(\.continuation), state.statusWaiters.values.flatMap { $0 },
@@ -558,10 +570,10 @@ enum Request: Sendable {
     case deadLetters(action: String, id: String)
 }
 
+/// When a pending task's result is due at the latest.
 struct Deadline: Comparable, Sendable {
     let at: UInt64
     let id: String
-    let isAcceptance: Bool
     static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.at < rhs.at }
 }
 
@@ -639,8 +651,10 @@ struct State: Sendable {
     var cancelWaiters: [String: [Waiter<CancelOutcome>]] = [:]
     var statsWaiters = Deque<Waiter<RawJSON>>()
     var adminWaiters = Deque<Waiter<RawJSON>>()
-    /// Acceptance and result deadlines of pending tasks, soonest first (stale entries are skipped).
+    /// Result deadlines of pending tasks, soonest first (stale entries are skipped).
     var deadlines = Heap<Deadline>()
+    /// Acceptance deadlines, in submission order (they are all `requestTimeout` after it).
+    var acceptDeadlines = Deque<(at: UInt64, id: String)>()
     var closed = false
 }
 

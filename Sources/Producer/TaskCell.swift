@@ -6,7 +6,9 @@ final class TaskCell: Sendable {
     private struct Inner {
         var result: TaskResult?
         var waiters: [CheckedContinuation<TaskResult, Never>] = []
-        var callbacks: [@Sendable (TaskResult) -> Void] = []
+        /// The first callback inline (the common case: one), any others in the array.
+        var callback: (@Sendable (TaskResult) -> Void)?
+        var moreCallbacks: [@Sendable (TaskResult) -> Void] = []
     }
 
     private let inner = Mutex(Inner())
@@ -15,17 +17,20 @@ final class TaskCell: Sendable {
 
     /// Stores the result (the first one wins), resumes the waiters and runs the callbacks.
     func complete(_ result: TaskResult) {
-        let (waiters, callbacks) = inner.withLock { inner -> ([CheckedContinuation<TaskResult, Never>], [@Sendable (TaskResult) -> Void]) in
-            guard inner.result == nil else { return ([], []) }
+        let (waiters, callback, moreCallbacks) = inner.withLock {
+            inner -> ([CheckedContinuation<TaskResult, Never>], (@Sendable (TaskResult) -> Void)?, [@Sendable (TaskResult) -> Void]) in
+            guard inner.result == nil else { return ([], nil, []) }
             inner.result = result
             defer {
                 inner.waiters = []
-                inner.callbacks = []
+                inner.callback = nil
+                inner.moreCallbacks = []
             }
-            return (inner.waiters, inner.callbacks)
+            return (inner.waiters, inner.callback, inner.moreCallbacks)
         }
         waiters.forEach { $0.resume(returning: result) }
-        callbacks.forEach { $0(result) }
+        callback?(result)
+        moreCallbacks.forEach { $0(result) }
     }
 
     func wait() async -> TaskResult {
@@ -44,7 +49,7 @@ final class TaskCell: Sendable {
     func whenDone(_ body: @escaping @Sendable (TaskResult) -> Void) {
         let known = inner.withLock { inner -> TaskResult? in
             if let result = inner.result { return result }
-            inner.callbacks.append(body)
+            if inner.callback == nil { inner.callback = body } else { inner.moreCallbacks.append(body) }
             return nil
         }
         if let known { body(known) }

@@ -268,6 +268,24 @@ struct ProducerBatchTests {
         }
     }
 
+    @Test("no broker: a batch comes back as timeout results without throwing, a single submit throws, run returns a timeout")
+    func noBrokerAnswers() async throws {
+        // Nothing listens on port 9 (discard is not served here): ZeroMQ keeps trying to connect.
+        var configuration = ProducerConfiguration(broker: "tcp://127.0.0.1:9")
+        configuration.requestTimeout = .milliseconds(300)
+        let producer = try Producer(configuration: configuration)
+        defer { producer.close() }
+        let handles = try await producer.submit(batch: (0..<50).map { TaskSubmission("echo", json: RawJSON("[\($0)]")) })
+        #expect(handles.count == 50)
+        for handle in handles {
+            let result = await handle.result()
+            #expect(result.status == .timeout)
+            #expect(result.errorMessage?.contains("no answer from the broker") == true, "\(result.body.text)")
+        }
+        await #expect(throws: ProducerError.self) { try await producer.submit("echo", json: "[1]") }
+        #expect(try await producer.run("echo", json: RawJSON("[2]")).status == .timeout)
+    }
+
     @Test("makeTaskID: 15 bytes of visible ASCII, unique over 100,000 calls, sorted in call order, a prefix per producer")
     func taskIDs() throws {
         let first = try Producer(configuration: .init(broker: "tcp://127.0.0.1:1"))
