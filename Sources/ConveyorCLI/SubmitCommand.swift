@@ -145,18 +145,49 @@ struct BatchSubmitter: Sendable {
         let started = ContinuousClock.now
         let progress = isatty(2) != 0 ? Progress(total: tasks.count, tally: tally, started: started) : nil
         progress?.start()
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for (index, line) in tasks.enumerated() {
-                if running >= producer.configuration.window {
-                    await group.next()
-                    running -= 1
+        // Batches of up to 256 lines: each is one lock, one wake-up and one wait for acceptance in
+        // the producer, which keeps at most its window in flight; each result is printed from a
+        // `whenDone` callback as it arrives.
+        let finished = Finished(expected: tasks.count)
+        let batchSize = max(1, min(256, producer.configuration.window))
+        var start = 0
+        while start < tasks.count {
+            let end = min(start + batchSize, tasks.count)
+            var indexes: [Int] = []
+            var submissions: [TaskSubmission] = []
+            for index in start..<end {
+                let line = String(tasks[index])
+                do {
+                    try JSONValidator.validate(Array(line.utf8))
+                } catch {
+                    printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("line \(index + 1): not valid JSON: \(error)"))}"#)
+                    tally.add("error")
+                    finished.one()
+                    continue
                 }
-                running += 1
-                group.addTask { await runOne(index: index, line: String(line), tally: tally) }
+                indexes.append(index)
+                submissions.append(TaskSubmission(name, json: RawJSON(line), options: options))
             }
-            await group.waitForAll()
+            start = end
+            guard !submissions.isEmpty else { continue }
+            do {
+                let handles = try await producer.submit(batch: submissions)
+                for (index, handle) in zip(indexes, handles) {
+                    handle.whenDone { result in
+                        printLine(Self.line(index: index, result: result))
+                        tally.add(result.status.rawValue)
+                        finished.one()
+                    }
+                }
+            } catch {
+                for index in indexes {
+                    printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("\(error)"))}"#)
+                    tally.add("error")
+                    finished.one()
+                }
+            }
         }
+        await finished.wait()
         progress?.stop()
         let elapsed = started.duration(to: .now).seconds
         let counts = tally.counts.withLock { $0 }
@@ -166,25 +197,35 @@ struct BatchSubmitter: Sendable {
         return tasks.count - (counts["ok"] ?? 0)
     }
 
-    private func runOne(index: Int, line: String, tally: Tally) async {
-        do {
-            try JSONValidator.validate(Array(line.utf8))
-        } catch {
-            printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("line \(index + 1): not valid JSON: \(error)"))}"#)
-            tally.add("error")
-            return
+    /// Counts tasks answered (printed) and wakes the waiter once all are.
+    private final class Finished: Sendable {
+        private let state: Mutex<(count: Int, waiter: CheckedContinuation<Void, Never>?)>
+        private let expected: Int
+
+        init(expected: Int) {
+            self.expected = expected
+            state = Mutex((0, nil))
         }
-        do {
-            let handle = try await producer.submit(name, json: RawJSON(line), options: options)
-            let result = await handle.result()
-            printLine(Self.line(index: index, result: result))
-            tally.add(result.status.rawValue)
-        } catch ProducerError.rejected(let id, let reason) {
-            printLine(#"{"index":\#(index),"id":\#(JSONText.quoted(id)),"status":"rejected","error":\#(JSONText.quoted(reason))}"#)
-            tally.add("rejected")
-        } catch {
-            printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("\(error)"))}"#)
-            tally.add("error")
+
+        func one() {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.count += 1
+                guard state.count == expected else { return nil }
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state -> Bool in
+                    guard state.count < expected else { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
         }
     }
 
