@@ -42,6 +42,14 @@ public final class Consumer: Sendable {
     /// The exit status of a consumer process replaced because a handler was stuck past the hard limit.
     public static let stuckExitCode: Int32 = 75
 
+    /// Thrown by ``wait()`` when the broker speaks another protocol version.
+    public struct ProtocolMismatch: Error, CustomStringConvertible {
+        public let brokerProtocol: String
+        public var description: String {
+            "the broker speaks protocol \(brokerProtocol); this consumer speaks \(ProtocolTag.currentText)"
+        }
+    }
+
     /// Thrown by ``wait()`` when a handler stayed stuck past the hard limit; the process should
     /// exit (with ``stuckExitCode``) rather than join its stuck thread.
     public struct StuckHandler: Error, CustomStringConvertible {
@@ -219,7 +227,7 @@ public final class Consumer: Sendable {
                 while handled < 256, try socket.receiveMultipart(into: &received, flags: .dontWait) {
                     handled += 1
                     lastHeard = monotonicNanoseconds()
-                    switch handle(received, draining: draining, inFlight: &inFlight) {
+                    switch try handle(received, draining: draining, inFlight: &inFlight) {
                     case .carryOn: break
                     case .reconnect:
                         logger.info("broker asked the consumer to reconnect")
@@ -290,10 +298,13 @@ public final class Consumer: Sendable {
 
     private enum Next { case carryOn, reconnect }
 
-    private func handle(_ frames: Multipart, draining: Bool, inFlight: inout Int) -> Next {
+    private func handle(_ frames: Multipart, draining: Bool, inFlight: inout Int) throws -> Next {
         let envelope: Envelope
         do {
             envelope = try Envelope(frames, fromRouter: false)
+        } catch .unsupportedVersion(let tag) {
+            // A broker of another protocol version will never dispatch here: stop, and say why.
+            throw ProtocolMismatch(brokerProtocol: tag)
         } catch {
             logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
             return .carryOn

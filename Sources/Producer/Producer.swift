@@ -394,6 +394,14 @@ public final class Producer: Sendable {
         let envelope: Envelope
         do {
             envelope = try Envelope(frames, fromRouter: false)
+        } catch .unsupportedVersion(let tag) {
+            // A broker of another protocol version: nothing sent will be answered. Say so now
+            // rather than after the request timeout.
+            let error = ProducerError.protocolError(
+                "the broker speaks protocol \(tag); this producer speaks \(ProtocolTag.currentText)")
+            logger.error("broker speaks another protocol version", metadata: ["broker.protocol": "\(tag)"])
+            failUnanswered(with: error)
+            return
         } catch {
             logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
             return
@@ -528,6 +536,31 @@ public final class Producer: Sendable {
         statuses.forEach { $0.continuation.resume(throwing: timeout) }
         cancels.forEach { $0.continuation.resume(throwing: timeout) }
         stats.forEach { $0.continuation.resume(throwing: timeout) }
+    }
+
+    /// Fails what the broker has not answered: tasks not accepted yet (their submit calls throw
+    /// `error`, their handles get an `error` result) and status, cancel, stats and dead-letter
+    /// requests. Accepted tasks keep waiting for their results.
+    private func failUnanswered(with error: ProducerError) {
+        let unaccepted = state.withLock { state in
+            state.tasks.compactMap { id, task in task.accepted ? nil : id }
+        }
+        finish(unaccepted.map { id in
+            (TaskResult(id: id, status: .error, body: RawJSON(JSONText.errorBody(.rejected, error.description)), info: nil), error)
+        })
+        let (statuses, cancels, others) = state.withLock { state in
+            defer {
+                state.statusWaiters.removeAll()
+                state.cancelWaiters.removeAll()
+                state.statsWaiters.removeAll()
+                state.adminWaiters.removeAll()
+            }
+            return (state.statusWaiters.values.flatMap { $0 }, state.cancelWaiters.values.flatMap { $0 },
+                    Array(state.statsWaiters) + Array(state.adminWaiters))
+        }
+        statuses.forEach { $0.continuation.resume(throwing: error) }
+        cancels.forEach { $0.continuation.resume(throwing: error) }
+        others.forEach { $0.continuation.resume(throwing: error) }
     }
 
     private func failEverything(with error: ProducerError) {

@@ -142,6 +142,25 @@ struct ConsumerTests {
         try stopAndExpectGoodbye(consumer, broker: broker)
     }
 
+    @Test("A broker of another protocol version (its ERROR tagged CVY1) stops the consumer with an error naming both versions")
+    func olderBroker() throws {
+        let broker = try FakeBroker()
+        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
+                                    registry: BuiltinTasks.registry, logger: Self.logger)
+        consumer.start()
+        defer { consumer.stop() }
+        let ready = try broker.expect(.ready)
+        let peer = try #require(ready.routingID).bytes
+        // What a version-1 broker answers a version-2 READY with.
+        try broker.router.send(multipart: [peer, Array("CVY1".utf8), [0x1F],
+                                           Array(#"unsupported protocol "CVY2": this peer speaks "CVY1""#.utf8)])
+        #expect {
+            try consumer.wait()
+        } throws: { error in
+            (error as? Consumer.ProtocolMismatch)?.description == "the broker speaks protocol CVY1; this consumer speaks CVY2"
+        }
+    }
+
     @Test("DISPATCHed tasks come back in DONE: ok with the echo args, error kinds for bad input, retry for a throw")
     func dispatchAndDone() throws {
         let broker = try FakeBroker()

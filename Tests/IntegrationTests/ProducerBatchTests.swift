@@ -4,6 +4,7 @@ import Foundation
 import Producer
 import Synchronization
 import Testing
+import ZeroMQ
 
 /// `Producer.submit(batch:)`, `TaskHandle.whenDone(_:)` and `Producer.makeTaskID()`, against a
 /// real broker and real consumer processes.
@@ -284,6 +285,51 @@ struct ProducerBatchTests {
         }
         await #expect(throws: ProducerError.self) { try await producer.submit("echo", json: "[1]") }
         #expect(try await producer.run("echo", json: RawJSON("[2]")).status == .timeout)
+    }
+
+    @Test("a broker of another protocol version fails submits and requests at once with an error naming both versions")
+    func olderBroker() async throws {
+        // A version-1 broker: it answers everything with an ERROR in its own version. Its socket
+        // lives on its own thread (sockets are not shared between threads).
+        final class OldBroker: Sendable {
+            let stop = Atomic<Bool>(false)
+            let endpoint = Mutex<String?>(nil)
+            let bound = DispatchSemaphore(value: 0)
+        }
+        let old = OldBroker()
+        let answering = Thread {
+            guard let context = try? Context(), let router = try? Socket(context, type: .router),
+                  (try? router.set(.linger, 0)) != nil, (try? router.bind("tcp://127.0.0.1:*")) != nil else {
+                old.bound.signal()
+                return
+            }
+            old.endpoint.withLock { $0 = try? router.lastEndpoint }
+            old.bound.signal()
+            var poller = Poller()
+            poller.add(router)
+            while !old.stop.load(ordering: .relaxed) {
+                guard (try? poller.poll(timeout: .milliseconds(20))) ?? 0 > 0,
+                      let frames = try? router.receiveMultipart(flags: .dontWait), let peer = frames.first else { continue }
+                _ = try? router.send(multipart: [peer.bytes, Array("CVY1".utf8), [0x1F],
+                                                 Array(#"unsupported protocol "CVY2": this peer speaks "CVY1""#.utf8)])
+            }
+        }
+        answering.start()
+        defer { old.stop.store(true, ordering: .relaxed) }
+        old.bound.wait()
+        let endpoint = try #require(old.endpoint.withLock { $0 })
+        var configuration = ProducerConfiguration(broker: endpoint)
+        configuration.requestTimeout = .seconds(60)
+        let producer = try Producer(configuration: configuration)
+        defer { producer.close() }
+        let started = ContinuousClock.now
+        await #expect(throws: ProducerError.protocolError("the broker speaks protocol CVY1; this producer speaks CVY2")) {
+            try await producer.submit("echo", json: "[1]")
+        }
+        let handles = try await producer.submit(batch: [TaskSubmission("echo", json: RawJSON("[2]"))])
+        #expect(await handles[0].result().status == .error)
+        await #expect(throws: ProducerError.self) { try await producer.stats() }
+        #expect(started.duration(to: .now) < .seconds(30), "well before the 60 s request timeout")
     }
 
     @Test("makeTaskID: 15 bytes of visible ASCII, unique over 100,000 calls, sorted in call order, a prefix per producer")
