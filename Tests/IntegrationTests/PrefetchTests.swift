@@ -48,6 +48,37 @@ struct ConsumerPrefetchTests {
         return consumers[0].capacity
     }
 
+    @Test("a consumer whose prefetch grew on quick tasks hands back the slow ones it cannot start, for another consumer to run")
+    func surplusHandedBackWhenThePaceSlows() async throws {
+        try await withCluster(.init(consumers: 1, threads: 1)) { cluster in
+            // Consumer A (1 thread, auto prefetch) learns a quick pace: its capacity grows.
+            let producer = try cluster.makeProducer { $0.window = 1_000 }
+            for handle in try await producer.submit(batch: Self.echoBatch(3_000)) {
+                #expect(await handle.result().status == .ok)
+            }
+            try await waitUntil { ((try? await Self.capacity(cluster)) ?? 0) > 20 }
+            let first = try #require(try await cluster.stats().consumers.first)
+            // Consumer B (2 threads, no prefetch) joins.
+            try cluster.startConsumer(threads: 2, arguments: ["--prefetch", "0"])
+            try await cluster.waitForConsumers(2)
+            // 40 tasks of 50 ms: B takes 2, A takes one per idle thread and, with credit to spare,
+            // holds the rest. Once A has measured the slow pace it lowers its capacity and hands
+            // back what it has not started; B runs much of it. Without the hand-back A would run
+            // all but B's first few, one after another.
+            let handles = try await producer.submit(batch: (0..<40).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":50}"#)) })
+            var perProcess: [Int: Int] = [:]
+            for handle in handles {
+                let result = await handle.result()
+                #expect(result.status == .ok)
+                perProcess[result.info?.pid ?? 0, default: 0] += 1
+            }
+            let ranOnB = handles.count - (perProcess[first.pid] ?? 0)
+            #expect(ranOnB >= 10, "B ran \(ranOnB) of 40: \(perProcess)")
+            let totals = try await cluster.stats()
+            #expect(totals.consumers.count == 2)
+        }
+    }
+
     @Test("auto prefetch (the default): quick tasks raise the capacity above the threads; slow ones bring it back")
     func automaticRisesForQuickTasks() async throws {
         try await withCluster(.init(consumers: 1, threads: 2, consumerArguments: ["--log-level", "debug"])) { cluster in

@@ -269,6 +269,23 @@ struct ProducerBatchTests {
         }
     }
 
+    @Test("run submits and waits in one call: results, errors and a refused id come back as results")
+    func runRoundTrips() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
+            let producer = try cluster.makeProducer()
+            let ok = try await producer.run("echo", json: #"{"n":7}"#)
+            #expect(ok.status == .ok && ok.body.text == #"{"n":7}"#)
+            #expect(ok.info?.pid != nil)
+            let failed = try await producer.run("fail", json: #"{"message":"no"}"#)
+            #expect(failed.status == .error && failed.errorMessage == "no")
+            let refused = try await producer.run("echo", json: "[1]", id: "has space")
+            #expect(refused.status == .rejected)
+            for i in 0..<200 {
+                #expect(try await producer.run("echo", json: "[\(i)]").body.text == "[\(i)]")
+            }
+        }
+    }
+
     @Test("no broker: a batch comes back as timeout results without throwing, a single submit throws, run returns a timeout")
     func noBrokerAnswers() async throws {
         // Nothing listens on port 9 (discard is not served here): ZeroMQ keeps trying to connect.
