@@ -425,7 +425,7 @@ public final class Producer: Sendable {
                 let reason = group[group.startIndex + 1].string
                 let result = TaskResult(id: id, status: .rejected,
                                         body: RawJSON(JSONText.errorBody(.rejected, reason)), info: nil)
-                return (result, ProducerError.rejected(id: id, reason: reason))
+                return Outcome(result: result, acceptError: ProducerError.rejected(id: id, reason: reason))
             })
         case .result:
             finish(envelope.groups.map { group in
@@ -433,7 +433,8 @@ public final class Producer: Sendable {
                 let id = group[base].string
                 let status = TaskStatus(rawValue: group[base + 1].string) ?? .error
                 let info = Self.resultInfo(group[base + 3])
-                return (TaskResult(id: id, status: status, body: RawJSON(bytes: group[base + 2].bytes), info: info), nil)
+                return Outcome(result: TaskResult(id: id, status: status, body: RawJSON(bytes: group[base + 2].bytes), info: info),
+                               acceptError: nil)
             })
         case .statusReply:
             let id = envelope[0].string
@@ -476,13 +477,22 @@ public final class Producer: Sendable {
     /// Delivers tasks' outcomes, all under one lock: to the submit call still waiting for the
     /// broker's answer (with the error, if any) and to each task's cell; frees their window slots.
     /// Cells complete and waiters resume outside the lock.
-    private func finish(_ outcomes: [(result: TaskResult, acceptError: ProducerError?)]) {
+    /// A task's end as the I/O thread learns it. (A struct rather than a tuple: arrays of tuples
+    /// look their type metadata up at run time, on every result message.)
+    private struct Outcome {
+        let result: TaskResult
+        /// What a submit still waiting for the broker's answer throws.
+        let acceptError: ProducerError?
+    }
+
+    private func finish(_ outcomes: [Outcome]) {
         guard !outcomes.isEmpty else { return }
         let (cells, resumptions, slotWaiters) = state.withLock { state in
             var cells: [(TaskCell, TaskResult)] = []
             var resumptions: [Resumption] = []
             cells.reserveCapacity(outcomes.count)
-            for (result, acceptError) in outcomes {
+            for outcome in outcomes {
+                let (result, acceptError) = (outcome.result, outcome.acceptError)
                 guard let task = state.tasks.removeValue(forKey: result.id) else { continue }
                 if let group = task.group, let resumption = group.settle(error: acceptError) {
                     resumptions.append(resumption)
@@ -523,11 +533,12 @@ public final class Producer: Sendable {
         let timeout = ProducerError.brokerTimeout(endpoint: configuration.broker, waited: configuration.requestTimeout)
         finish(expired.map { id, unaccepted, seconds in
             if unaccepted {
-                return (TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, timeout.description)), info: nil),
-                        timeout)
+                return Outcome(result: TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, timeout.description)), info: nil),
+                               acceptError: timeout)
             }
             let text = "no result from the broker within the task's timeout of \(seconds) s plus \(configuration.resultGrace)"
-            return (TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, text)), info: nil), nil)
+            return Outcome(result: TaskResult(id: id, status: .timeout, body: RawJSON(JSONText.errorBody(.timeout, text)), info: nil),
+                           acceptError: nil)
         })
         let (statuses, cancels, stats) = state.withLock { state in
             (state.statusWaiters.expire(now: now), state.cancelWaiters.expire(now: now),
@@ -546,7 +557,8 @@ public final class Producer: Sendable {
             state.tasks.compactMap { id, task in task.accepted ? nil : id }
         }
         finish(unaccepted.map { id in
-            (TaskResult(id: id, status: .error, body: RawJSON(JSONText.errorBody(.rejected, error.description)), info: nil), error)
+            Outcome(result: TaskResult(id: id, status: .error, body: RawJSON(JSONText.errorBody(.rejected, error.description)), info: nil),
+                    acceptError: error)
         })
         let (statuses, cancels, others) = state.withLock { state in
             defer {
