@@ -22,6 +22,10 @@ public struct BrokerConfiguration: Sendable {
     public var dispatchBatch = 64
     /// Dead-letter entries kept (tasks that used up their attempts).
     public var deadLetterCapacity = 10_000
+    /// The broker's CURVE secret key (32 bytes). When set, both sockets are CURVE servers: every
+    /// connection is encrypted, and only clients that know the matching public key can talk to
+    /// the broker (clients are not authenticated: there is no allow-list of client keys).
+    public var curveSecretKey: [UInt8]?
 
     public init() {}
 }

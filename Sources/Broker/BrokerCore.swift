@@ -57,6 +57,10 @@ final class BrokerCore {
             try socket.set(.maxMessageSize, Limits.frameLimit(forMessageSize: config.maxMessageSize))
             try socket.set(.sendHighWaterMark, 100_000)
             try socket.set(.receiveHighWaterMark, 100_000)
+            if let secret = config.curveSecretKey {
+                try socket.set(.curveServer, true)
+                try socket.set(.curveSecretKey, secret)
+            }
         }
         try frontend.bind(config.frontend)
         try backend.bind(config.backend)

@@ -149,6 +149,12 @@ public final class Consumer: Sendable {
         try socket.set(.reconnectIntervalMax, 8000)
         try socket.set(.sendHighWaterMark, 100_000)
         try socket.set(.receiveHighWaterMark, 100_000)
+        if let serverKey = configuration.curveServerKey {
+            let keys = try CurveKeyPair.generate()
+            try socket.set(.curveServerKey, serverKey)
+            try socket.set(.curvePublicKey, keys.publicKey)
+            try socket.set(.curveSecretKey, keys.secretKey)
+        }
         try socket.connect(configuration.backend)
         return socket
     }

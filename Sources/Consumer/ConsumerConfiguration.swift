@@ -4,6 +4,9 @@ import ConveyorProtocol
 public struct ConsumerConfiguration: Sendable {
     /// The broker's backend endpoint.
     public var backend = "tcp://127.0.0.1:5556"
+    /// The broker's CURVE public key (32 bytes), for a broker with CURVE on: the connection is
+    /// encrypted and the broker authenticated (the consumer makes itself a key pair).
+    public var curveServerKey: [UInt8]?
     /// Worker threads in the pool.
     public var threads = 4
     /// Tasks the broker may send beyond the free threads: see ``Prefetch``.

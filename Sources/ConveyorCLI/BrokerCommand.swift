@@ -2,6 +2,7 @@ import ArgumentParser
 import Broker
 import ConveyorProtocol
 import Foundation
+import ZeroMQ
 
 struct BrokerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,9 +34,13 @@ struct BrokerCommand: ParsableCommand {
     @Option(help: "Missed heartbeats before a consumer is declared dead.")
     var liveness = 4
 
+    @Option(help: "A file with the broker's CURVE secret key (from conveyor keygen): every connection is encrypted and needs the broker's public key.")
+    var curveSecretFile: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        if let curveSecretFile { _ = try CurveKeys.secretKey(file: curveSecretFile) }
         guard maxQueued > 0 else { throw ValidationError("--max-queued must be at least 1") }
         guard (1024...Limits.maxMessageSizeLimit).contains(maxMessageSize) else {
             throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
@@ -55,6 +60,12 @@ struct BrokerCommand: ParsableCommand {
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.liveness = liveness
+        var curvePublicKey: String?
+        if let curveSecretFile {
+            let secret = try CurveKeys.secretKey(file: curveSecretFile)
+            configuration.curveSecretKey = secret
+            curvePublicKey = try Z85.encode(CurveKeyPair(secretKey: secret).publicKey)
+        }
         let broker = try Broker(configuration: configuration, logger: logger)
         let endpoints: BoundEndpoints
         do {
@@ -67,6 +78,7 @@ struct BrokerCommand: ParsableCommand {
         TerminationSignals.install { _ in broker.stop() }
         printLine("frontend \(endpoints.frontend)")
         printLine("backend \(endpoints.backend)")
+        if let curvePublicKey { printLine("curve-public-key \(curvePublicKey)") }
         logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
         try broker.wait()
     }

@@ -37,6 +37,9 @@ struct ConsumerCommand: ParsableCommand {
     @Option(help: "Largest args or result of one task in bytes (match the broker's --max-message-size).")
     var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
 
+    @Option(help: "The broker's CURVE public key (Z85), for a broker started with --curve-secret-file.")
+    var curveServerKey: String?
+
     @Option(help: "Heartbeat interval in milliseconds.")
     var heartbeatMs = 1000
 
@@ -58,16 +61,18 @@ struct ConsumerCommand: ParsableCommand {
         guard (1024...Limits.maxMessageSizeLimit).contains(maxMessageSize) else {
             throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
         }
+        if let curveServerKey { _ = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
     }
 
     func run() throws {
         let logger = logging.bootstrap(label: "conveyor.consumer")
         if processes > 1 {
+            let curve = curveServerKey.map { ["--curve-server-key", $0] } ?? []
             let childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
                                   "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)", "--max-message-size", "\(maxMessageSize)",
                                   "--drain-timeout", "\(drainTimeout)", "--hard-limit-grace", "\(hardLimitGrace)",
-                                  "--log-level", logging.logLevel]
+                                  "--log-level", logging.logLevel] + curve
             let supervisor = Supervisor(count: processes, arguments: childArguments, logger: logger)
             TerminationSignals.install { _ in supervisor.stop() }
             try supervisor.run()
@@ -78,6 +83,7 @@ struct ConsumerCommand: ParsableCommand {
         configuration.threads = threads
         configuration.prefetch = Prefetch(prefetch) ?? .automatic()
         configuration.maxMessageSize = maxMessageSize
+        if let curveServerKey { configuration.curveServerKey = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))

@@ -11,7 +11,7 @@ struct Conveyor: AsyncParsableCommand {
         version: version,
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
-            CancelCommand.self, StatsCommand.self, DeadLettersCommand.self, DemoCommand.self, BenchCommand.self,
+            CancelCommand.self, StatsCommand.self, DeadLettersCommand.self, DemoCommand.self, BenchCommand.self, KeygenCommand.self,
         ])
 
     static func main() async {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Producer
 
 /// `--broker`, shared by every command that talks to a broker's frontend.
 struct BrokerEndpointOptions: ParsableArguments {
@@ -9,6 +10,21 @@ struct BrokerEndpointOptions: ParsableArguments {
 
     @Option(name: .long, help: "Seconds to wait for the broker to answer a request.")
     var requestTimeout: Double = 10
+
+    @Option(name: .long, help: "The broker's CURVE public key (Z85), for a broker started with --curve-secret-file.")
+    var curveServerKey: String?
+
+    func validate() throws {
+        if let curveServerKey { _ = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
+    }
+
+    /// The producer configuration these options describe.
+    func producerConfiguration() throws -> ProducerConfiguration {
+        var configuration = ProducerConfiguration(broker: broker)
+        configuration.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
+        if let curveServerKey { configuration.curveServerKey = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
+        return configuration
+    }
 }
 
 /// `--log-level`, shared by every command.

@@ -10,8 +10,7 @@ func withBrokerClient<T>(
     _ body: (Producer) async throws -> T
 ) async throws -> T {
     let logger = logging.bootstrap(label: label)
-    var configuration = ProducerConfiguration(broker: endpoint.broker)
-    configuration.requestTimeout = .milliseconds(Int(endpoint.requestTimeout * 1000))
+    let configuration = try endpoint.producerConfiguration()
     let producer = try Producer(configuration: configuration, logger: logger)
     defer { producer.close() }
     do {

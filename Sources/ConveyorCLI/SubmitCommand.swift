@@ -73,8 +73,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "conveyor.submit")
-        var configuration = ProducerConfiguration(broker: endpoint.broker)
-        configuration.requestTimeout = .milliseconds(Int(endpoint.requestTimeout * 1000))
+        var configuration = try endpoint.producerConfiguration()
         configuration.window = window
         let producer = try Producer(configuration: configuration, logger: logger)
         defer { producer.close() }

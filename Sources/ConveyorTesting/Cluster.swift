@@ -25,9 +25,14 @@ public final class Cluster: Sendable {
         public var consumerArguments: [String]
         /// The `conveyor` executable; found by ``Cluster/locateExecutable()`` when `nil`.
         public var executable: URL?
+        /// The broker's CURVE public key, when `brokerArguments` start it with
+        /// `--curve-secret-file`: the cluster's producers (``Cluster/makeProducer(configure:)``,
+        /// ``Cluster/stats()``) use it.
+        public var curveServerKey: [UInt8]?
 
         public init(consumers: Int = 1, threads: Int = 4, brokerArguments: [String] = [],
-                    consumerArguments: [String] = [], executable: URL? = nil) {
+                    consumerArguments: [String] = [], executable: URL? = nil, curveServerKey: [UInt8]? = nil) {
+            self.curveServerKey = curveServerKey
             self.consumers = consumers
             self.threads = threads
             self.brokerArguments = brokerArguments
@@ -127,6 +132,7 @@ public final class Cluster: Sendable {
     /// A producer connected to this cluster's broker; closed at teardown.
     public func makeProducer(configure: (inout ProducerConfiguration) -> Void = { _ in }) throws -> Producer {
         var configuration = ProducerConfiguration(broker: frontend)
+        configuration.curveServerKey = options.curveServerKey
         configure(&configuration)
         let producer = try Producer(configuration: configuration)
         producers.withLock { $0.append(producer) }

@@ -289,6 +289,12 @@ public final class Producer: Sendable {
         try socket.set(.receiveHighWaterMark, 100_000)
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
+        if let serverKey = configuration.curveServerKey {
+            let keys = try CurveKeyPair.generate()
+            try socket.set(.curveServerKey, serverKey)
+            try socket.set(.curvePublicKey, keys.publicKey)
+            try socket.set(.curveSecretKey, keys.secretKey)
+        }
         let interval = Int32(clamping: configuration.heartbeatInterval.milliseconds)
         try socket.set(.heartbeatInterval, interval)
         try socket.set(.heartbeatTimeout, interval * Int32(clamping: configuration.liveness))

@@ -5,6 +5,9 @@ import Foundation
 public struct ProducerConfiguration: Sendable {
     /// The broker's frontend endpoint.
     public var broker = "tcp://127.0.0.1:5555"
+    /// The broker's CURVE public key (32 bytes), for a broker with CURVE on: the connection is
+    /// encrypted and the broker authenticated (the producer makes itself a key pair).
+    public var curveServerKey: [UInt8]?
     /// Tasks submitted and not yet finished, at most; further submits wait for a free slot.
     public var window = 1_000
     /// How long the broker has to answer a submit, status, cancel or stats request.

@@ -10,6 +10,19 @@ public struct CurveKeyPair: Sendable, Equatable {
         self.secretKey = secretKey
     }
 
+    /// The key pair of `secretKey` (32 bytes): its public key derived with `zmq_curve_public`.
+    public init(secretKey: [UInt8]) throws(ZMQError) {
+        guard secretKey.count == 32 else {
+            throw ZMQError(code: EINVAL, operation: "CURVE secret key of \(secretKey.count) bytes (needs 32)")
+        }
+        let secretZ85 = try Z85.encode(secretKey)
+        var publicText = [CChar](repeating: 0, count: 41)
+        let secretText = Array(secretZ85.utf8).map { CChar(bitPattern: $0) } + [0]
+        try zmqCheck("zmq_curve_public") { zmq_curve_public(&publicText, secretText) }
+        let publicZ85 = String(decoding: publicText.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        self.init(publicKey: try Z85.decode(publicZ85), secretKey: secretKey)
+    }
+
     /// Generates a fresh key pair. Throws when libzmq was built without CURVE support.
     public static func generate() throws(ZMQError) -> CurveKeyPair {
         var publicText = [CChar](repeating: 0, count: 41)
