@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -6,15 +6,20 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// Module names carry the `Conveyor` prefix: SwiftPM needs module names to be unique across a whole
+// dependency graph, and a module named like a type inside it (`Broker.Broker`) makes that type
+// impossible to qualify. The folders keep their short names (docs/ARCHITECTURE.md, "Decisions").
 let package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "conveyor", targets: ["ConveyorCLI"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
-        .library(name: "Broker", targets: ["Broker"]),
-        .library(name: "Producer", targets: ["Producer"]),
-        .library(name: "Consumer", targets: ["Consumer"]),
+        .library(name: "ConveyorBroker", targets: ["ConveyorBroker"]),
+        .library(name: "ConveyorProducer", targets: ["ConveyorProducer"]),
+        .library(name: "ConveyorConsumer", targets: ["ConveyorConsumer"]),
+        .library(name: "ConveyorProcess", targets: ["ConveyorProcess"]),
+        .library(name: "ConveyorBuiltinTasks", targets: ["ConveyorBuiltinTasks"]),
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
     ],
     dependencies: [
@@ -22,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // libzmq through pkg-config; see Sources/CZMQ/module.modulemap.
@@ -39,70 +46,127 @@ let package = Package(
         ),
         // A safe Swift binding over libzmq. C types never leave this module.
         .target(name: "ZeroMQ", dependencies: ["CZMQ"], swiftSettings: strict),
+        // What every role needs from the OS: clocks, thread names, termination signals, and the
+        // bridge that runs a blocking socket loop on a thread of its own as a Service.
+        .target(
+            name: "ConveyorSystem",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Conveyor's wire protocol: frames, commands, encoding and validation.
         .target(name: "ConveyorProtocol", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .target(
-            name: "Broker",
+            name: "ConveyorBroker",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            path: "Sources/Broker",
             swiftSettings: strict
         ),
         .target(
-            name: "Consumer",
+            name: "ConveyorConsumer",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                "COpenSSL",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            path: "Sources/Consumer",
+            swiftSettings: strict
+        ),
+        // The demo and benchmark tasks (echo, sleep, sha256, fail, flaky): a module of their own,
+        // so that a consumer app that does not use them does not link libcrypto.
+        .target(
+            name: "ConveyorBuiltinTasks",
+            dependencies: ["ConveyorConsumer", "ConveyorProtocol", "COpenSSL"],
+            path: "Sources/BuiltinTasks",
             swiftSettings: strict
         ),
         .target(
-            name: "Producer",
+            name: "ConveyorProducer",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Producer",
+            swiftSettings: strict
+        ),
+        // Child processes on swift-subprocess: the consumer supervisor and the managed processes
+        // of the test kit, demo and benchmarks, each stopped by a teardown that ends in SIGKILL.
+        .target(
+            name: "ConveyorProcess",
+            dependencies: [
+                "ConveyorSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         // Starts a real broker and real consumer processes for integration tests.
-        .target(name: "ConveyorTesting", dependencies: ["ConveyorProtocol", "Producer"], swiftSettings: strict),
+        .target(
+            name: "ConveyorTesting",
+            dependencies: ["ConveyorProtocol", "ConveyorProducer", "ConveyorProcess", "ConveyorSystem"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol", "Broker", "Consumer", "Producer", "ConveyorTesting",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
+                "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         // Examples, built with the package so they cannot rot.
         .executableTarget(
             name: "thumbnail-consumer",
-            dependencies: ["Consumer", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "examples/thumbnail-consumer",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "swift-producer",
-            dependencies: ["Producer", "ConveyorProtocol"],
+            dependencies: ["ConveyorProducer", "ConveyorProtocol"],
             path: "examples/swift-producer",
             swiftSettings: strict
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker", "ConveyorProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: ["ConveyorBroker", "ConveyorProtocol", "ConveyorSystem"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
-        .testTarget(name: "ConsumerTests", dependencies: ["Consumer", "ConveyorProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "ConsumerTests",
+            dependencies: ["ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorProtocol", "ConveyorSystem"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ConveyorTesting", "Producer", "ConveyorProtocol", "ZeroMQ"],
+            dependencies: [
+                "ConveyorTesting", "ConveyorProducer", "ConveyorProtocol", "ZeroMQ", "ConveyorSystem",
+                "ConveyorBroker", "ConveyorProcess",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
     ],

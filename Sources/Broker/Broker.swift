@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 public import Logging
 import Synchronization

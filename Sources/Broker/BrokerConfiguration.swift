@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 
 /// Everything a broker can be told at start.
 public struct BrokerConfiguration: Sendable {

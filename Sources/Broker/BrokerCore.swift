@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 import DequeModule
 import Foundation
 import HeapModule
@@ -24,7 +25,7 @@ final class BrokerCore {
     private var retries = Heap<TimedTask>()
     private var deadLetters = Deque<DeadLetter>()
     private var sequence: UInt64 = 0
-    private var totals = BrokerStats.Totals()
+    private var totals = BrokerStatistics.Totals()
     private var badInputLog = RateLimitedLog(interval: 1_000_000_000)
     /// The receive buffer, reused message after message.
     private var received = Multipart()
@@ -339,8 +340,7 @@ final class BrokerCore {
         let base = group.startIndex
         let idFrame = group[base]
         let id = idFrame.string
-        let status = DoneStatus(group[base + 1])
-        guard status != .other else {
+        guard let status = group[base + 1].withUnsafeBytes({ DoneStatus(bytes: $0) }) else {
             // Not a status this protocol knows: drop the group and leave the task as it was.
             totals.badMessages += 1
             return
@@ -762,12 +762,12 @@ final class BrokerCore {
     private var runningCount: Int { consumers.values.reduce(0) { $0 + $1.inFlight.count } }
 
     func statsJSON() -> String {
-        let stats = BrokerStats(
+        let stats = BrokerStatistics(
             queued: queue.countsByName,
             queuedTotal: queue.count,
             running: runningCount,
             consumers: consumers.values.map {
-                BrokerStats.ConsumerStats(
+                BrokerStatistics.Consumer(
                     pid: $0.info.pid, host: $0.info.host, process: $0.info.process, threads: $0.info.threads,
                     capacity: $0.info.capacity, inFlight: $0.inFlight.count, freeCredit: max(0, $0.credit),
                     completed: $0.completed, tasks: $0.info.tasks.sorted())
@@ -775,7 +775,9 @@ final class BrokerCore {
             producers: producersSeen.count,
             resultsKept: results.count,
             totals: totals,
-            deadLetters: Array(deadLetters.suffix(100)),
+            deadLetters: deadLetters.suffix(100).map {
+                BrokerStatistics.DeadLetter(id: $0.id, name: $0.name, attempts: $0.attempts, reason: $0.reason)
+            },
             deadLetterTotal: deadLetters.count)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -784,23 +786,6 @@ final class BrokerCore {
 }
 
 private struct ErrorText: Decodable { let error: String }
-
-/// The status frame of a DONE group, matched once.
-enum DoneStatus {
-    case ok, error, retry, requeue, other
-
-    init(_ frame: Frame) {
-        self = frame.withUnsafeBytes { bytes in
-            switch bytes.count {
-            case 2 where bytes[0] == UInt8(ascii: "o") && bytes[1] == UInt8(ascii: "k"): .ok
-            case 5 where bytes.elementsEqual("error".utf8): .error
-            case 5 where bytes.elementsEqual("retry".utf8): .retry
-            case 7 where bytes.elementsEqual("requeue".utf8): .requeue
-            default: .other
-            }
-        }
-    }
-}
 
 /// A task due at a time (its deadline, or the end of a retry backoff). Entries are not removed
 /// when a task finishes early; they are skipped when they come due (or compacted away).

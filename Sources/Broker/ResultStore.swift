@@ -51,10 +51,11 @@ struct ResultStore<Entry: AnyObject> {
 }
 
 import ConveyorProtocol
+import ConveyorSystem
 
 /// A task that used up its attempts, kept for operators: `conveyor stats` lists them,
 /// `conveyor dead-letters --requeue/--purge` acts on them.
-struct DeadLetter: Encodable {
+struct DeadLetter {
     let id: String
     let name: String
     let attempts: UInt32
@@ -64,5 +65,4 @@ struct DeadLetter: Encodable {
     let options: TaskOptions
     let producer: [UInt8]
 
-    enum CodingKeys: String, CodingKey { case id, name, attempts, reason }
 }

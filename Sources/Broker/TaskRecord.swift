@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 import ZeroMQ
 
 /// Everything the broker knows of one task it accepted. Owned by the broker's I/O thread.

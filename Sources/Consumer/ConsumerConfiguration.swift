@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 
 /// Everything a consumer process can be told at start.
 public struct ConsumerConfiguration: Sendable {

@@ -1,3 +1,4 @@
+import ConveyorSystem
 import Foundation
 import Synchronization
 

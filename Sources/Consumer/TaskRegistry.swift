@@ -1,4 +1,5 @@
 public import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 
 /// What a handler knows about the task it runs.

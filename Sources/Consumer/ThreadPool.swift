@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 import DequeModule
 import Foundation
 

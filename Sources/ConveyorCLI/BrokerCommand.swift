@@ -1,6 +1,7 @@
 import ArgumentParser
-import Broker
+import ConveyorBroker
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 import ZeroMQ
 

@@ -1,6 +1,8 @@
 import ArgumentParser
-import Consumer
+import ConveyorConsumer
+import ConveyorBuiltinTasks
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import ConveyorSystem
 import ArgumentParser
 
 /// `conveyor`: one program, a subcommand per job. The root only dispatches.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
-import Producer
+import ConveyorProducer
 
 struct DeadLettersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

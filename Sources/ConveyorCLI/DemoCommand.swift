@@ -1,9 +1,11 @@
 import ArgumentParser
-import Consumer
+import ConveyorConsumer
+import ConveyorBuiltinTasks
 import ConveyorProtocol
+import ConveyorSystem
 import ConveyorTesting
 import Foundation
-import Producer
+import ConveyorProducer
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import ConveyorSystem
 import ArgumentParser
 import Foundation
 import ZeroMQ

@@ -1,7 +1,8 @@
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 import Histogram
-import Producer
+import ConveyorProducer
 import Synchronization
 
 /// One task of a workload, with the check its result must pass.

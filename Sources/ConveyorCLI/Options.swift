@@ -1,7 +1,8 @@
+import ConveyorSystem
 import ArgumentParser
 import Foundation
 import Logging
-import Producer
+import ConveyorProducer
 
 /// `--broker`, shared by every command that talks to a broker's frontend.
 struct BrokerEndpointOptions: ParsableArguments {

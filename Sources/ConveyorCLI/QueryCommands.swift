@@ -1,7 +1,8 @@
 import ArgumentParser
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
-import Producer
+import ConveyorProducer
 
 /// Runs `body` with a producer connected to `--broker`, closes it afterwards, and turns a
 /// producer error (no answer, protocol error) into "error: ..." on stderr and exit status 1.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
-import Producer
+import ConveyorProducer
 import Synchronization
 
 #if canImport(Glibc)

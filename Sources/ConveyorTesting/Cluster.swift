@@ -1,6 +1,8 @@
 import ConveyorProtocol
+import ConveyorSystem
+public import ConveyorProcess
 public import Foundation
-public import Producer
+public import ConveyorProducer
 import Synchronization
 
 /// A real Conveyor deployment for a test: one broker process and any number of consumer

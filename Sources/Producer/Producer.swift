@@ -1,4 +1,5 @@
 public import ConveyorProtocol
+import ConveyorSystem
 import DequeModule
 import HeapModule
 import Foundation

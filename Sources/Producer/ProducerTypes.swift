@@ -1,4 +1,5 @@
 public import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 
 /// Everything a producer can be told at start.

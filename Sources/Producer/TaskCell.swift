@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorSystem
 import Synchronization
 
 /// Where a task's result lands, shared by the producer's I/O thread and the task's handles.

@@ -1,4 +1,5 @@
 public import ConveyorProtocol
+import ConveyorSystem
 import Foundation
 
 /// A submitted task, in the spirit of `concurrent.futures.Future`: ``isDone``, ``cancel()``

@@ -1,4 +1,4 @@
-@testable import Broker
+@testable import ConveyorBroker
 import ConveyorProtocol
 import Testing
 

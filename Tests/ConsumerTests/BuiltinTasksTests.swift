@@ -1,4 +1,5 @@
-@testable import Consumer
+@testable import ConveyorConsumer
+import ConveyorBuiltinTasks
 import ConveyorProtocol
 import Testing
 

@@ -1,4 +1,5 @@
-import Consumer
+import ConveyorConsumer
+import ConveyorBuiltinTasks
 import ConveyorProtocol
 import Foundation
 import Logging

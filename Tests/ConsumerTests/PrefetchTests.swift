@@ -1,4 +1,4 @@
-@testable import Consumer
+@testable import ConveyorConsumer
 import Testing
 
 @Suite("Prefetch")

@@ -1,4 +1,4 @@
-@testable import Consumer
+@testable import ConveyorConsumer
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import ConveyorProcess
 import ConveyorTesting
 import Foundation
 import Testing

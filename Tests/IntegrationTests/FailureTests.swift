@@ -1,7 +1,7 @@
 import ConveyorProtocol
 import ConveyorTesting
 import Foundation
-import Producer
+import ConveyorProducer
 import Testing
 
 /// Processes dying and stopping while they hold work: nothing accepted is lost.

@@ -1,7 +1,7 @@
 import ConveyorProtocol
 import ConveyorTesting
 import Foundation
-import Producer
+import ConveyorProducer
 import Testing
 
 /// The whole pipeline with real processes: a broker and consumer processes started by the

@@ -1,7 +1,7 @@
 import ConveyorProtocol
 import ConveyorTesting
 import Foundation
-import Producer
+import ConveyorProducer
 import Synchronization
 import Testing
 

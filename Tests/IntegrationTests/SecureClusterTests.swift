@@ -1,7 +1,8 @@
 import ConveyorProtocol
+import ConveyorProcess
 import ConveyorTesting
 import Foundation
-import Producer
+import ConveyorProducer
 import Testing
 import ZeroMQ
 

@@ -1,3 +1,4 @@
+import ConveyorProcess
 import ConveyorTesting
 import Foundation
 import Testing

@@ -4,8 +4,9 @@
 //
 // Works against `conveyor consumer` (echo, sha256) and, if it runs, `thumbnail-consumer`.
 import ConveyorProtocol
+import ConveyorSystem
 import Foundation
-import Producer
+import ConveyorProducer
 
 struct SHA256Args: Encodable { let seed: String; let iterations: Int }
 struct SHA256Result: Decodable { let digest: String }

@@ -2,7 +2,8 @@
 // serve your own task names (here `thumbnail` and `word-count`) next to the built-in ones.
 //
 //   swift run thumbnail-consumer --backend tcp://127.0.0.1:5556 --threads 8
-import Consumer
+import ConveyorConsumer
+import ConveyorBuiltinTasks
 import Foundation
 import Logging
 

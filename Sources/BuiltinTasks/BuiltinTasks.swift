@@ -1,4 +1,5 @@
 import COpenSSL
+public import ConveyorConsumer
 import Foundation
 
 /// The tasks the stock consumer serves, for the demo, the tests and the benchmarks.

@@ -1,4 +1,3 @@
-import ConveyorProtocol
 import Foundation
 import Synchronization
 
@@ -22,11 +21,11 @@ nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 /// `resume()` returns, and the signal was set to SIG_IGN meanwhile: a SIGTERM right after the broker
 /// printed its endpoints could be dropped.) Without a command handler a signal does what it does by
 /// default: the process ends.
-enum TerminationSignals {
+public enum TerminationSignals {
     private static let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
     /// Installs the signal handler and starts the thread that serves it. Call first in `main`.
-    static func start() {
+    public static func start() {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
         // Not inherited by child processes; a full pipe (the reader stuck) drops a signal rather
@@ -65,7 +64,7 @@ enum TerminationSignals {
     }
 
     /// Calls `handler` with the signal number each time SIGINT or SIGTERM arrives.
-    static func install(_ handler: @escaping @Sendable (Int32) -> Void) {
+    public static func install(_ handler: @escaping @Sendable (Int32) -> Void) {
         self.handler.withLock { $0 = handler }
     }
 }

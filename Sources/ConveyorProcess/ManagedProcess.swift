@@ -1,3 +1,4 @@
+import ConveyorSystem
 public import Foundation
 import Synchronization
 

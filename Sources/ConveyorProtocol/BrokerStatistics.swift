@@ -1,0 +1,134 @@
+/// What `STATS` answers (docs/PROTOCOL.md §6.7): one Codable type used by the broker that writes
+/// it, the producer that reads it, the CLI that prints it and the test harness that waits on it.
+public struct BrokerStatistics: Codable, Sendable, Equatable {
+    public struct Consumer: Codable, Sendable, Equatable {
+        public var pid: Int
+        public var host: String
+        public var process: Int?
+        public var threads: Int
+        public var capacity: Int
+        public var inFlight: Int
+        public var freeCredit: Int
+        public var completed: Int
+        public var tasks: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case pid, host, process, threads, capacity, completed, tasks
+            case inFlight = "in_flight"
+            case freeCredit = "free_credit"
+        }
+
+        public init(pid: Int, host: String, process: Int?, threads: Int, capacity: Int, inFlight: Int,
+                    freeCredit: Int, completed: Int, tasks: [String]) {
+            self.pid = pid
+            self.host = host
+            self.process = process
+            self.threads = threads
+            self.capacity = capacity
+            self.inFlight = inFlight
+            self.freeCredit = freeCredit
+            self.completed = completed
+            self.tasks = tasks
+        }
+    }
+
+    /// Counters since the broker started.
+    public struct Totals: Codable, Sendable, Equatable {
+        public var submitted = 0
+        public var completed = 0
+        public var succeeded = 0
+        public var failed = 0
+        public var timedOut = 0
+        public var cancelled = 0
+        public var rejected = 0
+        public var requeued = 0
+        public var retried = 0
+        public var duplicatesDropped = 0
+        public var badMessages = 0
+        /// Transitions the task state machine refused (a bug or a confused peer; 0 in a healthy run).
+        public var illegalTransitions = 0
+
+        enum CodingKeys: String, CodingKey {
+            case submitted, completed, succeeded, failed, cancelled, rejected, requeued, retried
+            case timedOut = "timed_out"
+            case duplicatesDropped = "duplicates_dropped"
+            case badMessages = "bad_messages"
+            case illegalTransitions = "illegal_transitions"
+        }
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            // Absent counters (an older broker) read as 0.
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            func count(_ key: CodingKeys) throws -> Int { try c.decodeIfPresent(Int.self, forKey: key) ?? 0 }
+            submitted = try count(.submitted)
+            completed = try count(.completed)
+            succeeded = try count(.succeeded)
+            failed = try count(.failed)
+            timedOut = try count(.timedOut)
+            cancelled = try count(.cancelled)
+            rejected = try count(.rejected)
+            requeued = try count(.requeued)
+            retried = try count(.retried)
+            duplicatesDropped = try count(.duplicatesDropped)
+            badMessages = try count(.badMessages)
+            illegalTransitions = try count(.illegalTransitions)
+        }
+    }
+
+    /// A dead letter as listed (its args stay in the broker).
+    public struct DeadLetter: Codable, Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var attempts: UInt32
+        public var reason: String
+
+        public init(id: String, name: String, attempts: UInt32, reason: String) {
+            self.id = id
+            self.name = name
+            self.attempts = attempts
+            self.reason = reason
+        }
+    }
+
+    /// Tasks waiting, per name.
+    public var queued: [String: Int]
+    public var queuedTotal: Int
+    /// Tasks dispatched and not yet answered.
+    public var running: Int
+    public var consumers: [Consumer]
+    /// Producers heard from within the result retention.
+    public var producers: Int
+    public var resultsKept: Int
+    public var totals: Totals
+    /// The newest 100 dead letters.
+    public var deadLetters: [DeadLetter]
+    public var deadLetterTotal: Int
+    /// The protocol tag the broker speaks (`CVY2`); absent from older brokers.
+    public var protocolVersion: String?
+
+    enum CodingKeys: String, CodingKey {
+        case queued, running, consumers, producers, totals
+        case queuedTotal = "queued_total"
+        case resultsKept = "results_kept"
+        case deadLetters = "dead_letters"
+        case deadLetterTotal = "dead_letter_total"
+        case protocolVersion = "protocol"
+    }
+
+    public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,
+                resultsKept: Int, totals: Totals, deadLetters: [DeadLetter], deadLetterTotal: Int,
+                protocolVersion: String? = ProtocolTag.currentText) {
+        self.queued = queued
+        self.queuedTotal = queuedTotal
+        self.running = running
+        self.consumers = consumers
+        self.producers = producers
+        self.resultsKept = resultsKept
+        self.totals = totals
+        self.deadLetters = deadLetters
+        self.deadLetterTotal = deadLetterTotal
+        self.protocolVersion = protocolVersion
+    }
+}

@@ -1,0 +1,36 @@
+public import Logging
+public import ServiceLifecycle
+
+/// How the `conveyor` commands (and apps like examples/thumbnail-consumer) run their services.
+public enum ConveyorServices {
+    /// Runs `services` in one `ServiceGroup` whose graceful shutdown SIGINT and SIGTERM trigger.
+    ///
+    /// The signals are taken by ``TerminationSignals`` (installed first thing in `main`, so that a
+    /// signal that comes before the group runs is not lost), not by the group's own signal
+    /// handling. Every signal asks for a graceful shutdown again, which is harmless.
+    ///
+    /// - Parameter started: called once the group is about to run, e.g. to print what was bound.
+    public static func run(
+        _ services: [any Service],
+        logger: Logger,
+        started: @Sendable (ServiceGroup) async throws -> Void = { _ in }
+    ) async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            logger: logger))
+        TerminationSignals.install { _ in
+            Task { await group.triggerGracefulShutdown() }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await started(group)
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            try await tasks.waitForAll()
+        }
+    }
+}
