@@ -1,8 +1,7 @@
 import ConveyorProtocol
 import ConveyorSystem
-import Foundation
 public import Logging
-import Synchronization
+public import ServiceLifecycle
 import ZeroMQ
 
 /// The endpoints a broker actually bound (wildcard ports resolved).
@@ -11,73 +10,72 @@ public struct BoundEndpoints: Sendable, Equatable {
     public let backend: String
 }
 
-/// A Conveyor broker: a ROUTER for producers (the frontend), a ROUTER for consumers (the
-/// backend), and one I/O thread between them that owns both sockets and all task state.
+/// A Conveyor broker as a swift-service-lifecycle `Service`: a ROUTER for producers (the
+/// frontend), a ROUTER for consumers (the backend), and one OS thread of its own between them
+/// that owns both sockets and all task state (never a thread of Swift's cooperative pool).
 ///
 /// ```swift
 /// let broker = Broker(configuration: config, logger: logger)
-/// let endpoints = try broker.start()
+/// let group = ServiceGroup(services: [broker], logger: logger)
+/// async let running: Void = group.run()
+/// let endpoints = try await broker.endpoints()   // once bound
 /// // ...
-/// broker.stop()
-/// broker.wait()
+/// await group.triggerGracefulShutdown()          // tells its peers, then returns from run()
 /// ```
-public final class Broker: Sendable {
+///
+/// `run()` runs once: a second call, while running or after, throws ``ServiceStateError``.
+public final class Broker: Service, Sendable {
     private let configuration: BrokerConfiguration
     private let logger: Logger
-    private let context: Context
-    private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private let failure = Mutex<(any Error)?>(nil)
+    private let runState = ServiceRunState(service: "broker")
+    private let stopFlag = StopFlag()
+    private let bound = OneShot<Result<BoundEndpoints, BrokerStartError>>()
 
-    public init(configuration: BrokerConfiguration, logger: Logger) throws {
+    public init(configuration: BrokerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.context = try Context()
     }
 
-    /// Binds both sockets on a new I/O thread and starts serving.
-    /// - Returns: the endpoints bound, once they are bound.
-    /// - Throws: the bind error (address in use, bad endpoint, ...).
-    public func start() throws -> BoundEndpoints {
-        let ready = DispatchSemaphore(value: 0)
-        let bound = Mutex<Result<BoundEndpoints, any Error>?>(nil)
-        let thread = Thread { [self] in
-            setCurrentThreadName("conveyor-broker")
-            let core: BrokerCore
+    /// Binds both sockets and serves until graceful shutdown (or cancellation, or ``stop()``),
+    /// then tells consumers and producers it is going away. Throws the bind error (address in
+    /// use, bad endpoint) or what ended the loop.
+    public func run() async throws {
+        try runState.begin()
+        defer { runState.end() }
+        let (configuration, logger, stop, bound) = (self.configuration, self.logger, self.stopFlag, self.bound)
+        try await runOnDedicatedThread(name: "conveyor-broker", stop: stop) {
+            let loop: BrokerLoop
             do {
-                core = try BrokerCore(config: configuration, logger: logger, context: context)
-                let endpoints = BoundEndpoints(frontend: try core.frontend.lastEndpoint,
-                                               backend: try core.backend.lastEndpoint)
-                bound.withLock { $0 = .success(endpoints) }
+                let context = try Context()
+                loop = try BrokerLoop(config: configuration, logger: logger, context: context)
+                bound.set(.success(try loop.endpoints))
             } catch {
-                bound.withLock { $0 = .failure(error) }
-                ready.signal()
-                finished.signal()
-                return
+                bound.set(.failure(BrokerStartError(underlying: "\(error)")))
+                throw error
             }
-            ready.signal()
             do {
-                try core.run { stopRequested.load(ordering: .relaxed) }
+                try loop.run(stop: stop)
             } catch {
                 logger.error("broker loop failed", metadata: ["error": "\(error)"])
-                failure.withLock { $0 = error }
+                throw error
             }
-            finished.signal()
         }
-        thread.start()
-        ready.wait()
-        return try bound.withLock { $0! }.get()
     }
 
-    /// Asks the broker to stop: it tells its peers and leaves its loop.
+    /// The endpoints bound, once ``run()`` has bound them; throws if binding failed.
+    public func endpoints() async throws(BrokerStartError) -> BoundEndpoints {
+        try await bound.wait().get()
+    }
+
+    /// Asks a running broker to stop, as a graceful shutdown does.
     public func stop() {
-        stopRequested.store(true, ordering: .relaxed)
+        stopFlag.set()
     }
+}
 
-    /// Waits until the broker's thread has ended; rethrows what ended it, if anything failed.
-    public func wait() throws {
-        finished.wait()
-        finished.signal()
-        if let error = failure.withLock({ $0 }) { throw error }
-    }
+/// The broker could not start: its sockets could not be made or bound.
+public struct BrokerStartError: Error, CustomStringConvertible, Sendable {
+    /// The cause, as libzmq said it ("bind tcp://127.0.0.1:5555: Address already in use").
+    public let underlying: String
+    public var description: String { underlying }
 }

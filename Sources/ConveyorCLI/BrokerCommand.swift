@@ -5,7 +5,7 @@ import ConveyorSystem
 import Foundation
 import ZeroMQ
 
-struct BrokerCommand: ParsableCommand {
+struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "Run a broker: producers connect to its frontend, consumers to its backend.",
@@ -50,7 +50,7 @@ struct BrokerCommand: ParsableCommand {
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
     }
 
-    func run() throws {
+    func run() async throws {
         let logger = logging.bootstrap(label: "conveyor.broker")
         var configuration = BrokerConfiguration()
         configuration.frontend = frontend
@@ -67,20 +67,19 @@ struct BrokerCommand: ParsableCommand {
             configuration.curveSecretKey = secret
             curvePublicKey = try Z85.encode(CurveKeyPair(secretKey: secret).publicKey)
         }
-        let broker = try Broker(configuration: configuration, logger: logger)
-        let endpoints: BoundEndpoints
+        let broker = Broker(configuration: configuration, logger: logger)
+        let publicKey = curvePublicKey
         do {
-            endpoints = try broker.start()
-        } catch {
+            try await ConveyorServices.run([broker], logger: logger) { _ in
+                let endpoints = try await broker.endpoints()
+                printLine("frontend \(endpoints.frontend)")
+                printLine("backend \(endpoints.backend)")
+                if let publicKey { printLine("curve-public-key \(publicKey)") }
+                logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
+            }
+        } catch let error as BrokerStartError {
             printError("error: \(error)")
             throw ExitCode.failure
         }
-        // Handlers first: whoever reads the endpoints below may signal at once.
-        TerminationSignals.install { _ in broker.stop() }
-        printLine("frontend \(endpoints.frontend)")
-        printLine("backend \(endpoints.backend)")
-        if let curvePublicKey { printLine("curve-public-key \(curvePublicKey)") }
-        logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
-        try broker.wait()
     }
 }

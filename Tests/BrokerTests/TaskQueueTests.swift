@@ -59,7 +59,7 @@ struct TaskQueueTests {
             queue.append(record)
         }
         for record in records where record.id != "t2999" {
-            record.state = .done
+            record.move(to: .done)
             queue.remove(record)
         }
         #expect(queue.count == 1)

@@ -1,18 +1,5 @@
+import ConveyorProtocol
 import DequeModule
-
-/// A finished task's result, kept on its record: its frames' bytes as received, to be sent again
-/// untouched. A class, so that a record waiting in the queue pays 8 bytes for it, not 24.
-final class StoredResult {
-    let status: TaskStatus
-    let body: [UInt8]
-    let info: [UInt8]
-
-    init(status: TaskStatus, body: [UInt8], info: [UInt8]) {
-        self.status = status
-        self.body = body
-        self.info = info
-    }
-}
 
 /// The order in which finished tasks' results are let go: bounded in count and age, the oldest
 /// first. The results themselves live on the records (one dictionary, the broker's `tasks`).
@@ -50,7 +37,6 @@ struct ResultStore<Entry: AnyObject> {
     }
 }
 
-import ConveyorProtocol
 import ConveyorSystem
 
 /// A task that used up its attempts, kept for operators: `conveyor stats` lists them,
@@ -65,4 +51,33 @@ struct DeadLetter {
     let options: TaskOptions
     let producer: [UInt8]
 
+}
+
+/// The dead letters kept, oldest first, bounded in count (the oldest go first).
+struct DeadLetters {
+    private(set) var letters = Deque<DeadLetter>()
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { letters.count }
+
+    mutating func add(_ letter: DeadLetter) {
+        letters.append(letter)
+        if letters.count > capacity { letters.removeFirst() }
+    }
+
+    /// Removes and returns the dead letters with `id`, or all of them when `id` is empty.
+    mutating func take(id: String) -> [DeadLetter] {
+        let selected = letters.filter { id.isEmpty || $0.id == id }
+        letters.removeAll { id.isEmpty || $0.id == id }
+        return Array(selected)
+    }
+
+    /// The newest `count`, as listed in stats.
+    func newest(_ count: Int) -> [BrokerStatistics.DeadLetter] {
+        letters.suffix(count).map {
+            BrokerStatistics.DeadLetter(id: $0.id, name: $0.name, attempts: $0.attempts, reason: $0.reason)
+        }
+    }
 }

@@ -1,0 +1,151 @@
+import ConveyorProtocol
+import ConveyorSystem
+import Foundation
+import Logging
+import ZeroMQ
+
+extension BrokerEngine {
+    // MARK: Backend (consumers)
+
+    func handleBackend(_ envelope: Envelope, now: BrokerInstant) {
+        let route = envelope.routingID!
+        let key = route.bytes
+        let consumer = table.consumers[key]
+        consumer?.lastSeen = now.monotonic
+        switch envelope.command {
+        case .ready:
+            let info: ReadyInfo
+            do {
+                info = try JSONDecoder().decode(ReadyInfo.self, from: Data(envelope[0].bytes))
+            } catch {
+                reply(error: "READY body is not a valid consumer announcement: \(error)", to: route, on: .backend)
+                return
+            }
+            ready(info, from: consumer, route: route, key: key, now: now)
+        case .done:
+            for group in envelope.groups {
+                let base = group.startIndex
+                done(id: group[base], status: group[base + 1], body: group[base + 2], info: group[base + 3],
+                     from: consumer, sender: key, now: now)
+            }
+            if let consumer {
+                if !draining { table.refill(consumer, now: now.wall) }
+            } else {
+                // A consumer the broker does not know (declared dead, or from before a restart):
+                // its results were used above; tell it to announce itself again.
+                outbox.send(OutgoingMessage(to: route, .disconnect), on: .backend)
+            }
+        case .heartbeat:
+            if consumer == nil {
+                outbox.send(OutgoingMessage(to: route, .disconnect), on: .backend)
+            }
+        case .disconnect:
+            if let consumer { remove(consumer, reason: "consumer disconnected", now: now) }
+        default:
+            reply(error: "\(envelope.command) is not a consumer command; the backend takes READY, DONE, HEARTBEAT and DISCONNECT",
+                  to: route, on: .backend)
+        }
+    }
+
+    /// A READY: a new consumer, or a known one's new capacity (0: draining, it keeps its running
+    /// tasks and gets no more).
+    func ready(_ info: ReadyInfo, from consumer: ConsumerRecord?, route: Frame, key: [UInt8], now: BrokerInstant) {
+        guard info.capacity >= 0, info.capacity <= Limits.maxCapacity else {
+            reply(error: "READY capacity must be 0-\(Limits.maxCapacity)", to: route, on: .backend)
+            return
+        }
+        guard (info.heartbeatMilliseconds ?? 1000) >= 1, (info.heartbeatMilliseconds ?? 1000) <= 60_000 else {
+            reply(error: "READY heartbeat_ms must be 1-60000", to: route, on: .backend)
+            return
+        }
+        if let consumer {
+            table.update(consumer, info: info, now: now.wall)
+            if draining { return }
+            table.refill(consumer, now: now.wall)
+        } else if info.update == true {
+            // A capacity update from a consumer this broker has let go (declared dead, or met
+            // before a restart): it must announce itself anew, on a new connection.
+            outbox.send(OutgoingMessage(to: route, .disconnect), on: .backend)
+        } else {
+            let record = ConsumerRecord(key: key, info: info, now: now.monotonic)
+            logger.info("consumer ready", metadata: [
+                "consumer.pid": "\(info.pid)", "consumer.host": "\(info.host)",
+                "consumer.capacity": "\(info.capacity)", "consumer.tasks": "\(info.tasks.count)",
+            ])
+            table.register(record, now: now.wall)
+        }
+    }
+
+    /// One DONE group.
+    func done(id idFrame: Frame, status statusFrame: Frame, body: Frame, info: Frame,
+              from consumer: ConsumerRecord?, sender: [UInt8], now: BrokerInstant) {
+        guard let status = statusFrame.withUnsafeBytes({ DoneStatus(bytes: $0) }) else {
+            // Not a status this protocol knows: drop the group and leave the task as it was.
+            table.totals.badMessages += 1
+            return
+        }
+        if table.done(id: idFrame.string, status: status, body: body, info: info, from: consumer,
+                      sender: sender, now: now.wall) == .duplicate {
+            table.totals.duplicatesDropped += 1
+        }
+    }
+
+    /// Forgets consumers and puts the tasks they held back at the front of their queues.
+    func remove(_ gone: [ConsumerRecord], reason: String, now: BrokerInstant) {
+        for consumer in gone { consumer.pending = nil }
+        for (consumer, held) in zip(gone, table.remove(gone, reason: reason, now: now.wall)) {
+            guard let held else { continue }
+            logger.warning("consumer removed", metadata: [
+                "consumer.pid": "\(consumer.info.pid)", "reason": "\(reason)", "tasks.requeued": "\(held)",
+            ])
+        }
+    }
+
+    func remove(_ consumer: ConsumerRecord, reason: String, now: BrokerInstant) {
+        remove([consumer], reason: reason, now: now)
+    }
+
+    // MARK: Time
+
+    /// What is due: task deadlines and backoffs, silent consumers, heartbeats to consumers,
+    /// results past their retention, producers gone quiet.
+    func tick(now: BrokerInstant) {
+        // Deadlines first (they send nothing on), then silent consumers (so that nothing is routed
+        // to one of them), then the backoffs that are over.
+        table.expireDeadlines(at: now.wall)
+        let silent = table.consumers.silent(now: now.monotonic, heartbeat: heartbeatNanos, liveness: config.liveness)
+        if !silent.isEmpty { remove(silent, reason: "consumer missed \(config.liveness) heartbeats", now: now) }
+        table.promoteBackoffs(at: now.wall)
+        for consumer in table.consumers.consumers.values where now.monotonic &- consumer.lastSent >= heartbeatNanos {
+            consumer.lastSent = now.monotonic
+            outbox.send(OutgoingMessage(to: consumer.key, .heartbeat), on: .backend)
+        }
+        forgetQuietProducers(now: now)
+    }
+
+    // MARK: Stats
+
+    func statistics() -> BrokerStatistics {
+        BrokerStatistics(
+            queued: table.queue.countsByName,
+            queuedTotal: table.queue.count,
+            running: table.runningCount,
+            consumers: table.consumers.consumers.values.map {
+                BrokerStatistics.Consumer(
+                    pid: $0.info.pid, host: $0.info.host, process: $0.info.process, threads: $0.info.threads,
+                    capacity: $0.info.capacity, inFlight: $0.inFlight.count, freeCredit: max(0, $0.credit),
+                    completed: $0.completed, tasks: $0.info.tasks.sorted())
+            }.sorted { ($0.host, $0.pid) < ($1.host, $1.pid) },
+            producers: producersSeen.count,
+            resultsKept: table.results.count,
+            totals: table.totals,
+            deadLetters: table.deadLetters.newest(100),
+            deadLetterTotal: table.deadLetters.count)
+    }
+
+    func statisticsJSON() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? String(decoding: encoder.encode(statistics()), as: UTF8.self)) ?? "{}"
+    }
+}

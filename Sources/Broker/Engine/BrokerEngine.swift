@@ -1,0 +1,218 @@
+import ConveyorProtocol
+import ConveyorSystem
+import Logging
+import ZeroMQ
+
+/// The time of one event: wall clock for task times (deadlines, backoffs, retention: they must
+/// mean the same after a restart), monotonic for peers' liveness (immune to clock jumps).
+struct BrokerInstant: Sendable {
+    var wall: UInt64
+    var monotonic: UInt64
+
+    static var now: BrokerInstant { BrokerInstant(wall: wallClockNanoseconds(), monotonic: monotonicNanoseconds()) }
+}
+
+/// The broker's protocol logic without sockets: takes decoded commands from producers and
+/// consumers, checks them, and drives the ``TaskTable``; what goes out goes to the outbox. The
+/// socket loop (``BrokerLoop``) only receives, decodes, calls in here and flushes.
+final class BrokerEngine<Outbox: BrokerOutbox> {
+    let config: BrokerConfiguration
+    let logger: Logger
+    var table: TaskTable<Outbox>
+    var outbox: Outbox { table.outbox }
+    /// Producers heard from recently (monotonic ns), told DISCONNECT when the broker stops.
+    private(set) var producersSeen: [[UInt8]: UInt64] = [:]
+    /// Set once the broker is stopping: no new tasks, no dispatches.
+    private(set) var draining = false
+    var badInputLog = RateLimitedLog(interval: 1_000_000_000)
+    let heartbeatNanos: UInt64
+
+    init(config: BrokerConfiguration, logger: Logger, outbox: Outbox) {
+        self.config = config
+        self.logger = logger
+        self.heartbeatNanos = config.heartbeatInterval.nanoseconds
+        self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
+                               resultRetentionNanoseconds: config.resultRetention.nanoseconds,
+                               deadLetterCapacity: config.deadLetterCapacity)
+    }
+
+    // MARK: Frontend (producers)
+
+    func handleFrontend(_ envelope: Envelope, now: BrokerInstant) {
+        let route = envelope.routingID!
+        let key = route.bytes
+        producersSeen[key] = now.monotonic
+        switch envelope.command {
+        case .submit:
+            for group in envelope.groups {
+                let base = group.startIndex
+                submit(id: group[base], name: group[base + 1], options: group[base + 2], args: group[base + 3],
+                       route: route, key: key, now: now)
+            }
+        case .cancel:
+            var reply = OutgoingMessage(to: route, .cancelReply)
+            reply.append(envelope[0])
+            reply.append(table.cancel(envelope[0].string, now: now.wall).rawValue)
+            outbox.send(reply, on: .frontend)
+        case .status:
+            outbox.send(statusReply(envelope[0], to: route), on: .frontend)
+        case .stats:
+            var reply = OutgoingMessage(to: route, .statsReply)
+            reply.append(statisticsJSON())
+            outbox.send(reply, on: .frontend)
+        case .heartbeat:
+            outbox.send(OutgoingMessage(to: route, .heartbeat), on: .frontend)
+        case .deadLetters:
+            outbox.send(deadLetterReply(action: envelope[0].string, id: envelope[1].string, to: route, now: now),
+                        on: .frontend)
+        case .disconnect:
+            producersSeen[key] = nil
+        default:
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, HEARTBEAT and DISCONNECT",
+                  to: route, on: .frontend)
+        }
+    }
+
+    /// One SUBMIT group: a new task, or a resubmission of one the broker holds (safe by design:
+    /// the same task, whatever the content).
+    func submit(id idFrame: Frame, name nameFrame: Frame, options optionsFrame: Frame, args: Frame,
+                route: Frame, key: [UInt8], now: BrokerInstant) {
+        guard let id = Self.identifier(idFrame) else {
+            reject(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII", key, route)
+            return
+        }
+        if let existing = table[id] {
+            // Follow the producer's new route; a finished task's result goes again.
+            existing.producer = key
+            outbox.accepted(idFrame, to: key, route: route)
+            if existing.isDone, let stored = existing.result {
+                outbox.result(id: id, stored, to: key, redelivery: true)
+            }
+            return
+        }
+        guard let name = Self.identifier(nameFrame) else {
+            reject(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII", key, route)
+            return
+        }
+        let options: TaskOptions
+        do {
+            options = try optionsFrame.withUnsafeBytes { buffer throws(ProtocolError) in try TaskOptions(frame: buffer) }
+        } catch {
+            reject(id, error.description, key, route)
+            return
+        }
+        if draining {
+            reject(id, "broker is shutting down", key, route)
+            return
+        }
+        guard args.count <= config.maxMessageSize else {
+            reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)",
+                   key, route)
+            return
+        }
+        if table.queue.count >= config.maxQueued && table.wouldQueue(name) {
+            table.totals.rejected += 1
+            reject(id, "queue full: \(table.queue.count) tasks queued (--max-queued \(config.maxQueued))", key, route)
+            return
+        }
+        // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.
+        outbox.accepted(idFrame, to: key, route: route)
+        table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, now: now.wall)
+    }
+
+    private func reject(_ id: String, _ reason: String, _ key: [UInt8], _ route: Frame) {
+        outbox.rejected(id, reason: reason, to: key, route: route)
+    }
+
+    private func statusReply(_ idFrame: Frame, to route: Frame) -> OutgoingMessage {
+        var reply = OutgoingMessage(to: route, .statusReply)
+        reply.append(idFrame)
+        let record = table[idFrame.string]
+        let reported: TaskState
+        switch record?.state {
+        case .queued?, .delayed?: reported = .queued
+        case .running?: reported = .running
+        case .done?: reported = .done
+        case nil: reported = .unknown
+        }
+        reply.append(reported.rawValue)
+        if reported == .done, let stored = record?.result {
+            reply.append(stored.status.rawValue)
+            reply.append(stored.body)
+            reply.append(stored.info)
+        } else {
+            reply.append([UInt8]())
+            reply.append([UInt8]())
+            reply.append([UInt8]())
+        }
+        return reply
+    }
+
+    /// `DEAD_LETTERS`: requeue or purge one dead letter (by id) or all of them.
+    private func deadLetterReply(action text: String, id: String, to route: Frame, now: BrokerInstant) -> OutgoingMessage {
+        var reply = OutgoingMessage(to: route, .deadLettersReply)
+        switch DeadLetterAction(rawValue: text) {
+        case .purge?:
+            let count = table.deadLetters.take(id: id).count
+            reply.append(#"{"action":"purge","count":\#(count)}"#)
+        case .requeue?:
+            let count = table.revive(id: id, now: now.wall)
+            reply.append(#"{"action":"requeue","count":\#(count)}"#)
+        case nil:
+            let error = "unknown dead-letter action '\(text)': use requeue or purge"
+            reply.append(#"{"error":\#(JSONText.quoted(error))}"#)
+        }
+        return reply
+    }
+
+    // MARK: Stopping
+
+    /// Tells consumers to stop and producers that the broker is going away; dispatches no more.
+    func beginDrain() {
+        draining = true
+        for consumer in table.consumers.consumers.values {
+            outbox.send(OutgoingMessage(to: consumer.key, .disconnect), on: .backend)
+        }
+        for key in producersSeen.keys {
+            outbox.send(OutgoingMessage(to: key, .disconnect), on: .frontend)
+        }
+        logger.info("broker stopping", metadata: [
+            "tasks.queued": "\(table.queue.count)", "tasks.running": "\(table.runningCount)",
+        ])
+    }
+
+    // MARK: Errors
+
+    func reply(error text: String, to route: Frame, on side: BrokerSide) {
+        var message = OutgoingMessage(to: route, .error)
+        message.append(text)
+        outbox.send(message, on: side)
+    }
+
+    /// A message that failed to decode: counted, logged (rate-limited), and answered with ERROR
+    /// unless it is not Conveyor at all.
+    func rejectBadInput(_ frames: Multipart, error: ProtocolError, side: BrokerSide) {
+        table.totals.badMessages += 1
+        badInputLog.log(logger, "bad message dropped", metadata: [
+            "side": "\(side)", "error": "\(error)", "frames": "\(frames.count)",
+        ])
+        if case .notConveyor = error { return }
+        guard let route = frames.first, frames.count > 1 else { return }
+        reply(error: error.description, to: route, on: side)
+    }
+
+    /// A task id or name: 1-255 bytes of visible ASCII. (Swift strings compare canonically
+    /// equivalent Unicode as equal, so non-ASCII ids could collide.)
+    static func identifier(_ frame: Frame) -> String? {
+        let count = frame.count
+        guard count > 0, count <= Limits.maxIdentifierBytes else { return nil }
+        let visible = frame.withUnsafeBytes { $0.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
+        return visible ? frame.string : nil
+    }
+
+    /// Forgets producers not heard from within the result retention.
+    func forgetQuietProducers(now: BrokerInstant) {
+        let retention = config.resultRetention.nanoseconds
+        producersSeen = producersSeen.filter { now.monotonic &- $0.value < retention }
+    }
+}

@@ -1,0 +1,26 @@
+import ConveyorProtocol
+import ZeroMQ
+
+/// Which of the broker's two sockets a message leaves by.
+enum BrokerSide: Sendable {
+    /// The ROUTER producers connect to.
+    case frontend
+    /// The ROUTER consumers connect to.
+    case backend
+}
+
+/// Where the broker's state machine puts what must go out. ``SocketOutbox`` gathers it into one
+/// message per peer per loop turn and sends it; the tests record it instead.
+protocol BrokerOutbox: AnyObject {
+    /// One DISPATCH group for `consumer`.
+    func dispatch(_ task: TaskRecord, attempt: UInt32, timeoutMilliseconds: UInt32, to consumer: ConsumerRecord)
+    /// One RESULT group for the producer with routing id `producer`. `redelivery` when it is sent
+    /// again to a producer that resubmitted a finished task.
+    func result(id: String, _ result: StoredResult, to producer: [UInt8], redelivery: Bool)
+    /// One ACCEPTED group (the task id, as received).
+    func accepted(_ id: Frame, to producer: [UInt8], route: Frame)
+    /// One REJECTED group.
+    func rejected(_ id: String, reason: String, to producer: [UInt8], route: Frame)
+    /// A whole message of its own (a reply, ERROR, HEARTBEAT, DISCONNECT), sent in order.
+    func send(_ message: OutgoingMessage, on side: BrokerSide)
+}

@@ -1,0 +1,113 @@
+import ConveyorProtocol
+import ConveyorSystem
+import Logging
+import ZeroMQ
+
+/// The broker's socket loop: both ROUTER sockets, owned by the one thread that runs ``run(stop:)``.
+/// It polls, receives, decodes each message into an ``Envelope``, hands it to the
+/// ``BrokerEngine``, and at the end of each turn flushes the ``SocketOutbox``. Nothing else.
+final class BrokerLoop {
+    let frontend: Socket
+    let backend: Socket
+    private let outbox: SocketOutbox
+    private let engine: BrokerEngine<SocketOutbox>
+    /// The receive buffer, reused message after message.
+    private var received = Multipart()
+
+    /// How long one poll waits when nothing arrives.
+    static let pollInterval: Duration = .milliseconds(50)
+    /// How often timers (deadlines, backoffs, liveness, heartbeats) are looked at, in ns.
+    static let tickNanoseconds: UInt64 = 20_000_000
+    /// Messages read from one socket before the other gets its turn.
+    static let receiveBurst = 512
+    /// Messages queued per peer before libzmq drops (send) or stops reading (receive).
+    static let highWaterMark: Int32 = 100_000
+    /// How long the goodbyes may take to leave once the broker stops, in ms.
+    static let goodbyeLinger: Int32 = 1000
+
+    /// Creates both sockets and binds them. Call on the thread that will run the loop.
+    init(config: BrokerConfiguration, logger: Logger, context: Context) throws {
+        frontend = try Socket(context, type: .router)
+        backend = try Socket(context, type: .router)
+        for socket in [frontend, backend] {
+            try socket.set(.linger, 0)
+            try socket.set(.routerMandatory, true)
+            try socket.set(.routerHandover, true)
+            try socket.set(.maxMessageSize, Limits.frameLimit(forMessageSize: config.maxMessageSize))
+            try socket.set(.sendHighWaterMark, Self.highWaterMark)
+            try socket.set(.receiveHighWaterMark, Self.highWaterMark)
+            if let secret = config.curveSecretKey {
+                try socket.set(.curveServer, true)
+                try socket.set(.curveSecretKey, secret)
+            }
+        }
+        try frontend.bind(config.frontend)
+        try backend.bind(config.backend)
+        outbox = SocketOutbox(frontend: frontend, backend: backend, dispatchBatch: config.dispatchBatch, logger: logger)
+        engine = BrokerEngine(config: config, logger: logger, outbox: outbox)
+    }
+
+    var endpoints: BoundEndpoints {
+        get throws {
+            BoundEndpoints(frontend: try frontend.lastEndpoint, backend: try backend.lastEndpoint)
+        }
+    }
+
+    /// Serves until `stop` is set, then says goodbye to every peer.
+    func run(stop: StopFlag) throws {
+        var poller = Poller()
+        let front = poller.add(frontend)
+        let back = poller.add(backend)
+        var nextTick = monotonicNanoseconds()
+        while !stop.isSet {
+            try poller.poll(timeout: Self.pollInterval)
+            if poller.isReadable(back) { try receive(from: backend, side: .backend) }
+            if poller.isReadable(front) { try receive(from: frontend, side: .frontend) }
+            let now = BrokerInstant.now
+            if now.monotonic >= nextTick {
+                engine.tick(now: now)
+                nextTick = now.monotonic + Self.tickNanoseconds
+            }
+            flush(now: now)
+        }
+        // Give the goodbyes time to leave before the sockets close.
+        try? frontend.set(.linger, Self.goodbyeLinger)
+        try? backend.set(.linger, Self.goodbyeLinger)
+        engine.beginDrain()
+        flush(now: .now)
+    }
+
+    private func receive(from socket: Socket, side: BrokerSide) throws {
+        var handled = 0
+        while handled < Self.receiveBurst, try socket.receiveMultipart(into: &received, flags: .dontWait) {
+            handled += 1
+            let envelope: Envelope
+            do {
+                envelope = try Envelope(received, fromRouter: true)
+            } catch {
+                engine.rejectBadInput(received, error: error, side: side)
+                continue
+            }
+            let now = BrokerInstant.now
+            switch side {
+            case .frontend: engine.handleFrontend(envelope, now: now)
+            case .backend: engine.handleBackend(envelope, now: now)
+            }
+            removeUnreachable(now: now)
+        }
+    }
+
+    /// Sends what the turn gathered. A failed dispatch removes its consumer, which requeues its
+    /// tasks and may route them to another consumer: so repeat until nothing new is pending.
+    private func flush(now: BrokerInstant) {
+        repeat {
+            outbox.flush()
+            removeUnreachable(now: now)
+        } while outbox.hasPending
+    }
+
+    private func removeUnreachable(now: BrokerInstant) {
+        let unreachable = outbox.takeUnreachable()
+        if !unreachable.isEmpty { engine.remove(unreachable, reason: "consumer unreachable", now: now) }
+    }
+}

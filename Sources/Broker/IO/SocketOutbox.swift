@@ -1,0 +1,157 @@
+import ConveyorProtocol
+import ConveyorSystem
+import Logging
+import ZeroMQ
+
+/// The broker's outgoing messages, gathered during one loop turn and sent at its end, one per
+/// peer: dispatches first (the critical path), then results, then acknowledgements.
+///
+/// The per-peer messages are appended to in place (`dict[key, default: …]` as an inout
+/// argument): a copy taken out and stored back would copy the whole growing message on every
+/// append. DISPATCH groups gather on the consumer's record (no hashing per task).
+final class SocketOutbox: BrokerOutbox {
+    private let frontend: Socket
+    private let backend: Socket
+    private let dispatchBatch: Int
+    private let logger: Logger
+    private var failedSendLog = RateLimitedLog(interval: 1_000_000_000)
+
+    private var dispatchPending: [ConsumerRecord] = []
+    private var outgoingResults: [[UInt8]: OutgoingMessage] = [:]
+    private var outgoingAccepted: [[UInt8]: OutgoingMessage] = [:]
+    private var outgoingRejected: [[UInt8]: OutgoingMessage] = [:]
+    /// Consumers a DISPATCH could not reach, for the engine to remove (``takeUnreachable()``).
+    private var unreachable: [ConsumerRecord] = []
+
+    init(frontend: Socket, backend: Socket, dispatchBatch: Int, logger: Logger) {
+        self.frontend = frontend
+        self.backend = backend
+        self.dispatchBatch = dispatchBatch
+        self.logger = logger
+    }
+
+    var hasPending: Bool { !dispatchPending.isEmpty || !outgoingResults.isEmpty }
+
+    func dispatch(_ task: TaskRecord, attempt: UInt32, timeoutMilliseconds: UInt32, to consumer: ConsumerRecord) {
+        let meta = DispatchMeta(attempt: attempt, timeoutMilliseconds: timeoutMilliseconds)
+        if consumer.pending == nil {
+            consumer.pending = OutgoingMessage(to: consumer.key, .dispatch)
+            dispatchPending.append(consumer)
+        }
+        consumer.pending!.append(task.id)
+        consumer.pending!.append(task.name)
+        consumer.pending!.append(task.args)
+        consumer.pending!.append(meta.encoded)
+        consumer.pendingGroups += 1
+        if consumer.pendingGroups >= dispatchBatch || consumer.pending!.isFull, let message = consumer.takePending() {
+            sendDispatch(message, to: consumer)
+        }
+    }
+
+    func result(id: String, _ stored: StoredResult, to key: [UInt8], redelivery: Bool) {
+        let full = Self.appendResult(id: id, stored, to: &outgoingResults[key, default: OutgoingMessage(to: key, .result)])
+        if full, let message = outgoingResults.removeValue(forKey: key) {
+            send(message, on: .frontend)
+        }
+    }
+
+    func accepted(_ id: Frame, to key: [UInt8], route: Frame) {
+        if Self.append(id, to: &outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted)]),
+           let message = outgoingAccepted.removeValue(forKey: key) {
+            send(message, on: .frontend)
+        }
+    }
+
+    func rejected(_ id: String, reason: String, to key: [UInt8], route: Frame) {
+        if Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected)]),
+           let message = outgoingRejected.removeValue(forKey: key) {
+            send(message, on: .frontend)
+        }
+    }
+
+    func send(_ message: OutgoingMessage, on side: BrokerSide) {
+        do {
+            try message.send(on: side == .frontend ? frontend : backend, flags: .dontWait)
+        } catch {
+            // An unreachable producer keeps its results in the store for `status` and resubmits.
+            failedSendLog.log(logger, "could not deliver a message", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Consumers whose DISPATCH could not be sent since the last call.
+    func takeUnreachable() -> [ConsumerRecord] {
+        defer { unreachable.removeAll(keepingCapacity: true) }
+        return unreachable
+    }
+
+    /// Sends everything gathered in this turn.
+    func flush() {
+        let dispatches = dispatchPending
+        dispatchPending.removeAll(keepingCapacity: true)
+        for consumer in dispatches {
+            if let message = consumer.takePending() { sendDispatch(message, to: consumer) }
+        }
+        let results = outgoingResults
+        outgoingResults.removeAll(keepingCapacity: true)
+        for message in results.values { send(message, on: .frontend) }
+        let accepted = outgoingAccepted, rejected = outgoingRejected
+        outgoingAccepted.removeAll(keepingCapacity: true)
+        outgoingRejected.removeAll(keepingCapacity: true)
+        for message in accepted.values { send(message, on: .frontend) }
+        for message in rejected.values { send(message, on: .frontend) }
+    }
+
+    private func sendDispatch(_ message: OutgoingMessage, to consumer: ConsumerRecord) {
+        consumer.lastSent = monotonicNanoseconds()
+        do {
+            try message.send(on: backend)
+        } catch {
+            logger.warning("consumer unreachable; requeueing its tasks", metadata: [
+                "consumer.pid": "\(consumer.info.pid)", "error": "\(error)",
+            ])
+            unreachable.append(consumer)
+        }
+    }
+
+    /// Appends a result; returns whether the message is now full.
+    private static func appendResult(id: String, _ stored: StoredResult, to message: inout OutgoingMessage) -> Bool {
+        message.append(id)
+        message.append(stored.status.rawValue)
+        message.append(stored.body)
+        message.append(stored.info)
+        return message.fieldCount >= OutgoingLimits.resultFields || message.isFull
+    }
+
+    // Each appends one group and says whether the message should go now: well under the
+    // receivers' limit of `Envelope.maxGroups` groups, or at its size target.
+
+    private static func append(_ id: Frame, to message: inout OutgoingMessage) -> Bool {
+        message.append(id)
+        return message.fieldCount >= OutgoingLimits.acknowledgementFields || message.isFull
+    }
+
+    private static func append(_ id: String, _ reason: String, to message: inout OutgoingMessage) -> Bool {
+        message.append(id)
+        message.append(reason)
+        return message.fieldCount >= OutgoingLimits.acknowledgementFields || message.isFull
+    }
+}
+
+/// When a gathered message goes out before the end of the turn.
+enum OutgoingLimits {
+    /// RESULT messages: 256 results of 4 fields.
+    static let resultFields = 4 * 256
+    /// ACCEPTED and REJECTED messages.
+    static let acknowledgementFields = 4096
+}
+
+extension ConsumerRecord {
+    /// The gathered DISPATCH message, if any, leaving none behind.
+    func takePending() -> OutgoingMessage? {
+        defer {
+            pending = nil
+            pendingGroups = 0
+        }
+        return pending
+    }
+}

@@ -1,0 +1,116 @@
+import ConveyorProtocol
+
+/// Everything the broker knows of one task it accepted. Owned by the broker's I/O thread.
+///
+/// Its `state` changes only inside ``TaskTable`` (the property's setter is private to this file
+/// and ``TaskTable`` goes through ``move(to:)``), so that every change is one documented,
+/// counted transition that a journal can record.
+final class TaskRecord {
+    /// Where a task stands. Each case lists the transitions (``TaskTable`` methods) it allows;
+    /// ``TaskTable`` refuses and counts any other.
+    ///
+    /// ```
+    ///            accept                dispatch
+    ///   (new) ──────────▶ queued ─────────────────▶ running(c)
+    ///                      ▲  ▲ ◀──── requeue / release ───┘ │ │ │
+    ///              promote │  └──────── (hand-back, lost) ───┘ │ │
+    ///                      │                                   │ │ retry (attempts left)
+    ///                   delayed ◀──────────────────────────────┘ │
+    ///                                                            │ finish / fail / exhaust
+    ///   queued, delayed ── cancel / expire ──▶ done ◀────────────┘        (and expire)
+    ///   done ── evict ──▶ (forgotten)      done ── revive (dead-letter requeue) ──▶ new record, queued
+    /// ```
+    enum State: Equatable {
+        /// Waiting for a consumer with credit. Allows: `dispatch` → running; `cancel`, `expire`,
+        /// and a late final result (`finish`/`fail`, from a consumer it was dispatched to
+        /// earlier) → done.
+        case queued
+        /// Waiting out a retry backoff until `notBefore`. Allows: `promote` → queued; `cancel`,
+        /// `expire`, a late final result → done.
+        case delayed
+        /// Dispatched to the consumer with this routing id, which holds one unit of its credit.
+        /// Allows: `finish`/`fail` → done; `retry` → delayed (attempts left) or done (none);
+        /// `requeue` (handed back unstarted: the attempt does not count) and `release` (its
+        /// consumer lost: the attempt counts) → queued; `exhaust` (lost too often) → done;
+        /// `expire` → done. Not `cancel`: a running task is not cancelled.
+        case running(consumer: [UInt8])
+        /// Ended: the result is kept on the record while the retention keeps it. Allows only
+        /// `evict` (the retention lets it go); a dead letter's `revive` makes a new record.
+        case done
+    }
+
+    let id: String
+    let name: String
+    /// The args JSON, copied out of the received message (emptied once the task is done).
+    var args: [UInt8]
+    let options: TaskOptions
+    /// Routing id of the producer that submitted it; results go there.
+    var producer: [UInt8]
+    /// Where the task stands; see ``State``. Changed only through ``move(to:)`` by ``TaskTable``.
+    private(set) var state: State = .queued
+    /// Attempts started so far.
+    var attempts: UInt32 = 0
+    /// Routing ids of the consumers it was sent to: a final result is taken only from one of
+    /// them. The first is kept inline (most tasks are sent once), the others in an array.
+    private var firstDispatch: [UInt8]?
+    private var laterDispatches: [[UInt8]] = []
+    /// The result, once done, while the retention keeps it.
+    var result: StoredResult?
+    /// Order of arrival, for first-in first-out within a priority.
+    let sequence: UInt64
+    /// When the task times out, queued or running: wall-clock nanoseconds since the Unix epoch,
+    /// counted from when it became ready to run (today: its acceptance). Wall clock, so that the
+    /// deadline means the same after a restart; time while the broker is down counts.
+    let deadline: UInt64
+    /// When a delayed retry may be queued again (wall-clock ns).
+    var notBefore: UInt64 = 0
+
+    init(id: String, name: String, args: [UInt8], options: TaskOptions,
+         producer: [UInt8], sequence: UInt64, now: UInt64) {
+        self.id = id
+        self.name = name
+        self.args = args
+        self.options = options
+        self.producer = producer
+        self.sequence = sequence
+        self.deadline = now &+ UInt64(options.timeoutMilliseconds) &* 1_000_000
+    }
+
+    var isQueued: Bool { state == .queued }
+    var isDone: Bool { state == .done }
+
+    /// The consumer holding the task, while it runs.
+    var holder: [UInt8]? {
+        if case .running(let consumer) = state { return consumer }
+        return nil
+    }
+
+    /// The one write of `state`. Only ``TaskTable`` calls it, after checking the transition.
+    func move(to next: State) { state = next }
+
+    func recordDispatch(to consumer: [UInt8]) {
+        if firstDispatch == nil {
+            firstDispatch = consumer
+        } else if !wasDispatched(to: consumer) {
+            laterDispatches.append(consumer)
+        }
+    }
+
+    func wasDispatched(to consumer: [UInt8]) -> Bool {
+        firstDispatch == consumer || laterDispatches.contains(consumer)
+    }
+}
+
+/// A finished task's result, kept on its record: its frames' bytes as received, to be sent again
+/// untouched. A class, so that a record waiting in the queue pays 8 bytes for it, not 24.
+final class StoredResult {
+    let status: TaskStatus
+    let body: [UInt8]
+    let info: [UInt8]
+
+    init(status: TaskStatus, body: [UInt8], info: [UInt8]) {
+        self.status = status
+        self.body = body
+        self.info = info
+    }
+}

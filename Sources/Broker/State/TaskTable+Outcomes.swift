@@ -1,0 +1,170 @@
+import ConveyorProtocol
+import Foundation
+import ZeroMQ
+
+/// What a DONE group did to its task.
+enum DoneOutcome: Equatable {
+    /// The task ended (finish, fail) or went on (retry, requeue).
+    case applied(TaskTransition)
+    /// No such task, already done, or not this sender's to answer: dropped.
+    case duplicate
+}
+
+extension TaskTable {
+    // MARK: A consumer's answer
+
+    /// A DONE group from `sender`: `consumer` is its registered record, or `nil` when the broker
+    /// does not know it (declared dead, or from before a restart: its final results still count).
+    ///
+    /// A final result (`ok`, `error`) is taken from any consumer the task was dispatched to while
+    /// the task is not done, so a late result from a consumer wrongly declared dead saves a rerun;
+    /// `retry` and `requeue` only from the consumer holding it.
+    mutating func done(id: String, status: DoneStatus, body: Frame, info: Frame,
+                       from consumer: ConsumerRecord?, sender: [UInt8], now: UInt64) -> DoneOutcome {
+        // The consumer's thread is free again, whatever became of the task: credit comes back.
+        var held = false
+        if let consumer {
+            #if DEBUG
+            held = seededFaults.contains(.creditNotReturned) ? consumer.inFlight.contains(id)
+                : consumer.inFlight.remove(id) != nil
+            #else
+            held = consumer.inFlight.remove(id) != nil
+            #endif
+            if held { consumer.completed += 1 }
+        }
+        guard let task = records[id], !task.isDone else { return .duplicate }
+        let owned = consumer != nil && task.holder == sender
+        guard owned || (status.isFinal && task.wasDispatched(to: sender)) else { return .duplicate }
+        if task.isQueued { queue.remove(task) }
+        switch status {
+        case .requeue:
+            task.move(to: .queued)
+            if task.attempts > 0 { task.attempts -= 1 }
+            counted(.requeue)
+            totals.requeued += 1
+            route(task, atFront: true, now: now)
+            return .applied(.requeue)
+        case .retry where task.attempts < task.options.maxAttempts:
+            let doublings = UInt64(min(max(task.attempts, 1) - 1, 16))
+            let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
+            task.move(to: .delayed)
+            task.notBefore = now &+ backoff
+            timers.addNotBefore(task)
+            counted(.retry)
+            totals.retried += 1
+            return .applied(.retry)
+        case .retry:
+            task.move(to: .done)
+            counted(.fail)
+            totals.failed += 1
+            if task.options.maxAttempts > 1 {
+                let last = (try? JSONDecoder().decode(ErrorText.self, from: Data(body.bytes)))?.error ?? "handler failed"
+                addDeadLetter(task, reason: "failed \(task.attempts) attempts; last error: \(last)")
+            }
+            finish(task, status: .error, body: body.bytes, info: info.bytes, now: now)
+            return .applied(.fail)
+        case .ok, .error:
+            task.move(to: .done)
+            let transition: TaskTransition = status == .ok ? .finish : .fail
+            counted(transition)
+            if status == .ok { totals.succeeded += 1 } else { totals.failed += 1 }
+            finish(task, status: status == .ok ? .ok : .error, body: body.bytes, info: info.bytes, now: now)
+            return .applied(transition)
+        }
+    }
+
+    // MARK: A producer's cancel
+
+    /// queued or delayed → done (cancelled). A running task is not cancelled (as with
+    /// `concurrent.futures`); the outcome says where it stands instead.
+    mutating func cancel(_ id: String, now: UInt64) -> CancelOutcome {
+        guard let task = records[id] else { return .unknown }
+        switch task.state {
+        case .queued, .delayed:
+            if task.isQueued { queue.remove(task) }
+            task.move(to: .done)
+            counted(.cancel)
+            totals.cancelled += 1
+            finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, "cancelled while queued"), now: now)
+            return .cancelled
+        case .running:
+            return .running
+        case .done:
+            return .done
+        }
+    }
+
+    // MARK: Time
+
+    /// Ends every task whose deadline is due at `now` (wall-clock ns). Dispatches nothing, so it
+    /// goes first in a tick: nothing due is then sent on its way only to time out.
+    mutating func expireDeadlines(at now: UInt64) {
+        while let task = timers.nextDeadline(dueAt: now) {
+            #if DEBUG
+            if seededFaults.contains(.finishTwice), task.isDone, task.result != nil {
+                finish(task, status: .timeout, body: JSONText.errorBody(.timeout, "seeded fault"), now: now)
+                continue
+            }
+            #endif
+            guard !task.isDone else { continue }
+            expire(task, now: now)
+        }
+    }
+
+    /// Queues (or dispatches) every delayed task whose backoff ends by `now`, lets results past
+    /// their retention go, and compacts the timers.
+    mutating func promoteBackoffs(at now: UInt64) {
+        while let (task, at) = timers.nextNotBefore(dueAt: now) {
+            guard task.state == .delayed, task.notBefore == at else { continue }
+            task.move(to: .queued)
+            counted(.promote)
+            route(task, atFront: true, now: now)
+        }
+        for old in results.expire(now: now) { evict(old) }
+        timers.compactIfNeeded(active: queue.count + runningCount + timers.delayedEntries)
+    }
+
+    /// queued, delayed or running → done (timeout).
+    private mutating func expire(_ task: TaskRecord, now: UInt64) {
+        let seconds = Double(task.options.timeoutMilliseconds) / 1000
+        let message: String
+        switch task.state {
+        case .queued, .delayed:
+            if task.isQueued { queue.remove(task) }
+            message = consumers.isServed(task.name)
+                ? "timed out after \(seconds) s in the queue"
+                : "timed out after \(seconds) s in the queue: no consumer serves '\(task.name)'"
+        case .running:
+            // Its consumer keeps the credit until it answers: its thread is still busy.
+            message = "timed out after \(seconds) s while running (attempt \(task.attempts))"
+        case .done:
+            return refuse(.expire)
+        }
+        task.move(to: .done)
+        counted(.expire)
+        totals.timedOut += 1
+        finish(task, status: .timeout, body: JSONText.errorBody(.timeout, message), now: now)
+    }
+
+    // MARK: Dead letters
+
+    /// Submits dead letters again (all, or those with `id`): each a new record, queued, unless a
+    /// task with its id is live again. Returns how many were revived.
+    mutating func revive(id: String, now: UInt64) -> Int {
+        var count = 0
+        for letter in deadLetters.take(id: id) {
+            if let current = records[letter.id], !current.isDone { continue }
+            let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
+                                  producer: letter.producer, sequence: nextSequence(), now: now)
+            records[letter.id] = task
+            timers.addDeadline(task)
+            counted(.revive)
+            totals.requeued += 1
+            route(task, atFront: false, now: now)
+            count += 1
+        }
+        return count
+    }
+}
+
+private struct ErrorText: Decodable { let error: String }

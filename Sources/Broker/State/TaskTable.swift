@@ -1,0 +1,269 @@
+import ConveyorProtocol
+import ZeroMQ
+
+/// The transitions of the task state machine: one ``TaskTable`` method each, and each one the
+/// unit a journal records (see ``TaskRecord/State`` for which state allows which).
+enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
+    /// (new) → queued (or straight on to running).
+    case accept
+    /// queued → running(c): sent to a consumer; an attempt starts.
+    case dispatch
+    /// running (or a late result while queued/delayed) → done with the handler's result.
+    case finish
+    /// running (or late) → done with an error result: the handler's final error, or a retry
+    /// when no attempts are left.
+    case fail
+    /// running → delayed: the handler failed and attempts are left.
+    case retry
+    /// running → queued: handed back unstarted by its consumer; the attempt does not count.
+    case requeue
+    /// running → queued: its consumer was lost; the attempt counts.
+    case release
+    /// running → done: its consumer was lost and the attempts for lost deliveries are used up.
+    case exhaust
+    /// delayed → queued: the backoff is over.
+    case promote
+    /// queued or delayed → done, cancelled by its producer.
+    case cancel
+    /// queued, delayed or running → done: the deadline passed.
+    case expire
+    /// done → forgotten: the result retention let it go.
+    case evict
+    /// A dead letter submitted again: a new record, queued.
+    case revive
+
+    var description: String { String(describing: Self.self) + "." + ["accept", "dispatch", "finish", "fail", "retry",
+        "requeue", "release", "exhaust", "promote", "cancel", "expire", "evict", "revive"][rawValue] }
+}
+
+/// Every task record and every consumer's credit, and the only place where a task changes state.
+///
+/// No sockets and no clock: each method takes the time (`now`: wall-clock ns for task times,
+/// `monotonic` for consumer liveness), and what must go out (a task for a consumer, a result for
+/// a producer) is handed to the ``BrokerOutbox`` as part of the transition that causes it, so a
+/// transition cannot happen without its message. A transition the current state does not allow
+/// is refused and counted in ``illegalTransitions``, never applied.
+struct TaskTable<Outbox: BrokerOutbox> {
+    let outbox: Outbox
+    /// Every task not yet evicted, by id.
+    var records: [String: TaskRecord] = [:]
+    var queue = MemoryTaskQueue()
+    private(set) var consumers = Dispatcher()
+    var timers = TaskTimers()
+    var results: ResultStore<TaskRecord>
+    var deadLetters: DeadLetters
+    private var sequence: UInt64 = 0
+    /// Counters for `STATS`; the engine adds its own (rejected, duplicates, bad messages).
+    var totals = BrokerStatistics.Totals()
+    /// How often each ``TaskTransition`` happened, by raw value.
+    private(set) var transitionCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
+    /// Transitions refused because the task's state did not allow them.
+    private(set) var illegalTransitions = 0
+
+    /// A task lost with its consumer is tried at least this many times before it is dead-lettered.
+    static var lostDeliveryAttempts: UInt32 { 3 }
+
+    #if DEBUG
+    /// Deliberate bugs, for the tests that show the model test catches them. Never set outside tests.
+    var seededFaults: Set<SeededFault> = []
+    #endif
+
+    init(outbox: Outbox, resultCapacity: Int, resultRetentionNanoseconds: UInt64, deadLetterCapacity: Int) {
+        self.outbox = outbox
+        self.results = ResultStore(capacity: resultCapacity, retentionNanoseconds: resultRetentionNanoseconds)
+        self.deadLetters = DeadLetters(capacity: deadLetterCapacity)
+    }
+
+    // MARK: Queries
+
+    subscript(id: String) -> TaskRecord? { records[id] }
+
+    func count(of transition: TaskTransition) -> Int { transitionCounts[transition.rawValue] }
+
+    var runningCount: Int { consumers.runningCount }
+
+    /// The arrival order for a new record.
+    mutating func nextSequence() -> UInt64 {
+        sequence += 1
+        return sequence
+    }
+
+    mutating func counted(_ transition: TaskTransition) {
+        transitionCounts[transition.rawValue] &+= 1
+    }
+
+    /// Refuses a transition: counted, logged by the caller if it wants, never applied.
+    mutating func refuse(_ transition: TaskTransition) {
+        illegalTransitions += 1
+        totals.illegalTransitions = illegalTransitions
+    }
+
+    // MARK: Accept and dispatch
+
+    /// (new) → queued, then straight on to running when a consumer serving `name` has credit and
+    /// no task of that name waits before it. The caller has checked the id is new.
+    @discardableResult
+    mutating func accept(id: String, name: String, args: [UInt8], options: TaskOptions, producer: [UInt8],
+                         now: UInt64) -> TaskRecord {
+        let task = TaskRecord(id: id, name: name, args: args, options: options, producer: producer,
+                              sequence: nextSequence(), now: now)
+        records[id] = task
+        timers.addDeadline(task)
+        totals.submitted += 1
+        counted(.accept)
+        route(task, atFront: false, now: now)
+        return task
+    }
+
+    /// Whether a task for `name` would be accepted past `maxQueued`: it would wait in the queue.
+    func wouldQueue(_ name: String) -> Bool {
+        queue.hasWaiting(named: name) || consumers.leastLoaded(serving: name) == nil
+    }
+
+    /// A task that is (again) ready to run: to the least loaded consumer serving its name when
+    /// none of that name waits before it, else into the queue (at the front for a task that was
+    /// already on its way once).
+    mutating func route(_ task: TaskRecord, atFront: Bool, now: UInt64) {
+        if !queue.hasWaiting(named: task.name), let consumer = consumers.leastLoaded(serving: task.name) {
+            dispatch(task, to: consumer, now: now)
+        } else if atFront {
+            queue.prepend(task)
+        } else {
+            queue.append(task)
+        }
+    }
+
+    /// queued → running(consumer). The task is out of the queue (just accepted, routed, or popped).
+    private mutating func dispatch(_ task: TaskRecord, to consumer: ConsumerRecord, now: UInt64) {
+        guard task.state == .queued, consumers.isRegistered(consumer) else { return refuse(.dispatch) }
+        task.move(to: .running(consumer: consumer.key))
+        task.attempts += 1
+        task.recordDispatch(to: consumer.key)
+        consumer.inFlight.insert(task.id)
+        counted(.dispatch)
+        let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
+        outbox.dispatch(task, attempt: task.attempts, timeoutMilliseconds: UInt32(clamping: max(1, remaining)),
+                        to: consumer)
+    }
+
+    /// Hands queued tasks that `consumer` serves out while it has credit: each to the consumer
+    /// serving its name that is least loaded, which may be another one. (Filling the reporting
+    /// consumer first would let whoever reports first, with a large prefetch, take the whole queue.)
+    mutating func refill(_ consumer: ConsumerRecord, now: UInt64) {
+        while consumer.credit > 0, consumers.isRegistered(consumer),
+              let task = queue.popFirst(among: consumer.names) {
+            guard let target = consumers.leastLoaded(serving: task.name) else {
+                queue.prepend(task)
+                return
+            }
+            dispatch(task, to: target, now: now)
+        }
+    }
+
+    // MARK: Consumers
+
+    /// A new consumer: registered, then given queued work.
+    mutating func register(_ consumer: ConsumerRecord, now: UInt64) {
+        consumers.register(consumer)
+        refill(consumer, now: now)
+    }
+
+    /// A known consumer's new capacity or names.
+    mutating func update(_ consumer: ConsumerRecord, info: ReadyInfo, now: UInt64) {
+        consumers.update(consumer, info: info)
+        refill(consumer, now: now)
+    }
+
+    /// Forgets consumers; each task they held is released (back to the front of its queue, or to
+    /// a consumer still here) or, lost too often, exhausted. All are unregistered before any task
+    /// is released, so that none is routed to a consumer about to be forgotten. Returns how many
+    /// tasks each held, `nil` for one that was not registered.
+    @discardableResult
+    mutating func remove(_ gone: [ConsumerRecord], reason: String, now: UInt64) -> [Int?] {
+        let removed = gone.map { consumers.unregister($0) }
+        var counts: [Int?] = []
+        for (consumer, wasRegistered) in zip(gone, removed) {
+            guard wasRegistered else {
+                counts.append(nil)
+                continue
+            }
+            let held = consumer.inFlight.compactMap { records[$0] }.sorted { $0.sequence > $1.sequence }
+            consumer.inFlight.removeAll()
+            counts.append(held.count)
+            for task in held where task.holder == consumer.key {
+                // Newest first, each to the front, so the oldest ends up first.
+                release(task, reason: reason, now: now)
+            }
+        }
+        return counts
+    }
+
+    /// running → queued (release) or, past the attempts for lost deliveries, → done (exhaust).
+    private mutating func release(_ task: TaskRecord, reason: String, now: UInt64) {
+        guard task.holder != nil else { return refuse(.release) }
+        let limit = max(task.options.maxAttempts, Self.lostDeliveryAttempts)
+        if task.attempts >= limit {
+            task.move(to: .done)
+            counted(.exhaust)
+            totals.failed += 1
+            let why = "\(reason) \(task.attempts) time\(task.attempts == 1 ? "" : "s"); attempts exhausted"
+            addDeadLetter(task, reason: why)
+            finish(task, status: .error, body: JSONText.errorBody(.attemptsExhausted, why), now: now)
+        } else {
+            task.move(to: .queued)
+            #if DEBUG
+            if seededFaults.contains(.requeueLosesAttempts) { task.attempts = 0 }
+            #endif
+            counted(.release)
+            totals.requeued += 1
+            route(task, atFront: true, now: now)
+        }
+    }
+
+    // MARK: Results
+
+    /// Keeps the result on the record (for `status` and resubmissions) until the retention drops
+    /// it, and hands it to the producer. Called by every transition into `done`, once.
+    mutating func finish(_ task: TaskRecord, status: TaskStatus, body: [UInt8], info: [UInt8], now: UInt64) {
+        let stored = StoredResult(status: status, body: body, info: info)
+        task.result = stored
+        task.args = []
+        for old in results.insert(task, finishedAt: now) { evict(old) }
+        totals.completed += 1
+        outbox.result(id: task.id, stored, to: task.producer, redelivery: false)
+    }
+
+    mutating func finish(_ task: TaskRecord, status: TaskStatus, body: String, now: UInt64) {
+        let info = ResultInfo(attempts: Int(task.attempts)).json
+        finish(task, status: status, body: Array(body.utf8), info: Array(info.utf8), now: now)
+    }
+
+    /// done → forgotten: the retention let the result go.
+    mutating func evict(_ task: TaskRecord) {
+        guard task.isDone else { return refuse(.evict) }
+        // The record may live on in a deadline entry until that comes due or is compacted away:
+        // let its result go now, so the retention bounds the memory results take.
+        task.result = nil
+        if records[task.id] === task {
+            records[task.id] = nil
+            counted(.evict)
+        }
+    }
+
+    mutating func addDeadLetter(_ task: TaskRecord, reason: String) {
+        deadLetters.add(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason,
+                                   args: task.args, options: task.options, producer: task.producer))
+    }
+}
+
+#if DEBUG
+/// Bugs the model test must catch (Tests/BrokerTests/TaskTableModelTests.swift).
+enum SeededFault: Hashable, Sendable {
+    /// A finished task's credit is not given back to its consumer.
+    case creditNotReturned
+    /// An expired task is finished even when it was already done (a second result).
+    case finishTwice
+    /// A task released from a lost consumer starts its attempts again from zero.
+    case requeueLosesAttempts
+}
+#endif

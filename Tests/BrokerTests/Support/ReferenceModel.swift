@@ -1,0 +1,185 @@
+/// A deliberately simple model of what the broker must do with tasks, written without looking at
+/// (and sharing no code with) ``TaskTable``: plain dictionaries and sets, one rule per event.
+/// The model test feeds the same events to both and compares.
+struct ReferenceModel {
+    enum Phase: Equatable {
+        case waiting
+        case backoff(until: UInt64)
+        case held(by: Int)
+        case ended(String)
+    }
+
+    struct Task {
+        let name: String
+        let maxAttempts: UInt32
+        let timeoutAt: UInt64
+        let timeoutNanos: UInt64
+        let backoffNanos: UInt64
+        var phase: Phase = .waiting
+        var attempts: UInt32 = 0
+        var sentTo: Set<Int> = []
+        var arrival: Int
+    }
+
+    struct Consumer {
+        var capacity: Int
+        var names: Set<String>
+        var alive = true
+        /// Tasks it was sent and has not answered (its threads are busy with them).
+        var busy: Set<String> = []
+    }
+
+    var tasks: [String: Task] = [:]
+    var consumers: [Int: Consumer] = [:]
+    /// Ended tasks (id and life) in the order they ended, for the retention by count.
+    var endedOrder: [(id: String, life: Int)] = []
+    /// Dead letters, oldest first.
+    var deadLetters: [(id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64)] = []
+    let retentionCount: Int
+    let maxQueued: Int
+    /// Results the model expects to see delivered by the last event.
+    var expected: [(id: String, status: String)] = []
+    private var arrivals = 0
+
+    init(retentionCount: Int, maxQueued: Int) {
+        self.retentionCount = retentionCount
+        self.maxQueued = maxQueued
+    }
+
+    static let lostLimit: UInt32 = 3
+
+    var waitingCount: Int { tasks.values.filter { $0.phase == .waiting }.count }
+
+    func hasFreeConsumer(for name: String) -> Bool {
+        consumers.values.contains { $0.alive && $0.names.contains(name) && $0.busy.count < $0.capacity }
+    }
+
+    /// Whether a new task would be refused for a full queue.
+    func refusesNew(_ name: String) -> Bool {
+        let waitsSameName = tasks.values.contains { $0.phase == .waiting && $0.name == name }
+        return waitingCount >= maxQueued && (waitsSameName || !hasFreeConsumer(for: name))
+    }
+
+    mutating func submit(_ id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64,
+                         now: UInt64) {
+        arrivals += 1
+        tasks[id] = Task(name: name, maxAttempts: maxAttempts, timeoutAt: now + timeoutNanos, timeoutNanos: timeoutNanos,
+                         backoffNanos: backoffNanos, arrival: arrivals)
+    }
+
+    mutating func end(_ id: String, _ status: String, deadLetter: Bool = false) {
+        let task = tasks[id]!
+        tasks[id]!.phase = .ended(status)
+        if deadLetter {
+            deadLetters.append((id, task.name, task.maxAttempts, task.timeoutNanos, task.backoffNanos))
+        }
+        expected.append((id, status))
+        endedOrder.append((id, task.arrival))
+        while endedOrder.count > retentionCount {
+            let old = endedOrder.removeFirst()
+            if let current = tasks[old.id], current.arrival == old.life, case .ended = current.phase {
+                tasks[old.id] = nil
+            }
+        }
+    }
+
+    /// A dispatch the broker made: returns what is wrong with it, if anything.
+    mutating func dispatched(_ id: String, to consumer: Int, attempt: UInt32) -> String? {
+        guard var task = tasks[id] else { return "dispatched \(id), which the model does not hold" }
+        guard task.phase == .waiting else { return "dispatched \(id) while \(task.phase)" }
+        guard var c = consumers[consumer], c.alive else { return "dispatched \(id) to consumer \(consumer), which was dropped" }
+        guard c.names.contains(task.name) else { return "dispatched \(id) ('\(task.name)') to consumer \(consumer), which does not serve it" }
+        guard c.busy.count < c.capacity else { return "dispatched \(id) to consumer \(consumer) without credit (\(c.busy.count)/\(c.capacity))" }
+        guard attempt == task.attempts + 1 else { return "dispatched \(id) as attempt \(attempt); expected \(task.attempts + 1)" }
+        task.attempts = attempt
+        task.phase = .held(by: consumer)
+        task.sentTo.insert(consumer)
+        c.busy.insert(id)
+        tasks[id] = task
+        consumers[consumer] = c
+        return nil
+    }
+
+    /// A DONE group from consumer `c` (alive or dropped).
+    mutating func answered(_ id: String, by c: Int, status: String, now: UInt64) {
+        if consumers[c]?.alive == true { consumers[c]!.busy.remove(id) }
+        guard var task = tasks[id] else { return }
+        if case .ended = task.phase { return }
+        let holds = task.phase == .held(by: c) && consumers[c]?.alive == true
+        let final = status == "ok" || status == "error"
+        guard holds || (final && task.sentTo.contains(c)) else { return }
+        switch status {
+        case "ok", "error":
+            end(id, status)
+        case "retry":
+            if task.attempts < task.maxAttempts {
+                let doublings = min(max(task.attempts, 1) - 1, 16)
+                task.phase = .backoff(until: now + (task.backoffNanos << UInt64(doublings)))
+                tasks[id] = task
+            } else {
+                end(id, "error", deadLetter: task.maxAttempts > 1)
+            }
+        default: // requeue: unstarted, the attempt does not count
+            task.attempts = task.attempts > 0 ? task.attempts - 1 : 0
+            task.phase = .waiting
+            tasks[id] = task
+        }
+    }
+
+    mutating func dropped(_ c: Int) {
+        guard consumers[c]?.alive == true else { return }
+        consumers[c]!.alive = false
+        consumers[c]!.busy = []
+        // Newest first: the broker puts each back at the front, so the oldest ends up first.
+        let held = tasks.filter { $0.value.phase == .held(by: c) }.sorted { $0.value.arrival > $1.value.arrival }
+        for (id, task) in held {
+            if task.attempts >= max(task.maxAttempts, Self.lostLimit) {
+                end(id, "error", deadLetter: true)
+            } else {
+                tasks[id]!.phase = .waiting
+            }
+        }
+    }
+
+    /// Returns the CANCEL_REPLY the broker must give.
+    mutating func cancel(_ id: String) -> String {
+        guard let task = tasks[id] else { return "unknown" }
+        switch task.phase {
+        case .waiting, .backoff:
+            end(id, "cancelled")
+            return "cancelled"
+        case .held: return "running"
+        case .ended: return "done"
+        }
+    }
+
+    /// Tasks whose deadline passed end; consumers in `dropping` are dropped; backoffs that are over
+    /// end. In that order, as the broker's tick does it.
+    mutating func advance(to now: UInt64, dropping: [Int] = []) {
+        for (id, task) in tasks.sorted(by: { ($0.value.timeoutAt, $0.value.arrival) < ($1.value.timeoutAt, $1.value.arrival) }) {
+            if case .ended = task.phase { continue }
+            if task.timeoutAt <= now { end(id, "timeout") }
+        }
+        for c in dropping { dropped(c) }
+        for (id, task) in tasks {
+            if case .backoff(let until) = task.phase, until <= now { tasks[id]!.phase = .waiting }
+        }
+    }
+
+    /// Every dead letter submitted again: each a new life, waiting, unless its id is live.
+    mutating func revive(now: UInt64) -> Int {
+        var count = 0
+        let letters = deadLetters
+        deadLetters.removeAll()
+        for letter in letters {
+            if let current = tasks[letter.id] {
+                if case .ended = current.phase {} else { continue }
+            }
+            arrivals += 1
+            tasks[letter.id] = Task(name: letter.name, maxAttempts: letter.maxAttempts, timeoutAt: now + letter.timeoutNanos,
+                                    timeoutNanos: letter.timeoutNanos, backoffNanos: letter.backoffNanos, arrival: arrivals)
+            count += 1
+        }
+        return count
+    }
+}
