@@ -18,4 +18,6 @@ public enum ErrorKind: String, Sendable, Codable {
     case attemptsExhausted = "attempts_exhausted"
     /// The consumer was shutting down or lost.
     case consumerLost = "consumer_lost"
+    /// The dispatch carried a critical field this consumer does not support (version 3, §6.2).
+    case unsupported
 }
