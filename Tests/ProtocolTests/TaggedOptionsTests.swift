@@ -16,7 +16,7 @@ struct TaggedOptionsTests {
     static let full = TaskOptions(timeoutMilliseconds: 30000, priority: -2, maxAttempts: 3, retryBackoffMilliseconds: 500)
 
     func decode(_ bytes: [UInt8]) throws(ProtocolError) -> TaskOptions {
-        try bytes.withUnsafeBytes { buffer throws(ProtocolError) in try TaskOptions(field: buffer, version: .v3) }
+        try bytes.withUnsafeBytes { buffer in Result { () throws(ProtocolError) -> TaskOptions in try TaskOptions(field: buffer, version: .v3) } }.get()
     }
 
     func decodeError(_ bytes: [UInt8]) -> ProtocolError? {

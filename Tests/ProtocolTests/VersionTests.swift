@@ -101,7 +101,7 @@ struct VersionTests {
     ]
 
     func meta(_ bytes: [UInt8]) throws(ProtocolError) -> DispatchMeta {
-        try bytes.withUnsafeBytes { buffer throws(ProtocolError) in try DispatchMeta(field: buffer, version: .v3) }
+        try bytes.withUnsafeBytes { buffer in Result { () throws(ProtocolError) -> DispatchMeta in try DispatchMeta(field: buffer, version: .v3) } }.get()
     }
 
     func metaError(_ bytes: [UInt8]) -> ProtocolError? {
