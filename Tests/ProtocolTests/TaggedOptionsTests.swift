@@ -232,6 +232,6 @@ struct TaggedOptionsTests {
             }
         }
         // Each verdict came up often enough to mean something.
-        #expect(verdicts.values.allSatisfy { $0 > 500 }, "\(verdicts)")
+        #expect(verdicts.count == 3 && verdicts.values.allSatisfy { $0 > 300 }, "\(verdicts)")
     }
 }
