@@ -83,6 +83,21 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
         self = TaskStatus(rawValue: String(text)).flatMap { $0 == .unrecognized ? nil : $0 } ?? .unrecognized
     }
 
+    /// ``init(wire:)`` on the bytes of a status field, without building a `String` (the
+    /// producer's hot path, one per result).
+    public init(bytes: UnsafeRawBufferPointer) {
+        func equals(_ word: StaticString) -> Bool {
+            bytes.count == word.utf8CodeUnitCount
+                && bytes.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+        }
+        if equals("ok") { self = .ok }
+        else if equals("error") { self = .error }
+        else if equals("timeout") { self = .timeout }
+        else if equals("cancelled") { self = .cancelled }
+        else if equals("rejected") { self = .rejected }
+        else { self = .unrecognized }
+    }
+
     /// The statuses a broker sends in `RESULT` and `STATUS_REPLY` in this version.
     public static let sentByBroker: [TaskStatus] = [.ok, .error, .cancelled, .timeout]
 }

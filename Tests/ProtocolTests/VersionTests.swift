@@ -191,6 +191,9 @@ struct VersionTests {
         #expect(TaskStatus(wire: "expired") == .unrecognized)
         #expect(TaskStatus(wire: "OK") == .unrecognized)
         #expect(TaskStatus(wire: "ok") == .ok && TaskStatus(wire: "timeout") == .timeout)
+        for word in ["ok", "error", "timeout", "cancelled", "rejected", "expired", "", "oK", "unrecognized"] {
+            #expect(Array(word.utf8).withUnsafeBytes { TaskStatus(bytes: $0) } == TaskStatus(wire: word), "\(word)")
+        }
         #expect(CancelOutcome(wire: "cancelling") == .unrecognized)
         #expect(CancelOutcome(wire: "running") == .running)
         #expect(!TaskStatus.sentByBroker.contains(.unrecognized) && !TaskStatus.sentByBroker.contains(.rejected))

@@ -398,6 +398,7 @@ class Client:
         self.version = protocol            # the version this client speaks now (§13)
         self.fall_back = fall_back         # switch to version 2 when the broker speaks only that
         self.broker_hello: Optional[Dict[str, Any]] = None
+        self.fell_back = False             # whether it switched to version 2 for a version-2 broker
         self.endpoint = endpoint
         self.routing_id = routing_id or f"py-{os.getpid()}-{uuid.uuid4().hex[:12]}".encode()
         if not 1 <= len(self.routing_id) <= 255 or self.routing_id[0] == 0:
@@ -622,6 +623,11 @@ class Client:
         elif command == ERROR:
             text = body[0].decode("utf-8", "replace")
             self.errors.append(text)
+            # An ERROR cannot be matched to a request in general (§9), but one naming HELLO while a
+            # HELLO is outstanding answers it: a broker without HELLO (not version 3).
+            if "HELLO" in text and any(f[1] == bytes([HELLO]) for f in self._outstanding):
+                self._hello_replies.append(BrokerProtocolError(text))
+                self._forget_request(HELLO, None)
             self._log(f"broker reported a protocol error: {text}")
         else:
             self._log(f"unexpected {COMMAND_NAMES.get(command, hex(command))} from the broker")
@@ -634,10 +640,11 @@ class Client:
         text = frames[2].decode("utf-8", "replace")
         if "CVY3" not in text:
             return False
-        self.errors.append(text)
         if not self.fall_back:
+            self.errors.append(text)
             self._log(f"the broker speaks only protocol CVY2: {text}")
             return True
+        self.fell_back = True
         self._log("the broker speaks only protocol CVY2; switching to it and sending everything again")
         self.version = 2
         self._outstanding = [f for f in self._outstanding if f[1] != bytes([HELLO])]
@@ -783,7 +790,10 @@ class Client:
                            "software": "conveyor-python-example", "versions": [2, 3]},
                           separators=(",", ":"), sort_keys=True).encode()
         self._request([self.tag, bytes([HELLO]), body], lambda: bool(self._hello_replies), timeout, "HELLO")
-        return self._hello_replies.popleft()
+        reply = self._hello_replies.popleft()
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
 
 # --- The program ------------------------------------------------------------------------------
@@ -863,9 +873,13 @@ def run_tasks(args: argparse.Namespace) -> int:
             first = ids[0]
             try:
                 if client.version == 3:
-                    hello = client.hello(timeout=left())
+                    try:
+                        hello = client.hello(timeout=min(left(), 10))
+                    except (BrokerProtocolError, BrokerTimeout) as error:
+                        hello = {"error": str(error)}
                     checker.check(hello.get("role") == "broker" and 3 in hello.get("versions", []),
                                   f"HELLO is answered with the broker's versions and capabilities ({hello})")
+                    client.errors.clear()
                 report = client.status(first, timeout=left())
                 checker.check(report.state == "done" and report.result is not None and report.result.ok
                               and report.result.value == expected[first][1],
