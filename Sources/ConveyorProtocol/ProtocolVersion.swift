@@ -58,3 +58,13 @@ public enum ProtocolTag {
     /// Every Conveyor tag starts with these bytes, whatever its version.
     public static let family: [UInt8] = Array("CVY".utf8)
 }
+
+extension Envelope {
+    /// For a producer or consumer that speaks `spoken`: whether this message says the broker does
+    /// not speak it, i.e. an `ERROR` tagged with an older version (a version-2 broker answers a
+    /// `CVY3` message with `ERROR` tagged `CVY2`, docs/PROTOCOL.md §13.3). A client then either
+    /// switches to ``version`` and sends its messages again, or fails its requests naming both.
+    public func refusesVersion(_ spoken: ProtocolVersion) -> Bool {
+        command == .error && version < spoken
+    }
+}

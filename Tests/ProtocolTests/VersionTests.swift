@@ -93,6 +93,15 @@ struct VersionTests {
         #expect(OutgoingMessage(.heartbeat, version: .v2).frames.map(\.bytes) == [cvy2, [0x05]])
     }
 
+    @Test("An ERROR tagged CVY2 tells a CVY3 client that the broker speaks only version 2")
+    func versionRefusal() throws {
+        let refusal = try parse([cvy2, [0x1F], bytes(#"unsupported protocol "CVY3": this peer speaks "CVY2""#)])
+        #expect(refusal.refusesVersion(.v3))
+        #expect(!refusal.refusesVersion(.v2))
+        #expect(try !parse([cvy3, [0x1F], bytes("unknown command 0x7e")]).refusesVersion(.v3))
+        #expect(try !parse([cvy2, [0x05]]).refusesVersion(.v3))
+    }
+
     // MARK: Dispatch meta
 
     static let metaFixture: [UInt8] = [
