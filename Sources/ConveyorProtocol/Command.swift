@@ -1,13 +1,3 @@
-/// The protocol tag that opens every Conveyor message: `CVY` and the protocol version.
-public enum ProtocolTag {
-    /// The version this build speaks. Version 2 packs the groups of the task-carrying commands
-    /// into one frame (docs/PROTOCOL.md, "Packed groups").
-    public static let currentText = "CVY2"
-    public static let current: [UInt8] = Array(currentText.utf8)
-    /// Every Conveyor tag starts with these bytes, whatever its version.
-    public static let family: [UInt8] = Array("CVY".utf8)
-}
-
 /// The one-byte command in frame 1 of every message. docs/PROTOCOL.md is the reference.
 public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     // Producer → broker.
@@ -17,6 +7,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case stats = 0x04
     /// Requeue or purge dead letters.
     case deadLetters = 0x07
+    /// Either peer, both sockets (version 3): the sender's versions, role and capabilities. A
+    /// producer or consumer may send it; the broker answers with its own.
+    case hello = 0x08
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -43,6 +36,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .stats: "STATS"
         case .deadLetters: "DEAD_LETTERS"
         case .deadLettersReply: "DEAD_LETTERS_REPLY"
+        case .hello: "HELLO"
         case .heartbeat: "HEARTBEAT"
         case .disconnect: "DISCONNECT"
         case .accepted: "ACCEPTED"
@@ -56,6 +50,12 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .dispatch: "DISPATCH"
         case .done: "DONE"
         }
+    }
+
+    /// The first protocol version that has this command. A message of an older version carrying it
+    /// is an unknown command, as it would be to a peer of that version.
+    public var since: ProtocolVersion {
+        self == .hello ? .v3 : .v2
     }
 
     /// The number of frames in one group of this command's body, for commands that carry
@@ -73,6 +73,33 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 /// How a task ended, as carried in result frames.
 public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     case ok, error, cancelled, timeout, rejected
+    /// Never sent: what a receiver makes of a status word it does not know (one a newer broker
+    /// added). The task is finished and did not succeed; its body is `{"error", "kind"}` like
+    /// every non-`ok` body, or is to be shown as it is (docs/PROTOCOL.md §6.4).
+    case unrecognized
+
+    /// The status a received word names, or ``unrecognized``: never fails, never guesses `ok`.
+    public init(wire text: some StringProtocol) {
+        self = TaskStatus(rawValue: String(text)).flatMap { $0 == .unrecognized ? nil : $0 } ?? .unrecognized
+    }
+
+    /// ``init(wire:)`` on the bytes of a status field, without building a `String` (the
+    /// producer's hot path, one per result).
+    public init(bytes: UnsafeRawBufferPointer) {
+        func equals(_ word: StaticString) -> Bool {
+            bytes.count == word.utf8CodeUnitCount
+                && bytes.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+        }
+        if equals("ok") { self = .ok }
+        else if equals("error") { self = .error }
+        else if equals("timeout") { self = .timeout }
+        else if equals("cancelled") { self = .cancelled }
+        else if equals("rejected") { self = .rejected }
+        else { self = .unrecognized }
+    }
+
+    /// The statuses a broker sends in `RESULT` and `STATUS_REPLY` in this version.
+    public static let sentByBroker: [TaskStatus] = [.ok, .error, .cancelled, .timeout]
 }
 
 /// What a `CANCEL` achieved.
@@ -85,9 +112,31 @@ public enum CancelOutcome: String, Sendable, Codable {
     case done
     /// The broker holds no task with that id.
     case unknown
+    /// Never sent: what a receiver makes of an outcome word it does not know. Read it as "not
+    /// cancelled by this request as far as this client can tell"; ask `STATUS` to learn more.
+    case unrecognized
+
+    /// The outcome a received word names, or ``unrecognized``.
+    public init(wire text: some StringProtocol) {
+        self = CancelOutcome(rawValue: String(text)).flatMap { $0 == .unrecognized ? nil : $0 } ?? .unrecognized
+    }
 }
 
 /// Where a task stands, as answered to `STATUS`.
 public enum TaskState: String, Sendable, Codable {
     case queued, running, done, unknown
+    /// Never sent: what a receiver makes of a state word it does not know (the next versions add
+    /// `scheduled` and `reserved`). The broker holds the task and it is not finished: only `done`
+    /// means finished and only `unknown` means not held (docs/PROTOCOL.md §4.6).
+    case unrecognized
+
+    /// The state a received word names, or ``unrecognized``: never fails.
+    public init(wire text: some StringProtocol) {
+        self = TaskState(rawValue: String(text)).flatMap { $0 == .unrecognized ? nil : $0 } ?? .unrecognized
+    }
+
+    /// Whether the task has its result (`done`).
+    public var isFinished: Bool { self == .done }
+    /// Whether the broker holds the task: every state but `unknown`, unrecognized ones included.
+    public var isHeld: Bool { self != .unknown }
 }

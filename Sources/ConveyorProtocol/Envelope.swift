@@ -2,11 +2,16 @@ public import ZeroMQ
 
 /// A received message taken apart: the routing id (on a ROUTER), the command, and the body frames.
 ///
-/// Validation happens here, before anything looks at the body: the tag, the command byte, the
-/// number of body frames for the command, and the size of fixed-size frames.
+/// Validation happens here, before anything looks at the body: the tag (one of
+/// ``ProtocolVersion/supported``), the command byte (known, and part of the tag's version), and
+/// the number of body frames for the command. Fields inside the body (options, meta, JSON) are
+/// checked by their own decoders, in the message's ``version``.
 public struct Envelope {
     /// The sender's routing id, when received on a ROUTER socket.
     public let routingID: Frame?
+    /// The version of the message's tag (`CVY2` or `CVY3`): decode its options or meta fields in
+    /// it, and answer in it.
+    public let version: ProtocolVersion
     public let command: Command
     /// The body after the command: its frames, or for a command that carries groups (several
     /// tasks or results), the fields of its one packed frame, group after group.
@@ -28,11 +33,12 @@ public struct Envelope {
         }
         guard index < message.count else { throw .notConveyor }
         let tag = message[index]
-        if !tag.contentEquals(ProtocolTag.current) {
+        guard let version = tag.withUnsafeBytes({ ProtocolVersion(tag: $0) }) else {
             let isConveyor = tag.withUnsafeBytes { $0.starts(with: ProtocolTag.family) } && tag.count <= 16
             if isConveyor { throw .unsupportedVersion(tag.string) }
             throw .notConveyor
         }
+        self.version = version
         index += 1
         guard index < message.count else { throw .unknownCommand("(missing command frame)") }
         let commandFrame = message[index]
@@ -40,7 +46,7 @@ public struct Envelope {
             throw .unknownCommand("(command frame has \(commandFrame.count) bytes; expected 1)")
         }
         let byte = commandFrame.withUnsafeBytes { $0[0] }
-        guard let command = Command(rawValue: byte) else {
+        guard let command = Command(rawValue: byte), command.since <= version else {
             throw .unknownCommand("0x" + String(byte, radix: 16))
         }
         self.command = command
@@ -99,7 +105,7 @@ public struct Envelope {
         }
         let expected: Int
         switch command {
-        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error: expected = 1
+        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello: expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
         case .cancelReply, .deadLetters: expected = 2
         case .statusReply: expected = 5
@@ -135,23 +141,30 @@ public struct OutgoingMessage {
     private var packed = false
     /// Body fields added so far.
     public private(set) var fieldCount = 0
+    /// The version of the tag this message carries; ``append(_:)-(TaskOptions)`` and
+    /// ``append(_:)-(DispatchMeta)`` encode in it.
+    public let version: ProtocolVersion
 
-    public init(to routingID: Message? = nil, _ command: Command) {
-        self.init(command, routingID: routingID?.bytes)
+    /// A message of `version` (by default the current one). A broker answers each peer in the
+    /// version that peer's messages came in (``Envelope/version``).
+    public init(to routingID: Message? = nil, _ command: Command, version: ProtocolVersion = .current) {
+        self.init(command, routingID: routingID?.bytes, version: version)
     }
 
-    public init(to routingID: Frame, _ command: Command) {
-        self.init(command, routingID: routingID.bytes)
+    public init(to routingID: Frame, _ command: Command, version: ProtocolVersion = .current) {
+        self.init(command, routingID: routingID.bytes, version: version)
     }
 
-    public init(to routingID: [UInt8], _ command: Command) {
-        self.init(command, routingID: routingID)
+    public init(to routingID: [UInt8], _ command: Command, version: ProtocolVersion = .current) {
+        self.init(command, routingID: routingID, version: version)
     }
 
-    private init(_ command: Command, routingID: [UInt8]?) {
+    private init(_ command: Command, routingID: [UInt8]?, version: ProtocolVersion) {
+        precondition(command.since <= version, "\(command) does not exist in protocol \(version)")
+        self.version = version
         storage.reserveCapacity(128)
         if let routingID { append(routingID) }
-        append(ProtocolTag.current)
+        append(version.tag)
         storage.append(command.rawValue)
         ends.append(storage.count)
         headerFrames = ends.count
@@ -196,6 +209,18 @@ public struct OutgoingMessage {
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         appendField(bytes.count) { $0.append(contentsOf: bytes) }
+    }
+
+    /// Adds a task's options field, encoded in this message's version, without an intermediate array.
+    public mutating func append(_ options: TaskOptions) {
+        let version = version
+        appendField(options.encodedCount(for: version)) { options.append(to: &$0, version: version) }
+    }
+
+    /// Adds a dispatch meta field, encoded in this message's version.
+    public mutating func append(_ meta: DispatchMeta) {
+        let version = version
+        appendField(meta.encodedCount(for: version)) { meta.append(to: &$0, version: version) }
     }
 
     /// The frames, as separate messages (for inspection; sending does not build these).

@@ -18,4 +18,7 @@ public enum ErrorKind: String, Sendable, Codable {
     case attemptsExhausted = "attempts_exhausted"
     /// The consumer was shutting down or lost.
     case consumerLost = "consumer_lost"
+    /// The consumer could not read the task's dispatch meta, or it held a critical field the consumer
+    /// does not support (version 3, §5.2).
+    case unsupported
 }

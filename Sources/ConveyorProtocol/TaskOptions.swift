@@ -1,9 +1,13 @@
-/// Per-task options chosen by the producer, carried in the 16-byte options frame of `SUBMIT`.
+/// Per-task options chosen by the producer, carried in the options field of each `SUBMIT` group.
 ///
-/// Layout (big-endian): `timeout_ms` u32, `priority` i32, `max_attempts` u32, `retry_backoff_ms` u32.
-/// An empty options frame means the defaults.
+/// Version 3 writes them as tagged fields (docs/PROTOCOL.md §6.1, ``TaggedFields``): only the
+/// options that differ from their defaults, in the order of their numbers, so the default options
+/// are an empty field. Version 2 used a fixed 16-byte layout (`timeout_ms` u32, `priority` i32,
+/// `max_attempts` u32, `retry_backoff_ms` u32, big-endian), still read and written for `CVY2` peers.
+/// Either way an empty field means the defaults.
 public struct TaskOptions: Sendable, Equatable, Codable {
-    /// How long the task may take from submission to result, queueing included.
+    /// How long the task may take from the moment it is ready to run (accepted, or its delay or
+    /// group wait over) to its result: queueing, retry delays and running included (§8.5).
     public var timeoutMilliseconds: UInt32
     /// Higher runs first; equal priorities run first-in first-out.
     public var priority: Int32
@@ -12,6 +16,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     /// Delay before a retry after a handler failure; doubles with each attempt.
     public var retryBackoffMilliseconds: UInt32
 
+    /// The size of a version-2 options field that is not empty.
+    public static let version2Size = 16
+    @available(*, deprecated, renamed: "version2Size")
     public static let encodedSize = 16
     public static let `default` = TaskOptions()
 
@@ -27,25 +34,92 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         self.retryBackoffMilliseconds = retryBackoffMilliseconds
     }
 
-    /// The 16 bytes of the options frame.
-    public var encoded: [UInt8] {
+    // MARK: Encoding
+
+    /// The options field in `version`'s encoding. Hot paths append it to an ``OutgoingMessage``
+    /// with ``OutgoingMessage/append(_:)-(TaskOptions)`` instead, which writes it in place.
+    public func encoded(for version: ProtocolVersion) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Self.encodedSize)
-        bytes.appendBigEndian(timeoutMilliseconds)
-        bytes.appendBigEndian(UInt32(bitPattern: priority))
-        bytes.appendBigEndian(maxAttempts)
-        bytes.appendBigEndian(retryBackoffMilliseconds)
+        append(to: &bytes, version: version)
         return bytes
     }
 
-    /// Decodes an options frame: empty gives the defaults, 16 bytes the values, anything else fails.
+    /// The options field of the current version (``ProtocolVersion/current``).
+    @available(*, deprecated, message: "say which version: encoded(for: envelope.version), or OutgoingMessage.append(options)")
+    public var encoded: [UInt8] { encoded(for: .current) }
+
+    /// The number of bytes ``append(to:version:)`` writes.
+    public func encodedCount(for version: ProtocolVersion) -> Int {
+        switch version {
+        case .v2:
+            return self == .default ? 0 : Self.version2Size
+        case .v3:
+            var count = 0
+            if timeoutMilliseconds != Self.default.timeoutMilliseconds { count += 8 }
+            if priority != Self.default.priority { count += 8 }
+            if maxAttempts != Self.default.maxAttempts { count += 8 }
+            if retryBackoffMilliseconds != Self.default.retryBackoffMilliseconds { count += 8 }
+            return count
+        }
+    }
+
+    /// Appends the options field in `version`'s encoding: version 3 writes each option that differs
+    /// from its default as a non-critical field, by number; version 2 writes nothing for the
+    /// defaults and 16 bytes otherwise.
+    public func append(to bytes: inout [UInt8], version: ProtocolVersion) {
+        switch version {
+        case .v2:
+            guard self != .default else { return }
+            bytes.appendBigEndian(timeoutMilliseconds)
+            bytes.appendBigEndian(UInt32(bitPattern: priority))
+            bytes.appendBigEndian(maxAttempts)
+            bytes.appendBigEndian(retryBackoffMilliseconds)
+        case .v3:
+            let defaults = Self.default
+            if timeoutMilliseconds != defaults.timeoutMilliseconds {
+                TaggedFields.appendU32(OptionTag.timeout, timeoutMilliseconds, to: &bytes)
+            }
+            if priority != defaults.priority {
+                TaggedFields.appendU32(OptionTag.priority, UInt32(bitPattern: priority), to: &bytes)
+            }
+            if maxAttempts != defaults.maxAttempts {
+                TaggedFields.appendU32(OptionTag.maxAttempts, maxAttempts, to: &bytes)
+            }
+            if retryBackoffMilliseconds != defaults.retryBackoffMilliseconds {
+                TaggedFields.appendU32(OptionTag.retryBackoff, retryBackoffMilliseconds, to: &bytes)
+            }
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes an options field received in a message of `version` (``Envelope/version``).
+    ///
+    /// Total: any bytes give either options or an error, never a crash, and the common case
+    /// allocates nothing. Errors: `.malformed` for a field that does not parse (wrong length, a
+    /// header cut short, a value running past the end, `timeout_ms` 0), `.unsupportedField` for a
+    /// critical field of a number this build does not know. Both are reasons to reject the task:
+    /// send `error.description` in `REJECTED`.
+    public init(field bytes: UnsafeRawBufferPointer, version: ProtocolVersion) throws(ProtocolError) {
+        switch version {
+        case .v2: try self.init(version2: bytes)
+        case .v3: try self.init(tagged: bytes)
+        }
+    }
+
+    /// Decodes an options field of the current version (``ProtocolVersion/current``).
+    @available(*, deprecated, message: "say which version: TaskOptions(field:version: envelope.version)")
     public init(frame: UnsafeRawBufferPointer) throws(ProtocolError) {
+        try self.init(field: frame, version: .current)
+    }
+
+    private init(version2 frame: UnsafeRawBufferPointer) throws(ProtocolError) {
         if frame.isEmpty {
             self = .default
             return
         }
-        guard frame.count == Self.encodedSize else {
-            throw .malformed("options frame has \(frame.count) bytes; expected 0 or \(Self.encodedSize)")
+        guard frame.count == Self.version2Size else {
+            throw .malformed("options frame has \(frame.count) bytes; expected 0 or \(Self.version2Size)")
         }
         self.init(
             timeoutMilliseconds: frame.loadBigEndianUInt32(at: 0),
@@ -55,33 +129,73 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         )
         guard timeoutMilliseconds > 0 else { throw .malformed("options frame: timeout_ms must be positive") }
     }
+
+    private static let what = "options field"
+
+    private init(tagged bytes: UnsafeRawBufferPointer) throws(ProtocolError) {
+        var options = TaskOptions.default
+        try TaggedFields.forEach(in: bytes, what: Self.what) { (tag, value) throws(ProtocolError) in
+            switch tag & ~TaggedFields.criticalBit {
+            case OptionTag.timeout:
+                options.timeoutMilliseconds = try TaggedFields.u32(value, "timeout_ms", tag, in: Self.what)
+            case OptionTag.priority:
+                options.priority = Int32(bitPattern: try TaggedFields.u32(value, "priority", tag, in: Self.what))
+            case OptionTag.maxAttempts:
+                options.maxAttempts = max(1, try TaggedFields.u32(value, "max_attempts", tag, in: Self.what))
+            case OptionTag.retryBackoff:
+                options.retryBackoffMilliseconds = try TaggedFields.u32(value, "retry_backoff_ms", tag, in: Self.what)
+            default:
+                if tag & TaggedFields.criticalBit != 0 {
+                    throw TaggedFields.unsupportedCritical(tag, in: Self.what, reserved: OptionTag.reservedName)
+                }
+            }
+        }
+        guard options.timeoutMilliseconds > 0 else { throw .malformed("options field: timeout_ms must be positive") }
+        self = options
+    }
 }
 
-/// The 8-byte metadata frame of each `DISPATCH` group: `attempt` u32 (1 for the first try) and
-/// `timeout_ms` u32 (what is left of the task's time), both big-endian.
-public struct DispatchMeta: Sendable, Equatable {
-    public var attempt: UInt32
-    public var timeoutMilliseconds: UInt32
-    public static let encodedSize = 8
+/// The numbers of the task options (docs/PROTOCOL.md §6.1). A tag on the wire is the number, with
+/// ``TaggedFields/criticalBit`` set when the sender needs the broker to understand it.
+public enum OptionTag {
+    /// u32, milliseconds, > 0. Default 300000.
+    public static let timeout: UInt16 = 0x0001
+    /// i32. Default 0.
+    public static let priority: UInt16 = 0x0002
+    /// u32; 0 reads as 1. Default 1.
+    public static let maxAttempts: UInt16 = 0x0003
+    /// u32, milliseconds. Default 1000.
+    public static let retryBackoff: UInt16 = 0x0004
 
-    public init(attempt: UInt32, timeoutMilliseconds: UInt32) {
-        self.attempt = attempt
-        self.timeoutMilliseconds = timeoutMilliseconds
-    }
+    // Reserved for the next versions of the broker; a broker of this version does not implement
+    // them, so it skips them when sent plain and rejects the task when they are sent critical.
 
-    public var encoded: [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Self.encodedSize)
-        bytes.appendBigEndian(attempt)
-        bytes.appendBigEndian(timeoutMilliseconds)
-        return bytes
-    }
+    /// Reserved: run at, u64 milliseconds since the Unix epoch (wall clock). Send critical.
+    public static let notBefore: UInt16 = 0x0005
+    /// Reserved: a uniqueness key, 1–255 bytes of visible ASCII. Send critical.
+    public static let uniqueKey: UInt16 = 0x0006
+    /// Reserved: the id of the workflow parent (group or chord) the task belongs to. Send critical.
+    public static let workflowParent: UInt16 = 0x0007
+    /// Reserved: cancel the task if its producer disconnects; empty value. Plain or critical.
+    public static let cancelOnDisconnect: UInt16 = 0x0008
+    /// Reserved: W3C trace context `traceparent`, 55 bytes of ASCII. Send plain.
+    public static let traceParent: UInt16 = 0x0009
+    /// Reserved: W3C trace context `tracestate`, up to 512 bytes of ASCII. Send plain.
+    public static let traceState: UInt16 = 0x000A
+    /// Numbers from here to 0x7FFF are for private use: never assigned by the protocol.
+    public static let privateUse: ClosedRange<UInt16> = 0x7000...0x7FFF
 
-    public init(frame: UnsafeRawBufferPointer) throws(ProtocolError) {
-        guard frame.count == Self.encodedSize else {
-            throw .malformed("dispatch meta frame has \(frame.count) bytes; expected \(Self.encodedSize)")
+    /// The name of a reserved number, for error messages.
+    public static func reservedName(_ number: UInt16) -> String? {
+        switch number {
+        case notBefore: "not_before"
+        case uniqueKey: "unique_key"
+        case workflowParent: "workflow_parent"
+        case cancelOnDisconnect: "cancel_on_disconnect"
+        case traceParent: "traceparent"
+        case traceState: "tracestate"
+        default: nil
         }
-        self.init(attempt: frame.loadBigEndianUInt32(at: 0), timeoutMilliseconds: frame.loadBigEndianUInt32(at: 4))
     }
 }
 

@@ -1,9 +1,10 @@
 import ConveyorProtocol
 import Testing
 
-/// Golden bytes of the fixed-layout binary frames: the options frame of SUBMIT and the meta frame
-/// of DISPATCH. The expected arrays are written out by hand from docs/PROTOCOL.md §6.
-@Suite("Binary frames")
+/// Golden bytes of the version-2 fixed-layout fields, still served to CVY2 peers: the 16-byte options
+/// field of SUBMIT and the 8-byte meta field of DISPATCH. The expected arrays are written out by hand
+/// from docs/PROTOCOL.md §13.2.
+@Suite("Version-2 binary fields")
 struct BinaryFrameTests {
     static let optionsFixture: [UInt8] = [
         0x00, 0x00, 0x75, 0x30, // timeout_ms 30000
@@ -13,18 +14,18 @@ struct BinaryFrameTests {
     ]
 
     func decodeOptions(_ frame: [UInt8]) throws -> TaskOptions {
-        try frame.withUnsafeBytes { try TaskOptions(frame: $0) }
+        try frame.withUnsafeBytes { try TaskOptions(field: $0, version: .v2) }
     }
 
     func decodeMeta(_ frame: [UInt8]) throws -> DispatchMeta {
-        try frame.withUnsafeBytes { try DispatchMeta(frame: $0) }
+        try frame.withUnsafeBytes { try DispatchMeta(field: $0, version: .v2) }
     }
 
     @Test("TaskOptions encode as big-endian timeout u32, priority i32, attempts u32, backoff u32")
     func optionsEncodeToGoldenBytes() {
         let options = TaskOptions(timeoutMilliseconds: 30000, priority: -2, maxAttempts: 3, retryBackoffMilliseconds: 500)
-        #expect(options.encoded == Self.optionsFixture)
-        #expect(TaskOptions.encodedSize == 16)
+        #expect(options.encoded(for: .v2) == Self.optionsFixture)
+        #expect(TaskOptions.version2Size == 16)
     }
 
     @Test("The golden options bytes decode back to the same values")
@@ -37,10 +38,10 @@ struct BinaryFrameTests {
         #expect(options == TaskOptions(timeoutMilliseconds: 30000, priority: -2, maxAttempts: 3, retryBackoffMilliseconds: 500))
     }
 
-    @Test("The worked example of PROTOCOL.md §11 encodes to its documented options frame")
+    @Test("The version-2 worked example (PROTOCOL.md §13.2) encodes to its documented options frame")
     func optionsMatchTheWorkedExample() {
         let options = TaskOptions(timeoutMilliseconds: 5000, priority: 0, maxAttempts: 1, retryBackoffMilliseconds: 1000)
-        #expect(options.encoded == [0x00, 0x00, 0x13, 0x88, 0x00, 0x00, 0x00, 0x00,
+        #expect(options.encoded(for: .v2) == [0x00, 0x00, 0x13, 0x88, 0x00, 0x00, 0x00, 0x00,
                                     0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x03, 0xE8])
     }
 
@@ -48,9 +49,9 @@ struct BinaryFrameTests {
     func optionsExtremesRoundTrip() throws {
         for priority in [Int32.min, -1, 0, 1, Int32.max] {
             let options = TaskOptions(timeoutMilliseconds: .max, priority: priority, maxAttempts: .max, retryBackoffMilliseconds: .max)
-            #expect(try decodeOptions(options.encoded) == options)
+            #expect(try decodeOptions(options.encoded(for: .v2)) == options)
         }
-        #expect(TaskOptions(timeoutMilliseconds: .max, priority: .min, maxAttempts: 1, retryBackoffMilliseconds: 0).encoded
+        #expect(TaskOptions(timeoutMilliseconds: .max, priority: .min, maxAttempts: 1, retryBackoffMilliseconds: 0).encoded(for: .v2)
                     == [0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00])
     }
 
@@ -95,12 +96,12 @@ struct BinaryFrameTests {
 
     @Test("DispatchMeta encodes as big-endian attempt u32 then timeout u32")
     func dispatchMetaEncodesToGoldenBytes() {
-        #expect(DispatchMeta(attempt: 1, timeoutMilliseconds: 10000).encoded == [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x27, 0x10])
-        // The worked example of PROTOCOL.md §11: attempt 1, 4999 ms left.
-        #expect(DispatchMeta(attempt: 1, timeoutMilliseconds: 4999).encoded == [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x13, 0x87])
+        #expect(DispatchMeta(attempt: 1, timeoutMilliseconds: 10000).encoded(for: .v2) == [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x27, 0x10])
+        // The version-2 example of PROTOCOL.md §13.2: attempt 1, 4999 ms left.
+        #expect(DispatchMeta(attempt: 1, timeoutMilliseconds: 4999).encoded(for: .v2) == [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x13, 0x87])
         // The top bit of a u32 is a value, not a sign.
-        #expect(DispatchMeta(attempt: 2, timeoutMilliseconds: 4_000_000_000).encoded == [0x00, 0x00, 0x00, 0x02, 0xEE, 0x6B, 0x28, 0x00])
-        #expect(DispatchMeta.encodedSize == 8)
+        #expect(DispatchMeta(attempt: 2, timeoutMilliseconds: 4_000_000_000).encoded(for: .v2) == [0x00, 0x00, 0x00, 0x02, 0xEE, 0x6B, 0x28, 0x00])
+        #expect(DispatchMeta.version2Size == 8)
     }
 
     @Test("DispatchMeta golden bytes decode back to the same values")
@@ -109,7 +110,7 @@ struct BinaryFrameTests {
         #expect(meta.attempt == 3)
         #expect(meta.timeoutMilliseconds == 4_000_000_000)
         let original = DispatchMeta(attempt: .max, timeoutMilliseconds: 1)
-        #expect(try decodeMeta(original.encoded) == original)
+        #expect(try decodeMeta(original.encoded(for: .v2)) == original)
     }
 
     @Test("A meta frame that is not exactly 8 bytes is malformed, including an empty one", arguments: [0, 1, 7, 9, 16])

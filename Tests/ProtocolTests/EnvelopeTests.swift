@@ -4,7 +4,7 @@ import ZeroMQ
 
 @Suite("Envelope parsing")
 struct EnvelopeTests {
-    static let options = TaskOptions(timeoutMilliseconds: 5000).encoded
+    static let options = TaskOptions(timeoutMilliseconds: 5000).encoded(for: .v2)
 
     static func submitGroup(_ id: String) -> [[UInt8]] {
         [bytes(id), bytes("echo"), options, bytes(#"{"id":"\#(id)"}"#)]
@@ -59,7 +59,7 @@ struct EnvelopeTests {
     func otherVersionIsUnsupported() {
         let error = parseError([bytes("CVY9"), [0x01]] + Self.submitGroup("x"))
         #expect(error == .unsupportedVersion("CVY9"))
-        #expect(error?.description == #"unsupported protocol "CVY9": this peer speaks "CVY2""#)
+        #expect(error?.description == #"unsupported protocol "CVY9": this peer speaks "CVY3" and "CVY2""#)
         #expect(parseError([bytes("peer"), bytes("CVY1"), [0x04]], fromRouter: true) == .unsupportedVersion("CVY1"))
     }
 
@@ -75,7 +75,7 @@ struct EnvelopeTests {
     func strangerFirstFrame(tag: String) {
         let error = parseError([bytes(tag), [0x04]])
         #expect(error == .notConveyor)
-        #expect(error?.description.contains("CVY2") == true)
+        #expect(error?.description.contains("CVY3") == true)
     }
 
     @Test("A REQ socket's empty delimiter in front of the tag makes the message a stranger's")
@@ -176,7 +176,7 @@ struct EnvelopeTests {
 
     /// The body frame counts of the commands without groups, from PROTOCOL.md §3 and Envelope.swift.
     static let fixedCounts: [(Command, Int)] = [
-        (.cancel, 1), (.status, 1), (.stats, 0), (.heartbeat, 0), (.disconnect, 0), (.deadLetters, 2),
+        (.hello, 1), (.cancel, 1), (.status, 1), (.stats, 0), (.heartbeat, 0), (.disconnect, 0), (.deadLetters, 2),
         (.cancelReply, 2), (.statusReply, 5), (.statsReply, 1), (.deadLettersReply, 1), (.error, 1), (.ready, 1),
     ]
 
@@ -191,7 +191,7 @@ struct EnvelopeTests {
     @Test("Commands with a fixed body parse with exactly their count and are malformed with one more or one less",
           arguments: fixedCounts)
     func fixedBodyCounts(command: Command, count: Int) throws {
-        let header = [cvy2, [command.rawValue]]
+        let header = [command.since == .v3 ? cvy3 : cvy2, [command.rawValue]]
         let envelope = try parse(header + Array(repeating: [], count: count))
         #expect(envelope.command == command)
         #expect(envelope.body.count == count)
@@ -233,7 +233,7 @@ struct EnvelopeTests {
 
     @Test("ProtocolError descriptions say what was wrong")
     func descriptions() {
-        #expect(ProtocolError.notConveyor.description == #"not a Conveyor message: frame 0 must be the protocol tag "CVY2""#)
+        #expect(ProtocolError.notConveyor.description == #"not a Conveyor message: frame 0 must be the protocol tag "CVY3""#)
         #expect(ProtocolError.unsupportedVersion("CVY7").description.contains("CVY7"))
         #expect(ProtocolError.unknownCommand("0x7e").description == "unknown command 0x7e")
         #expect(ProtocolError.malformed("no frames").description == "malformed message: no frames")

@@ -8,16 +8,16 @@ struct OutgoingMessageTests {
     /// added without a line here fails `commandRawValues`.
     static let commandBytes: [(Command, UInt8, String)] = [
         (.submit, 0x01, "SUBMIT"), (.cancel, 0x02, "CANCEL"), (.status, 0x03, "STATUS"), (.stats, 0x04, "STATS"),
-        (.heartbeat, 0x05, "HEARTBEAT"), (.disconnect, 0x06, "DISCONNECT"), (.deadLetters, 0x07, "DEAD_LETTERS"),
+        (.heartbeat, 0x05, "HEARTBEAT"), (.disconnect, 0x06, "DISCONNECT"), (.deadLetters, 0x07, "DEAD_LETTERS"), (.hello, 0x08, "HELLO"),
         (.accepted, 0x11, "ACCEPTED"), (.rejected, 0x12, "REJECTED"), (.result, 0x13, "RESULT"),
         (.cancelReply, 0x14, "CANCEL_REPLY"), (.statusReply, 0x15, "STATUS_REPLY"), (.statsReply, 0x16, "STATS_REPLY"),
         (.deadLettersReply, 0x17, "DEAD_LETTERS_REPLY"),
         (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
     ]
 
-    @Test("The protocol tag is the four ASCII bytes CVY2 and the family prefix is CVY")
+    @Test("The protocol tag is the four ASCII bytes CVY3 and the family prefix is CVY")
     func tagBytes() {
-        #expect(ProtocolTag.current == [0x43, 0x56, 0x59, 0x32])
+        #expect(ProtocolTag.current == [0x43, 0x56, 0x59, 0x33])
         #expect(ProtocolTag.family == [0x43, 0x56, 0x59])
     }
 
@@ -45,7 +45,7 @@ struct OutgoingMessageTests {
         for (command, byte, _) in Self.commandBytes {
             let message = OutgoingMessage(command)
             let packedFrame: [[UInt8]] = command.groupSize == nil ? [] : [[]]
-            #expect(message.frames.map(\.bytes) == [cvy2, [byte]] + packedFrame, "\(command)")
+            #expect(message.frames.map(\.bytes) == [cvy3, [byte]] + packedFrame, "\(command)")
             #expect(message.frameCount == 2 + packedFrame.count)
             #expect(message.fieldCount == 0 && message.bodyIsEmpty)
         }
@@ -57,7 +57,7 @@ struct OutgoingMessageTests {
         for (command, byte, _) in Self.commandBytes {
             let message = OutgoingMessage(to: Message(routingID), command)
             let packedFrame: [[UInt8]] = command.groupSize == nil ? [] : [[]]
-            #expect(message.frames.map(\.bytes) == [routingID, cvy2, [byte]] + packedFrame, "\(command)")
+            #expect(message.frames.map(\.bytes) == [routingID, cvy3, [byte]] + packedFrame, "\(command)")
             #expect(message.frameCount == 3 + packedFrame.count)
         }
     }
@@ -71,7 +71,7 @@ struct OutgoingMessageTests {
         message.append(Message(Array(#"{"n":1}"#.utf8)))
         [UInt8]([0xDE, 0xAD]).withUnsafeBytes { message.append($0) }
         let fields: [[UInt8]] = [Array("job-1".utf8), Array("echo".utf8), [], Array(#"{"n":1}"#.utf8), [0xDE, 0xAD]]
-        #expect(message.frames.map(\.bytes) == [cvy2, [0x01], packed(fields)])
+        #expect(message.frames.map(\.bytes) == [cvy3, [0x01], packed(fields)])
         #expect(message.frames[2].bytes.prefix(9) == [0, 0, 0, 5, 0x6A, 0x6F, 0x62, 0x2D, 0x31])
         #expect(message.frameCount == 3)
         #expect(message.fieldCount == 5)
@@ -85,7 +85,7 @@ struct OutgoingMessageTests {
         message.append("ok")
         message.append([])
         [UInt8]([0xDE, 0xAD]).withUnsafeBytes { message.append($0) }
-        #expect(message.frames.map(\.bytes) == [cvy2, [0x15], Array("job-1".utf8), Array("done".utf8), Array("ok".utf8), [],
+        #expect(message.frames.map(\.bytes) == [cvy3, [0x15], Array("job-1".utf8), Array("done".utf8), Array("ok".utf8), [],
                                                 [0xDE, 0xAD]])
         #expect(message.frameCount == 7)
     }
@@ -118,7 +118,7 @@ struct OutgoingMessageTests {
             message.append(id)
             message.append("echo")
             message.append("[]")
-            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: 5).encoded)
+            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: 5))
         }
         let envelope = try Envelope(frames: message.frames, fromRouter: true)
         #expect(envelope.routingID?.string == "peer-1")

@@ -42,7 +42,7 @@ struct ResultBodyTests {
         let kinds: [(ErrorKind, String)] = [
             (.handlerError, "handler_error"), (.unknownTask, "unknown_task"), (.malformedJSON, "malformed_json"),
             (.badArgs, "bad_args"), (.timeout, "timeout"), (.cancelled, "cancelled"), (.rejected, "rejected"),
-            (.attemptsExhausted, "attempts_exhausted"), (.consumerLost, "consumer_lost"),
+            (.attemptsExhausted, "attempts_exhausted"), (.consumerLost, "consumer_lost"), (.unsupported, "unsupported"),
         ]
         for (kind, raw) in kinds {
             #expect(kind.rawValue == raw)

@@ -43,3 +43,16 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// The version-3 tag, spelled out: ASCII `CVY3`.
+let cvy3: [UInt8] = [0x43, 0x56, 0x59, 0x33]
+
+/// One tagged field (PROTOCOL.md §6.1), written out here rather than taken from the implementation:
+/// tag u16, length u16, both big-endian, then the value.
+func tlv(_ tag: UInt16, _ value: [UInt8]) -> [UInt8] {
+    [UInt8(tag >> 8), UInt8(tag & 0xFF), UInt8(value.count >> 8), UInt8(value.count & 0xFF)] + value
+}
+
+func be32(_ value: UInt32) -> [UInt8] {
+    [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+}

@@ -11,10 +11,14 @@ As a library:
         print(result.status, result.value)
 
 As a program: submits --count echo tasks and --sha256 sha256 tasks, checks every result, exercises
-status, cancel, resubmission and stats, prints a summary, and exits 0 only if everything was right.
-With --raw-checks it instead sends malformed messages and checks the broker's answers (protocol
-version mismatch, unknown command, short SUBMIT group, malformed packed frames, garbage without the
-tag).
+HELLO, status, cancel, resubmission and stats, prints a summary, and exits 0 only if everything was
+right. With --raw-checks it instead sends malformed messages and checks the broker's answers
+(protocol version mismatch, unknown command, short SUBMIT group, malformed packed frames, unknown
+and critical options, a version-2 peer, garbage without the tag). With --self-test it checks its
+own encoders against the golden bytes that the Swift tests pin, without a broker.
+
+It speaks protocol version 3 (CVY3) by default, and version 2 (CVY2) with protocol=2; a client of
+version 3 that finds a version-2 broker switches to version 2 by itself (PROTOCOL.md §13).
 """
 from __future__ import annotations
 
@@ -33,16 +37,25 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 try:
     import zmq
-except ImportError as error:  # pragma: no cover - reported to the user
-    sys.stderr.write(
-        f"error: the Python module 'zmq' (pyzmq) is not available ({error}); install it with: pip install pyzmq\n")
-    sys.exit(3)
+except ImportError as _zmq_error:  # pragma: no cover - reported when a socket is needed
+    zmq = None
+    _ZMQ_IMPORT_ERROR = _zmq_error
+
+
+def _require_zmq() -> None:
+    if zmq is None:
+        sys.stderr.write(f"error: the Python module 'zmq' (pyzmq) is not available ({_ZMQ_IMPORT_ERROR}); "
+                         "install it with: pip install pyzmq\n")
+        sys.exit(3)
 
 # --- Protocol constants (docs/PROTOCOL.md §2, §3) ---------------------------------------------
 
-TAG = b"CVY2"
+TAG = b"CVY3"                        # this client's protocol version (§2)
+TAG_V2 = b"CVY2"                     # the previous version, which brokers still serve (§13)
+TAGS = {3: TAG, 2: TAG_V2}
 
 SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT, DISCONNECT, DEAD_LETTERS = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
+HELLO = 0x08                         # version 3 only (§5.5)
 ACCEPTED, REJECTED, RESULT, CANCEL_REPLY, STATUS_REPLY, STATS_REPLY = 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
 DEAD_LETTERS_REPLY = 0x17
 ERROR = 0x1F
@@ -52,7 +65,7 @@ COMMAND_NAMES = {
     SUBMIT: "SUBMIT", CANCEL: "CANCEL", STATUS: "STATUS", STATS: "STATS", HEARTBEAT: "HEARTBEAT",
     DISCONNECT: "DISCONNECT", DEAD_LETTERS: "DEAD_LETTERS", DEAD_LETTERS_REPLY: "DEAD_LETTERS_REPLY", ACCEPTED: "ACCEPTED", REJECTED: "REJECTED", RESULT: "RESULT",
     CANCEL_REPLY: "CANCEL_REPLY", STATUS_REPLY: "STATUS_REPLY", STATS_REPLY: "STATS_REPLY", ERROR: "ERROR",
-    READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE",
+    READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE", HELLO: "HELLO",
 }
 # Body: ("packed", k) for one packed frame holding one or more groups of k fields (§2.1),
 # ("fixed", n) for exactly n frames.
@@ -62,7 +75,7 @@ BODY_SHAPE = {
     CANCEL: ("fixed", 1), STATUS: ("fixed", 1), READY: ("fixed", 1), STATS_REPLY: ("fixed", 1),
     ERROR: ("fixed", 1), STATS: ("fixed", 0), HEARTBEAT: ("fixed", 0), DISCONNECT: ("fixed", 0),
     CANCEL_REPLY: ("fixed", 2), STATUS_REPLY: ("fixed", 5),
-    DEAD_LETTERS: ("fixed", 2), DEAD_LETTERS_REPLY: ("fixed", 1),
+    DEAD_LETTERS: ("fixed", 2), DEAD_LETTERS_REPLY: ("fixed", 1), HELLO: ("fixed", 1),
 }
 
 MAX_IDENTIFIER_BYTES = 255
@@ -70,6 +83,42 @@ MAX_GROUPS = 65_536                  # groups in one packed frame, at most (§2.
 PACKED_MESSAGE_TARGET = 1 << 20      # stop adding groups to a message once its packed frame passes this (§7)
 
 _LENGTH = struct.Struct(">I")
+
+# --- Tagged fields (§6.1): the version-3 options and dispatch meta ------------------------------
+
+CRITICAL = 0x8000                    # the tag's top bit: understand this field or refuse the task
+OPT_TIMEOUT, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_RETRY_BACKOFF = 0x0001, 0x0002, 0x0003, 0x0004
+# Reserved for the next versions (a broker of this version rejects them when sent critical):
+OPT_NOT_BEFORE, OPT_UNIQUE_KEY, OPT_WORKFLOW_PARENT = 0x0005, 0x0006, 0x0007
+OPT_CANCEL_ON_DISCONNECT, OPT_TRACEPARENT, OPT_TRACESTATE = 0x0008, 0x0009, 0x000A
+META_ATTEMPT, META_TIMEOUT = 0x0001, 0x0002
+_FIELD_HEADER = struct.Struct(">HH")
+
+
+def pack_tagged(fields: Iterable[Tuple[int, bytes]]) -> bytes:
+    """Tagged fields (§6.1): each a u16 tag, a u16 length and the value, big-endian."""
+    out = []
+    for tag, value in fields:
+        if not 0 <= tag <= 0xFFFF or len(value) > 0xFFFF:
+            raise ValueError(f"tag {tag:#06x} or its {len(value)}-byte value does not fit a tagged field")
+        out.append(_FIELD_HEADER.pack(tag, len(value)) + value)
+    return b"".join(out)
+
+
+def unpack_tagged(data: bytes) -> List[Tuple[int, bytes]]:
+    """The (tag, value) pairs of a tagged-field run; ValueError for a header cut short or a value that
+    runs past the end."""
+    fields, offset, end = [], 0, len(data)
+    while offset < end:
+        if end - offset < 4:
+            raise ValueError(f"{end - offset} bytes left at offset {offset}, too few for a field header (4)")
+        tag, length = _FIELD_HEADER.unpack_from(data, offset)
+        offset += 4
+        if length > end - offset:
+            raise ValueError(f"field {tag:#06x} claims {length} bytes; {end - offset} are left")
+        fields.append((tag, bytes(data[offset:offset + length])))
+        offset += length
+    return fields
 
 
 def pack_fields(fields: Iterable[bytes]) -> bytes:
@@ -93,14 +142,15 @@ def unpack_fields(frame: bytes) -> List[bytes]:
     return fields
 
 
-def parse(frames: Sequence[bytes]) -> Optional[Tuple[int, List[bytes]]]:
+def parse(frames: Sequence[bytes], tag: bytes = TAG) -> Optional[Tuple[int, List[bytes]]]:
     """A received message checked as PROTOCOL.md §2 says: (command, body), where the body of a group
-    command is the fields of its packed frame, group after group. None if the message is malformed."""
-    if len(frames) < 2 or frames[0] != TAG or len(frames[1]) != 1:
+    command is the fields of its packed frame, group after group. None if the message is malformed,
+    carries another tag than ``tag``, or a command this client does not know (§9.1: dropped)."""
+    if len(frames) < 2 or frames[0] != tag or len(frames[1]) != 1:
         return None
     command = frames[1][0]
     shape = BODY_SHAPE.get(command)
-    if shape is None:
+    if shape is None or (command == HELLO and tag == TAG_V2):
         return None
     kind, size = shape
     if kind == "fixed":
@@ -137,11 +187,15 @@ class BrokerProtocolError(ConveyorError):
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """The 16-byte options frame of SUBMIT (PROTOCOL.md §6.1)."""
+    """The options field of SUBMIT: tagged fields in version 3 (PROTOCOL.md §6.1), 16 bytes in
+    version 2 (§13.2). ``extra`` holds further (tag, value) fields to send as they are, e.g. a
+    trace context (0x0009) or an option of a newer broker (set the CRITICAL bit if it must not be
+    ignored)."""
     timeout_ms: int = 300_000
     priority: int = 0
     max_attempts: int = 1
     retry_backoff_ms: int = 1_000
+    extra: Tuple[Tuple[int, bytes], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout_ms <= 0xFFFFFFFF:
@@ -151,14 +205,78 @@ class TaskOptions:
         if not 0 <= self.max_attempts <= 0xFFFFFFFF or not 0 <= self.retry_backoff_ms <= 0xFFFFFFFF:
             raise ValueError("max_attempts and retry_backoff_ms must fit in an unsigned 32-bit integer")
 
-    def encode(self) -> bytes:
-        """The options frame: empty for the defaults, 16 big-endian bytes otherwise."""
-        if self == DEFAULT_OPTIONS:
-            return b""
-        return struct.pack(">IiII", self.timeout_ms, self.priority, self.max_attempts, self.retry_backoff_ms)
+    def encode(self, version: int = 3) -> bytes:
+        """The options field in ``version``'s encoding. Version 3: each option that differs from its
+        default as a plain tagged field, in number order, then ``extra``; so the defaults are empty.
+        Version 2: empty for the defaults, 16 big-endian bytes otherwise (``extra`` cannot be sent)."""
+        if version == 2:
+            if self.extra:
+                raise ValueError("a version-2 options field cannot carry extra tagged fields")
+            if self == DEFAULT_OPTIONS:
+                return b""
+            return struct.pack(">IiII", self.timeout_ms, self.priority, self.max_attempts, self.retry_backoff_ms)
+        fields = []
+        if self.timeout_ms != 300_000:
+            fields.append((OPT_TIMEOUT, struct.pack(">I", self.timeout_ms)))
+        if self.priority != 0:
+            fields.append((OPT_PRIORITY, struct.pack(">i", self.priority)))
+        if self.max_attempts != 1:
+            fields.append((OPT_MAX_ATTEMPTS, struct.pack(">I", self.max_attempts)))
+        if self.retry_backoff_ms != 1_000:
+            fields.append((OPT_RETRY_BACKOFF, struct.pack(">I", self.retry_backoff_ms)))
+        return pack_tagged(fields + list(self.extra))
+
+    @staticmethod
+    def decode(data: bytes, version: int = 3) -> "TaskOptions":
+        """Reads an options field as a broker does (§6.1): unknown plain fields skipped, the last of a
+        repeated option wins; ValueError for a malformed field or an unknown critical one."""
+        if version == 2:
+            if not data:
+                return DEFAULT_OPTIONS
+            if len(data) != 16:
+                raise ValueError(f"options frame has {len(data)} bytes; expected 0 or 16")
+            return TaskOptions(*struct.unpack(">IiII", data))
+        values = {}
+        for tag, value in unpack_tagged(data):
+            number = tag & ~CRITICAL
+            if number in (OPT_TIMEOUT, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_RETRY_BACKOFF):
+                if len(value) != 4:
+                    raise ValueError(f"option {tag:#06x} has {len(value)} bytes; expected 4")
+                values[number] = value
+            elif tag & CRITICAL:
+                raise ValueError(f"field {tag:#06x} is marked critical and is not supported")
+        get = lambda number, fmt, default: struct.unpack(fmt, values[number])[0] if number in values else default
+        return TaskOptions(get(OPT_TIMEOUT, ">I", 300_000), get(OPT_PRIORITY, ">i", 0),
+                           max(1, get(OPT_MAX_ATTEMPTS, ">I", 1)), get(OPT_RETRY_BACKOFF, ">I", 1_000))
 
 
 DEFAULT_OPTIONS = TaskOptions()
+
+
+def decode_dispatch_meta(data: bytes, version: int = 3) -> Tuple[int, int]:
+    """A DISPATCH meta field (§6.2) as (attempt, timeout_ms), for consumers written from this file."""
+    if version == 2:
+        if len(data) != 8:
+            raise ValueError(f"dispatch meta frame has {len(data)} bytes; expected 8")
+        return struct.unpack(">II", data)
+    values = {}
+    for tag, value in unpack_tagged(data):
+        number = tag & ~CRITICAL
+        if number in (META_ATTEMPT, META_TIMEOUT):
+            if len(value) != 4:
+                raise ValueError(f"meta field {tag:#06x} has {len(value)} bytes; expected 4")
+            values[number] = struct.unpack(">I", value)[0]
+        elif tag & CRITICAL:
+            raise ValueError(f"field {tag:#06x} is marked critical and is not supported")
+    if META_ATTEMPT not in values or META_TIMEOUT not in values:
+        raise ValueError("dispatch meta lacks attempt or timeout_ms")
+    return values[META_ATTEMPT], values[META_TIMEOUT]
+
+
+# Result statuses and task states this version knows; a receiver maps any other word to
+# "not ok" / "held, not finished" and keeps it as it came (§6.4, §4.6).
+KNOWN_STATUSES = ("ok", "error", "timeout", "cancelled")
+KNOWN_STATES = ("queued", "running", "done", "unknown")
 
 
 @dataclass
@@ -172,6 +290,11 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def recognized(self) -> bool:
+        """Whether the status is one this client knows; any other word is a failure (§6.4)."""
+        return self.status in KNOWN_STATUSES or self.status == "rejected"
 
     @property
     def value(self) -> Any:
@@ -211,15 +334,32 @@ class Result:
 class StatusReport:
     """STATUS_REPLY (PROTOCOL.md §4.6)."""
     id: str
-    state: str  # queued, running, done, unknown
+    state: str  # queued, running, done, unknown; or a newer broker's word (§4.6)
     result: Optional[Result]
+
+    @property
+    def held(self) -> bool:
+        """Whether the broker holds the task: every state but "unknown", unknown words included."""
+        return self.state != "unknown"
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "done"
 
 
 @dataclass
 class _Pending:
-    """A task sent and not yet finished, kept so that it can be submitted again."""
-    group: Tuple[bytes, bytes, bytes, bytes]
+    """A task sent and not yet finished, kept so that it can be submitted again (in whichever
+    version the client then speaks: the options are encoded when sent)."""
+    task_id: bytes
+    name: bytes
+    options: Union[TaskOptions, bytes]
+    args: bytes
     accepted: bool = False
+
+    def group(self, version: int) -> Tuple[bytes, bytes, bytes, bytes]:
+        options = self.options if isinstance(self.options, bytes) else self.options.encode(version)
+        return (self.task_id, self.name, options, self.args)
 
 
 def _decode_json_object(frame: bytes) -> Dict[str, Any]:
@@ -250,7 +390,15 @@ class Client:
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", *, routing_id: Optional[bytes] = None,
                  heartbeat_interval: float = 1.0, liveness: int = 4, batch: int = 128,
-                 context: Optional["zmq.Context"] = None, log=None) -> None:
+                 context: Optional["zmq.Context"] = None, log=None, protocol: int = 3,
+                 fall_back: bool = True) -> None:
+        _require_zmq()
+        if protocol not in TAGS:
+            raise ValueError(f"protocol must be one of {sorted(TAGS)}")
+        self.version = protocol            # the version this client speaks now (§13)
+        self.fall_back = fall_back         # switch to version 2 when the broker speaks only that
+        self.broker_hello: Optional[Dict[str, Any]] = None
+        self.fell_back = False             # whether it switched to version 2 for a version-2 broker
         self.endpoint = endpoint
         self.routing_id = routing_id or f"py-{os.getpid()}-{uuid.uuid4().hex[:12]}".encode()
         if not 1 <= len(self.routing_id) <= 255 or self.routing_id[0] == 0:
@@ -269,11 +417,16 @@ class Client:
         self._stats_replies: collections.deque = collections.deque()
         self._dead_letter_replies: collections.deque = collections.deque()
         self._heartbeat_replies = 0
+        self._hello_replies: collections.deque = collections.deque()
         self._outstanding: List[List[bytes]] = []        # status/cancel/stats requests awaiting replies
         self.errors: List[str] = []                      # ERROR texts received
         self.reconnects = 0
         self.broker_disconnected = False
         self._connect()
+
+    @property
+    def tag(self) -> bytes:
+        return TAGS[self.version]
 
     # -- connection --
 
@@ -308,8 +461,9 @@ class Client:
         self._resend_everything()
 
     def _resend_everything(self) -> None:
-        self._send_groups([p.group for p in self._pending.values()])
-        for frames in self._outstanding:
+        self._send_groups([p.group(self.version) for p in self._pending.values()])
+        for i, frames in enumerate(self._outstanding):
+            frames = self._outstanding[i] = [self.tag] + frames[1:]
             self._send(frames)
 
     def _close_socket(self) -> None:
@@ -328,7 +482,7 @@ class Client:
         if self._socket is None:
             return
         try:
-            self._send([TAG, bytes([DISCONNECT])])
+            self._send([self.tag, bytes([DISCONNECT])])
         except zmq.ZMQError:
             pass
         self._close_socket()
@@ -356,10 +510,10 @@ class Client:
             count += 1
             size += sum(4 + len(field) for field in group)
             if count >= self.batch or size >= PACKED_MESSAGE_TARGET:
-                self._send([TAG, bytes([SUBMIT]), pack_fields(fields)])
+                self._send([self.tag, bytes([SUBMIT]), pack_fields(fields)])
                 fields, count, size = [], 0, 0
         if fields:
-            self._send([TAG, bytes([SUBMIT]), pack_fields(fields)])
+            self._send([self.tag, bytes([SUBMIT]), pack_fields(fields)])
 
     @staticmethod
     def encode_args(args: Any) -> bytes:
@@ -375,18 +529,18 @@ class Client:
         """Sends tasks (name, args, options or None, id or None), many per SUBMIT. Returns their ids.
 
         Does not wait: use ``wait_accepted`` or ``results``. Submitting an id again is safe (§8.1).
-        ``options`` may also be the raw bytes of the options frame (for testing the broker).
+        ``options`` may also be the raw bytes of the options field (for testing the broker).
         """
         groups, ids = [], []
         for name, args, options, task_id in tasks:
             task_id = task_id or self.new_id()
-            options_frame = bytes(options) if isinstance(options, (bytes, bytearray)) else (options or DEFAULT_OPTIONS).encode()
-            group = (_identifier(task_id, "task id"), _identifier(name, "task name"), options_frame,
-                     self.encode_args(args))
-            self._pending[task_id] = _Pending(group)
+            raw_options = bytes(options) if isinstance(options, (bytes, bytearray)) else (options or DEFAULT_OPTIONS)
+            pending = _Pending(_identifier(task_id, "task id"), _identifier(name, "task name"), raw_options,
+                               self.encode_args(args))
+            self._pending[task_id] = pending
             self._results.pop(task_id, None)
             self._rejected.pop(task_id, None)
-            groups.append(group)
+            groups.append(pending.group(self.version))
             ids.append(task_id)
         self._send_groups(groups)
         return ids
@@ -405,9 +559,11 @@ class Client:
     # -- receiving --
 
     def _handle(self, frames: List[bytes]) -> None:
-        parsed = parse(frames)
+        parsed = parse(frames, self.tag)
         if parsed is None:
-            self._log(f"dropped a malformed message from the broker ({len(frames)} frames)")
+            if self._broker_speaks_only_v2(frames):
+                return
+            self._log(f"dropped a malformed or unknown message from the broker ({len(frames)} frames)")
             return
         # For ACCEPTED, REJECTED and RESULT the body is the fields of the packed frame, group after group.
         command, body = parsed
@@ -449,6 +605,17 @@ class Client:
         elif command == HEARTBEAT:
             self._heartbeat_replies += 1
             self._forget_request(HEARTBEAT, None)
+        elif command == HELLO:
+            try:
+                hello = json.loads(body[0])
+            except ValueError:
+                hello = None
+            if isinstance(hello, dict):
+                self.broker_hello = hello
+                self._hello_replies.append(hello)
+                self._forget_request(HELLO, None)
+            else:
+                self._log("dropped a HELLO from the broker whose body is not a JSON object")
         elif command == DISCONNECT:
             # The broker is stopping (§8.10) and forgets our tasks; they are submitted again when
             # the connection to its successor comes up (see _watch_connection).
@@ -456,9 +623,33 @@ class Client:
         elif command == ERROR:
             text = body[0].decode("utf-8", "replace")
             self.errors.append(text)
+            # An ERROR cannot be matched to a request in general (§9), but one naming HELLO while a
+            # HELLO is outstanding answers it: a broker without HELLO (not version 3).
+            if "HELLO" in text and any(f[1] == bytes([HELLO]) for f in self._outstanding):
+                self._hello_replies.append(BrokerProtocolError(text))
+                self._forget_request(HELLO, None)
             self._log(f"broker reported a protocol error: {text}")
         else:
             self._log(f"unexpected {COMMAND_NAMES.get(command, hex(command))} from the broker")
+
+    def _broker_speaks_only_v2(self, frames: List[bytes]) -> bool:
+        """An ERROR tagged CVY2 refusing our CVY3 means a version-2 broker (§13.3): speak version 2 from
+        now on and send everything again, or, without ``fall_back``, report it."""
+        if self.version != 3 or parse(frames, TAG_V2) is None or frames[1] != bytes([ERROR]):
+            return False
+        text = frames[2].decode("utf-8", "replace")
+        if "CVY3" not in text:
+            return False
+        if not self.fall_back:
+            self.errors.append(text)
+            self._log(f"the broker speaks only protocol CVY2: {text}")
+            return True
+        self.fell_back = True
+        self._log("the broker speaks only protocol CVY2; switching to it and sending everything again")
+        self.version = 2
+        self._outstanding = [f for f in self._outstanding if f[1] != bytes([HELLO])]
+        self._resend_everything()
+        return True
 
     def _forget_request(self, command: int, task_id: Optional[bytes]) -> None:
         for i, frames in enumerate(self._outstanding):
@@ -488,7 +679,7 @@ class Client:
         if now - self._last_heard > self.heartbeat_interval * self.liveness:
             self._reconnect()
         elif now - self._last_sent >= self.heartbeat_interval:
-            self._send([TAG, bytes([HEARTBEAT])])
+            self._send([self.tag, bytes([HEARTBEAT])])
 
     def _watch_connection(self) -> None:
         from zmq.utils.monitor import recv_monitor_message
@@ -562,33 +753,47 @@ class Client:
     def status(self, task_id: str, timeout: float = 10.0) -> StatusReport:
         raw = _identifier(task_id, "task id")
         replies = self._status_replies[task_id]
-        self._request([TAG, bytes([STATUS]), raw], lambda: bool(replies), timeout, f"STATUS {task_id}")
+        self._request([self.tag, bytes([STATUS]), raw], lambda: bool(replies), timeout, f"STATUS {task_id}")
         return replies.popleft()
 
     def cancel(self, task_id: str, timeout: float = 10.0) -> str:
         """Asks the broker to cancel a task: "cancelled", "running", "done" or "unknown"."""
         raw = _identifier(task_id, "task id")
         replies = self._cancel_replies[task_id]
-        self._request([TAG, bytes([CANCEL]), raw], lambda: bool(replies), timeout, f"CANCEL {task_id}")
+        self._request([self.tag, bytes([CANCEL]), raw], lambda: bool(replies), timeout, f"CANCEL {task_id}")
         return replies.popleft()
 
     def stats(self, timeout: float = 10.0) -> Dict[str, Any]:
-        self._request([TAG, bytes([STATS])], lambda: bool(self._stats_replies), timeout, "STATS")
+        self._request([self.tag, bytes([STATS])], lambda: bool(self._stats_replies), timeout, "STATS")
         return self._stats_replies.popleft()
 
     def dead_letters(self, action: str, task_id: Optional[str] = None, timeout: float = 10.0) -> Dict[str, Any]:
         """Requeues (action "requeue") or purges ("purge") the dead letter ``task_id``, or all of them
         when it is None (§4.8). Answers {"action", "count"} or {"error"}. List them with ``stats()``."""
         raw = _identifier(task_id, "task id") if task_id else b""
-        self._request([TAG, bytes([DEAD_LETTERS]), action.encode("utf-8"), raw],
+        self._request([self.tag, bytes([DEAD_LETTERS]), action.encode("utf-8"), raw],
                       lambda: bool(self._dead_letter_replies), timeout, f"DEAD_LETTERS {action}")
         return self._dead_letter_replies.popleft()
 
     def ping(self, timeout: float = 10.0) -> float:
         """A HEARTBEAT round trip, in seconds."""
         start, before = time.monotonic(), self._heartbeat_replies
-        self._request([TAG, bytes([HEARTBEAT])], lambda: self._heartbeat_replies > before, timeout, "HEARTBEAT")
+        self._request([self.tag, bytes([HEARTBEAT])], lambda: self._heartbeat_replies > before, timeout, "HEARTBEAT")
         return time.monotonic() - start
+
+    def hello(self, capabilities: Sequence[str] = (), timeout: float = 10.0) -> Dict[str, Any]:
+        """Says HELLO (§5.5, optional) and returns the broker's: its versions, capabilities and
+        limits. Raises ``ConveyorError`` when this client speaks version 2, which has no HELLO."""
+        if self.version != 3:
+            raise ConveyorError("HELLO is a version-3 command; this client speaks CVY2 now")
+        body = json.dumps({"capabilities": list(capabilities), "role": "producer",
+                           "software": "conveyor-python-example", "versions": [2, 3]},
+                          separators=(",", ":"), sort_keys=True).encode()
+        self._request([self.tag, bytes([HELLO]), body], lambda: bool(self._hello_replies), timeout, "HELLO")
+        reply = self._hello_replies.popleft()
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
 
 # --- The program ------------------------------------------------------------------------------
@@ -622,7 +827,7 @@ def run_tasks(args: argparse.Namespace) -> int:
     left = lambda: max(0.1, deadline - time.monotonic())
     task_timeout_ms = int(args.timeout * 1000)
     checker = Checker()
-    with Client(args.broker) as client:
+    with Client(args.broker, protocol=args.protocol) as client:
         run = uuid.uuid4().hex[:8]
         expected: Dict[str, Tuple[str, Any]] = {}
         tasks = []
@@ -667,6 +872,14 @@ def run_tasks(args: argparse.Namespace) -> int:
         if ids and not args.skip_api_checks:
             first = ids[0]
             try:
+                if client.version == 3:
+                    try:
+                        hello = client.hello(timeout=min(left(), 10))
+                    except (BrokerProtocolError, BrokerTimeout) as error:
+                        hello = {"error": str(error)}
+                    checker.check(hello.get("role") == "broker" and 3 in hello.get("versions", []),
+                                  f"HELLO is answered with the broker's versions and capabilities ({hello})")
+                    client.errors.clear()
                 report = client.status(first, timeout=left())
                 checker.check(report.state == "done" and report.result is not None and report.result.ok
                               and report.result.value == expected[first][1],
@@ -747,7 +960,9 @@ def run_raw_checks(args: argparse.Namespace) -> int:
             checker.check(False, f"{what}: an ERROR reply (got nothing within {reply_wait} s)")
             return
         text = reply[2].decode("utf-8", "replace") if len(reply) == 3 else ""
-        ok = (len(reply) == 3 and reply[0] == TAG and reply[1] == bytes([ERROR])
+        # The broker answers in the version of the message when it speaks it, else in its newest (§9).
+        answer_tag = frames[0] if frames and frames[0] in TAGS.values() else TAG
+        ok = (len(reply) == 3 and reply[0] == answer_tag and reply[1] == bytes([ERROR])
               and all(word in text for word in must_contain))
         checker.check(ok, f"{what}: ERROR reply {text!r}" if ok else f"{what}: expected ERROR mentioning "
                       f"{list(must_contain)}, got {[f[:80] for f in reply]}")
@@ -765,7 +980,7 @@ def run_raw_checks(args: argparse.Namespace) -> int:
             return [f"raw-{run}-{suffix}".encode(), b"echo", b"", b"1"]
 
         expect_error([b"CVY9", bytes([SUBMIT]), pack_fields(group("v9"))],
-                     ["CVY9", "CVY2"], "wrong protocol version tag CVY9")
+                     ["CVY9", "CVY3", "CVY2"], "wrong protocol version tag CVY9")
         expect_error([b"CVY1", bytes([SUBMIT])] + group("v1"),
                      ["unsupported protocol", "CVY1", "CVY2"], "a version-1 SUBMIT (tag CVY1, one frame per field)")
         expect_error([TAG, b"\x7e"], ["0x7e"], "unknown command byte 0x7e")
@@ -786,6 +1001,11 @@ def run_raw_checks(args: argparse.Namespace) -> int:
                      ["malformed", "truncated"], "a packed frame ending in a truncated length")
         expect_error([TAG, bytes([STATUS])], ["STATUS"], "STATUS without its id frame")
         expect_error([TAG, bytes([READY]), b"{}"], ["READY"], "a consumer command on the frontend")
+        # Version 3's rules for what a peer does not know (§9.1, §13).
+        expect_error([b"CVY4", bytes([STATS])], ["unsupported protocol", "CVY4", "CVY3"], "a newer version's tag CVY4")
+        expect_error([TAG, bytes([0x30])], ["unknown command 0x30"], "a command byte of a later version (0x30)")
+        expect_error([TAG_V2, bytes([HELLO]), b'{"role":"producer","versions":[2]}'], ["unknown command 0x8"],
+                     "HELLO under the CVY2 tag, where it does not exist")
 
         for garbage in ([b"hello", b"world"], [b"\x00\xffgarbage"], [b"", bytes([SUBMIT])],
                         [b"GET / HTTP/1.1\r\n\r\n"]):
@@ -793,6 +1013,8 @@ def run_raw_checks(args: argparse.Namespace) -> int:
         silent = receive(1.0)
         checker.check(silent is None, "garbage without the tag gets no reply" if silent is None
                       else f"garbage without the tag gets no reply (got {[f[:80] for f in silent]})")
+
+        run_version3_checks(sock, receive, checker, run, reply_wait)
 
         # The malformed SUBMITs above must not have created a task, not even from a good group that
         # came before the bad one in the same packed frame.
@@ -828,8 +1050,8 @@ def run_raw_checks(args: argparse.Namespace) -> int:
         sock.send_multipart([TAG, bytes([STATS])])
         reply = receive(reply_wait)
         after = json.loads(reply[2])["totals"]["bad_messages"] if reply and reply[1] == bytes([STATS_REPLY]) else None
-        # Eleven messages failed the envelope checks (the READY is well formed, so not counted), plus four garbage.
-        sent_bad = 11 + 4
+        # Fourteen messages failed the envelope checks (the READY is well formed, so not counted), plus four garbage.
+        sent_bad = 14 + 4
         checker.check(before is not None and after is not None and after - before >= sent_bad,
                       f"STATS counts the bad messages (bad_messages {before} -> {after}, at least +{sent_bad})")
     finally:
@@ -837,6 +1059,126 @@ def run_raw_checks(args: argparse.Namespace) -> int:
 
     total = checker.passed + len(checker.failed)
     print(f"summary: {checker.passed}/{total} raw checks passed", flush=True)
+    print("ALL OK" if not checker.failed else "FAILED", flush=True)
+    return 0 if not checker.failed else 1
+
+
+def run_version3_checks(sock, receive, checker: "Checker", run: str, reply_wait: float) -> None:
+    """HELLO, the tagged options' rules for unknown and critical fields, and a version-2 peer served
+    in its own version (PROTOCOL.md §5.5, §6.1, §13)."""
+    hello = json.dumps({"capabilities": [], "role": "producer", "versions": [2, 3]}, separators=(",", ":")).encode()
+    sock.send_multipart([TAG, bytes([HELLO]), hello])
+    reply = receive(reply_wait)
+    parsed = parse(reply) if reply is not None else None
+    body = None
+    if parsed and parsed[0] == HELLO:
+        try:
+            body = json.loads(parsed[1][0])
+        except ValueError:
+            body = None
+    checker.check(isinstance(body, dict) and body.get("role") == "broker" and 3 in body.get("versions", [])
+                  and 2 in body.get("versions", []) and isinstance(body.get("capabilities", []), list),
+                  f"HELLO is answered with the broker's HELLO, versions 2 and 3 ({body if body is not None else reply})")
+
+    def ids(suffix: str) -> bytes:
+        return f"raw-{run}-{suffix}".encode()
+
+    plain = pack_tagged([(0x0123, b"from a newer client"), (OPT_TIMEOUT, struct.pack(">I", 20_000)),
+                         (OPT_TRACEPARENT, b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+    critical = pack_tagged([(OPT_TIMEOUT, struct.pack(">I", 20_000)), (0x8123, b"")])
+    not_before = pack_tagged([(OPT_NOT_BEFORE | CRITICAL, struct.pack(">Q", int(time.time() * 1000) + 60_000))])
+    sock.send_multipart([TAG, bytes([SUBMIT]), pack_fields(
+        [ids("plain"), b"echo", plain, b'{"plain":1}', ids("critical"), b"echo", critical, b"2",
+         ids("not-before"), b"echo", not_before, b"3"])])
+    # A version-2 peer on the same broker: 16-byte options, and every answer tagged CVY2.
+    v2_options = TaskOptions(timeout_ms=20_000, priority=1).encode(2)
+    sock.send_multipart([TAG_V2, bytes([SUBMIT]), pack_fields([ids("v2"), b"echo", v2_options, b'{"v2":true}'])])
+
+    seen: Dict[Tuple[bytes, str], Any] = {}
+    deadline = time.monotonic() + reply_wait
+    wanted = {(ids("plain"), "accepted"), (ids("plain"), "result"), (ids("critical"), "rejected"),
+              (ids("not-before"), "rejected"), (ids("v2"), "accepted"), (ids("v2"), "result")}
+    while time.monotonic() < deadline and not wanted.issubset(seen):
+        message = receive(max(0.01, deadline - time.monotonic()))
+        if message is None:
+            break
+        for tag in (TAG, TAG_V2):
+            parsed = parse(message, tag)
+            if parsed is None:
+                continue
+            command, fields = parsed
+            if command == ACCEPTED:
+                for task_id in fields:
+                    seen[(task_id, "accepted")] = tag
+            elif command == REJECTED:
+                for i in range(0, len(fields), 2):
+                    seen[(fields[i], "rejected")] = (tag, fields[i + 1].decode("utf-8", "replace"))
+            elif command == RESULT:
+                for i in range(0, len(fields), 4):
+                    seen[(fields[i], "result")] = (tag, fields[i + 1], fields[i + 2])
+    result = seen.get((ids("plain"), "result"))
+    checker.check(seen.get((ids("plain"), "accepted")) == TAG and result is not None and result[1] == b"ok",
+                  f"unknown plain options (0x0123, traceparent) are skipped: accepted and run ({result})")
+    rejected = seen.get((ids("critical"), "rejected"))
+    checker.check(rejected is not None and "0x8123" in rejected[1] and "critical" in rejected[1],
+                  f"an unknown critical option is REJECTED naming its tag ({rejected})")
+    rejected = seen.get((ids("not-before"), "rejected"))
+    checker.check(rejected is not None and "0x8005" in rejected[1] and "not_before" in rejected[1],
+                  f"the reserved not_before option sent critical is REJECTED by name ({rejected})")
+    result = seen.get((ids("v2"), "result"))
+    checker.check(seen.get((ids("v2"), "accepted")) == TAG_V2 and result is not None and result[0] == TAG_V2
+                  and result[1] == b"ok" and json.loads(result[2]) == {"v2": True},
+                  f"a CVY2 SUBMIT with 16-byte options is served in CVY2: ACCEPTED and RESULT tagged CVY2 "
+                  f"({seen.get((ids('v2'), 'accepted'))}, {result})")
+    sock.send_multipart([TAG_V2, bytes([STATUS]), ids("v2")])
+    reply = receive(reply_wait)
+    parsed = parse(reply, TAG_V2) if reply is not None else None
+    checker.check(parsed is not None and parsed[0] == STATUS_REPLY and parsed[1][1] == b"done",
+                  f"a CVY2 STATUS gets a CVY2 STATUS_REPLY ({[f[:40] for f in reply] if reply else None})")
+
+
+def self_test() -> int:
+    """Checks this file's encoders against the golden bytes of PROTOCOL.md §6 and §5.5, which
+    Tests/ProtocolTests pins on the Swift side too, without a broker or pyzmq. When the Swift test
+    runs this, it also passes its own encodings in CONVEYOR_GOLDEN_* variables to compare with."""
+    checker = Checker()
+    full = TaskOptions(timeout_ms=30_000, priority=-2, max_attempts=3, retry_backoff_ms=500)
+    full_v3 = bytes.fromhex("0001000400007530" "00020004fffffffe" "0003000400000003" "00040004000001f4")
+    checker.check(full.encode(3) == full_v3, "options, version 3: tagged fields in number order (§6.1)")
+    checker.check(full.encode(2) == bytes.fromhex("00007530fffffffe00000003000001f4"), "options, version 2: 16 bytes (§13.2)")
+    checker.check(TaskOptions(timeout_ms=5000).encode(3) == bytes.fromhex("0001000400001388"),
+                  "the worked example's options: only the timeout (§11)")
+    checker.check(DEFAULT_OPTIONS.encode(3) == b"" and DEFAULT_OPTIONS.encode(2) == b"", "the defaults are an empty field")
+    checker.check(TaskOptions.decode(full_v3) == full and TaskOptions.decode(full.encode(2), 2) == full,
+                  "both encodings decode back")
+    skipped = pack_tagged([(0x0042, b"x" * 300), (OPT_TIMEOUT, struct.pack(">I", 1234))])
+    checker.check(TaskOptions.decode(skipped) == TaskOptions(timeout_ms=1234), "an unknown plain option is skipped")
+    repeated = pack_tagged([(OPT_TIMEOUT, struct.pack(">I", 1000)), (OPT_TIMEOUT, struct.pack(">I", 2000))])
+    checker.check(TaskOptions.decode(repeated).timeout_ms == 2000, "the last of a repeated option wins")
+    for bad, what in ((pack_tagged([(0x8042, b"")]), "an unknown critical option"), (b"\x00\x01\x00", "a header cut short"),
+                      (b"\x00\x01\x00\x04\x00", "a value running past the end"),
+                      (pack_tagged([(OPT_TIMEOUT, b"\x00\x00")]), "a known option of the wrong length")):
+        try:
+            TaskOptions.decode(bad)
+            checker.check(False, f"{what} is refused")
+        except ValueError as error:
+            checker.check(True, f"{what} is refused ({error})")
+    meta = bytes.fromhex("0001000400000002" "000200040000e966")
+    checker.check(decode_dispatch_meta(meta) == (2, 59_750) and decode_dispatch_meta(bytes.fromhex("000000020000e966"), 2) == (2, 59_750),
+                  "dispatch meta in both versions (§6.2)")
+    hello = json.dumps({"capabilities": [], "role": "producer", "software": "conveyor-swift", "versions": [2, 3]},
+                       separators=(",", ":"), sort_keys=True)
+    checker.check(hello == '{"capabilities":[],"role":"producer","software":"conveyor-swift","versions":[2,3]}',
+                  "a HELLO body: JSON, keys sorted, no spaces (§5.5)")
+    # The Swift side's own encodings, when the Swift test passes them.
+    golden = {name: os.environ.get(f"CONVEYOR_GOLDEN_{name}") for name in ("OPTIONS_V3", "OPTIONS_V2", "META_V3", "HELLO")}
+    if all(value is not None for value in golden.values()):
+        checker.check(full.encode(3).hex() == golden["OPTIONS_V3"], "the Swift encoder's version-3 options bytes are ours")
+        checker.check(full.encode(2).hex() == golden["OPTIONS_V2"], "the Swift encoder's version-2 options bytes are ours")
+        checker.check(decode_dispatch_meta(bytes.fromhex(golden["META_V3"])) == (2, 59_750), "the Swift encoder's dispatch meta decodes here")
+        checker.check(golden["HELLO"] == hello, "the Swift HELLO body is ours byte for byte")
+    total = checker.passed + len(checker.failed)
+    print(f"summary: {checker.passed}/{total} self-test checks passed", flush=True)
     print("ALL OK" if not checker.failed else "FAILED", flush=True)
     return 0 if not checker.failed else 1
 
@@ -851,7 +1193,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--skip-api-checks", action="store_true", help="only submit tasks and check their results")
     parser.add_argument("--raw-checks", action="store_true",
                         help="send malformed messages and check the broker's answers instead")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the encoders against the golden bytes of PROTOCOL.md, without a broker")
+    parser.add_argument("--protocol", type=int, choices=sorted(TAGS), default=3,
+                        help="the protocol version to speak (default 3)")
     args = parser.parse_args(argv)
+    if args.self_test:
+        return self_test()
+    _require_zmq()
     if args.count < 0 or args.sha256 < 0 or args.timeout <= 0:
         parser.error("--count and --sha256 must not be negative; --timeout must be positive")
 
