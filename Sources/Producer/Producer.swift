@@ -1,4 +1,4 @@
-public import ConveyorProtocol
+import ConveyorProtocol
 import ConveyorSystem
 import Foundation
 public import Logging
@@ -47,7 +47,7 @@ public final class Producer: Service, Sendable {
     let wakeup = Wakeup()
     /// Read by the I/O loop between polls; set by shutdown and by cancellation of ``run()``.
     let stop = StopFlag()
-    private let runState = ServiceRunState(service: "producer")
+    let runState = ServiceRunState(service: "producer")
     let routingID: [UInt8]
     /// The first 8 bytes of every task id this producer makes.
     private let idPrefix: [UInt8]
