@@ -18,7 +18,7 @@ extension Producer {
         try await submit([TaskSubmission(name, json: args, options: options, id: id)], throwingTaskErrors: true)[0]
     }
 
-    /// Submits a task whose args are JSON text (see ``submit(_:json:options:id:)-(_,RawJSON,_,_)``).
+    /// Submits a task whose args are JSON text (see ``submit(_:json:options:id:)``).
     public func submit(_ name: String, json: String, options: TaskOptions = .default,
                        id: String? = nil) async throws -> TaskHandle {
         try await submit(name, json: RawJSON(json), options: options, id: id)
@@ -37,7 +37,7 @@ extension Producer {
     /// larger than the window goes in window-sized parts), then until the broker has answered every
     /// task. Handles come back in the order of `tasks`.
     ///
-    /// Unlike ``submit(_:json:options:id:)-(_,RawJSON,_,_)`` this does not throw for one task's
+    /// Unlike ``submit(_:json:options:id:)`` this does not throw for one task's
     /// refusal: a task the broker rejects, or does not answer within the request timeout, gets a
     /// `rejected` or `timeout` result in its handle, so the handles of the others are not lost.
     /// - Throws: ``ProducerError/closed`` only.
@@ -60,7 +60,7 @@ extension Producer {
     }
 
     /// Submits a task whose args are JSON text and waits for its result (see
-    /// ``run(_:json:options:id:)-(_,RawJSON,_,_)``).
+    /// ``run(_:json:options:id:)``).
     public func run(_ name: String, json: String, options: TaskOptions = .default,
                     id: String? = nil) async throws -> TaskResult {
         try await run(name, json: RawJSON(json), options: options, id: id)

@@ -24,19 +24,26 @@ import ZeroMQ
 /// }
 /// ```
 ///
-/// In an application, put it in the `ServiceGroup` beside the services that use it; the group's
-/// graceful shutdown stops it:
+/// In an application, put it in the `ServiceGroup` before the services that use it (a group
+/// shuts its services down in reverse order, so they stop before it does); the group's graceful
+/// shutdown stops it:
 ///
 /// ```swift
 /// let producer = Producer(configuration: .init(broker: endpoint), logger: logger)
-/// let group = ServiceGroup(services: [producer, myHTTPServer(producer)], logger: logger)
+/// let group = ServiceGroup(services: [producer, MyHTTPServer(producer: producer)], logger: logger)
 /// try await group.run()
 /// ```
 ///
+/// (A `conveyor`-style executable uses `ConveyorServices.run(_:logger:started:)` instead, which
+/// runs such a group with SIGINT/SIGTERM taken by the self-pipe handler.)
+///
 /// Calls made before ``run()`` starts are not refused: they wait in the request table, and the
-/// loop sends them as soon as it runs. Their timeouts count from the call, so a producer whose
-/// `run()` starts late fails them with ``ProducerError/brokerTimeout(endpoint:waited:)`` at its
-/// first turn, and one shut down before it ever ran fails them with ``ProducerError/closed``.
+/// loop sends them as soon as it runs (so a service that starts beside the producer in a group
+/// need not wait for it). Their timeouts count from the call: a producer whose `run()` starts
+/// more than ``ProducerConfiguration/requestTimeout`` late fails them with
+/// ``ProducerError/brokerTimeout(endpoint:waited:)`` at its first turn, and one shut down before
+/// it ever ran fails them with ``ProducerError/closed`` at once. A producer that is never run
+/// leaves them waiting: run it, or use ``withProducer(_:logger:_:)``.
 /// A producer runs once: a second ``run()`` throws `ServiceStateError`.
 public final class Producer: Service, Sendable {
     public let configuration: ProducerConfiguration

@@ -234,7 +234,7 @@ struct RequestTable: Sendable {
             outcomes.append(Outcome(result: TaskResult(id: next.id, status: .timeout, kind: .timeout, message: text), acceptError: nil))
         }
         var completions = finish(outcomes)
-        for key in Array(replyWaiters.keys) {
+        for key in replyWaiters.isEmpty ? [] : Array(replyWaiters.keys) {
             guard var waiting = replyWaiters[key] else { continue }
             while let first = waiting.first, first.deadline < now {
                 completions.replies.append(ReplyDelivery(waiter: waiting.removeFirst(), result: .failure(timeout)))
