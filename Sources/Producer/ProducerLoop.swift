@@ -18,15 +18,17 @@ extension Producer {
     /// its monitor, which never leave this thread.
     func ioLoop() throws {
         let context = try Context()
-        let socket = try connect(context)
+        let socket = try makeSocket(context)
+        // A dead connection (broker killed, host gone, process frozen) is found by ZMTP heartbeats
+        // (set in makeSocket()), and libzmq reconnects by itself; the monitor says when. A broker
+        // that is merely busy keeps answering ZMTP PINGs from its I/O thread, so it is not mistaken
+        // for a dead one. The monitor is attached before `zmq_connect`: a local connection can be
+        // up before this thread's next call, and its CONNECTED event would be lost.
+        let monitor = try SocketMonitor(socket)
+        try socket.connect(configuration.broker)
         var connection = ConnectionState()
         _ = try? connection.handle(.start)
         defer { _ = try? connection.handle(.close) }
-        // A dead connection (broker killed, host gone, process frozen) is found by ZMTP heartbeats
-        // (set in connect()), and libzmq reconnects by itself; the monitor says when. A broker that
-        // is merely busy keeps answering ZMTP PINGs from its I/O thread, so it is not mistaken for
-        // a dead one.
-        let monitor = try SocketMonitor(socket)
         var poller = Poller()
         let socketIndex = poller.add(socket)
         let wakeIndex = poller.add(fileDescriptor: wakeup.readDescriptor)
@@ -64,8 +66,9 @@ extension Producer {
         }
     }
 
-    /// A DEALER with the producer's routing id, queue limits, heartbeats and CURVE keys, connected.
-    private func connect(_ context: Context) throws -> Socket {
+    /// A DEALER with the producer's routing id, queue limits, heartbeats and CURVE keys, not
+    /// connected yet.
+    private func makeSocket(_ context: Context) throws -> Socket {
         let socket = try Socket(context, type: .dealer)
         try socket.set(.linger, 0)
         try socket.set(.routingID, routingID)
@@ -82,7 +85,6 @@ extension Producer {
         let interval = Int32(clamping: configuration.heartbeatInterval.milliseconds)
         try socket.set(.heartbeatInterval, interval)
         try socket.set(.heartbeatTimeout, interval * Int32(clamping: configuration.liveness))
-        try socket.connect(configuration.broker)
         return socket
     }
 
