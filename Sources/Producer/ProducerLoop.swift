@@ -226,7 +226,7 @@ extension Producer {
     }
 
     /// A `STATUS_REPLY` as a report, or an error naming a state or status this producer does not know.
-    private static func statusReport(_ envelope: Envelope) -> Result<Reply, ProducerError> {
+    static func statusReport(_ envelope: Envelope) -> Result<Reply, ProducerError> {
         let id = envelope[0].string
         let stateText = envelope[1].string
         guard let state = TaskState(rawValue: stateText) else {

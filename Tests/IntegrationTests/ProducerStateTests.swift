@@ -371,4 +371,34 @@ struct ProducerResultDecodingTests {
             #expect(result.info?.pid == 12 && result.info?.attempts == 2)
         }
     }
+
+    static func statusReply(_ fields: [String]) throws -> Envelope {
+        try Envelope(frames: [Array("CVY2".utf8), [0x15]] + fields.map { Array($0.utf8) }, fromRouter: false)
+    }
+
+    @Test("a STATUS_REPLY with a state this producer does not know is an error naming it, not 'unknown'")
+    func unknownState() throws {
+        let reply = Producer.statusReport(try Self.statusReply(["t1", "scheduled", "", "", ""]))
+        guard case .failure(.unexpectedReply(let text)) = reply else {
+            Issue.record("\(reply)")
+            return
+        }
+        #expect(text.contains("'scheduled'"))
+    }
+
+    @Test("a STATUS_REPLY of a finished task carries its result; of a queued one, none")
+    func statusReplies() throws {
+        let done = Producer.statusReport(try Self.statusReply(["t1", "done", "ok", "[1]", ""]))
+        guard case .success(.status(let report)) = done else {
+            Issue.record("\(done)")
+            return
+        }
+        #expect(report.state == .done && report.result?.status == .ok && report.result?.body.text == "[1]")
+        let queued = Producer.statusReport(try Self.statusReply(["t2", "queued", "", "", ""]))
+        guard case .success(.status(let waiting)) = queued else {
+            Issue.record("\(queued)")
+            return
+        }
+        #expect(waiting == TaskStatusReport(id: "t2", state: .queued, result: nil))
+    }
 }
