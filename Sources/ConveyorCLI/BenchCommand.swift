@@ -175,7 +175,7 @@ struct BenchCommand: AsyncParsableCommand {
         async let report = LoadRunner.run(producer: producer, tasks: tasks, window: queued + 1000)
         var waited = 0
         while waited < 6000 {
-            if let stats = try? await cluster.stats(), stats.queued_total >= queued { break }
+            if let stats = try? await cluster.stats(), stats.queuedTotal >= queued { break }
             try await Task.sleep(for: .milliseconds(100))
             waited += 1
         }

@@ -23,17 +23,19 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try await withBrokerClient(endpoint, logging, label: "conveyor.dead-letters") { producer in
             if requeue != nil || requeueAll {
-                printLine(try await producer.deadLetters("requeue", id: requeue).text)
+                let outcome = try await producer.deadLetters(.requeue, id: requeue)
+                printLine(String(decoding: try encoder.encode(outcome), as: UTF8.self))
             } else if purge != nil || purgeAll {
-                printLine(try await producer.deadLetters("purge", id: purge).text)
+                let outcome = try await producer.deadLetters(.purge, id: purge)
+                printLine(String(decoding: try encoder.encode(outcome), as: UTF8.self))
             } else {
-                let stats = try await producer.stats()
-                let object = try JSONSerialization.jsonObject(with: Data(stats.bytes)) as? [String: Any] ?? [:]
-                for letter in object["dead_letters"] as? [[String: Any]] ?? [] {
-                    let data = try JSONSerialization.data(withJSONObject: letter, options: [.sortedKeys])
-                    printLine(String(decoding: data, as: UTF8.self))
+                // One JSON line per dead letter: {"attempts", "id", "name", "reason"}.
+                for letter in try await producer.stats().deadLetters {
+                    printLine(String(decoding: try encoder.encode(letter), as: UTF8.self))
                 }
             }
         }

@@ -4,18 +4,17 @@ import ConveyorSystem
 import Foundation
 import ConveyorProducer
 
-/// Runs `body` with a producer connected to `--broker`, closes it afterwards, and turns a
-/// producer error (no answer, protocol error) into "error: ..." on stderr and exit status 1.
+/// Runs `body` with a producer connected to `--broker` (``withProducer(_:logger:_:)``: shut down
+/// when `body` returns), and turns a producer error (no answer, protocol error) into
+/// "error: ..." on stderr and exit status 1.
 func withBrokerClient<T>(
     _ endpoint: BrokerEndpointOptions, _ logging: LoggingOptions, label: String,
     _ body: (Producer) async throws -> T
 ) async throws -> T {
     let logger = logging.bootstrap(label: label)
     let configuration = try endpoint.producerConfiguration()
-    let producer = try Producer(configuration: configuration, logger: logger)
-    defer { producer.close() }
     do {
-        return try await body(producer)
+        return try await withProducer(configuration, logger: logger, body)
     } catch let error as ProducerError {
         printError("error: \(error)")
         throw ExitCode.failure
@@ -32,6 +31,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let report = try await withBrokerClient(endpoint, logging, label: "conveyor.status") { try await $0.status(id: id) }
+        // Built by hand rather than encoded: the result is the task's own JSON, copied in untouched.
         var line = #"{"id":\#(JSONText.quoted(report.id)),"state":"\#(report.state.rawValue)""#
         if let result = report.result {
             line += #","status":"\#(result.status.rawValue)""#
@@ -64,44 +64,63 @@ struct StatsCommand: AsyncParsableCommand {
         commandName: "stats",
         abstract: "Print the broker's statistics: queued per task name, consumers with pid, threads and free credit, tasks in flight, totals, dead letters.")
 
-    @Flag(help: "Print the raw JSON.") var json = false
+    @Flag(help: "Print the broker's JSON as it sent it.") var json = false
     @OptionGroup var endpoint: BrokerEndpointOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let raw = try await withBrokerClient(endpoint, logging, label: "conveyor.stats") { try await $0.stats() }
         if json {
-            printLine(raw.text)
+            // The exact bytes, so that fields newer than this build are not lost.
+            printLine(try await withBrokerClient(endpoint, logging, label: "conveyor.stats") { try await $0.statsJSON() }.text)
             return
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(raw.bytes)) as? [String: Any] else {
-            printLine(raw.text)
-            return
-        }
-        printLine(StatsFormatter.format(object))
+        let statistics = try await withBrokerClient(endpoint, logging, label: "conveyor.stats") { try await $0.stats() }
+        printLine(StatsFormatter.format(statistics))
     }
 }
 
+/// `conveyor stats` for people.
 enum StatsFormatter {
-    static func format(_ stats: [String: Any]) -> String {
+    static func format(_ stats: BrokerStatistics) -> String {
         var lines: [String] = []
-        let queued = stats["queued"] as? [String: Int] ?? [:]
-        lines.append("queued: \(stats["queued_total"] ?? 0)" + (queued.isEmpty ? "" : "  (" + queued.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
-        lines.append("running: \(stats["running"] ?? 0)")
-        lines.append("producers: \(stats["producers"] ?? 0)")
-        let consumers = stats["consumers"] as? [[String: Any]] ?? []
-        lines.append("consumers: \(consumers.count)")
-        for consumer in consumers {
-            lines.append("  pid \(consumer["pid"] ?? "?") on \(consumer["host"] ?? "?"): threads \(consumer["threads"] ?? 0), in flight \(consumer["in_flight"] ?? 0), free credit \(consumer["free_credit"] ?? 0), completed \(consumer["completed"] ?? 0)")
+        if let version = stats.protocolVersion { lines.append("protocol: \(version)") }
+        let queued = stats.queued.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        lines.append("queued: \(stats.queuedTotal)" + (queued.isEmpty ? "" : "  (" + queued.joined(separator: ", ") + ")"))
+        lines.append("running: \(stats.running)")
+        lines.append("producers: \(stats.producers)")
+        lines.append("results kept: \(stats.resultsKept)")
+        lines.append("consumers: \(stats.consumers.count)")
+        for consumer in stats.consumers {
+            lines.append("  pid \(consumer.pid) on \(consumer.host): threads \(consumer.threads), in flight \(consumer.inFlight), free credit \(consumer.freeCredit), completed \(consumer.completed)")
         }
-        if let totals = stats["totals"] as? [String: Any] {
-            lines.append("totals: " + totals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        }
-        let dead = stats["dead_letters"] as? [[String: Any]] ?? []
-        lines.append("dead letters: \(stats["dead_letter_total"] ?? 0)")
-        for entry in dead.suffix(10) {
-            lines.append("  \(entry["id"] ?? "?") \(entry["name"] ?? "?") after \(entry["attempts"] ?? "?") attempts: \(entry["reason"] ?? "")")
+        lines.append("totals: " + totals(stats.totals).map { "\($0.name) \($0.count)" }.joined(separator: ", "))
+        lines.append("dead letters: \(stats.deadLetterTotal)")
+        for entry in stats.deadLetters.suffix(10) {
+            lines.append("  \(entry.id) \(entry.name) after \(entry.attempts) attempts: \(entry.reason)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    struct Counter: Equatable {
+        let name: String
+        let count: Int
+    }
+
+    /// The totals under their wire names (docs/PROTOCOL.md §6.7), sorted by name.
+    static func totals(_ totals: BrokerStatistics.Totals) -> [Counter] {
+        [
+            Counter(name: "bad_messages", count: totals.badMessages),
+            Counter(name: "cancelled", count: totals.cancelled),
+            Counter(name: "completed", count: totals.completed),
+            Counter(name: "duplicates_dropped", count: totals.duplicatesDropped),
+            Counter(name: "failed", count: totals.failed),
+            Counter(name: "illegal_transitions", count: totals.illegalTransitions),
+            Counter(name: "rejected", count: totals.rejected),
+            Counter(name: "requeued", count: totals.requeued),
+            Counter(name: "retried", count: totals.retried),
+            Counter(name: "submitted", count: totals.submitted),
+            Counter(name: "succeeded", count: totals.succeeded),
+            Counter(name: "timed_out", count: totals.timedOut),
+        ]
     }
 }

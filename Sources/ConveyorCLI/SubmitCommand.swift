@@ -76,37 +76,39 @@ struct SubmitCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "conveyor.submit")
         var configuration = try endpoint.producerConfiguration()
         configuration.window = window
-        let producer = try Producer(configuration: configuration, logger: logger)
-        defer { producer.close() }
-        if let input {
-            let failures = try await BatchSubmitter(producer: producer, name: name, options: task.options).run(input: input)
-            if failures > 0 { throw ExitCode.failure }
-            return
-        }
         let json = args ?? "{}"
-        do {
-            try JSONValidator.validate(Array(json.utf8))
-        } catch {
-            printError("error: ARGS_JSON is not valid JSON: \(error)")
-            throw ExitCode.validationFailure
+        if input == nil {
+            do {
+                try JSONValidator.validate(Array(json.utf8))
+            } catch {
+                printError("error: ARGS_JSON is not valid JSON: \(error)")
+                throw ExitCode.validationFailure
+            }
         }
-        let handle: TaskHandle
-        do {
-            handle = try await producer.submit(name, json: json, options: task.options, id: id)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
-        if noWait {
-            printLine(handle.id)
-            return
-        }
-        let result = await handle.result()
-        if result.status == .ok {
-            printLine(result.body.text)
-        } else {
-            printError("error: task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)")
-            throw ExitCode.failure
+        try await withProducer(configuration, logger: logger) { producer in
+            if let input {
+                let failures = try await BatchSubmitter(producer: producer, name: name, options: task.options).run(input: input)
+                if failures > 0 { throw ExitCode.failure }
+                return
+            }
+            let handle: TaskHandle
+            do {
+                handle = try await producer.submit(name, json: json, options: task.options, id: id)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode.failure
+            }
+            if noWait {
+                printLine(handle.id)
+                return
+            }
+            let result = await handle.result()
+            if result.status == .ok {
+                printLine(result.body.text)
+            } else {
+                printError("error: task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)")
+                throw ExitCode.failure
+            }
         }
     }
 }
@@ -197,38 +199,27 @@ struct BatchSubmitter: Sendable {
         return tasks.count - (counts["ok"] ?? 0)
     }
 
-    /// Counts tasks answered (printed) and wakes the waiter once all are.
+    /// Counts tasks answered (printed) and wakes the waiter once all are: an atomic count per
+    /// task, and a ``OneShot`` set by the last one.
     private final class Finished: Sendable {
-        private let state: Mutex<(count: Int, waiter: CheckedContinuation<Void, Never>?)>
+        private let count = Atomic<Int>(0)
         private let expected: Int
+        private let all = OneShot<Void>()
 
         init(expected: Int) {
             self.expected = expected
-            state = Mutex((0, nil))
+            if expected == 0 { all.set(()) }
         }
 
         func one() {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                state.count += 1
-                guard state.count == expected else { return nil }
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+            if count.add(1, ordering: .acquiringAndReleasing).newValue == expected { all.set(()) }
         }
 
-        func wait() async {
-            await withCheckedContinuation { continuation in
-                let done = state.withLock { state -> Bool in
-                    guard state.count < expected else { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if done { continuation.resume() }
-            }
-        }
+        func wait() async { await all.wait() }
     }
 
+    /// Built by hand rather than encoded: the result is the task's own JSON, copied in untouched,
+    /// and this runs once per task.
     static func line(index: Int, result: TaskResult) -> String {
         var text = #"{"index":\#(index),"id":\#(JSONText.quoted(result.id)),"status":"\#(result.status.rawValue)""#
         if result.status == .ok {

@@ -1,8 +1,9 @@
-import ConveyorProtocol
+public import ConveyorProtocol
 import ConveyorSystem
 public import ConveyorProcess
 public import Foundation
 public import ConveyorProducer
+public import Logging
 import Synchronization
 
 /// A real Conveyor deployment for a test: one broker process and any number of consumer
@@ -16,6 +17,10 @@ import Synchronization
 ///     #expect(await handle.result().status == .ok)
 /// }
 /// ```
+///
+/// The producers it makes run (their `Service.run()`) in tasks the cluster owns, from
+/// ``makeProducer(configure:)`` until ``shutDownProducers()`` (which ``withCluster(_:body:)``
+/// awaits) or ``tearDown()``.
 public final class Cluster: Sendable {
     public struct Options: Sendable {
         /// Consumer processes started at once, each with `threads` worker threads.
@@ -31,10 +36,15 @@ public final class Cluster: Sendable {
         /// `--curve-secret-file`: the cluster's producers (``Cluster/makeProducer(configure:)``,
         /// ``Cluster/stats()``) use it.
         public var curveServerKey: [UInt8]?
+        /// The logger of the cluster's producers. By default one labelled `conveyor.testing`, which
+        /// logs wherever the test process bootstrapped logging (standard error if it did not).
+        public var logger: Logger
 
         public init(consumers: Int = 1, threads: Int = 4, brokerArguments: [String] = [],
-                    consumerArguments: [String] = [], executable: URL? = nil, curveServerKey: [UInt8]? = nil) {
+                    consumerArguments: [String] = [], executable: URL? = nil, curveServerKey: [UInt8]? = nil,
+                    logger: Logger = Logger(label: "conveyor.testing")) {
             self.curveServerKey = curveServerKey
+            self.logger = logger
             self.consumers = consumers
             self.threads = threads
             self.brokerArguments = brokerArguments
@@ -46,9 +56,15 @@ public final class Cluster: Sendable {
     public let executable: URL
     private let options: Options
     private let state = Mutex(Processes())
-    private let producers = Mutex<[Producer]>([])
+    private let producers = Mutex<[RunningProducer]>([])
     /// The producer `stats()` and `waitForConsumers` ask through, made once.
     private let statsProducer = Mutex<Producer?>(nil)
+
+    /// A producer and the task that runs its service.
+    private struct RunningProducer: Sendable {
+        let producer: Producer
+        let service: Task<Void, Never>
+    }
 
     private struct Processes: Sendable {
         var broker: ManagedProcess?
@@ -73,7 +89,13 @@ public final class Cluster: Sendable {
             try startConsumer(threads: options.threads)
         }
         if options.consumers > 0 {
-            try await waitForConsumers(options.consumers)
+            do {
+                try await waitForConsumers(options.consumers)
+            } catch {
+                await shutDownProducers()
+                tearDown()
+                throw error
+            }
         }
     }
 
@@ -131,20 +153,28 @@ public final class Cluster: Sendable {
         return consumer
     }
 
-    /// A producer connected to this cluster's broker; closed at teardown.
+    /// A producer connected to this cluster's broker, its service already started in a task the
+    /// cluster owns (calls made before its loop runs wait for it); shut down at teardown.
     public func makeProducer(configure: (inout ProducerConfiguration) -> Void = { _ in }) throws -> Producer {
         var configuration = ProducerConfiguration(broker: frontend)
         configuration.curveServerKey = options.curveServerKey
         configure(&configuration)
-        let producer = try Producer(configuration: configuration)
-        producers.withLock { $0.append(producer) }
+        let producer = Producer(configuration: configuration, logger: options.logger)
+        let logger = options.logger
+        let service = Task {
+            do {
+                try await producer.run()
+            } catch {
+                logger.error("a test producer failed", metadata: ["error": "\(error)"])
+            }
+        }
+        producers.withLock { $0.append(RunningProducer(producer: producer, service: service)) }
         return producer
     }
 
     /// The broker's statistics.
-    public func stats() async throws -> BrokerSnapshot {
-        let json = try await queryProducer().stats()
-        return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(json.bytes))
+    public func stats() async throws -> BrokerStatistics {
+        try await queryProducer().stats()
     }
 
     private func queryProducer() throws -> Producer {
@@ -159,9 +189,7 @@ public final class Cluster: Sendable {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         let producer = try queryProducer()
         while ContinuousClock.now < deadline {
-            if let json = try? await producer.stats(),
-               let snapshot = try? JSONDecoder().decode(BrokerSnapshot.self, from: Data(json.bytes)),
-               snapshot.consumers.count == count {
+            if let statistics = try? await producer.stats(), statistics.consumers.count == count {
                 return
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -169,9 +197,18 @@ public final class Cluster: Sendable {
         throw ClusterError("broker did not see \(count) consumers within \(timeout)")
     }
 
-    /// Stops every process (SIGTERM, then SIGKILL) and closes the producers.
+    /// Shuts every producer of the cluster down and waits until their loops have ended. Their
+    /// pending calls end as at any producer shutdown.
+    public func shutDownProducers() async {
+        let running = producers.withLock { $0 }
+        for entry in running { entry.producer.beginGracefulShutdown() }
+        for entry in running { await entry.service.value }
+    }
+
+    /// Stops every process (SIGTERM, then SIGKILL) and tells the producers to shut down, without
+    /// waiting for their loops (``shutDownProducers()`` waits; ``withCluster(_:body:)`` calls it).
     public func tearDown() {
-        for producer in producers.withLock({ $0 }) { producer.close() }
+        for entry in producers.withLock({ $0 }) { entry.producer.beginGracefulShutdown() }
         let (broker, consumers) = state.withLock { ($0.broker, $0.consumers) }
         for consumer in consumers { consumer.send(SIGCONT); consumer.send(SIGTERM) }
         for consumer in consumers { consumer.stop(grace: .seconds(15)) }
@@ -184,9 +221,11 @@ public func withCluster<T>(_ options: Cluster.Options = .init(), body: (Cluster)
     let cluster = try await Cluster(options)
     do {
         let value = try await body(cluster)
+        await cluster.shutDownProducers()
         cluster.tearDown()
         return value
     } catch {
+        await cluster.shutDownProducers()
         cluster.tearDown()
         throw error
     }
@@ -195,30 +234,4 @@ public func withCluster<T>(_ options: Cluster.Options = .init(), body: (Cluster)
 public struct ClusterError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// The parts of the broker's `stats` answer tests look at.
-public struct BrokerSnapshot: Decodable, Sendable {
-    public struct Consumer: Decodable, Sendable {
-        public let pid: Int
-        public let threads: Int
-        public let capacity: Int
-        public let in_flight: Int
-        public let free_credit: Int
-        public let completed: Int
-    }
-    public struct Totals: Decodable, Sendable {
-        public let submitted: Int
-        public let completed: Int
-        public let rejected: Int
-        public let requeued: Int
-        public let duplicates_dropped: Int
-        public let bad_messages: Int
-    }
-    public let queued: [String: Int]
-    public let queued_total: Int
-    public let running: Int
-    public let consumers: [Consumer]
-    public let totals: Totals
-    public let dead_letter_total: Int
 }

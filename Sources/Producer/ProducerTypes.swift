@@ -50,7 +50,7 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
     case rejected(id: String, reason: String)
     /// The broker did not answer within the request timeout.
     case brokerTimeout(endpoint: String, waited: Duration)
-    /// The producer was closed.
+    /// The producer was shut down (or its loop ended) before the call was answered.
     case closed
     /// The broker said the request broke the protocol.
     case protocolError(String)
@@ -58,6 +58,9 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
     case taskFailed(TaskResult)
     /// The result did not decode to the type asked for.
     case undecodableResult(String)
+    /// The broker's reply could not be read: JSON that does not decode, or a state, result
+    /// status or cancel outcome this producer does not know (a newer broker's).
+    case unexpectedReply(String)
 
     public var description: String {
         switch self {
@@ -67,6 +70,7 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
         case .protocolError(let text): "the broker reported a protocol error: \(text)"
         case .taskFailed(let result): "task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)"
         case .undecodableResult(let text): text
+        case .unexpectedReply(let text): "unexpected reply from the broker: \(text)"
         }
     }
 }
@@ -102,10 +106,28 @@ public struct TaskResult: Sendable, Equatable {
     }
 }
 
-/// The answer to `status`.
+/// The answer to ``Producer/status(id:)``.
 public struct TaskStatusReport: Sendable, Equatable {
     public let id: String
     public let state: TaskState
     /// The result, when `state` is `done`.
     public let result: TaskResult?
+
+    public init(id: String, state: TaskState, result: TaskResult?) {
+        self.id = id
+        self.state = state
+        self.result = result
+    }
+}
+
+/// What a ``Producer/deadLetters(_:id:)`` request did.
+public struct DeadLetterOutcome: Sendable, Equatable, Codable {
+    public let action: DeadLetterAction
+    /// Dead letters requeued or purged.
+    public let count: Int
+
+    public init(action: DeadLetterAction, count: Int) {
+        self.action = action
+        self.count = count
+    }
 }

@@ -24,9 +24,9 @@ public struct TaskHandle: Sendable {
 
     /// Calls `body` with the task's result once it is known, without a waiting Swift task: at
     /// once if the result is already here, otherwise on the producer's I/O thread as the result
-    /// arrives. `body` must be quick and must not block (it holds up every other result), and
-    /// must not call ``Producer/close()`` (which waits for that thread); hand longer work to
-    /// another thread or task.
+    /// arrives (or on the thread that shuts the producer down, with the `error` result that ends
+    /// it). `body` must be quick and must not block, since it holds up every other result; hand
+    /// longer work to another thread or task.
     public func whenDone(_ body: @escaping @Sendable (TaskResult) -> Void) { cell.whenDone(body) }
 
     /// Waits for the result and decodes it; throws ``ProducerError/taskFailed(_:)`` unless the

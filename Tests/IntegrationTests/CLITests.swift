@@ -77,6 +77,35 @@ struct CLITests {
         }
     }
 
+    @Test("stats --json prints the broker's JSON; dead-letters lists, requeues and purges, one JSON object per line")
+    func statsAndDeadLetters() async throws {
+        try await withCluster(.init(consumers: 1, threads: 1)) { cluster in
+            let broker = ["--broker", cluster.frontend]
+            let (failed, _) = try run(cluster, ["submit", "flaky", #"{"failures":5}"#, "--attempts", "2",
+                                                "--retry-backoff-ms", "10", "--id", "doomed"] + broker)
+            #expect(failed == 1)
+
+            let (status, output) = try run(cluster, ["stats", "--json"] + broker)
+            #expect(status == 0)
+            let json = try #require(output.first { $0.hasPrefix("{") })
+            let statistics = try JSONDecoder().decode(BrokerStatistics.self, from: Data(json.utf8))
+            #expect(statistics.deadLetterTotal == 1 && statistics.consumers.count == 1)
+            let (_, text) = try run(cluster, ["stats"] + broker)
+            #expect(text.contains("dead letters: 1"))
+            #expect(text.contains { $0.hasPrefix("totals: bad_messages 0, cancelled 0, completed 1") })
+
+            let (_, listed) = try run(cluster, ["dead-letters"] + broker)
+            let letter = try JSONDecoder().decode(BrokerStatistics.DeadLetter.self,
+                                                  from: Data(try #require(listed.first { $0.hasPrefix("{") }).utf8))
+            #expect(letter.id == "doomed" && letter.name == "flaky" && letter.attempts == 2)
+            let (_, requeued) = try run(cluster, ["dead-letters", "--requeue", "doomed"] + broker)
+            #expect(requeued.contains(#"{"action":"requeue","count":1}"#))
+            try await waitUntil { (try? await cluster.stats().deadLetterTotal) == 1 }
+            let (_, purged) = try run(cluster, ["dead-letters", "--purge-all"] + broker)
+            #expect(purged.contains(#"{"action":"purge","count":1}"#))
+        }
+    }
+
     @Test("a broker that does not answer gives a clear timeout, not a hang")
     func noBroker() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in

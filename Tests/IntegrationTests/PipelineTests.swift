@@ -45,7 +45,7 @@ struct PipelineTests {
             }
             let stats = try await cluster.stats()
             #expect(stats.totals.completed == count)
-            #expect(stats.totals.duplicates_dropped == 0)
+            #expect(stats.totals.duplicatesDropped == 0)
         }
     }
 
@@ -149,7 +149,7 @@ struct PipelineTests {
                 return reason.contains("queue full") && reason.contains("--max-queued 5")
             }
             let stats = try await cluster.stats()
-            #expect(stats.queued_total == 5)
+            #expect(stats.queuedTotal == 5)
             #expect(stats.totals.rejected == 1)
         }
     }

@@ -16,9 +16,9 @@ struct ConsumerPrefetchTests {
 
     /// What `stats` said about the only consumer, sampled every 20 ms while `body` runs.
     final class Sampler: Sendable {
-        private let samples = Mutex<[BrokerSnapshot.Consumer]>([])
+        private let samples = Mutex<[BrokerStatistics.Consumer]>([])
         var capacities: [Int] { samples.withLock { $0.map(\.capacity) } }
-        var inFlight: [Int] { samples.withLock { $0.map(\.in_flight) } }
+        var inFlight: [Int] { samples.withLock { $0.map(\.inFlight) } }
         var count: Int { samples.withLock { $0.count } }
 
         func sample<T>(_ cluster: Cluster, while body: () async throws -> T) async throws -> T {

@@ -47,7 +47,7 @@ struct ProducerBatchTests {
             let stats = try await cluster.stats()
             #expect(stats.totals.submitted == count)
             #expect(stats.totals.completed == count)
-            #expect(stats.totals.duplicates_dropped == 0)
+            #expect(stats.totals.duplicatesDropped == 0)
 
             // The window is whole again: a batch exactly its size goes in one part and completes.
             let again = try await producer.submit(batch: (0..<300).map { TaskSubmission("echo", json: RawJSON("\($0)")) })
@@ -71,7 +71,7 @@ struct ProducerBatchTests {
             let producer = try cluster.makeProducer()
             let count = 200
             let handles = try await producer.submit(batch: (0..<count).map { TaskSubmission("echo", json: RawJSON("[\($0)]")) })
-            #expect(try await cluster.stats().queued_total == count)
+            #expect(try await cluster.stats().queuedTotal == count)
 
             let early = CallRecorder(count: count)
             for (i, handle) in handles.enumerated() {
@@ -291,17 +291,17 @@ struct ProducerBatchTests {
         // Nothing listens on port 9 (discard is not served here): ZeroMQ keeps trying to connect.
         var configuration = ProducerConfiguration(broker: "tcp://127.0.0.1:9")
         configuration.requestTimeout = .milliseconds(300)
-        let producer = try Producer(configuration: configuration)
-        defer { producer.close() }
-        let handles = try await producer.submit(batch: (0..<50).map { TaskSubmission("echo", json: RawJSON("[\($0)]")) })
-        #expect(handles.count == 50)
-        for handle in handles {
-            let result = await handle.result()
-            #expect(result.status == .timeout)
-            #expect(result.errorMessage?.contains("no answer from the broker") == true, "\(result.body.text)")
+        try await withProducer(configuration, logger: testLogger) { producer in
+            let handles = try await producer.submit(batch: (0..<50).map { TaskSubmission("echo", json: RawJSON("[\($0)]")) })
+            #expect(handles.count == 50)
+            for handle in handles {
+                let result = await handle.result()
+                #expect(result.status == .timeout)
+                #expect(result.errorMessage?.contains("no answer from the broker") == true, "\(result.body.text)")
+            }
+            await #expect(throws: ProducerError.self) { try await producer.submit("echo", json: "[1]") }
+            #expect(try await producer.run("echo", json: RawJSON("[2]")).status == .timeout)
         }
-        await #expect(throws: ProducerError.self) { try await producer.submit("echo", json: "[1]") }
-        #expect(try await producer.run("echo", json: RawJSON("[2]")).status == .timeout)
     }
 
     @Test("a broker of another protocol version fails submits and requests at once with an error naming both versions")
@@ -337,26 +337,23 @@ struct ProducerBatchTests {
         let endpoint = try #require(old.endpoint.withLock { $0 })
         var configuration = ProducerConfiguration(broker: endpoint)
         configuration.requestTimeout = .seconds(60)
-        let producer = try Producer(configuration: configuration)
-        defer { producer.close() }
-        let started = ContinuousClock.now
-        await #expect(throws: ProducerError.protocolError("the broker speaks protocol CVY1; this producer speaks CVY2")) {
-            try await producer.submit("echo", json: "[1]")
+        try await withProducer(configuration, logger: testLogger) { producer in
+            let started = ContinuousClock.now
+            await #expect(throws: ProducerError.protocolError("the broker speaks protocol CVY1; this producer speaks CVY2")) {
+                try await producer.submit("echo", json: "[1]")
+            }
+            let handles = try await producer.submit(batch: [TaskSubmission("echo", json: RawJSON("[2]"))])
+            #expect(await handles[0].result().status == .error)
+            await #expect(throws: ProducerError.self) { try await producer.stats() }
+            #expect(started.duration(to: .now) < .seconds(30), "well before the 60 s request timeout")
         }
-        let handles = try await producer.submit(batch: [TaskSubmission("echo", json: RawJSON("[2]"))])
-        #expect(await handles[0].result().status == .error)
-        await #expect(throws: ProducerError.self) { try await producer.stats() }
-        #expect(started.duration(to: .now) < .seconds(30), "well before the 60 s request timeout")
     }
 
     @Test("makeTaskID: 15 bytes of visible ASCII, unique over 100,000 calls, sorted in call order, a prefix per producer")
     func taskIDs() throws {
-        let first = try Producer(configuration: .init(broker: "tcp://127.0.0.1:1"))
-        let second = try Producer(configuration: .init(broker: "tcp://127.0.0.1:1"))
-        defer {
-            first.close()
-            second.close()
-        }
+        // Ids need no running producer: these are never run (and so start no thread).
+        let first = Producer(configuration: .init(broker: "tcp://127.0.0.1:1"), logger: testLogger)
+        let second = Producer(configuration: .init(broker: "tcp://127.0.0.1:1"), logger: testLogger)
         let count = 100_000
         let ids = (0..<count).map { _ in first.makeTaskID() }
         #expect(ids.allSatisfy { $0.utf8.count == 15 })
@@ -376,9 +373,8 @@ struct ProducerBatchTests {
         let other = second.makeTaskID()
         #expect(other.utf8.count == 15)
         // A letter first: no id reads as a command-line option ("-…").
-        for id in [ids[0], other] + (0..<64).map({ _ in try! Producer(configuration: .init(broker: "tcp://127.0.0.1:1")) }).map({ producer in
-            defer { producer.close() }
-            return producer.makeTaskID()
+        for id in [ids[0], other] + (0..<64).map({ _ in
+            Producer(configuration: .init(broker: "tcp://127.0.0.1:1"), logger: testLogger).makeTaskID()
         }) {
             #expect(id.first?.isLetter == true, "\(id)")
         }
@@ -388,8 +384,7 @@ struct ProducerBatchTests {
 
     @Test("makeTaskID from many threads at once never repeats")
     func taskIDsConcurrently() async throws {
-        let producer = try Producer(configuration: .init(broker: "tcp://127.0.0.1:1"))
-        defer { producer.close() }
+        let producer = Producer(configuration: .init(broker: "tcp://127.0.0.1:1"), logger: testLogger)
         let all = await withTaskGroup(of: [String].self) { group in
             for _ in 0..<4 {
                 group.addTask { (0..<25_000).map { _ in producer.makeTaskID() } }

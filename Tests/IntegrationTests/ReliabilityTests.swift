@@ -121,7 +121,7 @@ struct ReliabilityTests {
             #expect(result.body.text == #"{"attempt":3}"#)
             #expect(result.info?.attempts == 3)
             let stats = try await cluster.stats()
-            #expect(stats.dead_letter_total == 0)
+            #expect(stats.deadLetterTotal == 0)
         }
     }
 
@@ -133,18 +133,18 @@ struct ReliabilityTests {
             let result = try await producer.submit("flaky", json: #"{"failures":5}"#, options: options, id: "doomed").result()
             #expect(result.status == .error)
             #expect(result.info?.attempts == 2)
-            #expect(try await cluster.stats().dead_letter_total == 1)
+            #expect(try await cluster.stats().deadLetterTotal == 1)
 
-            let requeued = try await producer.deadLetters("requeue", id: "doomed")
-            #expect(requeued.text.contains(#""count":1"#))
+            let requeued = try await producer.deadLetters(.requeue, id: "doomed")
+            #expect(requeued == DeadLetterOutcome(action: .requeue, count: 1))
             try await waitUntil {
-                let dead = try? await cluster.stats().dead_letter_total
+                let dead = try? await cluster.stats().deadLetterTotal
                 let state = try? await producer.status(id: "doomed").state
                 return dead == 1 && state == .done
             }
-            let purged = try await producer.deadLetters("purge")
-            #expect(purged.text.contains(#""count":1"#))
-            #expect(try await cluster.stats().dead_letter_total == 0)
+            let purged = try await producer.deadLetters(.purge)
+            #expect(purged == DeadLetterOutcome(action: .purge, count: 1))
+            #expect(try await cluster.stats().deadLetterTotal == 0)
         }
     }
 }
@@ -174,7 +174,7 @@ struct HostileInputTests {
             let after = residentBytes(brokerPID)
             #expect(after < before + 64 * 1024 * 1024, "broker RSS grew from \(before) to \(after) bytes")
             let stats = try await cluster.stats()
-            #expect(stats.totals.bad_messages > 1000)
+            #expect(stats.totals.badMessages > 1000)
         }
     }
 

@@ -7,6 +7,7 @@ import ConveyorProtocol
 import ConveyorSystem
 import Foundation
 import ConveyorProducer
+import Logging
 
 struct SHA256Args: Encodable { let seed: String; let iterations: Int }
 struct SHA256Result: Decodable { let digest: String }
@@ -24,39 +25,43 @@ while let argument = arguments.next() {
     }
 }
 
-let producer = try Producer(configuration: ProducerConfiguration(broker: broker))
-defer { producer.close() }
-
-// Many tasks at once: submit them all, then await each result.
-let handles = try await withThrowingTaskGroup(of: (Int, TaskHandle).self) { group in
-    for i in 0..<10 {
-        group.addTask {
-            (i, try await producer.submit("sha256", SHA256Args(seed: "item-\(i)", iterations: 1000),
-                                          options: TaskOptions(timeoutMilliseconds: 30_000)))
+// The producer runs for the scope of the closure: `withProducer` starts its service and shuts it
+// down when the closure returns. (An application with other services puts the `Producer` in its
+// `ServiceGroup` instead.)
+let logger = Logger(label: "swift-producer")
+let failures = try await withProducer(ProducerConfiguration(broker: broker), logger: logger) { producer in
+    // Many tasks at once: submit them all, then await each result.
+    let handles = try await withThrowingTaskGroup(of: (Int, TaskHandle).self) { group in
+        for i in 0..<10 {
+            group.addTask {
+                (i, try await producer.submit("sha256", SHA256Args(seed: "item-\(i)", iterations: 1000),
+                                              options: TaskOptions(timeoutMilliseconds: 30_000)))
+            }
+        }
+        var handles: [(Int, TaskHandle)] = []
+        for try await entry in group { handles.append(entry) }
+        return handles.sorted { $0.0 < $1.0 }
+    }
+    var failures = 0
+    for (i, handle) in handles {
+        do {
+            let result = try await handle.result(as: SHA256Result.self)
+            print("item-\(i): \(result.digest)")
+        } catch {
+            print("item-\(i): \(error)")
+            failures += 1
         }
     }
-    var handles: [(Int, TaskHandle)] = []
-    for try await entry in group { handles.append(entry) }
-    return handles.sorted { $0.0 < $1.0 }
-}
-var failures = 0
-for (i, handle) in handles {
-    do {
-        let result = try await handle.result(as: SHA256Result.self)
-        print("item-\(i): \(result.digest)")
-    } catch {
-        print("item-\(i): \(error)")
-        failures += 1
+
+    // A task that fails gives an error result, not a crash.
+    let failed = await (try producer.submit("fail", json: #"{"message": "expected failure"}"#)).result()
+    print("fail task ended \(failed.status.rawValue): \(failed.errorMessage ?? "")")
+
+    if withThumbnails {
+        struct ThumbnailArgs: Encodable { let url: String; let width: Int; let height: Int }
+        let thumbnail = try await producer.submit("thumbnail", ThumbnailArgs(url: "https://example.com/cat.png", width: 64, height: 64))
+        print("thumbnail: \(await thumbnail.result().body)")
     }
-}
-
-// A task that fails gives an error result, not a crash.
-let failed = await (try producer.submit("fail", json: #"{"message": "expected failure"}"#)).result()
-print("fail task ended \(failed.status.rawValue): \(failed.errorMessage ?? "")")
-
-if withThumbnails {
-    struct ThumbnailArgs: Encodable { let url: String; let width: Int; let height: Int }
-    let thumbnail = try await producer.submit("thumbnail", ThumbnailArgs(url: "https://example.com/cat.png", width: 64, height: 64))
-    print("thumbnail: \(await thumbnail.result().body)")
+    return failures
 }
 exit(failures == 0 ? 0 : 1)

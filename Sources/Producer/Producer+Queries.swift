@@ -1,0 +1,89 @@
+public import ConveyorProtocol
+import ConveyorSystem
+import Foundation
+
+extension Producer {
+    // MARK: Asking the broker
+
+    /// Asks the broker where a task stands.
+    /// - Throws: ``ProducerError/brokerTimeout(endpoint:waited:)``, ``ProducerError/closed``,
+    ///   ``ProducerError/unexpectedReply(_:)`` for a state or result status this producer does
+    ///   not know.
+    public func status(id: String) async throws -> TaskStatusReport {
+        guard case .status(let report) = try await request(.status(id), awaiting: .status(id)) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a STATUS")
+        }
+        return report
+    }
+
+    /// Asks the broker to cancel a task; only a queued task can be cancelled.
+    /// - Throws: as ``status(id:)``.
+    public func cancel(id: String) async throws -> CancelOutcome {
+        guard case .cancel(let outcome) = try await request(.cancel(id), awaiting: .cancel(id)) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a CANCEL")
+        }
+        return outcome
+    }
+
+    /// The broker's statistics (docs/PROTOCOL.md §6.7).
+    /// - Throws: ``ProducerError/brokerTimeout(endpoint:waited:)``, ``ProducerError/closed``,
+    ///   ``ProducerError/unexpectedReply(_:)`` when the JSON does not decode.
+    public func stats() async throws -> BrokerStatistics {
+        let json = try await statsJSON()
+        do {
+            return try JSONDecoder().decode(BrokerStatistics.self, from: Data(json.bytes))
+        } catch {
+            throw ProducerError.unexpectedReply("the broker's statistics do not decode: \(error)")
+        }
+    }
+
+    /// The broker's statistics as the exact JSON text it sent, fields newer than this build
+    /// included: for tools that pass it on (`conveyor stats --json`). Prefer ``stats()``.
+    public func statsJSON() async throws -> RawJSON {
+        guard case .statistics(let json) = try await request(.stats, awaiting: .statistics) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a STATS")
+        }
+        return json
+    }
+
+    /// Requeues or purges the dead letter `id`, or all of them when `id` is `nil`.
+    /// - Returns: the action and how many dead letters it concerned.
+    /// - Throws: ``ProducerError/protocolError(_:)`` when the broker refuses the request, and as
+    ///   ``stats()``.
+    public func deadLetters(_ action: DeadLetterAction, id: String? = nil) async throws -> DeadLetterOutcome {
+        guard case .deadLetters(let json) = try await request(.deadLetters(action, id: id ?? ""), awaiting: .deadLetters) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a DEAD_LETTERS")
+        }
+        // `{"action": ..., "count": n}`, or `{"error": ...}` (docs/PROTOCOL.md §4.8).
+        struct Reply: Decodable {
+            let action: DeadLetterAction?
+            let count: Int?
+            let error: String?
+        }
+        let reply: Reply
+        do {
+            reply = try JSONDecoder().decode(Reply.self, from: Data(json.bytes))
+        } catch {
+            throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY does not decode: \(error): \(json.text)")
+        }
+        if let error = reply.error { throw ProducerError.protocolError(error) }
+        guard let count = reply.count else {
+            throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY has no count: \(json.text)")
+        }
+        return DeadLetterOutcome(action: reply.action ?? action, count: count)
+    }
+
+    /// Queues `request` and waits for the reply filed under `key`, at most the request timeout
+    /// (counted from now, even when the loop has not started yet).
+    private func request(_ request: Request, awaiting key: ReplyKey) async throws -> Reply {
+        let deadline = monotonicNanoseconds() + configuration.requestTimeout.nanoseconds
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
+            let waiter = ReplyWaiter(deadline: deadline) { continuation.resume(with: $0) }
+            if table.withLock({ $0.register(request, awaiting: key, waiter) }) {
+                wakeup.signal()
+            } else {
+                continuation.resume(throwing: ProducerError.closed)
+            }
+        }
+    }
+}

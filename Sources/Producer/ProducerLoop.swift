@@ -1,0 +1,249 @@
+import ConveyorProtocol
+import ConveyorSystem
+import Foundation
+import ZeroMQ
+
+/// The I/O thread: poll, send what the table's outbox holds, read the broker's messages and hand
+/// them to the table, feed the socket monitor's events to the ``ConnectionState``. Every decision
+/// is taken in those two; this file only moves bytes.
+extension Producer {
+    /// How long one poll waits at most, and how often deadlines are checked.
+    private static let tick: Duration = .milliseconds(50)
+    /// Messages read in one turn at most, so that sending is not held up by a flood of results.
+    private static let receiveBurst = 512
+    /// libzmq's queue limits (`ZMQ_SNDHWM`, `ZMQ_RCVHWM`) for the DEALER, in messages.
+    private static let highWaterMark: Int32 = 100_000
+
+    /// Runs until shutdown, on the thread ``run()`` made for it. Owns the context, the socket and
+    /// its monitor, which never leave this thread.
+    func ioLoop() throws {
+        let context = try Context()
+        let socket = try makeSocket(context)
+        // A dead connection (broker killed, host gone, process frozen) is found by ZMTP heartbeats
+        // (set in makeSocket()), and libzmq reconnects by itself; the monitor says when. A broker
+        // that is merely busy keeps answering ZMTP PINGs from its I/O thread, so it is not mistaken
+        // for a dead one. The monitor is attached before `zmq_connect`: a local connection can be
+        // up before this thread's next call, and its CONNECTED event would be lost.
+        let monitor = try SocketMonitor(socket)
+        try socket.connect(configuration.broker)
+        var connection = ConnectionState()
+        _ = try? connection.handle(.start)
+        defer { _ = try? connection.handle(.close) }
+        var poller = Poller()
+        let socketIndex = poller.add(socket)
+        let wakeIndex = poller.add(fileDescriptor: wakeup.readDescriptor)
+        let monitorIndex = poller.add(monitor)
+        var nextTick = monotonicNanoseconds()
+        var received = Multipart()
+        while true {
+            try poller.poll(timeout: Self.tick)
+            if poller.isReadable(wakeIndex) { wakeup.reset() }
+            let (requests, closed) = table.withLock { ($0.takeOutbox(), $0.isClosed) }
+            if closed || stop.isSet {
+                _ = try? OutgoingMessage(.disconnect).send(on: socket, flags: .dontWait)
+                return
+            }
+            if !requests.isEmpty {
+                try send(requests, on: socket)
+            }
+            if poller.isReadable(monitorIndex) {
+                while let event = try monitor.next(timeout: .zero) {
+                    try follow(event, connection: &connection, socket: socket)
+                }
+            }
+            if poller.isReadable(socketIndex) {
+                var handled = 0
+                while handled < Self.receiveBurst, try socket.receiveMultipart(into: &received, flags: .dontWait) {
+                    handled += 1
+                    handle(received)
+                }
+            }
+            let now = monotonicNanoseconds()
+            if now >= nextTick {
+                nextTick = now + Self.tick.nanoseconds
+                table.withLock { $0.expire(now: now) }.perform()
+            }
+        }
+    }
+
+    /// A DEALER with the producer's routing id, queue limits, heartbeats and CURVE keys, not
+    /// connected yet.
+    private func makeSocket(_ context: Context) throws -> Socket {
+        let socket = try Socket(context, type: .dealer)
+        try socket.set(.linger, 0)
+        try socket.set(.routingID, routingID)
+        try socket.set(.sendHighWaterMark, Self.highWaterMark)
+        try socket.set(.receiveHighWaterMark, Self.highWaterMark)
+        try socket.set(.reconnectInterval, 1000)
+        try socket.set(.reconnectIntervalMax, 8000)
+        if let serverKey = configuration.curveServerKey {
+            let keys = try CurveKeyPair.generate()
+            try socket.set(.curveServerKey, serverKey)
+            try socket.set(.curvePublicKey, keys.publicKey)
+            try socket.set(.curveSecretKey, keys.secretKey)
+        }
+        let interval = Int32(clamping: configuration.heartbeatInterval.milliseconds)
+        try socket.set(.heartbeatInterval, interval)
+        try socket.set(.heartbeatTimeout, interval * Int32(clamping: configuration.liveness))
+        return socket
+    }
+
+    /// One monitor event through the connection state machine, and what it asks for.
+    private func follow(_ event: SocketEvent, connection: inout ConnectionState, socket: Socket) throws {
+        let change: ConnectionState.Event
+        switch event.kind {
+        case .connected: change = .connected
+        case .disconnected: change = .disconnected
+        default: return
+        }
+        let action: ConnectionState.Action
+        do {
+            action = try connection.handle(change)
+        } catch {
+            logger.warning("connection event out of order", metadata: ["error": "\(error)"])
+            return
+        }
+        switch action {
+        case .none:
+            logger.debug("connection to the broker", metadata: ["state": "\(connection.phase)"])
+        case .resubmitPending:
+            // A new connection may be to a new broker (restarted, in memory): resend what has no
+            // result yet.
+            let pending = table.withLock { $0.pendingSubmissions() }
+            logger.info("reconnected to the broker; resubmitting", metadata: ["tasks": "\(pending.count)"])
+            if !pending.isEmpty { try send(pending, on: socket) }
+        }
+    }
+
+    private func send(_ requests: [Request], on socket: Socket) throws {
+        var submit: OutgoingMessage?
+        var groups = 0
+        for request in requests {
+            switch request {
+            case .submit(let id, let task):
+                if submit == nil { submit = OutgoingMessage(.submit) }
+                submit!.append(id)
+                submit!.append(task.name)
+                submit!.append(task.options == .default ? [] : task.options.encoded)
+                submit!.append(task.args)
+                groups += 1
+                if groups >= configuration.batch || submit!.isFull {
+                    try submit!.send(on: socket)
+                    submit = nil
+                    groups = 0
+                }
+            case .status(let id):
+                var message = OutgoingMessage(.status)
+                message.append(id)
+                try message.send(on: socket)
+            case .cancel(let id):
+                var message = OutgoingMessage(.cancel)
+                message.append(id)
+                try message.send(on: socket)
+            case .stats:
+                try OutgoingMessage(.stats).send(on: socket)
+            case .deadLetters(let action, let id):
+                var message = OutgoingMessage(.deadLetters)
+                message.append(action.rawValue)
+                message.append(id)
+                try message.send(on: socket)
+            }
+        }
+        if let submit { try submit.send(on: socket) }
+    }
+
+    /// One message from the broker, decoded and handed to the table.
+    private func handle(_ frames: Multipart) {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(frames, fromRouter: false)
+        } catch .unsupportedVersion(let tag) {
+            // A broker of another protocol version: nothing sent will be answered. Say so now
+            // rather than after the request timeout.
+            let error = ProducerError.protocolError(
+                "the broker speaks protocol \(tag); this producer speaks \(ProtocolTag.currentText)")
+            logger.error("broker speaks another protocol version", metadata: ["broker.protocol": "\(tag)"])
+            table.withLock { $0.failUnanswered(with: error) }.perform()
+            return
+        } catch {
+            logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
+            return
+        }
+        switch envelope.command {
+        case .accepted:
+            table.withLock { $0.accepted(envelope.body.lazy.map(\.string)) }.perform()
+        case .rejected:
+            let outcomes = envelope.groups.map { group in
+                let id = group[group.startIndex].string
+                let reason = group[group.startIndex + 1].string
+                let result = TaskResult(id: id, status: .rejected, kind: .rejected, message: reason)
+                return Outcome(result: result, acceptError: ProducerError.rejected(id: id, reason: reason))
+            }
+            table.withLock { $0.finish(outcomes) }.perform()
+        case .result:
+            let outcomes = envelope.groups.map { group in
+                let base = group.startIndex
+                return Outcome(result: Self.result(id: group[base].string, status: group[base + 1],
+                                                   body: group[base + 2], info: group[base + 3]),
+                               acceptError: nil)
+            }
+            table.withLock { $0.finish(outcomes) }.perform()
+        case .statusReply:
+            let id = envelope[0].string
+            table.withLock { $0.answer(.status(id), with: Self.statusReport(envelope)) }.perform()
+        case .cancelReply:
+            let id = envelope[0].string
+            let text = envelope[1].string
+            let reply: Result<Reply, ProducerError> = CancelOutcome(rawValue: text).map { .success(.cancel($0)) }
+                ?? .failure(.unexpectedReply("the broker answered the cancel of \(id) with '\(text)', which this producer does not know"))
+            table.withLock { $0.answer(.cancel(id), with: reply) }.perform()
+        case .statsReply:
+            table.withLock { $0.answer(.statistics, with: .success(.statistics(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .deadLettersReply:
+            table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .heartbeat, .disconnect:
+            break
+        case .error:
+            logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
+        default:
+            logger.warning("unexpected command from broker", metadata: ["command": "\(envelope.command)"])
+        }
+    }
+
+    /// A result's fields as a ``TaskResult``. A status this producer does not know (a newer
+    /// broker's) is not guessed at: the task ends as `error`, its message naming the status.
+    static func result(id: String, status: Frame, body: Frame, info: Frame) -> TaskResult {
+        guard let known = TaskStatus(rawValue: status.string) else {
+            return TaskResult(id: id, status: .error, body: RawJSON(unknownStatusBody(status.string)), info: resultInfo(info))
+        }
+        return TaskResult(id: id, status: known, body: RawJSON(bytes: body.bytes), info: resultInfo(info))
+    }
+
+    /// `{"error": ...}` for a result status this producer does not know; no `kind`, since what
+    /// happened to the task is exactly what is not known.
+    static func unknownStatusBody(_ status: String) -> String {
+        #"{"error":\#(JSONText.quoted("the broker sent the result status '\(status)', which this producer (protocol \(ProtocolTag.currentText)) does not know"))}"#
+    }
+
+    /// A `STATUS_REPLY` as a report, or an error naming a state or status this producer does not know.
+    static func statusReport(_ envelope: Envelope) -> Result<Reply, ProducerError> {
+        let id = envelope[0].string
+        let stateText = envelope[1].string
+        guard let state = TaskState(rawValue: stateText) else {
+            return .failure(.unexpectedReply("the broker answered the status of \(id) with the state '\(stateText)', which this producer does not know"))
+        }
+        var result: TaskResult?
+        if state == .done {
+            result = Self.result(id: id, status: envelope[2], body: envelope[3], info: envelope[4])
+        }
+        return .success(.status(TaskStatusReport(id: id, state: state, result: result)))
+    }
+
+    /// The info frame of a result: parsed by hand when it is in the form consumers write, by
+    /// `JSONDecoder` otherwise; `nil` when empty or unreadable.
+    private static func resultInfo(_ frame: Frame) -> ResultInfo? {
+        if let info = frame.withUnsafeBytes({ ResultInfo(parsing: $0) }) { return info }
+        guard frame.count > 0 else { return nil }
+        return try? JSONDecoder().decode(ResultInfo.self, from: Data(frame.bytes))
+    }
+}
