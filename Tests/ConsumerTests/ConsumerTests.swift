@@ -110,24 +110,21 @@ struct ConsumerTests {
         return configuration
     }
 
-    /// Stops `consumer` and checks the goodbye: READY with capacity 0, then DISCONNECT, then wait() returns.
-    func stopAndExpectGoodbye(_ consumer: Consumer, broker: FakeBroker) throws {
+    /// Stops `consumer` and checks the goodbye: READY with capacity 0, then DISCONNECT, then run() returns.
+    func stopAndExpectGoodbye(_ consumer: RunningConsumer, broker: FakeBroker) throws {
         consumer.stop()
         let draining = try broker.expect(.ready)
         #expect(try broker.readyInfo(draining).capacity == 0)
         _ = try broker.expect(.disconnect)
-        let failure = Box<(any Error)?>(nil)
-        #expect(returnsWithin { do { try consumer.wait() } catch { failure.update { $0 = error } } },
-                "consumer.wait() did not return after DISCONNECT")
-        #expect(failure.value == nil, "consumer failed: \(String(describing: failure.value))")
+        let outcome = try #require(consumer.waitForEnd(), "consumer.run() did not return after DISCONNECT")
+        #expect(throws: Never.self, "consumer failed") { try outcome.get() }
     }
 
     @Test("A consumer announces itself with READY: capacity, task names, pid, threads; stop sends READY 0 then DISCONNECT")
     func readyAndStop() throws {
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: BuiltinTasks.registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: BuiltinTasks.registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         #expect(ready.routingID?.isEmpty == false)
@@ -146,17 +143,17 @@ struct ConsumerTests {
     @Test("A broker of another protocol version (its ERROR tagged CVY1) stops the consumer with an error naming both versions")
     func olderBroker() throws {
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: BuiltinTasks.registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: BuiltinTasks.registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         let peer = try #require(ready.routingID).bytes
         // What a version-1 broker answers a version-2 READY with.
         try broker.router.send(multipart: [peer, Array("CVY1".utf8), [0x1F],
                                            Array(#"unsupported protocol "CVY2": this peer speaks "CVY1""#.utf8)])
+        let outcome = try #require(consumer.waitForEnd(), "consumer.run() did not end")
         #expect {
-            try consumer.wait()
+            try outcome.get()
         } throws: { error in
             (error as? Consumer.ProtocolMismatch)?.description == "the broker speaks protocol CVY1; this consumer speaks CVY2"
         }
@@ -165,9 +162,8 @@ struct ConsumerTests {
     @Test("DISPATCHed tasks come back in DONE: ok with the echo args, error kinds for bad input, retry for a throw")
     func dispatchAndDone() throws {
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: BuiltinTasks.registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: BuiltinTasks.registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         let peer = try #require(ready.routingID).bytes
@@ -241,9 +237,8 @@ struct ConsumerTests {
             return json
         }
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         #expect(try broker.readyInfo(ready).tasks == ["block"])
@@ -273,6 +268,6 @@ struct ConsumerTests {
         #expect(finished["b2"]?.bodyText == "2")
         _ = try broker.expect(.disconnect)
         #expect(started.value == 2, "the requeued tasks never ran")
-        #expect(returnsWithin { try? consumer.wait() }, "consumer.wait() did not return after DISCONNECT")
+        #expect(consumer.waitForEnd() != nil, "consumer.run() did not return after DISCONNECT")
     }
 }
