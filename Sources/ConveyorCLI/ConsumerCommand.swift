@@ -86,28 +86,13 @@ struct ConsumerCommand: AsyncParsableCommand {
     /// `--processes P`: P children of this same executable, each given this command's own
     /// arguments (minus `--processes`) and its index.
     private func supervise(logger: Logger) async throws {
-        let passed = Self.childArguments(from: Array(CommandLine.arguments.dropFirst()))
-        var configuration = Supervisor.Configuration(
+        // `consumer` and its options as this process got them, less what makes it a supervisor.
+        let passed = Supervisor.arguments(Array(CommandLine.arguments.dropFirst()), removing: ["--processes", "--process-index"])
+        let configuration = Supervisor.Configuration(
             executable: Supervisor.currentExecutablePath(), count: processes,
             shutdownGrace: .milliseconds(Int(drainTimeout * 1000)) + Self.shutdownMargin
         ) { index in passed + ["--process-index", "\(index)"] }
-        configuration.initialBackoff = .seconds(1)
         try await ConveyorServices.run([Supervisor(configuration: configuration, logger: logger)], logger: logger)
-    }
-
-    /// The arguments of `conveyor consumer` as this process got them (`arguments` without the
-    /// executable), less `--processes` and `--process-index` with their values.
-    static func childArguments(from arguments: [String]) -> [String] {
-        var result: [String] = []
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "--processes", "--process-index": _ = iterator.next()
-            case _ where argument.hasPrefix("--processes=") || argument.hasPrefix("--process-index="): break
-            default: result.append(argument)
-            }
-        }
-        return result
     }
 
     /// One consumer process (supervised or not), as a Service in a group that SIGTERM and SIGINT

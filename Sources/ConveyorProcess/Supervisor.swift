@@ -123,6 +123,24 @@ public final class Supervisor: Service, Sendable {
         }
     }
 
+    /// `arguments` without the options named in `options` and their values (as `--name value`
+    /// or `--name=value`): a child's arguments made from its parent's own, so that no option has
+    /// to be passed on one by one.
+    public static func arguments(_ arguments: [String], removing options: Set<String>) -> [String] {
+        var result: [String] = []
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            if options.contains(argument) {
+                _ = iterator.next()
+            } else if let equals = argument.firstIndex(of: "="), options.contains(String(argument[..<equals])) {
+                continue
+            } else {
+                result.append(argument)
+            }
+        }
+        return result
+    }
+
     /// The absolute path of the running executable, for a supervisor of this same program.
     public static func currentExecutablePath() -> String {
         #if os(Linux)
