@@ -82,8 +82,10 @@ public final class Consumer: Service, Sendable {
             try loop.run()
         } catch let error as StuckHandler {
             // Joining the pool would wait forever on the stuck thread: leave it to the process exit.
+            pool.shutdownWithoutJoining()
             throw error
         } catch let error as DrainTimedOut {
+            pool.shutdownWithoutJoining()
             throw error
         } catch {
             logger.error("consumer loop failed", metadata: ["error": "\(error)"])

@@ -65,7 +65,7 @@ struct ConsumerServiceTests {
         let ready = try broker.expect(.ready)
         let peer = try #require(ready.routingID).bytes
         try broker.dispatch(to: peer, [(id: "e1", name: "echo", args: "[1]")])
-        #expect(try broker.results(count: 1)["e1"]?.status == DoneStatus.ok.rawValue)
+        #expect(try broker.results(count: 1)["e1"]?.status == .ok)
         await group.triggerGracefulShutdown()
         #expect(try broker.readyInfo(try broker.expect(.ready)).capacity == 0)
         _ = try broker.expect(.disconnect)
