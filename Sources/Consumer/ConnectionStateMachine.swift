@@ -6,12 +6,10 @@
 /// illegal one throws ``IllegalTransition`` and leaves the machine as it was.
 ///
 /// ```
-///   idle ──start──▶ registering ──heard──▶ ready
-///                      │   ▲                 │
-///       beginDrain ────┤   └──connected──┐   ├── beginDrain ──▶ draining ──finishDrain──▶ stopped
-///                      │                 │   │                     │
-///   reconnect ─────────┴──▶ reconnecting ◀───┴── reconnect ────────┘ (the drain carries over)
-///   fail: registering, ready, draining ──▶ stopped
+/// idle ──start──▶ registering ──heard──▶ ready
+/// registering, ready ──beginDrain──▶ draining ──finishDrain──▶ stopped
+/// registering, ready, draining ──reconnect──▶ reconnecting ──connected──▶ registering (or draining)
+/// registering, ready, draining ──fail──▶ stopped
 /// ```
 struct ConnectionStateMachine: Sendable {
     /// Where the connection is.

@@ -35,10 +35,12 @@ public final class Supervisor: Service, Sendable {
         public var shutdownGrace: Duration
         /// The first restart delay; it doubles on each quick death, up to `maximumBackoff`.
         public var initialBackoff: Duration = .seconds(1)
+        /// The longest restart delay.
         public var maximumBackoff: Duration = .seconds(30)
         /// A child that lived this long is restarted after `initialBackoff` again.
         public var healthyAfter: Duration = .seconds(60)
 
+        /// The defaults restart after 1 s, doubling to 30 s, back to 1 s after a minute's life.
         public init(executable: String, count: Int, shutdownGrace: Duration,
                     arguments: @escaping @Sendable (_ index: Int) -> [String]) {
             self.executable = executable
@@ -169,6 +171,8 @@ public struct ParentProcessWatch: Service {
         self.onOrphaned = onOrphaned
     }
 
+    /// Watches until the parent is gone (then calls `onOrphaned` and waits for the graceful
+    /// shutdown), or until a graceful shutdown or cancellation; never throws.
     public func run() async throws {
         let parent = getppid()
         try? await cancelWhenGracefulShutdown { [interval, logger, onOrphaned] in

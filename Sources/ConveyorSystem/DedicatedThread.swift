@@ -1,5 +1,5 @@
 import Foundation
-public import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// A stop request that a blocking loop reads between polls. Set by graceful shutdown, by
