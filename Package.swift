@@ -135,7 +135,8 @@ let package = Package(
         .executableTarget(
             name: "thumbnail-consumer",
             dependencies: [
-                "ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorSystem",
+                "ConveyorConsumer", "ConveyorSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -157,7 +158,10 @@ let package = Package(
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
         .testTarget(
             name: "ConsumerTests",
-            dependencies: ["ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorProtocol", "ConveyorSystem"],
+            dependencies: [
+                "ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorProtocol", "ConveyorSystem", "ConveyorProcess",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -20,38 +20,39 @@ public enum FutureError: Error, Equatable, CustomStringConvertible {
 /// The eventual outcome of work submitted to a ``ThreadPool``, like
 /// `concurrent.futures.Future`: ``isDone``, ``cancel()`` (only before the work starts),
 /// ``result(timeout:)`` and ``value``.
+///
+/// Its phase is `pending` → `running` → `finished`, or `pending` → `cancelled`; the outcome is a
+/// ``OneShot`` (the package's one latch), set once when the phase becomes `finished` or `cancelled`.
 public final class Future<T: Sendable>: Sendable {
-    private enum State {
+    private enum Phase {
+        /// Allows: ``markRunning()`` → `running`; ``cancel()`` → `cancelled`.
         case pending
+        /// Allows: ``complete(_:)`` → `finished`.
         case running
-        case finished(Result<T, any Error>)
+        /// Terminal.
+        case finished
+        /// Terminal.
+        case cancelled
     }
 
-    private struct Inner {
-        var state = State.pending
-        var waiters: [DispatchSemaphore] = []
-        var callbacks: [@Sendable (Result<T, any Error>) -> Void] = []
-    }
-
-    private let inner = Mutex(Inner())
+    private let phase = Mutex(Phase.pending)
+    private let outcome = OneShot<Result<T, any Error>>()
 
     init() {}
 
     /// Whether the work finished, failed or was cancelled.
     public var isDone: Bool {
-        inner.withLock { if case .finished = $0.state { true } else { false } }
+        phase.withLock { $0 == .finished || $0 == .cancelled }
     }
 
     /// Whether the work is running now.
     public var isRunning: Bool {
-        inner.withLock { if case .running = $0.state { true } else { false } }
+        phase.withLock { $0 == .running }
     }
 
     /// Whether the work was cancelled before it started.
     public var isCancelled: Bool {
-        inner.withLock {
-            if case .finished(.failure(let error)) = $0.state, error as? FutureError == .cancelled { true } else { false }
-        }
+        phase.withLock { $0 == .cancelled }
     }
 
     /// Cancels the work if it has not started. A running or finished future cannot be cancelled.
@@ -60,93 +61,55 @@ public final class Future<T: Sendable>: Sendable {
     public func cancel() -> Bool {
         // pending → cancelled in one critical section, so a worker's markRunning() cannot slip in
         // between the check and the change.
-        let (cancelled, waiters, callbacks) = inner.withLock { inner -> (Bool, [DispatchSemaphore], [@Sendable (Result<T, any Error>) -> Void]) in
-            switch inner.state {
+        let (cancelled, changed) = phase.withLock { phase -> (Bool, Bool) in
+            switch phase {
             case .pending:
-                inner.state = .finished(.failure(FutureError.cancelled))
-                defer {
-                    inner.waiters.removeAll()
-                    inner.callbacks.removeAll()
-                }
-                return (true, inner.waiters, inner.callbacks)
-            case .finished(.failure(let error)) where error as? FutureError == .cancelled:
-                return (true, [], [])
-            default:
-                return (false, [], [])
+                phase = .cancelled
+                return (true, true)
+            case .cancelled:
+                return (true, false)
+            case .running, .finished:
+                return (false, false)
             }
         }
-        waiters.forEach { $0.signal() }
-        callbacks.forEach { $0(.failure(FutureError.cancelled)) }
+        if changed { outcome.set(.failure(FutureError.cancelled)) }
         return cancelled
     }
 
     /// Waits for the outcome; `nil` waits as long as it takes.
     /// - Throws: the work's error, ``FutureError/cancelled``, or ``FutureError/timedOut``.
     public func result(timeout: Duration? = nil) throws -> T {
-        let semaphore: DispatchSemaphore? = inner.withLock {
-            if case .finished = $0.state { return nil }
-            let semaphore = DispatchSemaphore(value: 0)
-            $0.waiters.append(semaphore)
-            return semaphore
-        }
-        if let semaphore {
-            if let timeout {
-                let (seconds, attoseconds) = timeout.components
-                // Clamped to about 30 years, so that a huge timeout cannot overflow.
-                let nanos = Int(clamping: min(max(seconds, 0), 1_000_000_000)) * 1_000_000_000
-                    + Int(max(attoseconds, 0) / 1_000_000_000)
-                if semaphore.wait(timeout: .now() + .nanoseconds(nanos)) == .timedOut {
-                    throw FutureError.timedOut
-                }
-            } else {
-                semaphore.wait()
-            }
-        }
-        return try inner.withLock { state -> Result<T, any Error> in
-            guard case .finished(let result) = state.state else { fatalError("future woken before finishing") }
-            return result
-        }.get()
+        guard let result = outcome.waitBlocking(timeout: timeout) else { throw FutureError.timedOut }
+        return try result.get()
     }
 
     /// The outcome, awaited without blocking a thread.
     public var value: T {
-        get async throws {
-            try await withCheckedThrowingContinuation { continuation in
-                whenDone { continuation.resume(with: $0) }
-            }
-        }
+        get async throws { try await outcome.wait().get() }
     }
 
-    /// Calls `callback` once with the outcome (at once if it is already known).
+    /// Calls `callback` once with the outcome (at once if it is already known, else on the thread
+    /// that finishes or cancels the work).
     public func whenDone(_ callback: @escaping @Sendable (Result<T, any Error>) -> Void) {
-        let known: Result<T, any Error>? = inner.withLock {
-            if case .finished(let result) = $0.state { return result }
-            $0.callbacks.append(callback)
-            return nil
-        }
-        if let known { callback(known) }
+        outcome.whenSet(callback)
     }
 
     /// Moves pending → running; false when the future was cancelled first.
     func markRunning() -> Bool {
-        inner.withLock {
-            guard case .pending = $0.state else { return false }
-            $0.state = .running
+        phase.withLock {
+            guard $0 == .pending else { return false }
+            $0 = .running
             return true
         }
     }
 
+    /// Moves running → finished with `result`; ignored in any other phase.
     func complete(_ result: Result<T, any Error>) {
-        let (waiters, callbacks) = inner.withLock { inner -> ([DispatchSemaphore], [@Sendable (Result<T, any Error>) -> Void]) in
-            if case .finished = inner.state { return ([], []) }
-            inner.state = .finished(result)
-            defer {
-                inner.waiters.removeAll()
-                inner.callbacks.removeAll()
-            }
-            return (inner.waiters, inner.callbacks)
+        let completed = phase.withLock {
+            guard $0 == .running else { return false }
+            $0 = .finished
+            return true
         }
-        waiters.forEach { $0.signal() }
-        callbacks.forEach { $0(result) }
+        if completed { outcome.set(result) }
     }
 }

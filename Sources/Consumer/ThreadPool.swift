@@ -15,8 +15,8 @@ public struct WorkerContext: Sendable {
 /// thundering herd). Threads are named `conveyor-w<N>`. ``shutdown(cancelPending:)`` lets running
 /// work finish, optionally cancels what has not started, and joins the threads.
 public final class ThreadPool: @unchecked Sendable {
-    // @unchecked Sendable: `jobs` and `state` are only touched while `condition` is locked; the
-    // other stored properties never change after init.
+    // @unchecked Sendable: `jobs`, `state` and `threadsExited` are only read or written while
+    // `condition` is locked; the other stored properties never change after init.
     private let condition = NSCondition()
     private var jobs = Deque<Job>()
     private var state = State.running
@@ -96,6 +96,19 @@ public final class ThreadPool: @unchecked Sendable {
         condition.lock()
         while threadsExited < threadCount { condition.wait() }
         condition.unlock()
+    }
+
+    /// Stops taking work and cancels what has not started, without waiting: each thread exits once
+    /// its running job returns (one stuck for good never does). For a consumer that cannot join
+    /// its threads (a stuck handler, a drain that timed out).
+    func shutdownWithoutJoining() {
+        condition.lock()
+        state = .stopping
+        let cancelled = Array(jobs)
+        jobs.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        cancelled.forEach { $0.cancel() }
     }
 
     /// Removes and returns up to `count` of the jobs that have not started, the last queued first.

@@ -1,26 +1,28 @@
 import ArgumentParser
 import ConveyorConsumer
 import ConveyorBuiltinTasks
+import ConveyorProcess
 import ConveyorProtocol
 import ConveyorSystem
 import Foundation
+import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-// Keeps the supervised child's parent watch alive for the life of the process; written once by
-// `run()` on the main thread before any other thread exists that could read it.
-nonisolated(unsafe) private var orphanWatch: (any DispatchSourceTimer)?
-
-struct ConsumerCommand: ParsableCommand {
+struct ConsumerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consumer",
         abstract: "Run consumer processes, each with a pool of worker threads, serving the built-in tasks.",
         discussion: """
             With --processes P > 1 this process supervises P child consumer processes (P × threads \
             workers), restarts a child that dies, and on SIGTERM/SIGINT has every child drain: finish \
-            running tasks, return their results, hand back what it had not started, and exit.
+            running tasks, return their results, hand back what it had not started, and exit (a child \
+            still running 5 s after its drain timeout is killed).
             Built-in tasks: echo, sleep {"ms": n}, sha256 {"seed": s, "iterations": n}, fail {"message": m}.
             """)
 
@@ -56,6 +58,10 @@ struct ConsumerCommand: ParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    /// How long a supervised child may take after SIGTERM beyond its drain timeout (to send its
+    /// last results and leave) before the supervisor kills it.
+    static let shutdownMargin: Duration = .seconds(5)
+
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1-256") }
@@ -65,21 +71,33 @@ struct ConsumerCommand: ParsableCommand {
         }
         if let curveServerKey { _ = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+        guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be 0-86400 seconds") }
     }
 
-    func run() throws {
+    func run() async throws {
         let logger = logging.bootstrap(label: "conveyor.consumer")
         if processes > 1 {
-            let curve = curveServerKey.map { ["--curve-server-key", $0] } ?? []
-            let childArguments = ["consumer", "--backend", backend, "--threads", "\(threads)",
-                                  "--prefetch", "\(prefetch)", "--heartbeat-ms", "\(heartbeatMs)", "--max-message-size", "\(maxMessageSize)",
-                                  "--drain-timeout", "\(drainTimeout)", "--hard-limit-grace", "\(hardLimitGrace)",
-                                  "--log-level", logging.logLevel] + curve
-            let supervisor = Supervisor(count: processes, arguments: childArguments, logger: logger)
-            TerminationSignals.install { _ in supervisor.stop() }
-            try supervisor.run()
-            return
+            try await supervise(logger: logger)
+        } else {
+            try await serve(logger: logger)
         }
+    }
+
+    /// `--processes P`: P children of this same executable, each given this command's own
+    /// arguments (minus `--processes`) and its index.
+    private func supervise(logger: Logger) async throws {
+        // `consumer` and its options as this process got them, less what makes it a supervisor.
+        let passed = Supervisor.arguments(Array(CommandLine.arguments.dropFirst()), removing: ["--processes", "--process-index"])
+        let configuration = Supervisor.Configuration(
+            executable: Supervisor.currentExecutablePath(), count: processes,
+            shutdownGrace: .milliseconds(Int(drainTimeout * 1000)) + Self.shutdownMargin
+        ) { index in passed + ["--process-index", "\(index)"] }
+        try await ConveyorServices.run([Supervisor(configuration: configuration, logger: logger)], logger: logger)
+    }
+
+    /// One consumer process (supervised or not), as a Service in a group that SIGTERM and SIGINT
+    /// shut down gracefully.
+    private func serve(logger: Logger) async throws {
         var configuration = ConsumerConfiguration()
         configuration.backend = backend
         configuration.threads = threads
@@ -90,30 +108,30 @@ struct ConsumerCommand: ParsableCommand {
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         configuration.hardLimitGrace = .milliseconds(Int(hardLimitGrace * 1000))
-        let consumer = try Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)
-        TerminationSignals.install { _ in consumer.stop() }
+        var services: [any Service] = [Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)]
         if processIndex != nil {
             // A supervised child drains and exits if its supervisor disappears (even by SIGKILL),
-            // rather than run on as an orphan.
-            let supervisor = getppid()
-            let watch = DispatchSource.makeTimerSource(queue: .global())
-            watch.schedule(deadline: .now() + 1, repeating: 1)
-            watch.setEventHandler {
-                if getppid() != supervisor { consumer.stop() }
-            }
-            watch.resume()
-            orphanWatch = watch
+            // rather than run on as an orphan: through SIGTERM, the path a signal from outside takes.
+            services.append(ParentProcessWatch(logger: logger) { _ = kill(getpid(), SIGTERM) })
         }
-        consumer.start()
         do {
-            try consumer.wait()
+            try await ConveyorServices.run(services, logger: logger)
         } catch let error as Consumer.StuckHandler {
             logger.critical("exiting for replacement", metadata: ["reason": "\(error)"])
             // The stuck thread cannot be joined or killed; ending the process is the only way out.
-            Glibc.exit(Consumer.stuckExitCode)
+            Self.exitProcess(Consumer.stuckExitCode)
         } catch let error as Consumer.DrainTimedOut {
             logger.warning("exiting with work abandoned", metadata: ["reason": "\(error)"])
-            Glibc.exit(1)
+            Self.exitProcess(1)
         }
+    }
+
+    /// Ends the process at once, without joining threads that cannot be joined.
+    private static func exitProcess(_ status: Int32) -> Never {
+        #if canImport(Glibc)
+        Glibc.exit(status)
+        #elseif canImport(Darwin)
+        Darwin.exit(status)
+        #endif
     }
 }

@@ -26,18 +26,73 @@ public struct ResultInfo: Sendable, Codable, Equatable {
         self.elapsedMilliseconds = elapsedMilliseconds
     }
 
-    /// The JSON text of this info, written by hand to keep Foundation off the hot path.
+    /// The JSON text of this info (the form ``appendJSON(to:)`` writes).
     public var json: String {
-        var parts: [String] = []
-        if let host { parts.append("\"host\":\(JSONText.quoted(host))") }
-        if let pid { parts.append("\"pid\":\(pid)") }
-        if let thread { parts.append("\"thread\":\(thread)") }
-        if let process { parts.append("\"process\":\(process)") }
-        if let attempts { parts.append("\"attempts\":\(attempts)") }
-        if let elapsedMilliseconds {
-            parts.append("\"elapsed_ms\":\((elapsedMilliseconds * 1000).rounded() / 1000)")
+        var bytes: [UInt8] = []
+        appendJSON(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the JSON text of this info to `bytes`: the one writer of result info (consumers
+    /// call it for every task, the broker for the results it makes itself). Written by hand to keep
+    /// Foundation off the hot path; the keys in the order of the properties, absent ones left out,
+    /// `elapsed_ms` rounded to microseconds. ``init(parsing:)`` reads everything it writes.
+    public func appendJSON(to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "{"))
+        var first = true
+        func key(_ name: StaticString) {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            bytes.append(UInt8(ascii: "\""))
+            name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
         }
-        return "{" + parts.joined(separator: ",") + "}"
+        if let host {
+            key("host")
+            Self.appendQuoted(host, to: &bytes)
+        }
+        if let pid {
+            key("pid")
+            bytes.append(contentsOf: String(pid).utf8)
+        }
+        if let thread {
+            key("thread")
+            bytes.append(contentsOf: String(thread).utf8)
+        }
+        if let process {
+            key("process")
+            bytes.append(contentsOf: String(process).utf8)
+        }
+        if let attempts {
+            key("attempts")
+            bytes.append(contentsOf: String(attempts).utf8)
+        }
+        if let elapsedMilliseconds {
+            key("elapsed_ms")
+            bytes.append(contentsOf: ((elapsedMilliseconds * 1000).rounded() / 1000).description.utf8)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// `text` as a JSON string literal, the escapes of ``JSONText/quoted(_:)``, straight into bytes.
+    private static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case ..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 

@@ -1,17 +1,23 @@
 import Foundation
-public import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// A stop request that a blocking loop reads between polls. Set by graceful shutdown, by
 /// cancellation of the waiting task, or by the owner's `stop()`.
 public final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    private let onSet: (@Sendable () -> Void)?
 
-    public init() {}
+    /// - Parameter onSet: called on every ``set()``, after the flag is set, on the caller's
+    ///   thread: e.g. to wake the loop from its poll (a `Wakeup`) rather than wait for its timeout.
+    public init(onSet: (@Sendable () -> Void)? = nil) { self.onSet = onSet }
 
     public var isSet: Bool { flag.load(ordering: .acquiring) }
 
-    public func set() { flag.store(true, ordering: .releasing) }
+    public func set() {
+        flag.store(true, ordering: .releasing)
+        onSet?()
+    }
 }
 
 /// Runs the blocking `body` (a `zmq_poll` loop) on a new OS thread named `name`, and waits for it

@@ -8,8 +8,14 @@ import Synchronization
 /// waiter outside the lock; a second ``set(_:)`` is refused (returns `false`) and changes nothing.
 public final class OneShot<Value: Sendable>: Sendable {
     private enum State {
-        case pending([CheckedContinuation<Value, Never>])
+        case pending([Waiter])
         case done(Value)
+    }
+
+    /// Who waits without blocking: an `async` waiter, or a callback.
+    private enum Waiter {
+        case continuation(CheckedContinuation<Value, Never>)
+        case callback(@Sendable (Value) -> Void)
     }
 
     private let state = Mutex(State.pending([]))
@@ -21,14 +27,19 @@ public final class OneShot<Value: Sendable>: Sendable {
     /// Sets the value once. Returns `false`, doing nothing, when it was already set.
     @discardableResult
     public func set(_ value: Value) -> Bool {
-        let waiters: [CheckedContinuation<Value, Never>]? = state.withLock { state in
+        let waiters: [Waiter]? = state.withLock { state in
             guard case .pending(let waiting) = state else { return nil }
             state = .done(value)
             return waiting
         }
         guard let waiters else { return false }
-        // Resumed outside the lock: a waiter may run at once on this thread.
-        for waiter in waiters { waiter.resume(returning: value) }
+        // Resumed and called outside the lock: a waiter may run at once on this thread.
+        for waiter in waiters {
+            switch waiter {
+            case .continuation(let continuation): continuation.resume(returning: value)
+            case .callback(let callback): callback(value)
+            }
+        }
         condition.lock()
         condition.broadcast()
         condition.unlock()
@@ -49,7 +60,7 @@ public final class OneShot<Value: Sendable>: Sendable {
             let ready: Value? = state.withLock { state in
                 switch state {
                 case .pending(var waiting):
-                    waiting.append(continuation)
+                    waiting.append(.continuation(continuation))
                     state = .pending(waiting)
                     return nil
                 case .done(let value):
@@ -58,6 +69,22 @@ public final class OneShot<Value: Sendable>: Sendable {
             }
             if let ready { continuation.resume(returning: ready) }
         }
+    }
+
+    /// Calls `callback` once with the value: at once on this thread if it is set, else on the
+    /// thread that sets it (so it should be short and must not block).
+    public func whenSet(_ callback: @escaping @Sendable (Value) -> Void) {
+        let ready: Value? = state.withLock { state in
+            switch state {
+            case .pending(var waiting):
+                waiting.append(.callback(callback))
+                state = .pending(waiting)
+                return nil
+            case .done(let value):
+                return value
+            }
+        }
+        if let ready { callback(ready) }
     }
 
     /// Blocks the calling thread until the value is set or `timeout` passes (`nil`: for ever).

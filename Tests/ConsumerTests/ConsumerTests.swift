@@ -49,19 +49,20 @@ final class FakeBroker {
     }
 
     /// Sends one DISPATCH to `peer` holding a group per task.
-    func dispatch(to peer: [UInt8], _ tasks: [(id: String, name: String, args: String)]) throws {
+    func dispatch(to peer: [UInt8], _ tasks: [(id: String, name: String, args: String)], timeoutMilliseconds: UInt32 = 10000) throws {
         var message = OutgoingMessage(to: Message(peer), .dispatch)
         for task in tasks {
             message.append(task.id)
             message.append(task.name)
             message.append(Array(task.args.utf8))
-            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: 10000).encoded)
+            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: timeoutMilliseconds).encoded)
         }
         try message.send(on: router)
     }
 
     struct Done {
-        let status: String
+        /// The status frame through the protocol's own matcher: `nil` for a word that is not one.
+        let status: DoneStatus?
         let body: [UInt8]
         let info: [UInt8]
         var bodyText: String { String(decoding: body, as: UTF8.self) }
@@ -76,7 +77,7 @@ final class FakeBroker {
                 let frames = Array(group)
                 let id = frames[0].string
                 #expect(results[id] == nil, "two results for \(id)", sourceLocation: sourceLocation)
-                results[id] = Done(status: frames[1].string, body: frames[2].bytes, info: frames[3].bytes)
+                results[id] = Done(status: frames[1].withUnsafeBytes { DoneStatus(bytes: $0) }, body: frames[2].bytes, info: frames[3].bytes)
             }
         }
         return results
@@ -110,24 +111,21 @@ struct ConsumerTests {
         return configuration
     }
 
-    /// Stops `consumer` and checks the goodbye: READY with capacity 0, then DISCONNECT, then wait() returns.
-    func stopAndExpectGoodbye(_ consumer: Consumer, broker: FakeBroker) throws {
+    /// Stops `consumer` and checks the goodbye: READY with capacity 0, then DISCONNECT, then run() returns.
+    func stopAndExpectGoodbye(_ consumer: RunningConsumer, broker: FakeBroker) throws {
         consumer.stop()
         let draining = try broker.expect(.ready)
         #expect(try broker.readyInfo(draining).capacity == 0)
         _ = try broker.expect(.disconnect)
-        let failure = Box<(any Error)?>(nil)
-        #expect(returnsWithin { do { try consumer.wait() } catch { failure.update { $0 = error } } },
-                "consumer.wait() did not return after DISCONNECT")
-        #expect(failure.value == nil, "consumer failed: \(String(describing: failure.value))")
+        let outcome = try #require(consumer.waitForEnd(), "consumer.run() did not return after DISCONNECT")
+        #expect(throws: Never.self, "consumer failed") { try outcome.get() }
     }
 
     @Test("A consumer announces itself with READY: capacity, task names, pid, threads; stop sends READY 0 then DISCONNECT")
     func readyAndStop() throws {
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: BuiltinTasks.registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: BuiltinTasks.registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         #expect(ready.routingID?.isEmpty == false)
@@ -146,17 +144,17 @@ struct ConsumerTests {
     @Test("A broker of another protocol version (its ERROR tagged CVY1) stops the consumer with an error naming both versions")
     func olderBroker() throws {
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: BuiltinTasks.registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: BuiltinTasks.registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         let peer = try #require(ready.routingID).bytes
         // What a version-1 broker answers a version-2 READY with.
         try broker.router.send(multipart: [peer, Array("CVY1".utf8), [0x1F],
                                            Array(#"unsupported protocol "CVY2": this peer speaks "CVY1""#.utf8)])
+        let outcome = try #require(consumer.waitForEnd(), "consumer.run() did not end")
         #expect {
-            try consumer.wait()
+            try outcome.get()
         } throws: { error in
             (error as? Consumer.ProtocolMismatch)?.description == "the broker speaks protocol CVY1; this consumer speaks CVY2"
         }
@@ -165,9 +163,8 @@ struct ConsumerTests {
     @Test("DISPATCHed tasks come back in DONE: ok with the echo args, error kinds for bad input, retry for a throw")
     func dispatchAndDone() throws {
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: BuiltinTasks.registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: BuiltinTasks.registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         let peer = try #require(ready.routingID).bytes
@@ -186,33 +183,33 @@ struct ConsumerTests {
         #expect(results.count == 6)
 
         let echo = try #require(results["echo-1"])
-        #expect(echo.status == "ok")
+        #expect(echo.status == .ok)
         #expect(echo.bodyText == echoArgs, "echo returns its args byte for byte")
 
         let unknown = try #require(results["unknown-1"])
-        #expect(unknown.status == "error")
+        #expect(unknown.status == .error)
         let unknownBody = try JSONDecoder().decode(ErrorBody.self, from: Data(unknown.body))
         #expect(unknownBody.kind == "unknown_task")
         let served = BuiltinTasks.registry.names.joined(separator: ", ")
         #expect(unknownBody.error == "unknown task 'nope': this consumer serves \(served)")
 
         let malformed = try #require(results["malformed-1"])
-        #expect(malformed.status == "error")
+        #expect(malformed.status == .error)
         let malformedBody = try JSONDecoder().decode(ErrorBody.self, from: Data(malformed.body))
         #expect(malformedBody.kind == "malformed_json")
         #expect(malformedBody.error == "args for 'echo' are not valid JSON: invalid JSON at byte 5: unexpected end of input")
 
         let failed = try #require(results["fail-1"])
-        #expect(failed.status == "retry")
+        #expect(failed.status == .retry)
         #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(failed.body))
                     == ErrorBody(error: "it broke", kind: "handler_error"))
 
         let sha = try #require(results["sha-1"])
-        #expect(sha.status == "ok")
+        #expect(sha.status == .ok)
         #expect(sha.bodyText == #"{"digest":"4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358"}"#)
 
         let badArgs = try #require(results["badargs-1"])
-        #expect(badArgs.status == "error")
+        #expect(badArgs.status == .error)
         let badArgsBody = try JSONDecoder().decode(ErrorBody.self, from: Data(badArgs.body))
         #expect(badArgsBody.kind == "bad_args")
         #expect(badArgsBody.error.contains("missing field 'iterations'"), "\(badArgsBody.error)")
@@ -241,9 +238,8 @@ struct ConsumerTests {
             return json
         }
         let broker = try FakeBroker()
-        let consumer = try Consumer(configuration: configuration(backend: broker.endpoint),
-                                    registry: registry, logger: Self.logger)
-        consumer.start()
+        let consumer = RunningConsumer(Consumer(configuration: configuration(backend: broker.endpoint),
+                                                registry: registry, logger: Self.logger))
         defer { consumer.stop() }
         let ready = try broker.expect(.ready)
         #expect(try broker.readyInfo(ready).tasks == ["block"])
@@ -257,22 +253,22 @@ struct ConsumerTests {
         let draining = try broker.expect(.ready)
         #expect(try broker.readyInfo(draining).capacity == 0)
         let requeued = try broker.results(count: 1)
-        #expect(requeued["b3"]?.status == "requeue")
+        #expect(requeued["b3"]?.status == .requeue)
         #expect(requeued["b3"]?.body == [])
         #expect(requeued["b3"].map { String(decoding: $0.info, as: UTF8.self) } == "{}")
 
         try broker.dispatch(to: peer, [(id: "late", name: "block", args: "4")])
         let late = try broker.results(count: 1)
-        #expect(late["late"]?.status == "requeue")
+        #expect(late["late"]?.status == .requeue)
 
         gate.open()
         let finished = try broker.results(count: 2)
-        #expect(finished["b1"]?.status == "ok")
+        #expect(finished["b1"]?.status == .ok)
         #expect(finished["b1"]?.bodyText == "1")
-        #expect(finished["b2"]?.status == "ok")
+        #expect(finished["b2"]?.status == .ok)
         #expect(finished["b2"]?.bodyText == "2")
         _ = try broker.expect(.disconnect)
         #expect(started.value == 2, "the requeued tasks never ran")
-        #expect(returnsWithin { try? consumer.wait() }, "consumer.wait() did not return after DISCONNECT")
+        #expect(consumer.waitForEnd() != nil, "consumer.run() did not return after DISCONNECT")
     }
 }

@@ -1,3 +1,5 @@
+import ConveyorConsumer
+import ConveyorSystem
 import Foundation
 
 /// How long a test waits for something that should happen promptly. Generous, because the machine
@@ -84,7 +86,7 @@ final class Box<Value>: @unchecked Sendable {
 }
 
 /// Runs `body` on a new thread and waits up to `timeout` for it to return; returns whether it did.
-/// For calls that block without a timeout of their own (`ThreadPool.shutdown`, `Consumer.wait`).
+/// For calls that block without a timeout of their own (`ThreadPool.shutdown`).
 func returnsWithin(_ timeout: Duration = patience, _ body: @escaping @Sendable () -> Void) -> Bool {
     let done = Gate()
     let thread = Thread {
@@ -93,4 +95,30 @@ func returnsWithin(_ timeout: Duration = patience, _ body: @escaping @Sendable (
     }
     thread.start()
     return done.wait(timeout: timeout)
+}
+
+/// A consumer whose `run()` goes on in a task of its own, as a `ServiceGroup` would run it, for
+/// tests that drive a fake broker from the test's thread.
+final class RunningConsumer: Sendable {
+    let consumer: Consumer
+    private let ended = OneShot<Result<Void, any Error>>()
+
+    init(_ consumer: Consumer) {
+        self.consumer = consumer
+        Task { [ended] in
+            do {
+                try await consumer.run()
+                ended.set(.success(()))
+            } catch {
+                ended.set(.failure(error))
+            }
+        }
+    }
+
+    func stop() { consumer.stop() }
+
+    /// How `run()` ended, once it has (blocking up to `timeout`); `nil` if it is still running.
+    func waitForEnd(timeout: Duration = patience) -> Result<Void, any Error>? {
+        ended.waitBlocking(timeout: timeout)
+    }
 }

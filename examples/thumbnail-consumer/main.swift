@@ -1,10 +1,14 @@
 // A consumer application with its own task handlers: run it instead of `conveyor consumer` to
-// serve your own task names (here `thumbnail` and `word-count`) next to the built-in ones.
+// serve your own task names (here `thumbnail` and `word-count`).
 //
 //   swift run thumbnail-consumer --backend tcp://127.0.0.1:5556 --threads 8
+//
+// It runs the consumer the way `conveyor consumer` does: as a Service in a ServiceGroup
+// (ConveyorServices.run), whose graceful shutdown SIGTERM and SIGINT trigger (a drain: running
+// tasks finish and return, unstarted ones go back to the broker).
+import ArgumentParser
 import ConveyorConsumer
-import ConveyorBuiltinTasks
-import Foundation
+import ConveyorSystem
 import Logging
 
 /// The task's arguments and result: plain Codable types.
@@ -39,41 +43,47 @@ struct Thumbnail {
 struct WordCountArgs: Codable, Sendable { let text: String }
 struct WordCountResult: Codable, Sendable { let words: Int }
 
-var backend = "tcp://127.0.0.1:5556"
-var threads = 4
-var arguments = CommandLine.arguments.dropFirst().makeIterator()
-while let argument = arguments.next() {
-    switch argument {
-    case "--backend": backend = arguments.next() ?? backend
-    case "--threads": threads = Int(arguments.next() ?? "") ?? threads
-    default:
-        FileHandle.standardError.write(Data("usage: thumbnail-consumer [--backend ENDPOINT] [--threads N]\n".utf8))
-        exit(2)
+@main
+struct ThumbnailConsumer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thumbnail-consumer",
+        abstract: "A consumer app serving the tasks 'thumbnail' and 'word-count'.")
+
+    @Option(help: "The broker's backend endpoint.")
+    var backend = "tcp://127.0.0.1:5556"
+
+    @Option(help: "Worker threads.")
+    var threads = 4
+
+    func validate() throws {
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
+    }
+
+    static func main() async {
+        // Before anything starts a thread, so that no SIGTERM is lost: see TerminationSignals.
+        TerminationSignals.start()
+        await main(nil)
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "thumbnail-consumer")
+
+        var registry = TaskRegistry()
+        registry.register("thumbnail") { (args: Thumbnail.Args, context: TaskContext) in
+            try Thumbnail.make(args, context: context)
+        }
+        registry.register("word-count") { (args: WordCountArgs) in
+            WordCountResult(words: args.text.split(whereSeparator: \.isWhitespace).count)
+        }
+
+        var configuration = ConsumerConfiguration()
+        configuration.backend = backend
+        configuration.threads = threads
+        let consumer = Consumer(configuration: configuration, registry: registry, logger: logger)
+        let served = registry.names.joined(separator: ", ")
+        try await ConveyorServices.run([consumer], logger: logger) { [threads, backend] _ in
+            print("thumbnail-consumer serving \(served) with \(threads) threads via \(backend)")
+        }
     }
 }
-
-var registry = BuiltinTasks.registry
-registry.register("thumbnail") { (args: Thumbnail.Args, context: TaskContext) in
-    try Thumbnail.make(args, context: context)
-}
-registry.register("word-count") { (args: WordCountArgs) in
-    WordCountResult(words: args.text.split(whereSeparator: \.isWhitespace).count)
-}
-
-var configuration = ConsumerConfiguration()
-configuration.backend = backend
-configuration.threads = threads
-let consumer = try Consumer(configuration: configuration, registry: registry, logger: Logger(label: "thumbnail-consumer"))
-
-signal(SIGTERM, SIG_IGN)
-signal(SIGINT, SIG_IGN)
-let signals = [SIGTERM, SIGINT].map { number in
-    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-    source.setEventHandler { consumer.stop() }
-    source.resume()
-    return source
-}
-consumer.start()
-print("thumbnail-consumer serving \(registry.names.joined(separator: ", ")) with \(threads) threads via \(backend)")
-try consumer.wait()
-_ = signals

@@ -1,0 +1,121 @@
+import ConveyorProtocol
+import ConveyorSystem
+import Logging
+import ZeroMQ
+
+/// The worker-thread side of a consumer: turns a DISPATCH group into a ``ThreadPool`` job that
+/// runs the handler and leaves its result (or its hand-back) in the outboxes. Never touches the
+/// socket.
+struct TaskRunner: Sendable {
+    let configuration: ConsumerConfiguration
+    let registry: TaskRegistry
+    let logger: Logger
+    let outboxes: ResultOutboxes
+    let pool: ThreadPool
+    /// What every result's info carries: host, pid and process index.
+    let infoTemplate: ResultInfo
+
+    /// A job for the task in `group` (id, name, args, meta); `nil`, logged, when its meta frame is bad.
+    func makeJob(_ group: ArraySlice<Frame>) -> ThreadPool.Job? {
+        let base = group.startIndex
+        let id = group[base].string
+        let name = group[base + 1].string
+        let args = group[base + 2].bytes
+        let meta: DispatchMeta
+        do {
+            meta = try group[base + 3].withUnsafeBytes { buffer throws(ProtocolError) in try DispatchMeta(frame: buffer) }
+        } catch {
+            logger.warning("bad dispatch dropped", metadata: ["task.id": "\(id)", "error": "\(error)"])
+            return nil
+        }
+        let received = ContinuousClock.now
+        let deadline = monotonicNanoseconds() + UInt64(meta.timeoutMilliseconds) * 1_000_000
+        let grace = configuration.hardLimitGrace.nanoseconds
+        return ThreadPool.Job(
+            run: { [self] worker in
+                let slot = outboxes.slots[worker.threadIndex]
+                if monotonicNanoseconds() > deadline {
+                    // Its time ran out while it waited here (prefetched behind slower tasks): the
+                    // broker has given up on it; running it now would be wasted, or worse.
+                    let body = JSONText.errorBody(.timeout, "timed out after \(meta.timeoutMilliseconds) ms before it started")
+                    outboxes.post(Completed(id: id, status: .error, body: Array(body.utf8), info: Completed.noInfo, elapsedNanoseconds: nil))
+                    return
+                }
+                // The hard limit counts from the task's deadline, or from its start if it started later.
+                slot.running.withLock { $0 = WorkerSlot.Running(id: id, name: name, limit: max(monotonicNanoseconds(), deadline) + grace) }
+                let started = monotonicNanoseconds()
+                logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
+                let context = TaskContext(
+                    taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,
+                    deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))))
+                let (status, body) = execute(name: name, args: args, context: context)
+                let nanoseconds = monotonicNanoseconds() &- started
+                let info = resultInfo(thread: worker.threadIndex, attempt: meta.attempt, nanoseconds: nanoseconds)
+                logger.debug("task finished", metadata: ["task.id": "\(id)", "task.status": "\(status.rawValue)"])
+                slot.running.withLock { $0 = nil }
+                outboxes.workerFinished(
+                    Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds),
+                    thread: worker.threadIndex, poolIdle: { pool.pendingCount == 0 })
+            },
+            cancel: { [outboxes] in
+                outboxes.post(Completed(id: id, status: .requeue, body: [], info: Completed.noInfo, elapsedNanoseconds: nil))
+            })
+    }
+
+    /// The info frame of a result, through ``ResultInfo/appendJSON(to:)``.
+    private func resultInfo(thread: Int, attempt: UInt32, nanoseconds: UInt64) -> [UInt8] {
+        var info = infoTemplate
+        info.thread = thread
+        info.attempts = Int(attempt)
+        // Microseconds, as the writer rounds them.
+        info.elapsedMilliseconds = Double(nanoseconds / 1000) / 1000
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(96)
+        info.appendJSON(to: &bytes)
+        return bytes
+    }
+
+    /// Runs the handler for one task and says how it went: ``DoneStatus/ok``,
+    /// ``DoneStatus/error`` (final), or ``DoneStatus/retry`` (the handler threw; the broker
+    /// retries while attempts remain).
+    private func execute(name: String, args: [UInt8], context: TaskContext) -> (DoneStatus, [UInt8]) {
+        func failure(_ kind: ErrorKind, _ message: String) -> (DoneStatus, [UInt8]) {
+            (.error, Array(JSONText.errorBody(kind, message).utf8))
+        }
+        guard let handler = registry.handler(named: name) else {
+            let served = registry.names.joined(separator: ", ")
+            return failure(.unknownTask, "unknown task '\(name)': this consumer serves \(served)")
+        }
+        do {
+            try JSONValidator.validate(args)
+        } catch {
+            return failure(.malformedJSON, "args for '\(name)' are not valid JSON: \(error)")
+        }
+        do {
+            let output = try handler(RawJSON(bytes: args), context)
+            do {
+                // Bytes handed back untouched (an echo) were validated above.
+                if !output.bytes.sharesStorage(with: args) { try JSONValidator.validate(output.bytes) }
+            } catch {
+                return failure(.handlerError, "handler for '\(name)' returned invalid JSON: \(error)")
+            }
+            guard output.bytes.count <= configuration.maxMessageSize else {
+                return failure(.handlerError, "result of '\(name)' is \(output.bytes.count) bytes; the limit is \(configuration.maxMessageSize)")
+            }
+            return (.ok, output.bytes)
+        } catch let error as TaskInputError {
+            return failure(error.kind, error.message)
+        } catch {
+            return (.retry, Array(JSONText.errorBody(.handlerError, "\(error)").utf8))
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `self` and `other` are the same buffer (not merely equal bytes).
+    func sharesStorage(with other: [UInt8]) -> Bool {
+        count == other.count && withUnsafeBufferPointer { mine in
+            other.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress }
+        }
+    }
+}

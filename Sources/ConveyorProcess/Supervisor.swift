@@ -1,0 +1,187 @@
+import ConveyorSystem
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Subprocess
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs `count` child processes and keeps them running, as a swift-service-lifecycle `Service`
+/// on swift-subprocess: a child that ends is restarted after a backoff (1 s, doubling to 30 s;
+/// back to 1 s once a child has lived a minute). `conveyor consumer --processes P` runs P
+/// consumer processes under one.
+///
+/// Graceful shutdown (or cancellation) tears every child down with swift-subprocess's sequence:
+/// SIGTERM (a consumer drains), then SIGKILL for a child still there after
+/// ``Configuration/shutdownGrace``, so that the supervisor never waits for ever on a child that
+/// ignores SIGTERM. ``run()`` returns once every child has ended.
+///
+/// The children inherit this process's standard output and error; their standard input is empty.
+public final class Supervisor: Service, Sendable {
+    /// What to run and how to keep it running.
+    public struct Configuration: Sendable {
+        /// The executable's absolute path (``Supervisor/currentExecutablePath()`` for this same program).
+        public var executable: String
+        /// Child processes, indexed from 0.
+        public var count: Int
+        /// The arguments of child `index` (not including the executable).
+        public var arguments: @Sendable (_ index: Int) -> [String]
+        /// How long a child may take to end after SIGTERM before it gets SIGKILL (a consumer's
+        /// drain timeout, plus a margin).
+        public var shutdownGrace: Duration
+        /// The first restart delay; it doubles on each quick death, up to `maximumBackoff`.
+        public var initialBackoff: Duration = .seconds(1)
+        /// The longest restart delay.
+        public var maximumBackoff: Duration = .seconds(30)
+        /// A child that lived this long is restarted after `initialBackoff` again.
+        public var healthyAfter: Duration = .seconds(60)
+
+        /// The defaults restart after 1 s, doubling to 30 s, back to 1 s after a minute's life.
+        public init(executable: String, count: Int, shutdownGrace: Duration,
+                    arguments: @escaping @Sendable (_ index: Int) -> [String]) {
+            self.executable = executable
+            self.count = count
+            self.shutdownGrace = shutdownGrace
+            self.arguments = arguments
+        }
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+    private let runState = ServiceRunState(service: "supervisor")
+
+    /// - Parameters:
+    ///   - configuration: what to run; `count` must be at least 1.
+    ///   - logger: where the supervisor logs (it never configures logging).
+    public init(configuration: Configuration, logger: Logger) {
+        precondition(configuration.count > 0, "a supervisor needs at least one child")
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Starts the children and restarts any that ends, until a graceful shutdown or cancellation;
+    /// then tears them down (SIGTERM, SIGKILL after ``Configuration/shutdownGrace``) and returns
+    /// once all have ended.
+    /// - Throws: ``ServiceStateError`` when this supervisor runs or has run already.
+    public func run() async throws {
+        try runState.begin()
+        defer { runState.end() }
+        await cancelWhenGracefulShutdown { [self] in
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for index in 0..<configuration.count {
+                        group.addTask { await self.keepRunning(index) }
+                    }
+                }
+            } onGracefulShutdown: { [logger, configuration] in
+                logger.info("supervisor stopping; children draining", metadata: ["children": "\(configuration.count)"])
+            }
+        }
+        logger.info("supervisor stopped")
+    }
+
+    /// Runs child `index` again and again until the task is cancelled.
+    private func keepRunning(_ index: Int) async {
+        var options = PlatformOptions()
+        // Run when the task is cancelled while the child runs; always ends with SIGKILL.
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: configuration.shutdownGrace)]
+        var backoff: Duration?
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            let status: String
+            do {
+                let result = try await Subprocess.run(
+                    .path(.init(configuration.executable)), arguments: Arguments(configuration.arguments(index)),
+                    platformOptions: options, input: .none, output: .currentStandardOutput, error: .currentStandardError
+                ) { [logger] execution in
+                    logger.info("supervised process started", metadata: [
+                        "process": "\(index)", "consumer.pid": "\(execution.processIdentifier.value)",
+                    ])
+                }
+                status = "\(result.terminationStatus)"
+            } catch {
+                if Task.isCancelled { break }
+                logger.error("could not start supervised process", metadata: ["process": "\(index)", "error": "\(error)"])
+                status = "not started"
+            }
+            if Task.isCancelled { break }
+            let lived = started.duration(to: .now)
+            let delay = lived >= configuration.healthyAfter || backoff == nil
+                ? configuration.initialBackoff
+                : min(backoff! * 2, configuration.maximumBackoff)
+            backoff = delay
+            logger.warning("supervised process ended; restarting", metadata: [
+                "process": "\(index)", "status": "\(status)", "restart.delay_ms": "\(delay.milliseconds)",
+            ])
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                break
+            }
+        }
+    }
+
+    /// `arguments` without the options named in `options` and their values (as `--name value`
+    /// or `--name=value`): a child's arguments made from its parent's own, so that no option has
+    /// to be passed on one by one.
+    public static func arguments(_ arguments: [String], removing options: Set<String>) -> [String] {
+        var result: [String] = []
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            if options.contains(argument) {
+                _ = iterator.next()
+            } else if let equals = argument.firstIndex(of: "="), options.contains(String(argument[..<equals])) {
+                continue
+            } else {
+                result.append(argument)
+            }
+        }
+        return result
+    }
+
+    /// The absolute path of the running executable, for a supervisor of this same program.
+    public static func currentExecutablePath() -> String {
+        #if os(Linux)
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        #endif
+        return Bundle.main.executablePath ?? CommandLine.arguments[0]
+    }
+}
+
+/// The child's half of supervision, as a `Service`: looks every `interval` whether the process
+/// that started this one is still its parent, and calls `onOrphaned` once it is not (the
+/// supervisor ended, even by SIGKILL), so that a supervised consumer drains and exits rather than
+/// run on as an orphan. Then it waits for the group's graceful shutdown.
+public struct ParentProcessWatch: Service {
+    private let interval: Duration
+    private let logger: Logger
+    private let onOrphaned: @Sendable () -> Void
+
+    /// - Parameters:
+    ///   - onOrphaned: what to do when the parent is gone, e.g. start the graceful shutdown of
+    ///     this process's services (`conveyor consumer` raises SIGTERM, which its
+    ///     `ConveyorServices` group turns into one).
+    public init(interval: Duration = .seconds(1), logger: Logger, onOrphaned: @escaping @Sendable () -> Void) {
+        self.interval = interval
+        self.logger = logger
+        self.onOrphaned = onOrphaned
+    }
+
+    /// Watches until the parent is gone (then calls `onOrphaned` and waits for the graceful
+    /// shutdown), or until a graceful shutdown or cancellation; never throws.
+    public func run() async throws {
+        let parent = getppid()
+        try? await cancelWhenGracefulShutdown { [interval, logger, onOrphaned] in
+            while getppid() == parent {
+                try await Task.sleep(for: interval)
+            }
+            logger.warning("parent process gone; shutting down", metadata: ["parent.pid": "\(parent)"])
+            onOrphaned()
+            try await gracefulShutdown()
+        }
+    }
+}
