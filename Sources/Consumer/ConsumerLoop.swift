@@ -152,10 +152,7 @@ final class ConsumerLoop {
         switch envelope.command {
         case .dispatch:
             var jobs: [ThreadPool.Job] = []
-            for group in envelope.groups {
-                guard let job = runner.makeJob(group) else { continue }
-                jobs.append(job)
-            }
+            for group in envelope.groups { jobs.append(runner.makeJob(group, version: envelope.version)) }
             apply { machine in try machine.tasksArrived(jobs.count) }
             if machine.acceptsWork {
                 pool.enqueue(jobs)
@@ -168,6 +165,9 @@ final class ConsumerLoop {
         case .disconnect:
             logger.info("broker asked the consumer to reconnect")
             try perform { machine in try machine.reconnect(brokerRequeued: true) }
+        case .error where envelope.refusesVersion(.current):
+            // A broker of an older version answered in its own: it will never dispatch here.
+            try perform { machine in try machine.fail(.protocolMismatch(envelope.version.tagText)) }
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
         default:

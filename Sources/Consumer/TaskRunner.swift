@@ -15,18 +15,26 @@ struct TaskRunner: Sendable {
     /// What every result's info carries: host, pid and process index.
     let infoTemplate: ResultInfo
 
-    /// A job for the task in `group` (id, name, args, meta); `nil`, logged, when its meta frame is bad.
-    func makeJob(_ group: ArraySlice<Frame>) -> ThreadPool.Job? {
+    /// A job for the task in `group` (id, name, args, meta), whose meta field is read in `version`.
+    /// A meta field this consumer cannot read is answered at once with an `error` result of kind
+    /// `unsupported` (docs/PROTOCOL.md §6.2), rather than dropped: a dropped task would hold the
+    /// consumer's credit until its timeout.
+    func makeJob(_ group: ArraySlice<Frame>, version: ProtocolVersion) -> ThreadPool.Job {
         let base = group.startIndex
         let id = group[base].string
         let name = group[base + 1].string
         let args = group[base + 2].bytes
         let meta: DispatchMeta
         do {
-            meta = try group[base + 3].withUnsafeBytes { buffer throws(ProtocolError) in try DispatchMeta(frame: buffer) }
+            meta = try group[base + 3].withUnsafeBytes { buffer throws(ProtocolError) in
+                try DispatchMeta(field: buffer, version: version)
+            }
         } catch {
-            logger.warning("bad dispatch dropped", metadata: ["task.id": "\(id)", "error": "\(error)"])
-            return nil
+            logger.warning("unreadable dispatch answered with an error", metadata: ["task.id": "\(id)", "error": "\(error)"])
+            let body = Array(JSONText.errorBody(.unsupported, error.description).utf8)
+            let unreadable = Completed(id: id, status: .error, body: body, info: Completed.noInfo, elapsedNanoseconds: nil)
+            return ThreadPool.Job(run: { [outboxes] _ in outboxes.post(unreadable) },
+                                  cancel: { [outboxes] in outboxes.post(unreadable) })
         }
         let received = ContinuousClock.now
         let deadline = monotonicNanoseconds() + UInt64(meta.timeoutMilliseconds) * 1_000_000

@@ -124,7 +124,7 @@ extension Producer {
                 if submit == nil { submit = OutgoingMessage(.submit) }
                 submit!.append(id)
                 submit!.append(task.name)
-                submit!.append(task.options == .default ? [] : task.options.encoded)
+                submit!.append(task.options)
                 submit!.append(task.args)
                 groups += 1
                 if groups >= configuration.batch || submit!.isFull {
@@ -194,8 +194,9 @@ extension Producer {
         case .cancelReply:
             let id = envelope[0].string
             let text = envelope[1].string
-            let reply: Result<Reply, ProducerError> = CancelOutcome(rawValue: text).map { .success(.cancel($0)) }
-                ?? .failure(.unexpectedReply("the broker answered the cancel of \(id) with '\(text)', which this producer does not know"))
+            let outcome = CancelOutcome(wire: text)
+            let reply: Result<Reply, ProducerError> = outcome != .unrecognized ? .success(.cancel(outcome))
+                : .failure(.unexpectedReply("the broker answered the cancel of \(id) with '\(text)', which this producer does not know"))
             table.withLock { $0.answer(.cancel(id), with: reply) }.perform()
         case .statsReply:
             table.withLock { $0.answer(.statistics, with: .success(.statistics(RawJSON(bytes: envelope[0].bytes)))) }.perform()
@@ -203,6 +204,13 @@ extension Producer {
             table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .heartbeat, .disconnect:
             break
+        case .error where envelope.refusesVersion(.current):
+            // A broker of an older version answered in its own: nothing sent will be answered.
+            let tag = envelope.version.tagText
+            logger.error("broker speaks another protocol version", metadata: ["broker.protocol": "\(tag)"])
+            let error = ProducerError.protocolError(
+                "the broker speaks protocol \(tag); this producer speaks \(ProtocolTag.currentText)")
+            table.withLock { $0.failUnanswered(with: error) }.perform()
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
         default:
@@ -213,7 +221,8 @@ extension Producer {
     /// A result's fields as a ``TaskResult``. A status this producer does not know (a newer
     /// broker's) is not guessed at: the task ends as `error`, its message naming the status.
     static func result(id: String, status: Frame, body: Frame, info: Frame) -> TaskResult {
-        guard let known = TaskStatus(rawValue: status.string) else {
+        let known = status.withUnsafeBytes { TaskStatus(bytes: $0) }
+        guard known != .unrecognized else {
             return TaskResult(id: id, status: .error, body: RawJSON(unknownStatusBody(status.string)), info: resultInfo(info))
         }
         return TaskResult(id: id, status: known, body: RawJSON(bytes: body.bytes), info: resultInfo(info))
@@ -229,7 +238,8 @@ extension Producer {
     static func statusReport(_ envelope: Envelope) -> Result<Reply, ProducerError> {
         let id = envelope[0].string
         let stateText = envelope[1].string
-        guard let state = TaskState(rawValue: stateText) else {
+        let state = TaskState(wire: stateText)
+        guard state != .unrecognized else {
             return .failure(.unexpectedReply("the broker answered the status of \(id) with the state '\(stateText)', which this producer does not know"))
         }
         var result: TaskResult?

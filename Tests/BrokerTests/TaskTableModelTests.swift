@@ -99,7 +99,7 @@ struct ModelRun {
                          timeoutNanos: UInt64(options.timeoutMilliseconds) * 1_000_000,
                          backoffNanos: UInt64(options.retryBackoffMilliseconds) * 1_000_000, now: wall)
         }
-        send(.submit, from: rng.pick(producers)!, [Wire.bytes(id), Wire.bytes(name), options.encoded, Wire.bytes("{}")])
+        send(.submit, from: rng.pick(producers)!, [Wire.bytes(id), Wire.bytes(name), options.encoded(for: .current), Wire.bytes("{}")])
         if refused != outbox.rejected.contains(where: { $0.id == id }) {
             return "submit of \(id) ('\(name)'): model \(refused ? "refuses" : "accepts"), broker \(refused ? "accepted" : "rejected")"
         }

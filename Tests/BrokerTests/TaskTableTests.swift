@@ -23,7 +23,7 @@ struct TaskTableTests {
 
     func submit(_ id: String, name: String = "echo", _ options: TaskOptions = TaskOptions()) {
         engine.handleFrontend(Wire.envelope(from: producer, .submit,
-                                            [Wire.bytes(id), Wire.bytes(name), options.encoded, Wire.bytes("{}")]), now: now)
+                                            [Wire.bytes(id), Wire.bytes(name), options.encoded(for: .current), Wire.bytes("{}")]), now: now)
     }
 
     func done(_ id: String, _ status: String, from n: UInt8) {

@@ -55,7 +55,7 @@ final class FakeBroker {
             message.append(task.id)
             message.append(task.name)
             message.append(Array(task.args.utf8))
-            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: timeoutMilliseconds).encoded)
+            message.append(DispatchMeta(attempt: 1, timeoutMilliseconds: timeoutMilliseconds).encoded(for: .current))
         }
         try message.send(on: router)
     }

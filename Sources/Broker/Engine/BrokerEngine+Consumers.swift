@@ -11,17 +11,19 @@ extension BrokerEngine {
         let route = envelope.routingID!
         let key = route.bytes
         let consumer = table.consumers[key]
+        let version = envelope.version
         consumer?.lastSeen = now.monotonic
+        consumer?.version = version
         switch envelope.command {
         case .ready:
             let info: ReadyInfo
             do {
                 info = try JSONDecoder().decode(ReadyInfo.self, from: Data(envelope[0].bytes))
             } catch {
-                reply(error: "READY body is not a valid consumer announcement: \(error)", to: route, on: .backend)
+                reply(error: "READY body is not a valid consumer announcement: \(error)", to: route, on: .backend, version: version)
                 return
             }
-            ready(info, from: consumer, route: route, key: key, now: now)
+            ready(info, from: consumer, route: route, key: key, version: version, now: now)
         case .done:
             for group in envelope.groups {
                 let base = group.startIndex
@@ -33,29 +35,32 @@ extension BrokerEngine {
             } else {
                 // A consumer the broker does not know (declared dead, or from before a restart):
                 // its results were used above; tell it to announce itself again.
-                outbox.send(OutgoingMessage(to: route, .disconnect), on: .backend)
+                outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
             }
         case .heartbeat:
             if consumer == nil {
-                outbox.send(OutgoingMessage(to: route, .disconnect), on: .backend)
+                outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
             }
+        case .hello:
+            hello(envelope, to: route, on: .backend)
         case .disconnect:
             if let consumer { remove(consumer, reason: "consumer disconnected", now: now) }
         default:
-            reply(error: "\(envelope.command) is not a consumer command; the backend takes READY, DONE, HEARTBEAT and DISCONNECT",
-                  to: route, on: .backend)
+            reply(error: "\(envelope.command) is not a consumer command; the backend takes READY, DONE, HELLO, HEARTBEAT and DISCONNECT",
+                  to: route, on: .backend, version: version)
         }
     }
 
     /// A READY: a new consumer, or a known one's new capacity (0: draining, it keeps its running
     /// tasks and gets no more).
-    func ready(_ info: ReadyInfo, from consumer: ConsumerRecord?, route: Frame, key: [UInt8], now: BrokerInstant) {
+    func ready(_ info: ReadyInfo, from consumer: ConsumerRecord?, route: Frame, key: [UInt8], version: ProtocolVersion,
+               now: BrokerInstant) {
         guard info.capacity >= 0, info.capacity <= Limits.maxCapacity else {
-            reply(error: "READY capacity must be 0-\(Limits.maxCapacity)", to: route, on: .backend)
+            reply(error: "READY capacity must be 0-\(Limits.maxCapacity)", to: route, on: .backend, version: version)
             return
         }
         guard (info.heartbeatMilliseconds ?? 1000) >= 1, (info.heartbeatMilliseconds ?? 1000) <= 60_000 else {
-            reply(error: "READY heartbeat_ms must be 1-60000", to: route, on: .backend)
+            reply(error: "READY heartbeat_ms must be 1-60000", to: route, on: .backend, version: version)
             return
         }
         if let consumer {
@@ -65,9 +70,10 @@ extension BrokerEngine {
         } else if info.update == true {
             // A capacity update from a consumer this broker has let go (declared dead, or met
             // before a restart): it must announce itself anew, on a new connection.
-            outbox.send(OutgoingMessage(to: route, .disconnect), on: .backend)
+            outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
         } else {
             let record = ConsumerRecord(key: key, info: info, now: now.monotonic)
+            record.version = version
             logger.info("consumer ready", metadata: [
                 "consumer.pid": "\(info.pid)", "consumer.host": "\(info.host)",
                 "consumer.capacity": "\(info.capacity)", "consumer.tasks": "\(info.tasks.count)",
@@ -118,7 +124,7 @@ extension BrokerEngine {
         table.promoteBackoffs(at: now.wall)
         for consumer in table.consumers.consumers.values where now.monotonic &- consumer.lastSent >= heartbeatNanos {
             consumer.lastSent = now.monotonic
-            outbox.send(OutgoingMessage(to: consumer.key, .heartbeat), on: .backend)
+            outbox.send(OutgoingMessage(to: consumer.key, .heartbeat, version: consumer.version), on: .backend)
         }
         forgetQuietProducers(now: now)
     }
@@ -136,7 +142,7 @@ extension BrokerEngine {
                     capacity: $0.info.capacity, inFlight: $0.inFlight.count, freeCredit: max(0, $0.credit),
                     completed: $0.completed, tasks: $0.info.tasks.sorted())
             }.sorted { ($0.host, $0.pid) < ($1.host, $1.pid) },
-            producers: producersSeen.count,
+            producers: producers.count,
             resultsKept: table.results.count,
             totals: table.totals,
             deadLetters: table.deadLetters.newest(100),

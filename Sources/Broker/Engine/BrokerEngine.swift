@@ -1,5 +1,6 @@
 import ConveyorProtocol
 import ConveyorSystem
+import Foundation
 import Logging
 import ZeroMQ
 
@@ -15,22 +16,33 @@ struct BrokerInstant: Sendable {
 /// The broker's protocol logic without sockets: takes decoded commands from producers and
 /// consumers, checks them, and drives the ``TaskTable``; what goes out goes to the outbox. The
 /// socket loop (``BrokerLoop``) only receives, decodes, calls in here and flushes.
+/// A producer the broker has heard from: when (monotonic ns), and in which protocol version.
+struct ProducerPeer {
+    var lastSeen: UInt64
+    var version: ProtocolVersion
+}
+
 final class BrokerEngine<Outbox: BrokerOutbox> {
     let config: BrokerConfiguration
     let logger: Logger
     var table: TaskTable<Outbox>
     var outbox: Outbox { table.outbox }
-    /// Producers heard from recently (monotonic ns), told DISCONNECT when the broker stops.
-    private(set) var producersSeen: [[UInt8]: UInt64] = [:]
+    /// Producers heard from recently, told DISCONNECT when the broker stops.
+    private(set) var producers: [[UInt8]: ProducerPeer] = [:]
     /// Set once the broker is stopping: no new tasks, no dispatches.
     private(set) var draining = false
     var badInputLog = RateLimitedLog(interval: 1_000_000_000)
     let heartbeatNanos: UInt64
+    /// The body of the broker's `HELLO`, written once.
+    let brokerHello: String
 
     init(config: BrokerConfiguration, logger: Logger, outbox: Outbox) {
         self.config = config
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
+        self.brokerHello = Hello(role: .broker, software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+                                 limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
+                                                     maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
                                resultRetentionNanoseconds: config.resultRetention.nanoseconds,
                                deadLetterCapacity: config.deadLetterCapacity)
@@ -41,91 +53,96 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     func handleFrontend(_ envelope: Envelope, now: BrokerInstant) {
         let route = envelope.routingID!
         let key = route.bytes
-        producersSeen[key] = now.monotonic
+        let version = envelope.version
+        if producers.updateValue(ProducerPeer(lastSeen: now.monotonic, version: version), forKey: key)?.version != version {
+            outbox.producer(key, speaks: version)
+        }
         switch envelope.command {
         case .submit:
             for group in envelope.groups {
                 let base = group.startIndex
                 submit(id: group[base], name: group[base + 1], options: group[base + 2], args: group[base + 3],
-                       route: route, key: key, now: now)
+                       route: route, key: key, version: version, now: now)
             }
         case .cancel:
-            var reply = OutgoingMessage(to: route, .cancelReply)
+            var reply = OutgoingMessage(to: route, .cancelReply, version: version)
             reply.append(envelope[0])
             reply.append(table.cancel(envelope[0].string, now: now.wall).rawValue)
             outbox.send(reply, on: .frontend)
         case .status:
-            outbox.send(statusReply(envelope[0], to: route), on: .frontend)
+            outbox.send(statusReply(envelope[0], to: route, version: version), on: .frontend)
         case .stats:
-            var reply = OutgoingMessage(to: route, .statsReply)
+            var reply = OutgoingMessage(to: route, .statsReply, version: version)
             reply.append(statisticsJSON())
             outbox.send(reply, on: .frontend)
         case .heartbeat:
-            outbox.send(OutgoingMessage(to: route, .heartbeat), on: .frontend)
+            outbox.send(OutgoingMessage(to: route, .heartbeat, version: version), on: .frontend)
         case .deadLetters:
-            outbox.send(deadLetterReply(action: envelope[0].string, id: envelope[1].string, to: route, now: now),
-                        on: .frontend)
+            outbox.send(deadLetterReply(action: envelope[0].string, id: envelope[1].string, to: route,
+                                        version: version, now: now), on: .frontend)
+        case .hello:
+            hello(envelope, to: route, on: .frontend)
         case .disconnect:
-            producersSeen[key] = nil
+            producers[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, HEARTBEAT and DISCONNECT",
-                  to: route, on: .frontend)
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, HELLO, HEARTBEAT and DISCONNECT",
+                  to: route, on: .frontend, version: version)
         }
     }
 
     /// One SUBMIT group: a new task, or a resubmission of one the broker holds (safe by design:
     /// the same task, whatever the content).
     func submit(id idFrame: Frame, name nameFrame: Frame, options optionsFrame: Frame, args: Frame,
-                route: Frame, key: [UInt8], now: BrokerInstant) {
+                route: Frame, key: [UInt8], version: ProtocolVersion, now: BrokerInstant) {
+        func reject(_ id: String, _ reason: String) {
+            outbox.rejected(id, reason: reason, to: key, route: route, version: version)
+        }
         guard let id = Self.identifier(idFrame) else {
-            reject(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII", key, route)
+            reject(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII")
             return
         }
         if let existing = table[id] {
             // Follow the producer's new route; a finished task's result goes again.
             existing.producer = key
-            outbox.accepted(idFrame, to: key, route: route)
+            outbox.accepted(idFrame, to: key, route: route, version: version)
             if existing.isDone, let stored = existing.result {
                 outbox.result(id: id, stored, to: key, redelivery: true)
             }
             return
         }
         guard let name = Self.identifier(nameFrame) else {
-            reject(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII", key, route)
+            reject(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII")
             return
         }
         let options: TaskOptions
         do {
-            options = try optionsFrame.withUnsafeBytes { buffer throws(ProtocolError) in try TaskOptions(frame: buffer) }
+            options = try optionsFrame.withUnsafeBytes { buffer throws(ProtocolError) in
+                try TaskOptions(field: buffer, version: version)
+            }
         } catch {
-            reject(id, error.description, key, route)
+            reject(id, error.description)
             return
         }
         if draining {
-            reject(id, "broker is shutting down", key, route)
+            reject(id, "broker is shutting down")
             return
         }
         guard args.count <= config.maxMessageSize else {
-            reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)",
-                   key, route)
+            reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
         }
         if table.queue.count >= config.maxQueued && table.wouldQueue(name) {
             table.totals.rejected += 1
-            reject(id, "queue full: \(table.queue.count) tasks queued (--max-queued \(config.maxQueued))", key, route)
+            reject(id, "queue full: \(table.queue.count) tasks queued (--max-queued \(config.maxQueued))")
             return
         }
         // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.
-        outbox.accepted(idFrame, to: key, route: route)
+        outbox.accepted(idFrame, to: key, route: route, version: version)
         table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, now: now.wall)
     }
 
-    private func reject(_ id: String, _ reason: String, _ key: [UInt8], _ route: Frame) {
-        outbox.rejected(id, reason: reason, to: key, route: route)
-    }
-
-    private func statusReply(_ idFrame: Frame, to route: Frame) -> OutgoingMessage {
-        var reply = OutgoingMessage(to: route, .statusReply)
+    private func statusReply(_ idFrame: Frame, to route: Frame, version: ProtocolVersion) -> OutgoingMessage {
+        var reply = OutgoingMessage(to: route, .statusReply, version: version)
         reply.append(idFrame)
         let record = table[idFrame.string]
         let reported: TaskState
@@ -149,8 +166,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     }
 
     /// `DEAD_LETTERS`: requeue or purge one dead letter (by id) or all of them.
-    private func deadLetterReply(action text: String, id: String, to route: Frame, now: BrokerInstant) -> OutgoingMessage {
-        var reply = OutgoingMessage(to: route, .deadLettersReply)
+    private func deadLetterReply(action text: String, id: String, to route: Frame, version: ProtocolVersion,
+                                 now: BrokerInstant) -> OutgoingMessage {
+        var reply = OutgoingMessage(to: route, .deadLettersReply, version: version)
         switch DeadLetterAction(rawValue: text) {
         case .purge?:
             let count = table.deadLetters.take(id: id).count
@@ -165,16 +183,31 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         return reply
     }
 
+    // MARK: HELLO
+
+    /// `HELLO` (version 3, either socket): answered with the broker's own, whatever the peer said.
+    func hello(_ envelope: Envelope, to route: Frame, on side: BrokerSide) {
+        do {
+            _ = try JSONDecoder().decode(Hello.self, from: Data(envelope[0].bytes))
+        } catch {
+            reply(error: "HELLO body is not a valid hello: \(error)", to: route, on: side, version: envelope.version)
+            return
+        }
+        var reply = OutgoingMessage(to: route, .hello, version: envelope.version)
+        reply.append(brokerHello)
+        outbox.send(reply, on: side)
+    }
+
     // MARK: Stopping
 
     /// Tells consumers to stop and producers that the broker is going away; dispatches no more.
     func beginDrain() {
         draining = true
         for consumer in table.consumers.consumers.values {
-            outbox.send(OutgoingMessage(to: consumer.key, .disconnect), on: .backend)
+            outbox.send(OutgoingMessage(to: consumer.key, .disconnect, version: consumer.version), on: .backend)
         }
-        for key in producersSeen.keys {
-            outbox.send(OutgoingMessage(to: key, .disconnect), on: .frontend)
+        for (key, peer) in producers {
+            outbox.send(OutgoingMessage(to: key, .disconnect, version: peer.version), on: .frontend)
         }
         logger.info("broker stopping", metadata: [
             "tasks.queued": "\(table.queue.count)", "tasks.running": "\(table.runningCount)",
@@ -183,8 +216,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
 
     // MARK: Errors
 
-    func reply(error text: String, to route: Frame, on side: BrokerSide) {
-        var message = OutgoingMessage(to: route, .error)
+    func reply(error text: String, to route: Frame, on side: BrokerSide, version: ProtocolVersion) {
+        var message = OutgoingMessage(to: route, .error, version: version)
         message.append(text)
         outbox.send(message, on: side)
     }
@@ -198,7 +231,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         ])
         if case .notConveyor = error { return }
         guard let route = frames.first, frames.count > 1 else { return }
-        reply(error: error.description, to: route, on: side)
+        reply(error: error.description, to: route, on: side, version: ProtocolVersion.reply(to: frames, fromRouter: true))
     }
 
     /// A task id or name: 1-255 bytes of visible ASCII. (Swift strings compare canonically
@@ -213,6 +246,6 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// Forgets producers not heard from within the result retention.
     func forgetQuietProducers(now: BrokerInstant) {
         let retention = config.resultRetention.nanoseconds
-        producersSeen = producersSeen.filter { now.monotonic &- $0.value < retention }
+        producers = producers.filter { now.monotonic &- $0.value.lastSeen < retention }
     }
 }

@@ -17,10 +17,13 @@ protocol BrokerOutbox: AnyObject {
     /// One RESULT group for the producer with routing id `producer`. `redelivery` when it is sent
     /// again to a producer that resubmitted a finished task.
     func result(id: String, _ result: StoredResult, to producer: [UInt8], redelivery: Bool)
-    /// One ACCEPTED group (the task id, as received).
-    func accepted(_ id: Frame, to producer: [UInt8], route: Frame)
-    /// One REJECTED group.
-    func rejected(_ id: String, reason: String, to producer: [UInt8], route: Frame)
+    /// One ACCEPTED group (the task id, as received), in the version the SUBMIT came in.
+    func accepted(_ id: Frame, to producer: [UInt8], route: Frame, version: ProtocolVersion)
+    /// One REJECTED group, in the version the SUBMIT came in.
+    func rejected(_ id: String, reason: String, to producer: [UInt8], route: Frame, version: ProtocolVersion)
+    /// The producer with routing id `producer` now speaks `version`: RESULT messages to it are
+    /// written in that version from now on.
+    func producer(_ producer: [UInt8], speaks version: ProtocolVersion)
     /// A whole message of its own (a reply, ERROR, HEARTBEAT, DISCONNECT), sent in order.
     func send(_ message: OutgoingMessage, on side: BrokerSide)
 }

@@ -20,6 +20,8 @@ final class SocketOutbox: BrokerOutbox {
     private var outgoingResults: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingAccepted: [[UInt8]: OutgoingMessage] = [:]
     private var outgoingRejected: [[UInt8]: OutgoingMessage] = [:]
+    /// The version each producer last spoke, where it is not the current one.
+    private var producerVersions: [[UInt8]: ProtocolVersion] = [:]
     /// Consumers a DISPATCH could not reach, for the engine to remove (``takeUnreachable()``).
     private var unreachable: [ConsumerRecord] = []
 
@@ -35,13 +37,13 @@ final class SocketOutbox: BrokerOutbox {
     func dispatch(_ task: TaskRecord, attempt: UInt32, timeoutMilliseconds: UInt32, to consumer: ConsumerRecord) {
         let meta = DispatchMeta(attempt: attempt, timeoutMilliseconds: timeoutMilliseconds)
         if consumer.pending == nil {
-            consumer.pending = OutgoingMessage(to: consumer.key, .dispatch)
+            consumer.pending = OutgoingMessage(to: consumer.key, .dispatch, version: consumer.version)
             dispatchPending.append(consumer)
         }
         consumer.pending!.append(task.id)
         consumer.pending!.append(task.name)
         consumer.pending!.append(task.args)
-        consumer.pending!.append(meta.encoded)
+        consumer.pending!.append(meta)
         consumer.pendingGroups += 1
         if consumer.pendingGroups >= dispatchBatch || consumer.pending!.isFull, let message = consumer.takePending() {
             sendDispatch(message, to: consumer)
@@ -49,24 +51,29 @@ final class SocketOutbox: BrokerOutbox {
     }
 
     func result(id: String, _ stored: StoredResult, to key: [UInt8], redelivery: Bool) {
-        let full = Self.appendResult(id: id, stored, to: &outgoingResults[key, default: OutgoingMessage(to: key, .result)])
+        let full = Self.appendResult(id: id, stored, to: &outgoingResults[
+            key, default: OutgoingMessage(to: key, .result, version: producerVersions[key] ?? .current)])
         if full, let message = outgoingResults.removeValue(forKey: key) {
             send(message, on: .frontend)
         }
     }
 
-    func accepted(_ id: Frame, to key: [UInt8], route: Frame) {
-        if Self.append(id, to: &outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted)]),
+    func accepted(_ id: Frame, to key: [UInt8], route: Frame, version: ProtocolVersion) {
+        if Self.append(id, to: &outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted, version: version)]),
            let message = outgoingAccepted.removeValue(forKey: key) {
             send(message, on: .frontend)
         }
     }
 
-    func rejected(_ id: String, reason: String, to key: [UInt8], route: Frame) {
-        if Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected)]),
+    func rejected(_ id: String, reason: String, to key: [UInt8], route: Frame, version: ProtocolVersion) {
+        if Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected, version: version)]),
            let message = outgoingRejected.removeValue(forKey: key) {
             send(message, on: .frontend)
         }
+    }
+
+    func producer(_ key: [UInt8], speaks version: ProtocolVersion) {
+        producerVersions[key] = version == .current ? nil : version
     }
 
     func send(_ message: OutgoingMessage, on side: BrokerSide) {

@@ -17,6 +17,8 @@ final class ConsumerRecord {
     var lastSent: UInt64 = 0
     /// Final results it sent that were used.
     var completed = 0
+    /// The protocol version of its last message: what the broker writes to it in.
+    var version: ProtocolVersion = .current
     /// DISPATCH groups gathered during this loop turn by the socket outbox, sent at its end or
     /// once a batch is full. Kept here so that a dispatch costs no hashing of the routing id.
     var pending: OutgoingMessage?

@@ -32,11 +32,17 @@ final class RecordingOutbox: BrokerOutbox {
         results.append(Delivery(id: id, status: result.status, producer: producer, redelivery: redelivery))
     }
 
-    func accepted(_ id: Frame, to producer: [UInt8], route: Frame) {
+    var versions: [[UInt8]: ProtocolVersion] = [:]
+
+    func producer(_ producer: [UInt8], speaks version: ProtocolVersion) {
+        versions[producer] = version
+    }
+
+    func accepted(_ id: Frame, to producer: [UInt8], route: Frame, version: ProtocolVersion) {
         accepted.append(id.string)
     }
 
-    func rejected(_ id: String, reason: String, to producer: [UInt8], route: Frame) {
+    func rejected(_ id: String, reason: String, to producer: [UInt8], route: Frame, version: ProtocolVersion) {
         rejected.append((id, reason))
     }
 
