@@ -156,7 +156,7 @@ struct ConsumerTests {
         #expect {
             try outcome.get()
         } throws: { error in
-            (error as? Consumer.ProtocolMismatch)?.description == "the broker speaks protocol CVY1; this consumer speaks CVY2"
+            (error as? Consumer.ProtocolMismatch)?.description == "the broker speaks protocol CVY1; this consumer speaks CVY3"
         }
     }
 

@@ -79,4 +79,50 @@ struct BrokerServiceTests {
             try await tasks.waitForAll()
         }
     }
+
+    @Test("one broker serves version-2 and version-3 peers, each in its own version, and answers HELLO")
+    func servesBothVersions() async throws {
+        let broker = Broker(configuration: configuration(), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: broker)], logger: logger))
+        let context = try Context()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let endpoints = try await broker.endpoints()
+            func dealer() throws -> Socket {
+                let socket = try Socket(context, type: .dealer)
+                try socket.set(.linger, 0)
+                try socket.set(.receiveTimeout, 5000)
+                try socket.connect(endpoints.frontend)
+                return socket
+            }
+            func packed(_ fields: [[UInt8]]) -> [UInt8] {
+                fields.flatMap { field in
+                    withUnsafeBytes(of: UInt32(field.count).bigEndian, Array.init) + field
+                }
+            }
+            // A version-2 producer: 16-byte options; ACCEPTED comes back tagged CVY2.
+            let old = try dealer()
+            let v2Options = TaskOptions(timeoutMilliseconds: 60_000).encoded(for: .v2)
+            #expect(v2Options.count == 16)
+            _ = try old.send(multipart: [Array("CVY2".utf8), [Command.submit.rawValue],
+                                         packed([Array("old-1".utf8), Array("echo".utf8), v2Options, Array("{}".utf8)])])
+            let accepted = try #require(try old.receiveMultipart())
+            #expect(accepted[0].bytes == Array("CVY2".utf8) && accepted[1].bytes == [Command.accepted.rawValue])
+            // A version-3 producer says HELLO and hears the broker's, with its limits.
+            let new = try dealer()
+            _ = try new.send(multipart: [Array("CVY3".utf8), [Command.hello.rawValue],
+                                         Array(Hello(role: .producer).json.utf8)])
+            let hello = try #require(try new.receiveMultipart())
+            #expect(hello[0].bytes == Array("CVY3".utf8) && hello[1].bytes == [Command.hello.rawValue])
+            let answer = try JSONDecoder().decode(Hello.self, from: Data(hello[2].bytes))
+            #expect(answer.role == .broker && answer.versions.contains(2) && answer.versions.contains(3))
+            #expect(answer.limits?.maxQueued == BrokerConfiguration().maxQueued)
+            // HELLO does not exist in version 2: an ERROR, in version 2.
+            _ = try old.send(multipart: [Array("CVY2".utf8), [Command.hello.rawValue], Array("{}".utf8)])
+            let refused = try #require(try old.receiveMultipart())
+            #expect(refused[0].bytes == Array("CVY2".utf8) && refused[1].bytes == [Command.error.rawValue])
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
 }

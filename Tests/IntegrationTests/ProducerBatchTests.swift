@@ -339,7 +339,7 @@ struct ProducerBatchTests {
         configuration.requestTimeout = .seconds(60)
         try await withProducer(configuration, logger: testLogger) { producer in
             let started = ContinuousClock.now
-            await #expect(throws: ProducerError.protocolError("the broker speaks protocol CVY1; this producer speaks CVY2")) {
+            await #expect(throws: ProducerError.protocolError("the broker speaks protocol CVY1; this producer speaks CVY3")) {
                 try await producer.submit("echo", json: "[1]")
             }
             let handles = try await producer.submit(batch: [TaskSubmission("echo", json: RawJSON("[2]"))])

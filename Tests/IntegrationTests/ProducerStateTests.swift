@@ -364,7 +364,7 @@ struct ProducerResultDecodingTests {
 
     @Test("every known status maps to itself, the body untouched")
     func knownStatuses() {
-        for status in TaskStatus.allCases {
+        for status in TaskStatus.allCases where status != .unrecognized {
             let result = Producer.result(id: "t1", status: Frame(Array(status.rawValue.utf8)), body: Frame(Array("[7]".utf8)),
                                          info: Frame(Array(#"{"pid":12,"attempts":2}"#.utf8)))
             #expect(result.status == status && result.body.text == "[7]")
