@@ -116,7 +116,10 @@ let package = Package(
         // Starts a real broker and real consumer processes for integration tests.
         .target(
             name: "ConveyorTesting",
-            dependencies: ["ConveyorProtocol", "ConveyorProducer", "ConveyorProcess", "ConveyorSystem"],
+            dependencies: [
+                "ConveyorProtocol", "ConveyorProducer", "ConveyorProcess", "ConveyorSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -145,7 +148,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "swift-producer",
-            dependencies: ["ConveyorProducer", "ConveyorProtocol"],
+            dependencies: ["ConveyorProducer", "ConveyorProtocol", .product(name: "Logging", package: "swift-log")],
             path: "examples/swift-producer",
             swiftSettings: strict
         ),
@@ -169,6 +172,7 @@ let package = Package(
             dependencies: [
                 "ConveyorTesting", "ConveyorProducer", "ConveyorProtocol", "ZeroMQ", "ConveyorSystem",
                 "ConveyorBroker", "ConveyorProcess",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
