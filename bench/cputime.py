@@ -20,7 +20,7 @@ How:
   - the command's own process ("root"; for `conveyor bench`: the producer): its CPU clock
     (clock_gettime on the clock id of the process, nanoseconds) read once it has exited but before
     it is reaped (waitid with WNOWAIT);
-  - every other process of the tree: found by parent pid in /proc/*/stat every --interval × 5 s,
+  - every other process of the tree: found by parent pid in /proc/*/stat every --interval × 2 s,
     its CPU clock read every --interval s (default 0.05); its last reading counts, so the few
     milliseconds between that reading and its exit (teardown) are in "unattributed", with any
     process that lived less than the discovery interval. Roles come from the command line:
@@ -131,7 +131,7 @@ def measure(command, interval=0.05, env=None, echo=True, timeout=None):
                 print(f"cputime.py: {command[0]} ran longer than {timeout} s: killed", file=sys.stderr)
                 timed_out = True
                 kill_group()
-            if polls % 5 == 0:
+            if polls % 2 == 0:
                 for pid in descendants(child.pid):
                     if pid not in roles:
                         roles[pid] = role_of(pid)
