@@ -19,7 +19,8 @@
 #     every round's value below it. When a build reports its own CPU over the timed window
 #     (`conveyor bench --json` "cpu", after this script was added) that figure is shown as a
 #     cross-check.
-#   - W3 (wall seconds) and W6 (broker bytes per queued task, idle consumer RSS) once per build.
+#   - W3 (wall seconds) and W6 (broker bytes per queued task, idle consumer RSS) once per build, at
+#     --scale or 1, whichever is smaller (W6 at --scale 1 already queues 1,000,000 tasks).
 # Only flags that every build of `conveyor bench` since a1d4e96 understands are used (--scale,
 # --window, --prefetch, --json). CONVEYOR_BIN is set to each build's own binary for its runs, so the
 # broker and consumers are always of the same build as the producer.
@@ -31,7 +32,9 @@
 #
 # usage: bench/before-after.sh [options] OLD_REF [NEW_REF]
 #   --rounds N      alternating rounds for W1, W2, W5 (default 7)
-#   --scale F       task counts of the full runs (default 1: W1 100,000, W2 10,000, W5 200,000)
+#   --scale F       task counts of the full runs (default 1: W1 100,000, W2 10,000, W5 200,000);
+#                   3 makes the CPU figures tighter (start-up noise is spread over 3 times the tasks)
+#                   for about 2.5 times the time
 #   --small F       the shorter run's share of --scale (default 0.1)
 #   --window N      tasks in flight (default 1000)
 #   --no-w6         skip W6 (at --scale 1 it queues 1,000,000 tasks: ~90 s and ~600 MB per build)
@@ -223,7 +226,7 @@ for number in range(rounds):
 once = {"old": {}, "new": {}}
 for workload in ("w3",) + (("w6",) if with_w6 else ()):
     for which in ("old", "new"):
-        result, _ = run(which, workload, scale, "once")
+        result, _ = run(which, workload, min(scale, 1.0), "once")
         once[which][workload.upper()] = result
 elapsed = time.monotonic() - started
 load_after = open("/proc/loadavg").read().split()[:3]
