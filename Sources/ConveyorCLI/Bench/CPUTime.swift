@@ -39,8 +39,9 @@ struct CPUProbe: Sendable {
     init(cluster: Cluster?) {
         var members = [Member(role: "producer", pid: 0)]
         if let cluster {
-            if let broker = cluster.broker, broker.isRunning { members.append(Member(role: "broker", pid: broker.pid)) }
-            for pid in ProcessTree.descendants(of: cluster.consumers.filter(\.isRunning).map(\.pid)) {
+            // A process that has gone is left out by `sample()`.
+            if let broker = cluster.broker { members.append(Member(role: "broker", pid: broker.pid)) }
+            for pid in ProcessTree.descendants(of: cluster.consumers.map(\.pid)) {
                 members.append(Member(role: "consumer", pid: pid))
             }
         }
