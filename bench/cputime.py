@@ -27,7 +27,7 @@ How:
     "broker", "consumer" (a supervisor's children included), else "other".
 The figures include the command's start-up and teardown: subtract a shorter run of the same
 command to get the cost per task (before-after.sh does).
-The command runs in a session of its own; --timeout S (default none) kills its whole process group
+The command leads a process group of its own; --timeout S (default none) kills that whole group
 after S seconds (exit status 124 then, as timeout(1)).
 Exit status: the command's (128 + N if a signal N ended it).
 """
