@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conveyor beside its peers (WORKLOADS.md), in one run on one machine:
+# Conveyor beside its peers (the workloads of docs/BENCHMARKS.md), in one run on one machine:
 #   - PUSH/PULL: plain libzmq (bench/c/pushpull.c) against the Swift wrapper (`conveyor bench pushpull`)
 #   - the libzmq limit: round trips through a C ROUTER/ROUTER forwarder (bench/c/forwarder.c),
 #     pipelined (window 1,000) for W1 and one in flight for W2; for W4 the same SHA-256 work in plain
@@ -10,7 +10,15 @@
 #     W6 (memory: broker bytes per queued task, idle consumer RSS; at --scale 1 it queues 1,000,000
 #     tasks, about 90 s and 600 MB for the broker)
 #   - with --with-celery, Celery 5 + Redis (bench/celery/run.py) on W1, W2, W3, W4
-# then prints a markdown table of the figures and the ratios between them, with the targets for
+# Conveyor's W1, W2 and W5 and the forwarder run --runs times (default 3), alternating (forwarder
+# pipelined, Conveyor W1 prefetch 0, W1 auto, forwarder latency, Conveyor W2, W5; then again), and
+# the table gives the median of each figure, with every run's value in a table of their own (as
+# bench/pushpull.sh does for PUSH/PULL). Every Conveyor and forwarder line carries the CPU time
+# (user + system) of every process over the timed window: the table gives the CPU per task (per
+# round trip for the forwarder, whose client, forwarder and worker are threads of one process),
+# in all and for Conveyor by role (producer, broker, consumers); the Python seed's lines carry it
+# too. Celery's are not measured.
+# Then it prints a markdown table of the figures and the ratios between them, with the targets for
 # W4 (Conveyor 1×1 ≤ 1.2 × C), W5 (≥ W1's tasks/s, every process within 25 % of the mean task
 # count) and W6 (≤ 300 broker bytes per queued task, idle consumer < 30 MB) marked met or missed
 # (a missed target is not a failure: the exit status only says whether everything ran and was
@@ -18,8 +26,10 @@
 # bench/out/results.md. Progress and the raw lines go to stderr, the table to stdout. Compare
 # ratios from one run, never figures from different runs: the machines are shared and noisy.
 #
-# usage: bench/compare.sh [--scale F] [--window N] [--with-celery]
+# usage: bench/compare.sh [--scale F] [--window N] [--runs N] [--with-celery]
 #   --scale F       multiplies every task/message count (default 1; 0.02 is a quick smoke run)
+#   --runs N        alternating runs of the forwarder and Conveyor's W1, W2, W5 (default 3; 1 as before;
+#                   each further run adds about 20 s at --scale 1)
 #   --window N      tasks in flight for W1 (default 1000), the same for the forwarder and Python;
 #                   also per producer for Conveyor's W5
 #   --with-celery   Celery + Redis as a further peer (bench/celery/run.py: its own redis-server on
@@ -37,6 +47,7 @@ set -euo pipefail
 
 scale=1
 window=1000
+runs=3
 with_celery=0
 while (($#)); do
     case "$1" in
@@ -44,6 +55,8 @@ while (($#)); do
         --scale=*) scale="${1#--scale=}"; shift ;;
         --window) window="${2:?--window needs a value}"; shift 2 ;;
         --window=*) window="${1#--window=}"; shift ;;
+        --runs) runs="${2:?--runs needs a value}"; shift 2 ;;
+        --runs=*) runs="${1#--runs=}"; shift ;;
         --with-celery) with_celery=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -55,6 +68,10 @@ if ! python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$sca
 fi
 if ! [[ "$window" =~ ^[1-9][0-9]*$ ]]; then
     echo "compare.sh: --window must be a positive integer" >&2
+    exit 2
+fi
+if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+    echo "compare.sh: --runs must be a positive integer" >&2
     exit 2
 fi
 step_timeout="${STEP_TIMEOUT:-900}"
@@ -155,8 +172,6 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 step "pushpull C" "$out/pushpull-c" "$pushpull_messages" 100
 step "pushpull Swift" "$bin" bench pushpull --messages "$pushpull_messages" --size 100 --json
-step "forwarder pipelined" "$out/forwarder-c" pipelined "$forwarder_messages" "$window"
-step "forwarder latency" "$out/forwarder-c" latency "$forwarder_latency"
 step "sha256 C W4 1 thread" "$out/sha256-c" --tasks "$w4_tasks" --iterations 20000 --threads 1 --json
 step "sha256 C W4 2 threads" "$out/sha256-c" --tasks "$w4_tasks" --iterations 20000 --threads 2 --json
 
@@ -165,10 +180,17 @@ step "python-seed W1 prefetch 0" "${python_seed[@]}" W1 --scale "$scale" --windo
 step "python-seed W1 prefetch 16" "${python_seed[@]}" W1 --scale "$scale" --window "$window" --prefetch 16
 step "python-seed W2 W3 W4" "${python_seed[@]}" W2 W3 W4 --scale "$scale" --window "$window"
 
-step "conveyor W1 prefetch 0" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 0 --json
-step "conveyor W1 prefetch auto" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch auto --json
-step "conveyor W2 W3 W4" "$bin" bench w2 w3 w4 --scale "$scale" --window "$window" --json
-step "conveyor W5" "$bin" bench w5 --scale "$scale" --window "$window" --json
+# The forwarder and Conveyor's W1, W2, W5 alternate, --runs times; the table takes the medians.
+for ((run = 1; run <= runs; run++)); do
+    of="run $run of $runs"
+    step "forwarder pipelined ($of)" "$out/forwarder-c" pipelined "$forwarder_messages" "$window"
+    step "conveyor W1 prefetch 0 ($of)" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 0 --json
+    step "conveyor W1 prefetch auto ($of)" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch auto --json
+    step "forwarder latency ($of)" "$out/forwarder-c" latency "$forwarder_latency"
+    step "conveyor W2 ($of)" "$bin" bench w2 --scale "$scale" --window "$window" --json
+    step "conveyor W5 ($of)" "$bin" bench w5 --scale "$scale" --window "$window" --json
+done
+step "conveyor W3 W4" "$bin" bench w3 w4 --scale "$scale" --window "$window" --json
 step "conveyor W6" "$bin" bench w6 --scale "$scale" --json
 
 if ((with_celery)); then
@@ -188,19 +210,21 @@ elapsed=$((SECONDS - started))
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- table -------------------------------------------------------------------------------------
-python3 - "$results" "$scale" "$window" "$elapsed" "$load_before" "$load_after" "$with_celery" \
+python3 - "$results" "$scale" "$window" "$elapsed" "$load_before" "$load_after" "$with_celery" "$runs" \
     "${failures[@]+"${failures[@]}"}" <<'PY' | tee "$out/results.md"
-import json, math, re, sys
+import json, math, re, statistics, sys
 
-path, scale, window, elapsed, load_before, load_after, with_celery = sys.argv[1:8]
-failures = sys.argv[8:]
+path, scale, window, elapsed, load_before, load_after, with_celery, runs = sys.argv[1:9]
+failures = sys.argv[9:]
 scale = float(scale)
+runs = int(runs)
 
 c = {}          # C programs
 py = {}         # python seed
 conv = {}       # conveyor
 cel = {}        # celery (--with-celery)
 swift_pushpull = None
+repeated = {}   # ("c", mode) or ("conv", key) -> every run's line, in order
 for raw in open(path, encoding="utf-8"):
     raw = raw.strip()
     if not raw:
@@ -212,7 +236,7 @@ for raw in open(path, encoding="utf-8"):
     elif impl == "swift":
         swift_pushpull = line
     elif impl == "c-forwarder":
-        c[line["mode"]] = line
+        repeated.setdefault(("c", line["mode"]), []).append(line)
     elif impl == "c-sha256":
         c[f"W4 {line['threads']}"] = line
     elif impl == "celery":
@@ -225,7 +249,46 @@ for raw in open(path, encoding="utf-8"):
         if key == "W1":
             m = re.search(r"prefetch (\w+)", line.get("shape", ""))
             key += f" p{m.group(1) if m else 0}"
-        conv[key] = line
+        if key in ("W1 p0", "W1 pauto", "W2", "W5"):
+            repeated.setdefault(("conv", key), []).append(line)
+        else:
+            conv[key] = line
+
+
+def primary(line):
+    """The figure that orders a workload's runs (the median run gives the fields without a median)."""
+    for keys in (("tasksPerSecond",), ("round_trips_per_sec",), ("latencyMicroseconds", "p50"), ("p50_us",)):
+        value = line
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)):
+            return value if keys[0] in ("tasksPerSecond", "round_trips_per_sec") else -value
+    return 0
+
+
+def median_of(values, like):
+    """Every number in `values` replaced by the median over the runs (dicts with the same keys in every
+    run are merged key by key; anything else, such as tasks per process, comes from `like`)."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return values[0] if len(set(values)) == 1 else statistics.median(values)
+    if all(isinstance(v, dict) for v in values) and all(v.keys() == values[0].keys() for v in values):
+        return {k: median_of([v[k] for v in values], like.get(k) if isinstance(like, dict) else None)
+                for k in values[0]}
+    return like
+
+
+def median_line(lines):
+    ordered = sorted(lines, key=primary)
+    middle = ordered[(len(ordered) - 1) // 2]
+    merged = median_of(lines, middle)
+    merged["verified"] = all(line.get("verified", True) is not False for line in lines)
+    merged["runs"] = len(lines)
+    merged["everyRun"] = lines
+    return merged
+
+
+for (kind, key), lines in repeated.items():
+    (c if kind == "c" else conv)[key] = median_line(lines)
 
 
 def num(x, digits=0):
@@ -272,8 +335,12 @@ def cell(line, *keys, digits=0):
 
 print(f"## Conveyor vs peers — scale {scale:g}, window {window}")
 print()
-print(f"One run, {elapsed} s; load average before {load_before}, after {load_after}. "
-      "Ratios are what count (shared, noisy machine).")
+print(f"One invocation, {elapsed} s; load average before {load_before}, after {load_after}. "
+      + (f"The forwarder's and Conveyor's W1, W2 and W5 figures are medians of {runs} alternating runs "
+         "(every run below the tables). " if runs > 1 else "")
+      + "Ratios are what count (shared, noisy machine). CPU µs per task: user + system time of every "
+      "process of the run over its timed window, divided by the tasks (the forwarder: its one process, "
+      "per round trip).")
 print()
 print("### PUSH/PULL (100-byte messages)")
 print()
@@ -312,10 +379,34 @@ for p, q, label in W1_PAIRS:
     print(f"| W1 tasks/s, {label} | {num(get(fp, 'round_trips_per_sec'))} | "
           f"{cell(py.get(f'W1 p{p}'), 'tasksPerSecond')} | {cell(conv.get(f'W1 p{q}'), 'tasksPerSecond')} |"
           + also(flagged(cel.get("W1"), cell(cel.get("W1"), "tasksPerSecond"))))
+
+
+def cpu(line):
+    """CPU µs per task of a Conveyor or Python seed line."""
+    return get(line, "cpu", "microsecondsPerTask")
+
+
+def roles(line):
+    """'producer / broker / consumer' CPU µs per task."""
+    by_role = get(line, "cpu", "byRole")
+    if not by_role:
+        return "—"
+    return " / ".join(num(by_role.get(role), 1) for role in ("producer", "broker", "consumer"))
+
+
+for p, q, label in W1_PAIRS:
+    print(f"| W1 CPU µs per task, all processes (C: per round trip), {label} | "
+          f"{num(get(fp, 'cpu_us_per_round_trip'), 2)} | {num(cpu(py.get(f'W1 p{p}')), 1)} | "
+          f"{num(cpu(conv.get(f'W1 p{q}')), 2)} |" + also("—"))
+print(f"| W1 CPU µs per task by process: producer / broker / consumer, prefetch 16 (Python) / auto | — | "
+      f"{roles(py.get('W1 p16'))} | {roles(conv.get('W1 pauto'))} |" + also("—"))
 for q, ckey in (("p50", "p50_us"), ("p99", "p99_us"), ("max", "max_us")):
     print(f"| W2 {q} µs | {num(get(fl, ckey))} | {cell(py.get('W2'), 'latencyMicroseconds', q)} | "
           f"{cell(conv.get('W2'), 'latencyMicroseconds', q)} |"
           + also(flagged(cel.get("W2"), cell(cel.get("W2"), "latencyMicroseconds", q))))
+print(f"| W2 CPU µs per round trip, all processes (producer / broker / consumer) | "
+      f"{num(get(fl, 'cpu_us_per_round_trip'), 1)} | {num(cpu(py.get('W2')), 1)} | "
+      f"{num(cpu(conv.get('W2')), 1)} ({roles(conv.get('W2'))}) |" + also("—"))
 w3_tasks = get(conv.get("W3"), "tasks") or get(py.get("W3"), "tasks") or max(1, int(2000 * scale))
 w3_ideal = math.ceil(w3_tasks / 50) * 0.010
 print(f"| W3 wall s ({w3_tasks} × 10 ms on 50 threads; ideal {w3_ideal:.2f}) | — | "
@@ -352,6 +443,8 @@ w6_consumer_mb = w6_consumer_mb / 1_048_576 if w6_consumer_mb is not None else N
 w5_tasks = f"{get(w5, 'tasks'):,} " if get(w5, "tasks") is not None else ""
 print(f"| W5 tasks/s ({w5_tasks}echo from 2 producers, 4×4, prefetch auto) | — | — | "
       f"{cell(w5, 'tasksPerSecond')} |" + also("—"))
+print(f"| W5 CPU µs per task, all processes (producers / broker / consumers) | — | — | "
+      f"{num(cpu(w5), 2)} ({roles(w5)}) |" + also("—"))
 print(f"| W5 tasks per consumer process (largest deviation from the mean) | — | — | "
       + (" / ".join(num(n) for n in w5_counts) + f" ({num(w5_spread, 1)} %)" if w5_counts else "—")
       + flag(w5) + " |" + also("—"))
@@ -409,6 +502,12 @@ if celery_on:
         conv_tps = get(conv.get(f"W1 p{q}"), "tasksPerSecond")
         print(f"| W1 Conveyor / Celery, prefetch {q} | {ratio(conv_tps, get(cel.get('W1'), 'tasksPerSecond'), 1)} | "
               "times Celery's throughput |")
+for p, q, label in W1_PAIRS:
+    print(f"| W1 Conveyor CPU per task / C forwarder CPU per round trip, prefetch {q} | "
+          f"{ratio(cpu(conv.get(f'W1 p{q}')), get(fp, 'cpu_us_per_round_trip'))} | "
+          "1 = as little CPU as the libzmq limit |")
+print(f"| W1 Conveyor CPU per task (auto) / Python seed (16) | "
+      f"{ratio(cpu(conv.get('W1 pauto')), cpu(py.get('W1 p16')), 3)} | below 1 = less CPU |")
 w2_share = ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(fl, 'p50_us'))
 print(f"| W2 Conveyor p50 / C forwarder p50 | {w2_share} | 1 = the libzmq limit; "
       + target(as_float(w2_share), lambda v: v <= 1.3, "≤ 1.3") + " |")
@@ -446,6 +545,32 @@ print(f"| W6 broker bytes per queued task | {num(w6_bytes)} | " + target(w6_byte
 print(f"| W6 idle consumer RSS MB | {num(w6_consumer_mb, 1)} | "
       + target(w6_consumer_mb, lambda v: v < 30, "< 30") + " |")
 print()
+
+if runs > 1:
+    every = [
+        ("C forwarder W1 round trips/s", fp, ("round_trips_per_sec",), 0),
+        ("C forwarder W1 CPU µs per round trip", fp, ("cpu_us_per_round_trip",), 2),
+        ("Conveyor W1 tasks/s, prefetch 0", conv.get("W1 p0"), ("tasksPerSecond",), 0),
+        ("Conveyor W1 CPU µs per task, prefetch 0", conv.get("W1 p0"), ("cpu", "microsecondsPerTask"), 2),
+        ("Conveyor W1 tasks/s, prefetch auto", conv.get("W1 pauto"), ("tasksPerSecond",), 0),
+        ("Conveyor W1 CPU µs per task, prefetch auto", conv.get("W1 pauto"), ("cpu", "microsecondsPerTask"), 2),
+        ("C forwarder W2 p50 µs", fl, ("p50_us",), 0),
+        ("C forwarder W2 CPU µs per round trip", fl, ("cpu_us_per_round_trip",), 1),
+        ("Conveyor W2 p50 µs", conv.get("W2"), ("latencyMicroseconds", "p50"), 0),
+        ("Conveyor W2 p99 µs", conv.get("W2"), ("latencyMicroseconds", "p99"), 0),
+        ("Conveyor W2 CPU µs per round trip", conv.get("W2"), ("cpu", "microsecondsPerTask"), 1),
+        ("Conveyor W5 tasks/s", w5, ("tasksPerSecond",), 0),
+        ("Conveyor W5 CPU µs per task", w5, ("cpu", "microsecondsPerTask"), 2),
+    ]
+    print(f"### Every run ({runs} alternating; the tables above give the medians)")
+    print()
+    print("| figure | " + " | ".join(f"run {i + 1}" for i in range(runs)) + " | median |")
+    print("| --- |" + " ---: |" * (runs + 1))
+    for label, line, keys, digits in every:
+        values = [get(one, *keys) for one in (line or {}).get("everyRun", [])]
+        values += [None] * (runs - len(values))
+        print(f"| {label} | " + " | ".join(num(v, digits) for v in values) + f" | {num(get(line, *keys), digits)} |")
+    print()
 unverified = [f"C {name} thread(s)" for name, line in c.items() if line.get("verified") is False]
 unverified += [f"Python seed {name}" for name, line in py.items() if line.get("verified") is False]
 unverified += [f"Conveyor {name}" for name, line in conv.items() if line.get("verified") is False]

@@ -10,10 +10,18 @@ import ConveyorProducer
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run the benchmark workloads (W1-W6 of WORKLOADS.md) against a real broker and consumers, or the libzmq PUSH/PULL microbenchmark.",
+        abstract: "Run the benchmark workloads W1-W6 against a real broker and consumers, or the libzmq PUSH/PULL microbenchmark.",
         discussion: """
-            Names: w1 w2 w3 w4 w5 w6 (default: w1-w5), or pushpull. Every result is verified. \
-            --scale shrinks or grows the task counts (0.1 runs a tenth).
+            Workloads (docs/BENCHMARKS.md describes them and how they are compared): \
+            w1 echo throughput, 100,000 echo tasks, 1 consumer process × 4 threads (--shape), --window in flight; \
+            w2 latency, 10,000 sequential echo round trips; \
+            w3 blocking work, 2,000 × sleep 10 ms on 1 × 50 threads; \
+            w4 CPU work, 400 × sha256 (20,000 iterations) on 1×1, 1×2 and 2×1; \
+            w5 scale-out, 200,000 echo tasks from 2 producers on 4 × 4; \
+            w6 memory, 1,000,000 echo tasks queued with no consumer, then drained. \
+            Default: w1-w5. Every result is verified. --scale shrinks or grows the task counts (0.1 runs a tenth). \
+            W1, W2, W3 and W5 also report the CPU time (user + system) of every process of the run over \
+            the timed window (this process as the producer, the broker, each consumer process), per task.
             """)
 
     @Argument(help: "Workloads to run: w1 … w6, or pushpull.")
@@ -99,7 +107,8 @@ struct BenchCommand: AsyncParsableCommand {
         defer { cluster.tearDown() }
         let producer = try cluster.makeProducer { $0.window = window }
         _ = await LoadRunner.run(producer: producer, tasks: (0..<1000).map(Workloads.echo), window: window)
-        let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window)
+        let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window,
+                                          cpu: CPUProbe(cluster: cluster))
         return BenchResult(workload: "W1", shape: "\(processes)×\(threads), window \(window), prefetch \(prefetch)",
                            report: report, cluster: cluster)
     }
@@ -109,7 +118,8 @@ struct BenchCommand: AsyncParsableCommand {
         defer { cluster.tearDown() }
         let producer = try cluster.makeProducer()
         _ = await LoadRunner.sequential(producer: producer, tasks: (0..<100).map(Workloads.echo))
-        let report = await LoadRunner.sequential(producer: producer, tasks: (0..<count(10_000)).map(Workloads.echo))
+        let report = await LoadRunner.sequential(producer: producer, tasks: (0..<count(10_000)).map(Workloads.echo),
+                                                 cpu: CPUProbe(cluster: cluster))
         return BenchResult(workload: "W2", shape: "1×4, one in flight", report: report, cluster: cluster)
     }
 
@@ -118,7 +128,7 @@ struct BenchCommand: AsyncParsableCommand {
         defer { cluster.tearDown() }
         let producer = try cluster.makeProducer()
         let report = await LoadRunner.run(producer: producer, tasks: (0..<count(2_000)).map { _ in Workloads.sleep(ms: 10) },
-                                          window: window)
+                                          window: window, cpu: CPUProbe(cluster: cluster))
         return BenchResult(workload: "W3", shape: "1×50", report: report, cluster: cluster)
     }
 
@@ -148,6 +158,8 @@ struct BenchCommand: AsyncParsableCommand {
         let perProducer = count(100_000)
         let producers = try (0..<2).map { _ in try cluster.makeProducer { $0.window = window } }
         let started = ContinuousClock.now
+        let probe = CPUProbe(cluster: cluster)
+        let cpuBefore = probe.sample()
         let reports = await withTaskGroup(of: LoadReport.self) { group in
             for (p, producer) in producers.enumerated() {
                 group.addTask {
@@ -160,6 +172,7 @@ struct BenchCommand: AsyncParsableCommand {
         var report = LoadReport()
         reports.forEach { report.merge($0) }
         report.wallSeconds = started.duration(to: .now).seconds
+        report.cpu = probe.report(since: cpuBefore, tasks: report.completed, wallSeconds: report.wallSeconds)
         return BenchResult(workload: "W5", shape: "4×4, 2 producers", report: report, cluster: cluster)
     }
 
@@ -215,6 +228,8 @@ struct BenchResult: Codable {
     var memory: Memory?
     var parts: [BenchResult] = []
     var firstError: String?
+    /// CPU time of every process over the timed window, per task (docs/BENCHMARKS.md, "CPU per task").
+    var cpu: CPUReport?
 
     init(workload: String, shape: String, report: LoadReport, cluster: Cluster?) {
         self.workload = workload
@@ -230,6 +245,7 @@ struct BenchResult: Codable {
         tasksPerProcess = report.perProcess
         threadsUsed = report.perThread.count
         firstError = report.firstError
+        cpu = report.cpu
         var rss: [String: UInt64] = [:]
         if let cluster {
             if let broker = cluster.broker, let peak = ProcessMemory.peakResidentBytes(pid: broker.pid) { rss["broker"] = peak }
@@ -257,6 +273,7 @@ struct BenchResult: Codable {
             line += "\n    peak RSS MB: " + peakRSSBytes.sorted { $0.key < $1.key }
                 .map { String(format: "%@=%.1f", $0.key, Double($0.value) / 1_048_576) }.joined(separator: " ")
         }
+        if let cpu { line += "\n    " + cpu.summary }
         if let memory {
             line += String(format: "\n    broker: %.0f bytes per queued task beyond the payload; idle consumer RSS %.1f MB",
                            memory.brokerBytesPerQueuedTask, Double(memory.consumerIdleBytes) / 1_048_576)
@@ -281,16 +298,5 @@ enum ProcessMemory {
     }
 
     /// `pids` and all their children (a supervising consumer's child processes).
-    static func descendants(of pids: [Int32]) -> [Int32] {
-        var result: [Int32] = []
-        var frontier = pids
-        while let pid = frontier.popLast() {
-            result.append(pid)
-            let path = "/proc/\(pid)/task/\(pid)/children"
-            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-                frontier += text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            }
-        }
-        return result
-    }
+    static func descendants(of pids: [Int32]) -> [Int32] { ProcessTree.descendants(of: pids) }
 }

@@ -57,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         printLine("Submitting \(tasks.count) tasks: \(echo) echo, \(sleep) sleep (\(sleepMilliseconds) ms), \(sha256) sha256 (\(iterations) iterations)…")
         let producer = try cluster.makeProducer { $0.window = window }
         let total = tasks.count
-        let report = await LoadRunner.run(producer: producer, tasks: tasks, window: window) { done in
+        let report = await LoadRunner.run(producer: producer, tasks: tasks, window: window, cpu: CPUProbe(cluster: cluster)) { done in
             if done % max(1, total / 20) == 0 || done == total {
                 FileHandle.standardError.write(Data(String(format: "\r  %3d%%  %d/%d", done * 100 / total, done, total).utf8))
             }
@@ -79,6 +79,7 @@ enum DemoSummary {
         lines.append(String(format: "Wall time: %.2f s   Throughput: %.0f tasks/s", report.wallSeconds, report.throughput))
         let h = report.latency
         lines.append("Latency (submit to result, µs): p50 \(h.valueAtPercentile(50))  p90 \(h.valueAtPercentile(90))  p99 \(h.valueAtPercentile(99))  max \(h.max)")
+        if let cpu = report.cpu { lines.append(cpu.summary + " (user + system of every process, from first submit to last result)") }
         lines.append("")
         lines.append("Tasks run per process and thread:")
         let processes = report.perProcess.keys.sorted()

@@ -40,6 +40,11 @@ struct LoadReport: Sendable {
         perWorker.reduce(into: [:]) { $0["\($1.key.host) pid \($1.key.pid) thread \($1.key.thread)", default: 0] += $1.value }
     }
     var firstError: String?
+    /// CPU time of the run's processes over the timed window (when a `CPUProbe` was given).
+    var cpu: CPUReport?
+
+    /// Tasks that got a result (whatever its status).
+    var completed: Int { total - failed["submit", default: 0] }
 
     var throughput: Double { wallSeconds > 0 ? Double(total) / wallSeconds : 0 }
     var allVerified: Bool { succeeded == total && wrong == 0 }
@@ -58,9 +63,10 @@ struct LoadReport: Sendable {
 /// Submits tasks through a producer with at most `window` in flight, checks every result, and
 /// measures latency and where tasks ran. `inFlight: 1` gives sequential round trips.
 enum LoadRunner {
-    static func run(producer: Producer, tasks: [LoadTask], window: Int,
+    static func run(producer: Producer, tasks: [LoadTask], window: Int, cpu: CPUProbe? = nil,
                     progress: (@Sendable (Int) -> Void)? = nil) async -> LoadReport {
         let collector = Collector(total: tasks.count)
+        let cpuBefore = cpu?.sample()
         let started = ContinuousClock.now
         // Batches of up to a sixteenth of the window: the window stays mostly full, and each batch
         // costs one lock, one wake-up and one wait for acceptance instead of one per task.
@@ -100,6 +106,9 @@ enum LoadRunner {
         await collector.allDone()
         var final = collector.report.withLock { $0 }
         final.wallSeconds = started.duration(to: .now).seconds
+        if let cpu, let cpuBefore {
+            final.cpu = cpu.report(since: cpuBefore, tasks: final.completed, wallSeconds: final.wallSeconds)
+        }
         return final
     }
 
@@ -137,11 +146,15 @@ enum LoadRunner {
     }
 
     /// Round trips one at a time, recording each latency.
-    static func sequential(producer: Producer, tasks: [LoadTask]) async -> LoadReport {
+    static func sequential(producer: Producer, tasks: [LoadTask], cpu: CPUProbe? = nil) async -> LoadReport {
         var report = LoadReport()
+        let cpuBefore = cpu?.sample()
         let started = ContinuousClock.now
         for task in tasks { report.record(await runOne(producer: producer, task: task)) }
         report.wallSeconds = started.duration(to: .now).seconds
+        if let cpu, let cpuBefore {
+            report.cpu = cpu.report(since: cpuBefore, tasks: report.completed, wallSeconds: report.wallSeconds)
+        }
         return report
     }
 
@@ -186,7 +199,7 @@ extension LoadReport {
     }
 }
 
-/// Task lists for the workloads of WORKLOADS.md and the demo.
+/// Task lists for the workloads (docs/BENCHMARKS.md, "The workloads") and the demo.
 enum Workloads {
     static let payload = String(repeating: "abcdefgh", count: 8)
 

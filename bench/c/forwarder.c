@@ -1,6 +1,6 @@
 /*
  * The libzmq limit for a brokered task queue: round trips through a ROUTER/ROUTER forwarder with
- * plain libzmq, the peer "libzmq limit (C)" of the shared WORKLOADS.md (W1 and W2).
+ * plain libzmq, the peer "libzmq limit (C)" of docs/BENCHMARKS.md (W1 and W2).
  *
  * One process, three threads, everything over tcp on 127.0.0.1 (wildcard ports):
  *
@@ -25,6 +25,11 @@
  *                  "p99_us":...,"max_us":...}
  * The pipelined clock runs from the first timed send to the last reply (after 100 untimed warm-up
  * trips that make sure every connection is up).
+ *
+ * Both modes also print the CPU time (user + system, getrusage(RUSAGE_SELF): all threads of this
+ * one process, libzmq's I/O threads included) over the timed window: "user_seconds",
+ * "system_seconds", "cpu_seconds" and "cpu_us_per_round_trip", comparable with the CPU per task of
+ * `conveyor bench --json` (whose processes are the producer, the broker and the consumers).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -48,6 +54,25 @@ static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User and system CPU seconds of this process (all threads) so far. */
+static void cpu_seconds(double *user, double *system) {
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) != 0) {
+        perror("forwarder: getrusage");
+        exit(1);
+    }
+    *user = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6;
+    *system = (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+/* The CPU fields of the JSON line: the time from (user0, system0) to (user1, system1), in all and
+ * per round trip. */
+static void print_cpu(double user0, double system0, double user1, double system1, long count) {
+    double user = user1 - user0, system = system1 - system0;
+    printf(",\"user_seconds\":%.6f,\"system_seconds\":%.6f,\"cpu_seconds\":%.6f,\"cpu_us_per_round_trip\":%.3f",
+           user, system, user + system, (user + system) * 1e6 / (double)count);
 }
 
 static void *make_socket(void *context, int type) {
@@ -280,8 +305,10 @@ int main(int argc, char **argv) {
         receive_reply(dealer, sequence);
     }
 
+    double user0, system0;
     if (pipelined) {
         uint64_t first = sequence, sent = sequence, received = sequence, end = sequence + (uint64_t)count;
+        cpu_seconds(&user0, &system0);
         double start = now_seconds();
         while (sent < end && sent - received < (uint64_t)window) send_request(dealer, payload, sent++);
         while (received < end) {
@@ -289,23 +316,32 @@ int main(int argc, char **argv) {
             if (sent < end) send_request(dealer, payload, sent++);
         }
         double seconds = now_seconds() - start;
+        double user1, system1;
+        cpu_seconds(&user1, &system1);
         printf("{\"impl\":\"c-forwarder\",\"mode\":\"pipelined\",\"messages\":%llu,\"window\":%ld,"
-               "\"seconds\":%.6f,\"round_trips_per_sec\":%.1f}\n",
+               "\"seconds\":%.6f,\"round_trips_per_sec\":%.1f",
                (unsigned long long)(end - first), window, seconds, (double)count / seconds);
+        print_cpu(user0, system0, user1, system1, count);
+        printf("}\n");
     } else {
         double *micros = malloc(sizeof(double) * (size_t)count);
         if (!micros) die("malloc");
+        cpu_seconds(&user0, &system0);
         for (long i = 0; i < count; i++, sequence++) {
             double start = now_seconds();
             send_request(dealer, payload, sequence);
             receive_reply(dealer, sequence);
             micros[i] = (now_seconds() - start) * 1e6;
         }
+        double user1, system1;
+        cpu_seconds(&user1, &system1);
         qsort(micros, (size_t)count, sizeof(double), compare_doubles);
         printf("{\"impl\":\"c-forwarder\",\"mode\":\"latency\",\"messages\":%ld,\"p50_us\":%.1f,"
-               "\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+               "\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f",
                count, percentile(micros, count, 50), percentile(micros, count, 90),
                percentile(micros, count, 99), micros[count - 1]);
+        print_cpu(user0, system0, user1, system1, count);
+        printf("}\n");
         free(micros);
     }
     fflush(stdout);

@@ -1,5 +1,5 @@
 /*
- * The C baseline for W4 ("CPU work") of the shared WORKLOADS.md: the same SHA-256 work with no
+ * The C baseline for W4 ("CPU work") of docs/BENCHMARKS.md: the same SHA-256 work with no
  * queue at all, with OpenSSL's libcrypto (the "libzmq limit (C)" column's W4 figure).
  *
  * Task i (0 ≤ i < TASKS) hashes the UTF-8 bytes of the decimal string of i ("0", "1", …), then

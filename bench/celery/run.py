@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs the Celery 5 + Redis peer on the workloads of WORKLOADS.md (W1–W4).
+"""Runs the Celery 5 + Redis peer on the workloads of docs/BENCHMARKS.md (W1–W4).
 
 usage: run.py W1|W2|W3|W4 ... [--scale F] [--window N] [--w1-budget S] [--w2-budget S] [--timeout S]
 

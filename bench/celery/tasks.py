@@ -1,4 +1,4 @@
-"""The tasks of WORKLOADS.md as a Celery 5 app, for the Celery + Redis peer (bench/celery/run.py).
+"""The tasks of the workloads (docs/BENCHMARKS.md) as a Celery 5 app, for the Celery + Redis peer (bench/celery/run.py).
 
 Broker and result backend are both redis://127.0.0.1:$CELERY_BENCH_REDIS_PORT/0 (default port
 6379); the whole of the URL can be given instead as $CELERY_BENCH_REDIS_URL. Tasks and results

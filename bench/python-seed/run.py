@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs the seed design (broker.py, consumer.py, producer.py) on the workloads of WORKLOADS.md.
+"""Runs the seed design (broker.py, consumer.py, producer.py) on the workloads of docs/BENCHMARKS.md.
 
 usage: run.py W1|W2|W3|W4 ... [--scale F] [--processes P --threads T] [--window N] [--prefetch K]
 
@@ -14,10 +14,14 @@ process and prints one JSON line (field names as in `conveyor bench --json`, plu
 --processes/--threads replace the shape (for W4: run only that shape). --prefetch K gives each
 consumer K credits beyond its threads (default 0: a credit per thread, as the Guide's LRU broker;
 compare with `conveyor bench --prefetch K`). Exit status 1 if any result was wrong or missing. Children are killed when it ends; they also stop on their own.
+Every line also has "cpu": the CPU time (user + system) of the broker, each consumer process and
+this process (the producer) over the timed window, per task, with the fields of `conveyor bench
+--json` (microsecondsPerTask, byRole, seconds, cores).
 """
 import argparse
 import json
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -92,6 +96,48 @@ class Cluster:
             self.broker.stdout.close()
 
 
+class CPUWindow:
+    """CPU seconds (user + system) of this process and the cluster's children, sampled when the timed
+    window opens and when it closes: getrusage for this process, each child's CPU clock (Linux)."""
+
+    def __init__(self, cluster):
+        self.members = [("producer", None), ("broker", cluster.broker.pid)]
+        self.members += [("consumer", child.pid) for child in cluster.children if child is not cluster.broker]
+        self.before = self.sample()
+
+    def sample(self):
+        times = {}
+        for role, pid in self.members:
+            if pid is None:
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                times[role, pid] = usage.ru_utime + usage.ru_stime
+            else:
+                try:
+                    times[role, pid] = time.clock_gettime(((~pid) << 3) | 2)  # the process's CPU clock
+                except OSError:
+                    pass
+        return times
+
+    def report(self, tasks, wall_seconds):
+        after = self.sample()
+        seconds = {key: after[key] - self.before[key] for key in after if key in self.before}
+        total = sum(seconds.values())
+        by_role = {}
+        for (role, _), value in seconds.items():
+            by_role[role] = by_role.get(role, 0.0) + value * 1e6 / max(1, tasks)
+        return {"tasks": tasks, "seconds": round(total, 6), "microsecondsPerTask": round(total * 1e6 / max(1, tasks), 3),
+                "byRole": {role: round(value, 3) for role, value in by_role.items()},
+                "cores": round(total / wall_seconds, 3) if wall_seconds > 0 else 0}
+
+
+def timed(cluster, run):
+    """Runs `run()` (which returns a Report) and attaches the CPU time of its window as report.cpu."""
+    window = CPUWindow(cluster)
+    report = run()
+    report.cpu = window.report(report.tasks, report.wall_seconds)
+    return report
+
+
 def echo_task(index):
     args = {"id": index, "data": PAYLOAD}
     return ("echo", args, lambda result: result == args)
@@ -115,6 +161,8 @@ def result_line(workload, shape, report, processes, threads, prefetch):
     }
     if report.first_error:
         line["firstError"] = report.first_error
+    if getattr(report, "cpu", None) is not None:
+        line["cpu"] = report.cpu
     return line
 
 
@@ -153,7 +201,7 @@ def main():
         try:
             producer = Producer(cluster.frontend)
             try:
-                return body(producer)
+                return body(producer, cluster)
             finally:
                 producer.close()
         finally:
@@ -164,9 +212,9 @@ def main():
             (p, t), = shapes([(1, 4)])[:1]
             tasks = [echo_task(i) for i in range(count(100_000))]
 
-            def w1(producer):
+            def w1(producer, cluster):
                 producer.run([echo_task(i) for i in range(1000)], options.window)
-                return producer.run(tasks, options.window)
+                return timed(cluster, lambda: producer.run(tasks, options.window))
 
             line = result_line("W1", f"{p}×{t}, window {options.window}, prefetch {options.prefetch}",
                                measure(p, t, w1), p, t, options.prefetch)
@@ -174,22 +222,22 @@ def main():
             (p, t), = shapes([(1, 4)])[:1]
             tasks = [echo_task(i) for i in range(count(10_000))]
 
-            def w2(producer):
+            def w2(producer, cluster):
                 producer.sequential([echo_task(i) for i in range(100)])
-                return producer.sequential(tasks)
+                return timed(cluster, lambda: producer.sequential(tasks))
 
             line = result_line("W2", f"{p}×{t}, one in flight", measure(p, t, w2), p, t, options.prefetch)
         elif workload == "W3":
             (p, t), = shapes([(1, 50)])[:1]
             tasks = [sleep_task(10) for _ in range(count(2_000))]
-            line = result_line("W3", f"{p}×{t}", measure(p, t, lambda producer: producer.run(tasks, options.window)),
+            line = result_line("W3", f"{p}×{t}", measure(p, t, lambda producer, cluster: timed(cluster, lambda: producer.run(tasks, options.window))),
                                p, t, options.prefetch)
         else:
             n = count(400)
             tasks = [sha256_task(i, 20_000, sha256_digest(i, 20_000)) for i in range(n)]
             parts = []
             for p, t in shapes([(1, 1), (1, 2), (2, 1)]):
-                report = measure(p, t, lambda producer: producer.run(tasks, options.window))
+                report = measure(p, t, lambda producer, cluster: timed(cluster, lambda: producer.run(tasks, options.window)))
                 parts.append(result_line("W4", f"{p}×{t}", report, p, t, options.prefetch))
             line = {
                 "impl": "python-seed", "workload": "W4", "shape": ", ".join(part["shape"] for part in parts),

@@ -1,4 +1,4 @@
-"""The tasks of WORKLOADS.md, as the seed design's consumer runs them (and the producer checks them).
+"""The tasks of the workloads (docs/BENCHMARKS.md), as the seed design's consumer runs them (and the producer checks them).
 
 echo    returns its arguments unchanged
 sleep   {"ms": n}: sleeps n milliseconds, returns {"slept_ms": n}
