@@ -1,4 +1,4 @@
-/// The heartbeat half of a connection's liveness (docs/PROTOCOL.md §4): a HEARTBEAT goes out
+/// The heartbeat half of a connection's liveness (docs/PROTOCOL.md §10): a HEARTBEAT goes out
 /// when nothing else was sent for an interval, and the broker counts as gone after `liveness`
 /// intervals without a word from it. Times are monotonic nanoseconds; the I/O thread owns it.
 struct Heartbeats: Sendable {

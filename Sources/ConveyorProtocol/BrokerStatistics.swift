@@ -105,7 +105,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// The newest 100 dead letters.
     public var deadLetters: [DeadLetter]
     public var deadLetterTotal: Int
-    /// The protocol tag the broker speaks (`CVY2`); absent from older brokers.
+    /// The protocol tag the broker speaks by default (`CVY3`); absent from older brokers.
     public var protocolVersion: String?
 
     enum CodingKeys: String, CodingKey {

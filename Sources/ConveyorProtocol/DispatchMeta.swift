@@ -11,8 +11,6 @@ public struct DispatchMeta: Sendable, Equatable {
 
     /// The size of a version-2 meta field.
     public static let version2Size = 8
-    @available(*, deprecated, renamed: "version2Size")
-    public static let encodedSize = 8
     /// The size of a version-3 meta field with the two fields of this version.
     public static let version3Size = 16
 
@@ -29,9 +27,6 @@ public struct DispatchMeta: Sendable, Equatable {
         append(to: &bytes, version: version)
         return bytes
     }
-
-    @available(*, deprecated, message: "say which version: encoded(for: consumerVersion), or OutgoingMessage.append(meta)")
-    public var encoded: [UInt8] { encoded(for: .current) }
 
     public func encodedCount(for version: ProtocolVersion) -> Int {
         version == .v2 ? Self.version2Size : Self.version3Size
@@ -81,10 +76,6 @@ public struct DispatchMeta: Sendable, Equatable {
         }
     }
 
-    @available(*, deprecated, message: "say which version: DispatchMeta(field:version: envelope.version)")
-    public init(frame: UnsafeRawBufferPointer) throws(ProtocolError) {
-        try self.init(field: frame, version: .current)
-    }
 }
 
 /// The numbers of the dispatch meta fields (docs/PROTOCOL.md §6.2).

@@ -28,7 +28,7 @@ public enum DoneStatus: String, Sendable, CaseIterable, Equatable {
     public var isFinal: Bool { self == .ok || self == .error }
 }
 
-/// What a `DEAD_LETTERS` request does (docs/PROTOCOL.md §6.8).
+/// What a `DEAD_LETTERS` request does (docs/PROTOCOL.md §4.8).
 public enum DeadLetterAction: String, Sendable, CaseIterable, Codable {
     /// Submit the dead letter's task again, with its attempts reset.
     case requeue

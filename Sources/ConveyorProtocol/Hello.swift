@@ -23,7 +23,7 @@ public struct Hello: Sendable, Codable, Equatable {
         case heartbeatMilliseconds = "heartbeat_ms"
     }
 
-    public init(versions: [Int] = ProtocolVersion.supported.map { Int($0.rawValue) }, role: PeerRole,
+    public init(versions: [Int] = ProtocolVersion.supported.map { Int($0.rawValue) }.sorted(), role: PeerRole,
                 capabilities: [Capability] = [], software: String? = nil, heartbeatMilliseconds: Int? = nil,
                 limits: HelloLimits? = nil) {
         self.versions = versions

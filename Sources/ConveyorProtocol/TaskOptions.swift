@@ -18,8 +18,6 @@ public struct TaskOptions: Sendable, Equatable, Codable {
 
     /// The size of a version-2 options field that is not empty.
     public static let version2Size = 16
-    @available(*, deprecated, renamed: "version2Size")
-    public static let encodedSize = 16
     public static let `default` = TaskOptions()
 
     public init(
@@ -43,10 +41,6 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         append(to: &bytes, version: version)
         return bytes
     }
-
-    /// The options field of the current version (``ProtocolVersion/current``).
-    @available(*, deprecated, message: "say which version: encoded(for: envelope.version), or OutgoingMessage.append(options)")
-    public var encoded: [UInt8] { encoded(for: .current) }
 
     /// The number of bytes ``append(to:version:)`` writes.
     public func encodedCount(for version: ProtocolVersion) -> Int {
@@ -105,12 +99,6 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         case .v2: try self.init(version2: bytes)
         case .v3: try self.init(tagged: bytes)
         }
-    }
-
-    /// Decodes an options field of the current version (``ProtocolVersion/current``).
-    @available(*, deprecated, message: "say which version: TaskOptions(field:version: envelope.version)")
-    public init(frame: UnsafeRawBufferPointer) throws(ProtocolError) {
-        try self.init(field: frame, version: .current)
     }
 
     private init(version2 frame: UnsafeRawBufferPointer) throws(ProtocolError) {

@@ -86,4 +86,14 @@ struct TaskQueueTests {
         #expect(store.expire(now: 5000).map(\.name) == ["c", "d"])
         #expect(store.count == 0)
     }
+
+    @Test("a wall clock stepped back does not make kept results look expired")
+    func resultStoreClockStepBack() {
+        final class Entry {}
+        var store = ResultStore<Entry>(capacity: 10, retentionNanoseconds: 1000)
+        _ = store.insert(Entry(), finishedAt: 1_000_000)
+        #expect(store.expire(now: 10).isEmpty, "now is before the result finished: it is not old")
+        #expect(store.count == 1)
+        #expect(store.expire(now: 1_002_000).count == 1)
+    }
 }

@@ -184,4 +184,33 @@ struct TaskTableTests {
         submit("t1", TaskOptions(timeoutMilliseconds: 1500))
         #expect(engine.table["t1"]!.deadline == wall + 1_500_000_000)
     }
+
+    @Test("once the broker stops dispatching, ready tasks queue instead of going to consumers")
+    func noDispatchWhileStopping() {
+        consumer(1, capacity: 2)
+        engine.beginDrain()
+        submit("t1")
+        #expect(outbox.dispatches.isEmpty)
+        consumer(1, capacity: 3, update: true)
+        #expect(outbox.dispatches.isEmpty)
+    }
+
+    @Test("a consumer whose DISPATCH could not be sent gets no more tasks")
+    func unreachableConsumerGetsNoMore() {
+        consumer(1, capacity: 5)
+        engine.table.consumers[[0x43, 1]]!.unreachable = true
+        consumer(2, capacity: 5)
+        submit("t1")
+        submit("t2")
+        #expect(outbox.dispatches.map(\.consumer) == [[0x43, 2], [0x43, 2]])
+    }
+
+    @Test("a resubmission follows the producer's new route without a state change")
+    func resubmissionReroutes() {
+        submit("t1")
+        engine.handleFrontend(Wire.envelope(from: [0x50, 9], .submit, [Wire.bytes("t1"), Wire.bytes("echo"), [], Wire.bytes("{}")]), now: now)
+        #expect(engine.table["t1"]?.producer == [0x50, 9])
+        #expect(state("t1") == .queued)
+        #expect(count(.reroute) == 1 && count(.accept) == 1)
+    }
 }

@@ -31,7 +31,7 @@ extension BrokerEngine {
                      from: consumer, sender: key, now: now)
             }
             if let consumer {
-                if !draining { table.refill(consumer, now: now.wall) }
+                table.refill(consumer, now: now.wall)
             } else {
                 // A consumer the broker does not know (declared dead, or from before a restart):
                 // its results were used above; tell it to announce itself again.
@@ -65,8 +65,6 @@ extension BrokerEngine {
         }
         if let consumer {
             table.update(consumer, info: info, now: now.wall)
-            if draining { return }
-            table.refill(consumer, now: now.wall)
         } else if info.update == true {
             // A capacity update from a consumer this broker has let go (declared dead, or met
             // before a restart): it must announce itself anew, on a new connection.
@@ -122,6 +120,7 @@ extension BrokerEngine {
         let silent = table.consumers.silent(now: now.monotonic, heartbeat: heartbeatNanos, liveness: config.liveness)
         if !silent.isEmpty { remove(silent, reason: "consumer missed \(config.liveness) heartbeats", now: now) }
         table.promoteBackoffs(at: now.wall)
+        table.expireResults(at: now.wall)
         for consumer in table.consumers.consumers.values where now.monotonic &- consumer.lastSent >= heartbeatNanos {
             consumer.lastSent = now.monotonic
             outbox.send(OutgoingMessage(to: consumer.key, .heartbeat, version: consumer.version), on: .backend)

@@ -13,15 +13,15 @@ struct BrokerInstant: Sendable {
     static var now: BrokerInstant { BrokerInstant(wall: wallClockNanoseconds(), monotonic: monotonicNanoseconds()) }
 }
 
-/// The broker's protocol logic without sockets: takes decoded commands from producers and
-/// consumers, checks them, and drives the ``TaskTable``; what goes out goes to the outbox. The
-/// socket loop (``BrokerLoop``) only receives, decodes, calls in here and flushes.
 /// A producer the broker has heard from: when (monotonic ns), and in which protocol version.
 struct ProducerPeer {
     var lastSeen: UInt64
     var version: ProtocolVersion
 }
 
+/// The broker's protocol logic without sockets: takes decoded commands from producers and
+/// consumers, checks them, and drives the ``TaskTable``; what goes out goes to the outbox. The
+/// socket loop (``BrokerLoop``) only receives, decodes, calls in here and flushes.
 final class BrokerEngine<Outbox: BrokerOutbox> {
     let config: BrokerConfiguration
     let logger: Logger
@@ -103,7 +103,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         }
         if let existing = table[id] {
             // Follow the producer's new route; a finished task's result goes again.
-            existing.producer = key
+            table.reroute(existing, to: key)
             outbox.accepted(idFrame, to: key, route: route, version: version)
             if existing.isDone, let stored = existing.result {
                 outbox.result(id: id, stored, to: key, redelivery: true)
@@ -203,6 +203,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// Tells consumers to stop and producers that the broker is going away; dispatches no more.
     func beginDrain() {
         draining = true
+        table.dispatching = false
         for consumer in table.consumers.consumers.values {
             outbox.send(OutgoingMessage(to: consumer.key, .disconnect, version: consumer.version), on: .backend)
         }
@@ -246,6 +247,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// Forgets producers not heard from within the result retention.
     func forgetQuietProducers(now: BrokerInstant) {
         let retention = config.resultRetention.nanoseconds
+        let before = producers
         producers = producers.filter { now.monotonic &- $0.value.lastSeen < retention }
+        guard producers.count != before.count else { return }
+        for key in before.keys where producers[key] == nil { outbox.producer(key, speaks: .current) }
     }
 }

@@ -116,6 +116,7 @@ final class SocketOutbox: BrokerOutbox {
             logger.warning("consumer unreachable; requeueing its tasks", metadata: [
                 "consumer.pid": "\(consumer.info.pid)", "error": "\(error)",
             ])
+            consumer.unreachable = true
             unreachable.append(consumer)
         }
     }

@@ -17,6 +17,9 @@ final class ConsumerRecord {
     var lastSent: UInt64 = 0
     /// Final results it sent that were used.
     var completed = 0
+    /// Set by the socket outbox when a DISPATCH to it could not be sent: it gets no more work and
+    /// is removed at the end of the message being handled.
+    var unreachable = false
     /// The protocol version of its last message: what the broker writes to it in.
     var version: ProtocolVersion = .current
     /// DISPATCH groups gathered during this loop turn by the socket outbox, sent at its end or
@@ -56,9 +59,6 @@ struct Dispatcher {
     /// Whether any consumer serves `name` now.
     func isServed(_ name: String) -> Bool { byName[name] != nil }
 
-    /// Task names served now, sorted.
-    var servedNames: [String] { byName.keys.sorted() }
-
     /// Tasks held by all consumers.
     var runningCount: Int { consumers.values.reduce(0) { $0 + $1.inFlight.count } }
 
@@ -76,7 +76,7 @@ struct Dispatcher {
     }
 
     /// Forgets `consumer`; returns whether it was registered. Its held tasks are the caller's to
-    /// release (``TaskTable/release(_:from:)``).
+    /// release (``TaskTable/remove(_:reason:now:)``).
     mutating func unregister(_ consumer: ConsumerRecord) -> Bool {
         guard isRegistered(consumer) else { return false }
         consumers[consumer.key] = nil
@@ -103,7 +103,7 @@ struct Dispatcher {
     func leastLoaded(serving name: String) -> ConsumerRecord? {
         guard let candidates = byName[name] else { return nil }
         var best: ConsumerRecord?
-        for consumer in candidates where consumer.credit > 0 {
+        for consumer in candidates where consumer.credit > 0 && !consumer.unreachable {
             if let current = best {
                 if Self.startsSooner(consumer, than: current) { best = consumer }
             } else {

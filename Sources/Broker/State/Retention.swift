@@ -2,7 +2,7 @@ import ConveyorProtocol
 import DequeModule
 
 /// The order in which finished tasks' results are let go: bounded in count and age, the oldest
-/// first. The results themselves live on the records (one dictionary, the broker's `tasks`).
+/// first. The results themselves live on the records (``TaskTable/records``).
 struct ResultStore<Entry: AnyObject> {
     private var order: Deque<(entry: Entry, finishedAt: UInt64)> = []
     let capacity: Int
@@ -29,7 +29,8 @@ struct ResultStore<Entry: AnyObject> {
     /// Drops entries older than the retention and returns them.
     mutating func expire(now: UInt64) -> [Entry] {
         var expired: [Entry] = []
-        while let oldest = order.first, now &- oldest.finishedAt > retention {
+        // A wall clock stepped back makes results look finished in the future: they are not old.
+        while let oldest = order.first, now > oldest.finishedAt, now - oldest.finishedAt > retention {
             order.removeFirst()
             expired.append(oldest.entry)
         }
@@ -37,7 +38,6 @@ struct ResultStore<Entry: AnyObject> {
     }
 }
 
-import ConveyorSystem
 
 /// A task that used up its attempts, kept for operators: `conveyor stats` lists them,
 /// `conveyor dead-letters --requeue/--purge` acts on them.

@@ -111,8 +111,7 @@ extension TaskTable {
         }
     }
 
-    /// Queues (or dispatches) every delayed task whose backoff ends by `now`, lets results past
-    /// their retention go, and compacts the timers.
+    /// Queues (or dispatches) every delayed task whose backoff ends by `now`.
     mutating func promoteBackoffs(at now: UInt64) {
         while let (task, at) = timers.nextNotBefore(dueAt: now) {
             guard task.state == .delayed, task.notBefore == at else { continue }
@@ -120,6 +119,10 @@ extension TaskTable {
             counted(.promote)
             route(task, atFront: true, now: now)
         }
+    }
+
+    /// Lets results past their retention go, and compacts the timers.
+    mutating func expireResults(at now: UInt64) {
         for old in results.expire(now: now) { evict(old) }
         timers.compactIfNeeded(active: queue.count + runningCount + timers.delayedEntries)
     }

@@ -6,6 +6,9 @@ import ZeroMQ
 enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
     /// (new) → queued (or straight on to running).
     case accept
+    /// A resubmission of a task the broker holds: its state does not change, its results go to
+    /// the producer's new route from now on (a journal records that too).
+    case reroute
     /// queued → running(c): sent to a consumer; an attempt starts.
     case dispatch
     /// running (or a late result while queued/delayed) → done with the handler's result.
@@ -32,8 +35,24 @@ enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
     /// A dead letter submitted again: a new record, queued.
     case revive
 
-    var description: String { String(describing: Self.self) + "." + ["accept", "dispatch", "finish", "fail", "retry",
-        "requeue", "release", "exhaust", "promote", "cancel", "expire", "evict", "revive"][rawValue] }
+    var description: String {
+        switch self {
+        case .accept: "accept"
+        case .reroute: "reroute"
+        case .dispatch: "dispatch"
+        case .finish: "finish"
+        case .fail: "fail"
+        case .retry: "retry"
+        case .requeue: "requeue"
+        case .release: "release"
+        case .exhaust: "exhaust"
+        case .promote: "promote"
+        case .cancel: "cancel"
+        case .expire: "expire"
+        case .evict: "evict"
+        case .revive: "revive"
+        }
+    }
 }
 
 /// Every task record and every consumer's credit, and the only place where a task changes state.
@@ -57,8 +76,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     var totals = BrokerStatistics.Totals()
     /// How often each ``TaskTransition`` happened, by raw value.
     private(set) var transitionCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
-    /// Transitions refused because the task's state did not allow them.
+    /// Transitions refused because the task's state did not allow them, in all and by raw value.
     private(set) var illegalTransitions = 0
+    private(set) var refusedCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
+    /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
+    var dispatching = true
 
     /// A task lost with its consumer is tried at least this many times before it is dead-lettered.
     static var lostDeliveryAttempts: UInt32 { 3 }
@@ -94,6 +116,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
 
     /// Refuses a transition: counted, logged by the caller if it wants, never applied.
     mutating func refuse(_ transition: TaskTransition) {
+        refusedCounts[transition.rawValue] &+= 1
         illegalTransitions += 1
         totals.illegalTransitions = illegalTransitions
     }
@@ -115,6 +138,13 @@ struct TaskTable<Outbox: BrokerOutbox> {
         return task
     }
 
+    /// A task submitted again (by its producer after a reconnect, or another one): the same task,
+    /// whatever the content. Its state does not change; its results go to `producer` from now on.
+    mutating func reroute(_ task: TaskRecord, to producer: [UInt8]) {
+        task.producer = producer
+        counted(.reroute)
+    }
+
     /// Whether a task for `name` would be accepted past `maxQueued`: it would wait in the queue.
     func wouldQueue(_ name: String) -> Bool {
         queue.hasWaiting(named: name) || consumers.leastLoaded(serving: name) == nil
@@ -124,7 +154,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// none of that name waits before it, else into the queue (at the front for a task that was
     /// already on its way once).
     mutating func route(_ task: TaskRecord, atFront: Bool, now: UInt64) {
-        if !queue.hasWaiting(named: task.name), let consumer = consumers.leastLoaded(serving: task.name) {
+        if dispatching, !queue.hasWaiting(named: task.name), let consumer = consumers.leastLoaded(serving: task.name) {
             dispatch(task, to: consumer, now: now)
         } else if atFront {
             queue.prepend(task)
@@ -133,9 +163,17 @@ struct TaskTable<Outbox: BrokerOutbox> {
         }
     }
 
-    /// queued → running(consumer). The task is out of the queue (just accepted, routed, or popped).
+    /// queued → running(consumer). The task is out of the queue (just accepted, routed, or popped);
+    /// `consumer` came from ``Dispatcher/leastLoaded(serving:)``, so it is registered and reachable
+    /// (checked in debug builds only: this runs once per task). A refused dispatch puts the task
+    /// back at the front of its queue rather than lose it.
     private mutating func dispatch(_ task: TaskRecord, to consumer: ConsumerRecord, now: UInt64) {
-        guard task.state == .queued, consumers.isRegistered(consumer) else { return refuse(.dispatch) }
+        assert(consumers.isRegistered(consumer), "dispatch to a consumer that is not registered")
+        guard task.state == .queued else {
+            refuse(.dispatch)
+            if !task.isDone { queue.prepend(task) }
+            return
+        }
         task.move(to: .running(consumer: consumer.key))
         task.attempts += 1
         task.recordDispatch(to: consumer.key)
@@ -150,7 +188,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// serving its name that is least loaded, which may be another one. (Filling the reporting
     /// consumer first would let whoever reports first, with a large prefetch, take the whole queue.)
     mutating func refill(_ consumer: ConsumerRecord, now: UInt64) {
-        while consumer.credit > 0, consumers.isRegistered(consumer),
+        while dispatching, consumer.credit > 0, !consumer.unreachable, consumers.isRegistered(consumer),
               let task = queue.popFirst(among: consumer.names) {
             guard let target = consumers.leastLoaded(serving: task.name) else {
                 queue.prepend(task)

@@ -17,7 +17,6 @@ struct TaskTimers {
     private var deadlines = Heap<TimedTask>()
     private var notBefore = Heap<TimedTask>()
 
-    var deadlineEntries: Int { deadlines.count }
     var delayedEntries: Int { notBefore.count }
 
     mutating func addDeadline(_ task: TaskRecord) {
