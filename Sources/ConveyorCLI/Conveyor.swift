@@ -1,3 +1,4 @@
+import ConveyorProtocol
 import ConveyorSystem
 import ArgumentParser
 
@@ -6,10 +7,15 @@ import ArgumentParser
 struct Conveyor: AsyncParsableCommand {
     static let version = "0.1.0"
 
+    /// What `--version` prints: the release, the protocol it speaks, and the ones a broker serves,
+    /// e.g. `0.1.0 (protocol CVY3; serves CVY3, CVY2)`.
+    static let versionText =
+        "\(version) (protocol \(ProtocolTag.currentText); serves \(ProtocolTag.supportedText.joined(separator: ", ")))"
+
     static let configuration = CommandConfiguration(
         commandName: "conveyor",
         abstract: "A distributed task queue on ZeroMQ: producers, a broker, and consumer processes × threads.",
-        version: version,
+        version: versionText,
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
             CancelCommand.self, StatsCommand.self, DeadLettersCommand.self, DemoCommand.self, BenchCommand.self, KeygenCommand.self,
