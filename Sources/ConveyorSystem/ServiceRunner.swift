@@ -5,9 +5,10 @@ public import ServiceLifecycle
 public enum ConveyorServices {
     /// Runs `services` in one `ServiceGroup` whose graceful shutdown SIGINT and SIGTERM trigger.
     ///
-    /// The signals are taken by ``TerminationSignals`` (installed first thing in `main`, so that a
-    /// signal that comes before the group runs is not lost), not by the group's own signal
-    /// handling. Every signal asks for a graceful shutdown again, which is harmless.
+    /// The signals are taken by ``TerminationSignals`` (started first thing in `main`, so that a
+    /// signal that comes before the group runs is not lost; started here too when it was not), not
+    /// by the group's own signal handling. Every signal asks for a graceful shutdown again, which
+    /// is harmless.
     ///
     /// - Parameter started: called once the group is about to run, e.g. to print what was bound.
     public static func run(
@@ -15,12 +16,15 @@ public enum ConveyorServices {
         logger: Logger,
         started: @Sendable (ServiceGroup) async throws -> Void = { _ in }
     ) async throws {
+        TerminationSignals.start()
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             logger: logger))
         TerminationSignals.install { _ in
             Task { await group.triggerGracefulShutdown() }
         }
+        // A signal after the group has finished ends the process, as it would without a group.
+        defer { TerminationSignals.install(nil) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {

@@ -24,8 +24,13 @@ nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 public enum TerminationSignals {
     private static let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
-    /// Installs the signal handler and starts the thread that serves it. Call first in `main`.
+    private static let started = Atomic<Bool>(false)
+
+    /// Installs the signal handler and starts the thread that serves it. Call first in `main`
+    /// (``ConveyorServices/run(_:logger:started:)`` calls it too, for apps that did not; a second
+    /// call does nothing).
     public static func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
         // Not inherited by child processes; a full pipe (the reader stuck) drops a signal rather
@@ -63,8 +68,9 @@ public enum TerminationSignals {
         thread.start()
     }
 
-    /// Calls `handler` with the signal number each time SIGINT or SIGTERM arrives.
-    public static func install(_ handler: @escaping @Sendable (Int32) -> Void) {
+    /// Calls `handler` with the signal number each time SIGINT or SIGTERM arrives; `nil` goes back
+    /// to the default action (the process ends).
+    public static func install(_ handler: (@Sendable (Int32) -> Void)?) {
         self.handler.withLock { $0 = handler }
     }
 }

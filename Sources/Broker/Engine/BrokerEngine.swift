@@ -26,7 +26,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     let config: BrokerConfiguration
     let logger: Logger
     var table: TaskTable<Outbox>
-    var outbox: Outbox { table.outbox }
+    /// The table's outbox, held here too: reading it through `table` would copy the table.
+    let outbox: Outbox
     /// Producers heard from recently, told DISCONNECT when the broker stops.
     private(set) var producers: [[UInt8]: ProducerPeer] = [:]
     /// Set once the broker is stopping: no new tasks, no dispatches.
@@ -40,6 +41,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.config = config
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
+        self.outbox = outbox
         self.brokerHello = Hello(role: .broker, software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json

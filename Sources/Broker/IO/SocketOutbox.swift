@@ -59,6 +59,9 @@ final class SocketOutbox: BrokerOutbox {
     }
 
     func accepted(_ id: Frame, to key: [UInt8], route: Frame, version: ProtocolVersion) {
+        if outgoingAccepted[key].map({ $0.version != version }) == true, let earlier = outgoingAccepted.removeValue(forKey: key) {
+            send(earlier, on: .frontend)
+        }
         if Self.append(id, to: &outgoingAccepted[key, default: OutgoingMessage(to: route, .accepted, version: version)]),
            let message = outgoingAccepted.removeValue(forKey: key) {
             send(message, on: .frontend)
@@ -66,6 +69,9 @@ final class SocketOutbox: BrokerOutbox {
     }
 
     func rejected(_ id: String, reason: String, to key: [UInt8], route: Frame, version: ProtocolVersion) {
+        if outgoingRejected[key].map({ $0.version != version }) == true, let earlier = outgoingRejected.removeValue(forKey: key) {
+            send(earlier, on: .frontend)
+        }
         if Self.append(id, reason, to: &outgoingRejected[key, default: OutgoingMessage(to: route, .rejected, version: version)]),
            let message = outgoingRejected.removeValue(forKey: key) {
             send(message, on: .frontend)
@@ -74,6 +80,11 @@ final class SocketOutbox: BrokerOutbox {
 
     func producer(_ key: [UInt8], speaks version: ProtocolVersion) {
         producerVersions[key] = version == .current ? nil : version
+        // Results gathered in the version it spoke before go now, in that version (a peer that
+        // switches versions between two messages of one turn).
+        if outgoingResults[key].map({ $0.version != version }) == true, let earlier = outgoingResults.removeValue(forKey: key) {
+            send(earlier, on: .frontend)
+        }
     }
 
     func send(_ message: OutgoingMessage, on side: BrokerSide) {
