@@ -91,21 +91,7 @@ public final class ManagedProcess: Sendable {
                 lines.end()
             }
         }
-        try Self.withSignalsUnblocked { try process.run() }
-    }
-
-    /// Runs `body` (the spawn) with no signal blocked on the calling thread, then restores its mask.
-    /// A child inherits the mask of the thread that spawns it, and Foundation's `Process` does not
-    /// reset it: spawned from a thread of Swift's pool (where libdispatch blocks nearly every
-    /// signal), a child that does not unblock signals itself (`sleep`, a shell, many programs)
-    /// would never see the SIGTERM or SIGINT it is sent.
-    private static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        let changed = pthread_sigmask(SIG_SETMASK, &none, &saved) == 0
-        defer { if changed { pthread_sigmask(SIG_SETMASK, &saved, nil) } }
-        return try body()
+        try process.run()
     }
 
     deinit {
