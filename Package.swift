@@ -101,31 +101,32 @@ let package = Package(
             path: "Sources/Producer",
             swiftSettings: strict
         ),
-        // Child processes: the consumer supervisor (on swift-subprocess), the managed processes and
-        // the local cluster launcher (a broker and consumers on free ports, producers to them) that
-        // the demo, the benchmarks and the test kit run on; each stopped by a teardown ending in SIGKILL.
+        // Child processes on swift-subprocess: the consumer supervisor and the managed processes
+        // of the test kit, demo and benchmarks, each stopped by a teardown that ends in SIGKILL.
         .target(
             name: "ConveyorProcess",
             dependencies: [
-                "ConveyorSystem", "ConveyorProtocol", "ConveyorProducer",
+                "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
-        // Starts a real broker and real consumer processes for integration tests (`Cluster`, a
-        // name for ConveyorProcess's `LocalCluster`, and `withCluster`).
+        // Starts a real broker and real consumer processes for integration tests.
         .target(
             name: "ConveyorTesting",
-            dependencies: ["ConveyorProcess"],
+            dependencies: [
+                "ConveyorProtocol", "ConveyorProducer", "ConveyorProcess", "ConveyorSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
-                "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess",
+                "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -2,8 +2,8 @@ import ArgumentParser
 import ConveyorConsumer
 import ConveyorBuiltinTasks
 import ConveyorProtocol
-import ConveyorProcess
 import ConveyorSystem
+import ConveyorTesting
 import Foundation
 import ConveyorProducer
 
@@ -24,17 +24,8 @@ struct BenchCommand: AsyncParsableCommand {
             the timed window (this process as the producer, the broker, each consumer process), per task.
             """)
 
-    /// A workload of `conveyor bench`, named in any case (`w1`, `W1`, `pushpull`).
-    enum Workload: String, ExpressibleByArgument, CaseIterable {
-        case w1, w2, w3, w4, w5, w6, pushpull
-
-        init?(argument: String) {
-            self.init(rawValue: argument.lowercased())
-        }
-    }
-
-    @Argument(help: "Workloads to run (default w1 … w5).")
-    var workloads: [Workload] = []
+    @Argument(help: "Workloads to run: w1 … w6, or pushpull.")
+    var workloads: [String] = []
 
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Option(help: "Multiply every task count by this.") var scale = 1.0
@@ -47,18 +38,22 @@ struct BenchCommand: AsyncParsableCommand {
     var shape = "1x4"
 
     func validate() throws {
+        let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull"])
+        for name in workloads where !known.contains(name.lowercased()) {
+            throw ValidationError("unknown workload '\(name)': choose from w1 w2 w3 w4 w5 w6 pushpull")
+        }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
         guard parsedShape != nil else { throw ValidationError("--shape must look like 2x4 (processes x threads)") }
     }
 
     func run() async throws {
-        let chosen: [Workload] = workloads.isEmpty ? [.w1, .w2, .w3, .w4, .w5] : workloads
+        let names = workloads.isEmpty ? ["w1", "w2", "w3", "w4", "w5"] : workloads.map { $0.lowercased() }
         var results: [BenchResult] = []
-        for workload in chosen {
+        for name in names {
             let result: BenchResult
-            switch workload {
-            case .pushpull:
+            switch name {
+            case "pushpull":
                 let run = try runPushPullBenchmark(messages: messages, size: size)
                 if json {
                     let encoder = JSONEncoder()
@@ -69,12 +64,12 @@ struct BenchCommand: AsyncParsableCommand {
                                      run.messages, run.size, run.seconds, run.msgsPerSec))
                 }
                 continue
-            case .w1: result = try await w1()
-            case .w2: result = try await w2()
-            case .w3: result = try await w3()
-            case .w4: result = try await w4()
-            case .w5: result = try await w5()
-            case .w6: result = try await w6()
+            case "w1": result = try await w1()
+            case "w2": result = try await w2()
+            case "w3": result = try await w3()
+            case "w4": result = try await w4()
+            case "w5": result = try await w5()
+            default: result = try await w6()
             }
             results.append(result)
             if json {
@@ -93,14 +88,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func count(_ base: Int) -> Int { max(1, Int(Double(base) * scale)) }
 
-    /// Runs `body` on a local cluster of `processes` consumer processes × `threads`, torn down at
-    /// the end (awaited, blocking no thread).
-    private func withCluster<T>(processes: Int, threads: Int, body: (LocalCluster) async throws -> T) async throws -> T {
-        try await withLocalCluster(.init(consumers: 0, threads: threads)) { cluster in
-            try cluster.startConsumer(threads: threads, processes: processes, arguments: ["--prefetch", "\(prefetch)"])
-            try await cluster.waitForConsumers(processes)
-            return try await body(cluster)
-        }
+    private func cluster(processes: Int, threads: Int) async throws -> Cluster {
+        let cluster = try await Cluster(.init(consumers: 0, threads: threads))
+        try cluster.startConsumer(threads: threads, processes: processes, arguments: ["--prefetch", "\(prefetch)"])
+        try await cluster.waitForConsumers(processes)
+        return cluster
     }
 
     private var parsedShape: (processes: Int, threads: Int)? {
@@ -111,33 +103,33 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func w1() async throws -> BenchResult {
         let (processes, threads) = parsedShape ?? (1, 4)
-        return try await withCluster(processes: processes, threads: threads) { cluster in
-            let producer = try cluster.makeProducer { $0.window = window }
-            _ = await LoadRunner.run(producer: producer, tasks: (0..<1000).map(Workloads.echo), window: window)
-            let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window,
-                                              cpu: CPUProbe(cluster: cluster))
-            return BenchResult(workload: "W1", shape: "\(processes)×\(threads), window \(window), prefetch \(prefetch)",
-                               report: report, cluster: cluster)
-        }
+        let cluster = try await cluster(processes: processes, threads: threads)
+        defer { cluster.tearDown() }
+        let producer = try cluster.makeProducer { $0.window = window }
+        _ = await LoadRunner.run(producer: producer, tasks: (0..<1000).map(Workloads.echo), window: window)
+        let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window,
+                                          cpu: CPUProbe(cluster: cluster))
+        return BenchResult(workload: "W1", shape: "\(processes)×\(threads), window \(window), prefetch \(prefetch)",
+                           report: report, cluster: cluster)
     }
 
     private func w2() async throws -> BenchResult {
-        return try await withCluster(processes: 1, threads: 4) { cluster in
-            let producer = try cluster.makeProducer()
-            _ = await LoadRunner.sequential(producer: producer, tasks: (0..<100).map(Workloads.echo))
-            let report = await LoadRunner.sequential(producer: producer, tasks: (0..<count(10_000)).map(Workloads.echo),
-                                                     cpu: CPUProbe(cluster: cluster))
-            return BenchResult(workload: "W2", shape: "1×4, one in flight", report: report, cluster: cluster)
-        }
+        let cluster = try await cluster(processes: 1, threads: 4)
+        defer { cluster.tearDown() }
+        let producer = try cluster.makeProducer()
+        _ = await LoadRunner.sequential(producer: producer, tasks: (0..<100).map(Workloads.echo))
+        let report = await LoadRunner.sequential(producer: producer, tasks: (0..<count(10_000)).map(Workloads.echo),
+                                                 cpu: CPUProbe(cluster: cluster))
+        return BenchResult(workload: "W2", shape: "1×4, one in flight", report: report, cluster: cluster)
     }
 
     private func w3() async throws -> BenchResult {
-        return try await withCluster(processes: 1, threads: 50) { cluster in
-            let producer = try cluster.makeProducer()
-            let report = await LoadRunner.run(producer: producer, tasks: (0..<count(2_000)).map { _ in Workloads.sleep(ms: 10) },
-                                              window: window, cpu: CPUProbe(cluster: cluster))
-            return BenchResult(workload: "W3", shape: "1×50", report: report, cluster: cluster)
-        }
+        let cluster = try await cluster(processes: 1, threads: 50)
+        defer { cluster.tearDown() }
+        let producer = try cluster.makeProducer()
+        let report = await LoadRunner.run(producer: producer, tasks: (0..<count(2_000)).map { _ in Workloads.sleep(ms: 10) },
+                                          window: window, cpu: CPUProbe(cluster: cluster))
+        return BenchResult(workload: "W3", shape: "1×50", report: report, cluster: cluster)
     }
 
     private func w4() async throws -> BenchResult {
@@ -148,11 +140,11 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var combined = BenchResult(workload: "W4", shape: "1×1, 1×2, 2×1", report: LoadReport(), cluster: nil)
         for (processes, threads) in [(1, 1), (1, 2), (2, 1)] {
-            let part = try await withCluster(processes: processes, threads: threads) { cluster in
-                let producer = try cluster.makeProducer()
-                let report = await LoadRunner.run(producer: producer, tasks: tasks, window: window)
-                return BenchResult(workload: "W4", shape: "\(processes)×\(threads)", report: report, cluster: cluster)
-            }
+            let cluster = try await cluster(processes: processes, threads: threads)
+            let producer = try cluster.makeProducer()
+            let report = await LoadRunner.run(producer: producer, tasks: tasks, window: window)
+            let part = BenchResult(workload: "W4", shape: "\(processes)×\(threads)", report: report, cluster: cluster)
+            cluster.tearDown()
             combined.parts.append(part)
             combined.verified = combined.verified && part.verified
         }
@@ -161,56 +153,56 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func w5() async throws -> BenchResult {
-        return try await withCluster(processes: 4, threads: 4) { cluster in
-            let perProducer = count(100_000)
-            let producers = try (0..<2).map { _ in try cluster.makeProducer { $0.window = window } }
-            let started = ContinuousClock.now
-            let probe = CPUProbe(cluster: cluster)
-            let cpuBefore = probe.sample()
-            let reports = await withTaskGroup(of: LoadReport.self) { group in
-                for (p, producer) in producers.enumerated() {
-                    group.addTask {
-                        await LoadRunner.run(producer: producer,
-                                             tasks: (0..<perProducer).map { Workloads.echo(p * perProducer + $0) }, window: window)
-                    }
+        let cluster = try await cluster(processes: 4, threads: 4)
+        defer { cluster.tearDown() }
+        let perProducer = count(100_000)
+        let producers = try (0..<2).map { _ in try cluster.makeProducer { $0.window = window } }
+        let started = ContinuousClock.now
+        let probe = CPUProbe(cluster: cluster)
+        let cpuBefore = probe.sample()
+        let reports = await withTaskGroup(of: LoadReport.self) { group in
+            for (p, producer) in producers.enumerated() {
+                group.addTask {
+                    await LoadRunner.run(producer: producer,
+                                         tasks: (0..<perProducer).map { Workloads.echo(p * perProducer + $0) }, window: window)
                 }
-                return await group.reduce(into: [LoadReport]()) { $0.append($1) }
             }
-            var report = LoadReport()
-            reports.forEach { report.merge($0) }
-            report.wallSeconds = started.duration(to: .now).seconds
-            report.cpu = probe.report(since: cpuBefore, tasks: report.completed, wallSeconds: report.wallSeconds)
-            return BenchResult(workload: "W5", shape: "4×4, 2 producers", report: report, cluster: cluster)
+            return await group.reduce(into: [LoadReport]()) { $0.append($1) }
         }
+        var report = LoadReport()
+        reports.forEach { report.merge($0) }
+        report.wallSeconds = started.duration(to: .now).seconds
+        report.cpu = probe.report(since: cpuBefore, tasks: report.completed, wallSeconds: report.wallSeconds)
+        return BenchResult(workload: "W5", shape: "4×4, 2 producers", report: report, cluster: cluster)
     }
 
     private func w6() async throws -> BenchResult {
         let queued = count(1_000_000)
-        return try await withLocalCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "\(queued + 1000)"])) { cluster in
-            let brokerPID = cluster.broker!.pid
-            let before = ProcessMemory.residentBytes(pid: brokerPID) ?? 0
-            let producer = try cluster.makeProducer { $0.window = queued + 1000 }
-            let tasks = (0..<queued).map(Workloads.echo)
-            // Submit everything with no consumer online, then measure, then drain.
-            async let report = LoadRunner.run(producer: producer, tasks: tasks, window: queued + 1000)
-            var waited = 0
-            while waited < 6000 {
-                if let stats = try? await cluster.stats(), stats.queuedTotal >= queued { break }
-                try await Task.sleep(for: .milliseconds(100))
-                waited += 1
-            }
-            let full = ProcessMemory.residentBytes(pid: brokerPID) ?? 0
-            let consumer = try cluster.startConsumer(threads: 4)
-            try await cluster.waitForConsumers(1)
-            let idleConsumer = ProcessMemory.residentBytes(pid: consumer.pid) ?? 0
-            let finished = await report
-            var result = BenchResult(workload: "W6", shape: "\(queued) queued, then 1×4", report: finished, cluster: cluster)
-            let payload = Workloads.echo(0).args.bytes.count
-            result.memory = .init(
-                brokerBytesPerQueuedTask: (Double(full) - Double(before)) / Double(queued) - Double(payload),
-                brokerIdleBytes: before, brokerFullBytes: full, consumerIdleBytes: idleConsumer)
-            return result
+        let cluster = try await Cluster(.init(consumers: 0, brokerArguments: ["--max-queued", "\(queued + 1000)"]))
+        defer { cluster.tearDown() }
+        let brokerPID = cluster.broker!.pid
+        let before = ProcessMemory.residentBytes(pid: brokerPID) ?? 0
+        let producer = try cluster.makeProducer { $0.window = queued + 1000 }
+        let tasks = (0..<queued).map(Workloads.echo)
+        // Submit everything with no consumer online, then measure, then drain.
+        async let report = LoadRunner.run(producer: producer, tasks: tasks, window: queued + 1000)
+        var waited = 0
+        while waited < 6000 {
+            if let stats = try? await cluster.stats(), stats.queuedTotal >= queued { break }
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
         }
+        let full = ProcessMemory.residentBytes(pid: brokerPID) ?? 0
+        let consumer = try cluster.startConsumer(threads: 4)
+        try await cluster.waitForConsumers(1)
+        let idleConsumer = ProcessMemory.residentBytes(pid: consumer.pid) ?? 0
+        let finished = await report
+        var result = BenchResult(workload: "W6", shape: "\(queued) queued, then 1×4", report: finished, cluster: cluster)
+        let payload = Workloads.echo(0).args.bytes.count
+        result.memory = .init(
+            brokerBytesPerQueuedTask: (Double(full) - Double(before)) / Double(queued) - Double(payload),
+            brokerIdleBytes: before, brokerFullBytes: full, consumerIdleBytes: idleConsumer)
+        return result
     }
 }
 
@@ -239,7 +231,7 @@ struct BenchResult: Codable {
     /// CPU time of every process over the timed window, per task (docs/BENCHMARKS.md, "CPU per task").
     var cpu: CPUReport?
 
-    init(workload: String, shape: String, report: LoadReport, cluster: LocalCluster?) {
+    init(workload: String, shape: String, report: LoadReport, cluster: Cluster?) {
         self.workload = workload
         self.shape = shape
         tasks = report.total
@@ -257,7 +249,7 @@ struct BenchResult: Codable {
         var rss: [String: UInt64] = [:]
         if let cluster {
             if let broker = cluster.broker, let peak = ProcessMemory.peakResidentBytes(pid: broker.pid) { rss["broker"] = peak }
-            for pid in cluster.consumerProcessIDs {
+            for pid in ProcessMemory.descendants(of: cluster.consumers.map(\.pid)) {
                 if let peak = ProcessMemory.peakResidentBytes(pid: pid) { rss["consumer \(pid)"] = peak }
             }
         }
@@ -291,21 +283,20 @@ struct BenchResult: Codable {
     }
 }
 
-/// Reads a process's memory from /proc on Linux; elsewhere it knows none (`nil`).
+/// Reads a process's memory from /proc.
 enum ProcessMemory {
     static func residentBytes(pid: Int32) -> UInt64? { field("VmRSS", pid: pid) }
     static func peakResidentBytes(pid: Int32) -> UInt64? { field("VmHWM", pid: pid) }
 
     private static func field(_ name: String, pid: Int32) -> UInt64? {
-        #if os(Linux)
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             let kilobytes = line.split(separator: " ").compactMap { UInt64($0) }.first
             return kilobytes.map { $0 * 1024 }
         }
         return nil
-        #else
-        return nil
-        #endif
     }
+
+    /// `pids` and all their children (a supervising consumer's child processes).
+    static func descendants(of pids: [Int32]) -> [Int32] { ProcessTree.descendants(of: pids) }
 }

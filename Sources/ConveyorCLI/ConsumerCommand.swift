@@ -119,10 +119,19 @@ struct ConsumerCommand: AsyncParsableCommand {
         } catch let error as Consumer.StuckHandler {
             logger.critical("exiting for replacement", metadata: ["reason": "\(error)"])
             // The stuck thread cannot be joined or killed; ending the process is the only way out.
-            exitProcess(Consumer.stuckExitCode)
+            Self.exitProcess(Consumer.stuckExitCode)
         } catch let error as Consumer.DrainTimedOut {
             logger.warning("exiting with work abandoned", metadata: ["reason": "\(error)"])
-            exitProcess(1)
+            Self.exitProcess(1)
         }
+    }
+
+    /// Ends the process at once, without joining threads that cannot be joined.
+    private static func exitProcess(_ status: Int32) -> Never {
+        #if canImport(Glibc)
+        Glibc.exit(status)
+        #elseif canImport(Darwin)
+        Darwin.exit(status)
+        #endif
     }
 }

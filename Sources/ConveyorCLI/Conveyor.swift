@@ -1,4 +1,3 @@
-import ConveyorProtocol
 import ConveyorSystem
 import ArgumentParser
 
@@ -7,15 +6,10 @@ import ArgumentParser
 struct Conveyor: AsyncParsableCommand {
     static let version = "0.1.0"
 
-    /// What `--version` prints: the release, the protocol it speaks, and the ones a broker serves,
-    /// e.g. `0.1.0 (protocol CVY3; serves CVY3, CVY2)`.
-    static let versionText =
-        "\(version) (protocol \(ProtocolTag.currentText); serves \(ProtocolTag.supportedText.joined(separator: ", ")))"
-
     static let configuration = CommandConfiguration(
         commandName: "conveyor",
         abstract: "A distributed task queue on ZeroMQ: producers, a broker, and consumer processes × threads.",
-        version: versionText,
+        version: version,
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
             CancelCommand.self, StatsCommand.self, DeadLettersCommand.self, DemoCommand.self, BenchCommand.self, KeygenCommand.self,

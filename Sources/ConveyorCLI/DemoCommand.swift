@@ -2,11 +2,15 @@ import ArgumentParser
 import ConveyorConsumer
 import ConveyorBuiltinTasks
 import ConveyorProtocol
-import ConveyorProcess
 import ConveyorSystem
+import ConveyorTesting
 import Foundation
 import ConveyorProducer
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,17 +36,12 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         printLine("Starting a broker and \(processes) consumer process\(processes == 1 ? "" : "es") × \(threads) threads…")
-        try await withLocalCluster(.init(consumers: 0, threads: threads)) { cluster in
-            TerminationSignals.install { _ in
-                // On the signal thread, a thread of its own: the blocking teardown is fine there.
-                cluster.tearDown()
-                exitProcess(130)
-            }
-            try await run(on: cluster)
+        let cluster = try await Cluster(.init(consumers: 0, threads: threads))
+        TerminationSignals.install { _ in
+            cluster.tearDown()
+            Glibc.exit(130)
         }
-    }
-
-    private func run(on cluster: LocalCluster) async throws {
+        defer { cluster.tearDown() }
         try cluster.startConsumer(threads: threads, processes: processes)
         try await cluster.waitForConsumers(processes)
         printLine("broker frontend \(cluster.frontend), backend \(cluster.backend)")

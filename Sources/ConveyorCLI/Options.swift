@@ -4,12 +4,6 @@ import Foundation
 import Logging
 import ConveyorProducer
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `--broker`, shared by every command that talks to a broker's frontend.
 struct BrokerEndpointOptions: ParsableArguments {
     @Option(name: .long, help: "The broker's frontend endpoint.")
@@ -34,40 +28,25 @@ struct BrokerEndpointOptions: ParsableArguments {
     }
 }
 
-/// A `--log-level` value: swift-log's levels, accepted in any case.
-enum LogLevel: String, ExpressibleByArgument, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
-
-    init?(argument: String) {
-        self.init(rawValue: argument.lowercased())
-    }
-
-    var level: Logger.Level {
-        switch self {
-        case .trace: .trace
-        case .debug: .debug
-        case .info: .info
-        case .notice: .notice
-        case .warning: .warning
-        case .error: .error
-        case .critical: .critical
-        }
-    }
-}
-
 /// `--log-level`, shared by every command.
 struct LoggingOptions: ParsableArguments {
-    @Option(name: .long, help: "Log level.")
-    var logLevel: LogLevel = .info
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
 
     func bootstrap(label: String) -> Logger {
-        let level = logLevel.level
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         return Logger(label: label)
+    }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
     }
 }
 
@@ -79,16 +58,4 @@ func printError(_ text: String) {
 /// Writes a line to standard output and flushes it, so pipes see each line as it is made.
 func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
-}
-
-/// Ends the process at once with `status`, without joining threads that cannot be joined (and
-/// without ArgumentParser's `exit(withError:)`, which a command's own `exit` would name).
-func exitProcess(_ status: Int32) -> Never {
-    #if canImport(Glibc)
-    Glibc.exit(status)
-    #elseif canImport(Darwin)
-    Darwin.exit(status)
-    #else
-    fatalError("exit(\(status))")
-    #endif
 }

@@ -7,8 +7,6 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 struct TaskOptionFlags: ParsableArguments {

@@ -7,11 +7,11 @@ import Testing
 /// The `conveyor` command line, run as a user would, against a real cluster.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct CLITests {
-    private func run(_ cluster: Cluster, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (Int32?, [String]) {
+    private func run(_ cluster: Cluster, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> (Int32?, [String]) {
         let process = try ManagedProcess(name: "cli", executable: cluster.executable, arguments: arguments)
-        let status = await process.waitForExit(timeout: timeout)
+        let status = process.waitForExit(timeout: timeout)
         // Let the reader deliver the last lines.
-        _ = await process.waitForLine(timeout: .milliseconds(300)) { _ in false }
+        _ = process.waitForLine(timeout: .milliseconds(300)) { _ in false }
         return (status, process.output)
     }
 
@@ -24,7 +24,7 @@ struct CLITests {
             try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: file) }
 
-            let (status, output) = try await run(cluster, ["submit", "echo", "--input", file.path, "--broker", cluster.frontend])
+            let (status, output) = try run(cluster, ["submit", "echo", "--input", file.path, "--broker", cluster.frontend])
             #expect(status == 1, "one line failed, so the exit status is non-zero")
             let results = output.compactMap { line -> [String: Any]? in
                 guard line.hasPrefix("{") else { return nil }
@@ -49,29 +49,29 @@ struct CLITests {
     func singleTaskCommands() async throws {
         try await withCluster(.init(consumers: 1, threads: 1)) { cluster in
             let broker = ["--broker", cluster.frontend]
-            let (ok, okOutput) = try await run(cluster, ["submit", "sha256", #"{"seed":"abc","iterations":1}"#] + broker)
+            let (ok, okOutput) = try run(cluster, ["submit", "sha256", #"{"seed":"abc","iterations":1}"#] + broker)
             #expect(ok == 0)
             #expect(okOutput.contains { $0.contains(#""digest":""#) })
 
-            let (failed, failedOutput) = try await run(cluster, ["submit", "fail", #"{"message":"nope"}"#] + broker)
+            let (failed, failedOutput) = try run(cluster, ["submit", "fail", #"{"message":"nope"}"#] + broker)
             #expect(failed == 1)
             #expect(failedOutput.contains { $0.contains("error: task") && $0.contains("nope") })
 
-            let (badJSON, badOutput) = try await run(cluster, ["submit", "echo", "{oops"] + broker)
+            let (badJSON, badOutput) = try run(cluster, ["submit", "echo", "{oops"] + broker)
             #expect(badJSON != 0)
             #expect(badOutput.contains { $0.contains("not valid JSON") })
 
-            let (_, idOutput) = try await run(cluster, ["submit", "echo", "{}", "--no-wait", "--id", "cli-task-1"] + broker)
+            let (_, idOutput) = try run(cluster, ["submit", "echo", "{}", "--no-wait", "--id", "cli-task-1"] + broker)
             #expect(idOutput.contains("cli-task-1"))
             try await waitUntil {
-                let (_, statusOutput) = try await run(cluster, ["status", "cli-task-1"] + broker)
+                let (_, statusOutput) = try run(cluster, ["status", "cli-task-1"] + broker)
                 return statusOutput.contains { $0.contains(#""state":"done""#) && $0.contains(#""status":"ok""#) }
             }
-            let (cancel, cancelOutput) = try await run(cluster, ["cancel", "cli-task-1"] + broker)
+            let (cancel, cancelOutput) = try run(cluster, ["cancel", "cli-task-1"] + broker)
             #expect(cancel == 1)
             #expect(cancelOutput.contains("done"))
 
-            let (stats, statsOutput) = try await run(cluster, ["stats"] + broker)
+            let (stats, statsOutput) = try run(cluster, ["stats"] + broker)
             #expect(stats == 0)
             #expect(statsOutput.contains { $0.hasPrefix("consumers: 1") })
         }
@@ -81,27 +81,27 @@ struct CLITests {
     func statsAndDeadLetters() async throws {
         try await withCluster(.init(consumers: 1, threads: 1)) { cluster in
             let broker = ["--broker", cluster.frontend]
-            let (failed, _) = try await run(cluster, ["submit", "flaky", #"{"failures":5}"#, "--attempts", "2",
+            let (failed, _) = try run(cluster, ["submit", "flaky", #"{"failures":5}"#, "--attempts", "2",
                                                 "--retry-backoff-ms", "10", "--id", "doomed"] + broker)
             #expect(failed == 1)
 
-            let (status, output) = try await run(cluster, ["stats", "--json"] + broker)
+            let (status, output) = try run(cluster, ["stats", "--json"] + broker)
             #expect(status == 0)
             let json = try #require(output.first { $0.hasPrefix("{") })
             let statistics = try JSONDecoder().decode(BrokerStatistics.self, from: Data(json.utf8))
             #expect(statistics.deadLetterTotal == 1 && statistics.consumers.count == 1)
-            let (_, text) = try await run(cluster, ["stats"] + broker)
+            let (_, text) = try run(cluster, ["stats"] + broker)
             #expect(text.contains("dead letters: 1"))
             #expect(text.contains { $0.hasPrefix("totals: bad_messages 0, cancelled 0, completed 1") })
 
-            let (_, listed) = try await run(cluster, ["dead-letters"] + broker)
+            let (_, listed) = try run(cluster, ["dead-letters"] + broker)
             let letter = try JSONDecoder().decode(BrokerStatistics.DeadLetter.self,
                                                   from: Data(try #require(listed.first { $0.hasPrefix("{") }).utf8))
             #expect(letter.id == "doomed" && letter.name == "flaky" && letter.attempts == 2)
-            let (_, requeued) = try await run(cluster, ["dead-letters", "--requeue", "doomed"] + broker)
+            let (_, requeued) = try run(cluster, ["dead-letters", "--requeue", "doomed"] + broker)
             #expect(requeued.contains(#"{"action":"requeue","count":1}"#))
             try await waitUntil { (try? await cluster.stats().deadLetterTotal) == 1 }
-            let (_, purged) = try await run(cluster, ["dead-letters", "--purge-all"] + broker)
+            let (_, purged) = try run(cluster, ["dead-letters", "--purge-all"] + broker)
             #expect(purged.contains(#"{"action":"purge","count":1}"#))
         }
     }
@@ -109,49 +109,9 @@ struct CLITests {
     @Test("a broker that does not answer gives a clear timeout, not a hang")
     func noBroker() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in
-            let (status, output) = try await run(cluster, ["submit", "echo", "{}", "--broker", "tcp://127.0.0.1:9", "--request-timeout", "1"])
+            let (status, output) = try run(cluster, ["submit", "echo", "{}", "--broker", "tcp://127.0.0.1:9", "--request-timeout", "1"])
             #expect(status == 1)
             #expect(output.contains { $0.contains("no answer from the broker") })
         }
-    }
-
-    /// Runs `conveyor` with `arguments`, no cluster needed.
-    private func run(_ arguments: [String]) async throws -> (Int32?, [String]) {
-        let process = try ManagedProcess(name: "cli", executable: try Cluster.locateExecutable(), arguments: arguments)
-        let status = await process.waitForExit(timeout: .seconds(30))
-        _ = await process.waitForLine(timeout: .milliseconds(300)) { _ in false }
-        return (status, process.output)
-    }
-
-    @Test("--version names the release, the protocol it speaks and the ones it serves")
-    func version() async throws {
-        let (status, output) = try await run(["--version"])
-        #expect(status == 0)
-        let supported = ProtocolTag.supportedText.joined(separator: ", ")
-        #expect(output == ["0.1.0 (protocol \(ProtocolTag.currentText); serves \(supported))"])
-        #expect(ProtocolTag.supportedText.contains(ProtocolTag.currentText))
-    }
-
-    @Test("--log-level and bench workloads take any case, and an unknown value lists the choices")
-    func choices() async throws {
-        let (badLevel, levelOutput) = try await run(["stats", "--log-level", "loud"])
-        #expect(badLevel != 0)
-        let levelText = levelOutput.joined(separator: "\n")
-        #expect(levelText.contains("'loud' is invalid for '--log-level"), "\(levelText)")
-        for level in ["trace", "debug", "info", "notice", "warning", "error", "critical"] {
-            #expect(levelText.contains(level), "\(levelText)")
-        }
-
-        let (badWorkload, workloadOutput) = try await run(["bench", "w9"])
-        #expect(badWorkload != 0)
-        let workloadText = workloadOutput.joined(separator: "\n")
-        #expect(workloadText.contains("'w9' is invalid"), "\(workloadText)")
-        for workload in ["w1", "w6", "pushpull"] { #expect(workloadText.contains(workload), "\(workloadText)") }
-
-        // Upper case parses: these are refused by validation, after parsing.
-        let (_, scaleOutput) = try await run(["bench", "W1", "--scale", "0"])
-        #expect(scaleOutput.contains { $0.contains("--scale must be positive") }, "\(scaleOutput)")
-        let (_, keyOutput) = try await run(["stats", "--log-level", "DEBUG", "--curve-server-key", "not-a-key"])
-        #expect(keyOutput.contains { $0.contains("--curve-server-key must be a CURVE key") }, "\(keyOutput)")
     }
 }

@@ -56,7 +56,7 @@ struct FailureTests {
                 #expect(result.status == .ok)
                 #expect(result.body.text == #"{"slept_ms":1200}"#)
             }
-            #expect(await consumer.waitForExit(timeout: .seconds(20)) == 0)
+            #expect(consumer.waitForExit(timeout: .seconds(20)) == 0)
         }
     }
 

@@ -149,7 +149,7 @@ struct ConsumerPrefetchTests {
             }
             if !consumer.isRunning {
                 // Refused at start: then it must say why, and fail.
-                #expect(await consumer.waitForExit(timeout: .seconds(5)) != 0)
+                #expect(consumer.waitForExit(timeout: .seconds(5)) != 0)
                 #expect(consumer.output.contains { $0.contains("--prefetch") })
                 return
             }

@@ -18,9 +18,9 @@ struct PythonClientTests {
 
     @Test("submits 200 echo and 10 sha256 tasks and gets every result right")
     func submitsAndChecksResults() async throws {
-        try await requirePython()
+        try requirePython()
         try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
-            let lines = try await runScript(["--broker", cluster.frontend, "--count", "200", "--sha256", "10",
+            let lines = try runScript(["--broker", cluster.frontend, "--count", "200", "--sha256", "10",
                                        "--timeout", "90", "--quiet"],
                                       expecting: "summary: 210/210 tasks succeeded")
             #expect(lines.contains { $0.contains("0 wrong or failed, 0 missing") })
@@ -29,9 +29,9 @@ struct PythonClientTests {
 
     @Test("gets ERROR for a wrong version, an unknown command and a short SUBMIT group; silence for garbage")
     func rawProtocolChecks() async throws {
-        try await requirePython()
+        try requirePython()
         try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
-            let lines = try await runScript(["--broker", cluster.frontend, "--raw-checks", "--timeout", "60"],
+            let lines = try runScript(["--broker", cluster.frontend, "--raw-checks", "--timeout", "60"],
                                       expecting: "raw checks passed")
             #expect(lines.contains { $0.contains("wrong protocol version tag CVY9: ERROR reply") })
             #expect(lines.contains { $0.hasPrefix("PASS") && $0.contains("garbage without the tag gets no reply") })
@@ -43,16 +43,16 @@ struct PythonClientTests {
 
     /// Fails the test, with a message saying what to install, when python3 or pyzmq is missing.
     /// (Not a skip: the test command installs pyzmq, so a missing module is a broken setup.)
-    private func requirePython() async throws {
+    private func requirePython() throws {
         let probe = try ManagedProcess(
             name: "python-probe", executable: URL(fileURLWithPath: "/usr/bin/env"),
             arguments: ["python3", "-c", "import sys, zmq; print('pyzmq', zmq.__version__, 'libzmq', zmq.zmq_version(), 'python', sys.version.split()[0])"])
-        guard let status = await probe.waitForExit(timeout: .seconds(30)) else {
-            await probe.stop(grace: .seconds(1))
+        guard let status = probe.waitForExit(timeout: .seconds(30)) else {
+            probe.stop(grace: .seconds(1))
             Issue.record("python3 -c 'import zmq' did not finish within 30 s")
             throw PythonClientTestError.pythonUnavailable
         }
-        _ = await probe.waitForLine(containing: "pyzmq", timeout: .seconds(2))
+        _ = probe.waitForLine(containing: "pyzmq", timeout: .seconds(2))
         let output = probe.output.joined(separator: "\n")
         guard status == 0 else {
             Issue.record("""
@@ -67,19 +67,19 @@ struct PythonClientTests {
 
     /// Runs producer.py with `arguments`, waits for it with a deadline, and expects exit status 0,
     /// a summary line containing `summary`, and "ALL OK". Returns its output lines.
-    private func runScript(_ arguments: [String], expecting summary: String) async throws -> [String] {
+    private func runScript(_ arguments: [String], expecting summary: String) throws -> [String] {
         let process = try ManagedProcess(
             name: "python-producer", executable: URL(fileURLWithPath: "/usr/bin/env"),
             arguments: ["python3", Self.script.path] + arguments,
             environment: ["PYTHONUNBUFFERED": "1"])
-        guard let status = await process.waitForExit(timeout: .seconds(150)) else {
-            await process.stop(grace: .seconds(2))
+        guard let status = process.waitForExit(timeout: .seconds(150)) else {
+            process.stop(grace: .seconds(2))
             let transcript = process.output.joined(separator: "\n")
             Issue.record("producer.py \(arguments.joined(separator: " ")) did not exit within 150 s; output:\n\(transcript)")
             throw PythonClientTestError.hung
         }
         // The output reader may still be delivering the last lines just after the exit.
-        _ = await process.waitForLine(timeout: .seconds(5)) { $0 == "ALL OK" || $0 == "FAILED" }
+        _ = process.waitForLine(timeout: .seconds(5)) { $0 == "ALL OK" || $0 == "FAILED" }
         let lines = process.output
         let transcript = lines.joined(separator: "\n")
         #expect(status == 0, "producer.py exited with status \(status); output:\n\(transcript)")

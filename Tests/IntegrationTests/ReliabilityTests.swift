@@ -52,8 +52,8 @@ struct ReliabilityTests {
             }
             _ = await handles[0].result()
             cluster.broker?.send(SIGKILL)
-            _ = await cluster.broker?.waitForExit(timeout: .seconds(10))
-            try await cluster.restartBroker()
+            _ = cluster.broker?.waitForExit(timeout: .seconds(10))
+            try cluster.restartBroker()
             for (i, handle) in handles.enumerated() {
                 let result = await handle.result()
                 #expect(result.status == .ok, "task \(i): \(result)")
@@ -89,10 +89,7 @@ struct ReliabilityTests {
             }
             #expect(await stuck.result().status == .timeout)
             for handle in others { #expect(await handle.result().status == .ok) }
-            var exits: [Int32] = []
-            for consumer in cluster.consumers {
-                if let status = await consumer.waitForExit(timeout: .seconds(10)) { exits.append(status) }
-            }
+            let exits = cluster.consumers.compactMap { $0.waitForExit(timeout: .seconds(10)) }
             #expect(exits.contains(75), "the consumer with the stuck handler exited for replacement")
         }
     }

@@ -11,9 +11,9 @@ import ZeroMQ
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: libzmqHasCurve(), "libzmq was built without CURVE"))
 struct SecureClusterTests {
     /// `conveyor keygen`, run for real: its two keys, and the file holding its output.
-    static func keygen() async throws -> (publicKey: String, file: URL) {
+    static func keygen() throws -> (publicKey: String, file: URL) {
         let process = try ManagedProcess(name: "keygen", executable: try Cluster.locateExecutable(), arguments: ["keygen"])
-        #expect(await process.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(process.waitForExit(timeout: .seconds(30)) == 0)
         let lines = process.output
         let publicKey = try #require(lines.first { $0.hasPrefix("public-key ") }).dropFirst("public-key ".count)
         let secretKey = try #require(lines.first { $0.hasPrefix("secret-key ") }).dropFirst("secret-key ".count)
@@ -26,7 +26,7 @@ struct SecureClusterTests {
 
     @Test("a CURVE broker serves keyed consumers and producers, prints its public key, and ignores clients without the key")
     func curveCluster() async throws {
-        let (publicKey, file) = try await Self.keygen()
+        let (publicKey, file) = try Self.keygen()
         defer { try? FileManager.default.removeItem(at: file) }
         let serverKey = try Z85.decode(publicKey)
         let options = Cluster.Options(
@@ -35,7 +35,7 @@ struct SecureClusterTests {
         try await withCluster(options) { cluster in
             // The broker derives and prints the public key of the secret it was given.
             let broker = try #require(cluster.broker)
-            #expect(await broker.waitForLine(containing: "curve-public-key ", timeout: .seconds(10)) == "curve-public-key \(publicKey)")
+            #expect(broker.waitForLine(containing: "curve-public-key ", timeout: .seconds(10)) == "curve-public-key \(publicKey)")
 
             let producer = try cluster.makeProducer()
             let result = try await producer.submit("echo", json: #"{"secret":"sauce"}"#).result()
@@ -57,15 +57,15 @@ struct SecureClusterTests {
     }
 
     @Test("--curve-server-key and --curve-secret-file refuse what is not a key, with the option's name")
-    func badKeys() async throws {
+    func badKeys() throws {
         let executable = try Cluster.locateExecutable()
         let submit = try ManagedProcess(name: "submit", executable: executable,
                                         arguments: ["submit", "echo", "{}", "--curve-server-key", "not-a-key"])
-        #expect(await submit.waitForExit(timeout: .seconds(30)) != 0)
+        #expect(submit.waitForExit(timeout: .seconds(30)) != 0)
         #expect(submit.output.contains { $0.contains("--curve-server-key must be a CURVE key") })
         let broker = try ManagedProcess(name: "broker", executable: executable,
                                         arguments: ["broker", "--curve-secret-file", "/nonexistent/keys"])
-        #expect(await broker.waitForExit(timeout: .seconds(30)) != 0)
+        #expect(broker.waitForExit(timeout: .seconds(30)) != 0)
         #expect(broker.output.contains { $0.contains("cannot read --curve-secret-file") })
     }
 }

@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct StartupSignalTests {
     @Test("a broker stops cleanly on SIGTERM sent as soon as it has printed its endpoints")
-    func sigtermRightAfterStartup() async throws {
+    func sigtermRightAfterStartup() throws {
         let executable = try Cluster.locateExecutable()
         // The window is short: try many times. Each clean round takes a few tens of milliseconds.
         for round in 0..<40 {
@@ -16,10 +16,10 @@ struct StartupSignalTests {
                 name: "broker", executable: executable,
                 arguments: ["broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
             defer { broker.stop(grace: .seconds(1)) }
-            try #require(await broker.waitForLine(containing: "backend ", timeout: .seconds(30)) != nil)
+            try #require(broker.waitForLine(containing: "backend ", timeout: .seconds(30)) != nil)
             // Endpoints printed: the harness (and any supervisor) takes the broker as started.
             broker.send(SIGTERM)
-            let status = await broker.waitForExit(timeout: .seconds(5))
+            let status = broker.waitForExit(timeout: .seconds(5))
             #expect(status == 0, "round \(round): exit status \(String(describing: status)); output: \(broker.output)")
             if status != 0 { return }
         }

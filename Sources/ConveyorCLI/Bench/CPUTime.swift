@@ -1,10 +1,8 @@
-import ConveyorProcess
+import ConveyorTesting
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// The CPU time (user + system) of every process of a benchmark run: the benchmark process itself
@@ -38,12 +36,12 @@ struct CPUProbe: Sendable {
 
     /// The benchmark process, and the cluster's broker and consumer processes as they are now
     /// (children of a supervising consumer included).
-    init(cluster: LocalCluster?) {
+    init(cluster: Cluster?) {
         var members = [Member(role: "producer", pid: 0)]
         if let cluster {
             // A process that has gone is left out by `sample()`.
             if let broker = cluster.broker { members.append(Member(role: "broker", pid: broker.pid)) }
-            for pid in cluster.consumerProcessIDs {
+            for pid in ProcessTree.descendants(of: cluster.consumers.map(\.pid)) {
                 members.append(Member(role: "consumer", pid: pid))
             }
         }
@@ -143,5 +141,39 @@ struct CPUReport: Codable, Sendable {
         }
         return String(format: "CPU %.2f µs per task (%@), %.2f cores busy", microsecondsPerTask,
                       roles.joined(separator: ", "), cores)
+    }
+}
+
+/// Processes and their children, from /proc.
+enum ProcessTree {
+    /// The fields of /proc/PID/stat after the command name (field 3, the state, is index 0).
+    static func statFields(pid: Int32) -> [Substring]? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")")
+        else { return nil }
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    /// `pids` and all their descendants (a supervising consumer's children), found by the parent
+    /// pid in /proc/*/stat (/proc/PID/task/TID/children needs a kernel option this machine lacks,
+    /// and lists only the children a given thread started).
+    static func descendants(of pids: [Int32]) -> [Int32] {
+        var children: [Int32: [Int32]] = [:]
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") {
+            for entry in entries {
+                guard let pid = Int32(entry), let fields = statFields(pid: pid), fields.count > 1,
+                      let parent = Int32(fields[1]) else { continue }
+                children[parent, default: []].append(pid)
+            }
+        }
+        var result: [Int32] = []
+        var seen = Set<Int32>()
+        var frontier = pids
+        while let pid = frontier.popLast() {
+            guard seen.insert(pid).inserted else { continue }
+            result.append(pid)
+            frontier += children[pid] ?? []
+        }
+        return result
     }
 }
