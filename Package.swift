@@ -101,8 +101,8 @@ let package = Package(
             path: "Sources/Producer",
             swiftSettings: strict
         ),
-        // Child processes on swift-subprocess: the consumer supervisor and the managed processes
-        // of the test kit, demo and benchmarks, each stopped by a teardown that ends in SIGKILL.
+        // Child processes, each stopped by a teardown that ends in SIGKILL: the consumer supervisor
+        // (on swift-subprocess) and the managed processes of the test kit, demo and benchmarks.
         .target(
             name: "ConveyorProcess",
             dependencies: [

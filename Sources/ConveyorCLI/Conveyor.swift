@@ -1,5 +1,6 @@
 import ConveyorSystem
 import ArgumentParser
+import ConveyorProtocol
 
 /// `conveyor`: one program, a subcommand per job. The root only dispatches.
 @main
@@ -9,7 +10,7 @@ struct Conveyor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conveyor",
         abstract: "A distributed task queue on ZeroMQ: producers, a broker, and consumer processes × threads.",
-        version: version,
+        version: "\(version) (protocol \(ProtocolTag.currentText); serves \(ProtocolTag.supportedText.joined(separator: ", ")))",
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
             CancelCommand.self, StatsCommand.self, DeadLettersCommand.self, DemoCommand.self, BenchCommand.self, KeygenCommand.self,

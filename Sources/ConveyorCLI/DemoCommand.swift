@@ -10,6 +10,8 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 struct DemoCommand: AsyncParsableCommand {
@@ -39,7 +41,11 @@ struct DemoCommand: AsyncParsableCommand {
         let cluster = try await Cluster(.init(consumers: 0, threads: threads))
         TerminationSignals.install { _ in
             cluster.tearDown()
+            #if canImport(Glibc)
             Glibc.exit(130)
+            #elseif canImport(Darwin)
+            Darwin.exit(130)
+            #endif
         }
         defer { cluster.tearDown() }
         try cluster.startConsumer(threads: threads, processes: processes)

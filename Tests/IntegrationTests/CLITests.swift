@@ -114,4 +114,13 @@ struct CLITests {
             #expect(output.contains { $0.contains("no answer from the broker") })
         }
     }
+
+    @Test("conveyor --version names the protocol it speaks and the ones it serves")
+    func versionNamesTheProtocol() throws {
+        let process = try ManagedProcess(name: "version", executable: try Cluster.locateExecutable(), arguments: ["--version"])
+        #expect(process.waitForExit(timeout: .seconds(30)) == 0)
+        let line = process.output.joined(separator: "\n")
+        #expect(line.contains("protocol \(ProtocolTag.currentText)"), "\(line)")
+        #expect(line.contains("serves CVY3, CVY2"), "\(line)")
+    }
 }
