@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "conveyor", targets: ["ConveyorCLI"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "ConveyorBroker", targets: ["ConveyorBroker"]),
+        .library(name: "ConveyorJournal", targets: ["ConveyorJournal"]),
         .library(name: "ConveyorProducer", targets: ["ConveyorProducer"]),
         .library(name: "ConveyorConsumer", targets: ["ConveyorConsumer"]),
         .library(name: "ConveyorProcess", targets: ["ConveyorProcess"]),
@@ -58,10 +59,21 @@ let package = Package(
         ),
         // Conveyor's wire protocol: frames, commands, encoding and validation.
         .target(name: "ConveyorProtocol", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        // The broker's write-ahead journal: records, segments, group commit, recovery, compaction.
+        .target(
+            name: "ConveyorJournal",
+            dependencies: [
+                "ConveyorProtocol", "ConveyorSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            path: "Sources/Journal",
+            swiftSettings: strict
+        ),
         .target(
             name: "ConveyorBroker",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorJournal",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -126,7 +138,7 @@ let package = Package(
             name: "ConveyorCLI",
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
-                "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting",
+                "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting", "ConveyorJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -155,7 +167,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(
             name: "BrokerTests",
-            dependencies: ["ConveyorBroker", "ConveyorProtocol", "ConveyorSystem"],
+            dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem"],
             swiftSettings: strict
         ),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
 public import Logging
@@ -46,8 +47,14 @@ public final class Broker: Service, Sendable {
         try await runOnDedicatedThread(name: "conveyor-broker", stop: stop) {
             let loop: BrokerLoop
             do {
+                let wakeup = Wakeup()
+                let recovered = try configuration.journal.map { journal throws(JournalError) in
+                    try Self.openJournal(journal, logger: logger, wakeup: wakeup)
+                }
                 let context = try Context()
-                loop = try BrokerLoop(config: configuration, logger: logger, context: context)
+                loop = try BrokerLoop(config: configuration, logger: logger, context: context,
+                                      journal: recovered?.journal, wakeup: wakeup)
+                if let recovered { loop.restore(recovered.state) }
                 bound.set(.success(try loop.endpoints))
             } catch {
                 bound.set(.failure(BrokerStartError(underlying: "\(error)")))
@@ -60,6 +67,23 @@ public final class Broker: Service, Sendable {
                 throw error
             }
         }
+    }
+
+    /// Locks and replays the data directory, and says what it found.
+    private static func openJournal(_ configuration: JournalConfiguration, logger: Logger, wakeup: Wakeup)
+        throws(JournalError) -> (journal: Journal, state: RecoveredState) {
+        let started = monotonicNanoseconds()
+        let (journal, state, report) = try Journal.open(configuration, logger: logger) { wakeup.signal() }
+        for dropped in report.dropped { logger.warning("journal: \(dropped)") }
+        let counts = state.counts
+        logger.info("journal recovered", metadata: [
+            "data_dir": "\(configuration.directory)", "fsync": "\(configuration.fsync)",
+            "records": "\(report.records)", "bytes": "\(report.bytes)",
+            "tasks.queued": "\(counts.queued + counts.running)", "tasks.delayed": "\(counts.delayed)",
+            "results": "\(counts.done)", "dead_letters": "\(state.deadLetters.count)",
+            "ms": "\((monotonicNanoseconds() - started) / 1_000_000)",
+        ])
+        return (journal, state)
     }
 
     /// The endpoints bound, once ``run()`` has bound them; throws if binding failed.

@@ -1,3 +1,4 @@
+public import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
 
@@ -27,6 +28,9 @@ public struct BrokerConfiguration: Sendable {
     /// connection is encrypted, and only clients that know the matching public key can talk to
     /// the broker (clients are not authenticated: there is no allow-list of client keys).
     public var curveSecretKey: [UInt8]?
+    /// Where and how the broker journals its state (docs/RELIABILITY.md); `nil` keeps everything
+    /// in memory only, lost when the broker stops.
+    public var journal: JournalConfiguration?
 
     public init() {}
 }

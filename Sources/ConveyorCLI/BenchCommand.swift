@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConveyorConsumer
 import ConveyorBuiltinTasks
+import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
 import ConveyorTesting
@@ -36,6 +37,11 @@ struct BenchCommand: AsyncParsableCommand {
     var prefetch = "auto"
     @Option(help: "Consumer processes × threads for W1, as PxT (default 1x4).")
     var shape = "1x4"
+    @Option(help: "Run the broker durable, journaling to a temporary data dir with this fsync policy (always, interval:MS, never); without it the broker runs --in-memory.")
+    var fsync: String?
+
+    /// How the bench's brokers keep their state.
+    private var durability: [String] { fsync.map { ["--fsync", $0] } ?? ["--in-memory"] }
 
     func validate() throws {
         let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull"])
@@ -45,6 +51,9 @@ struct BenchCommand: AsyncParsableCommand {
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
         guard parsedShape != nil else { throw ValidationError("--shape must look like 2x4 (processes x threads)") }
+        if let fsync, FsyncPolicy(fsync) == nil {
+            throw ValidationError("--fsync must be always, interval:MS or never, not '\(fsync)'")
+        }
     }
 
     func run() async throws {
@@ -71,13 +80,15 @@ struct BenchCommand: AsyncParsableCommand {
             case "w5": result = try await w5()
             default: result = try await w6()
             }
-            results.append(result)
+            var described = result
+            described.durability = fsync.map { "fsync \($0)" } ?? "in-memory"
+            results.append(described)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = .sortedKeys
-                printLine(String(decoding: try encoder.encode(result), as: UTF8.self))
+                printLine(String(decoding: try encoder.encode(described), as: UTF8.self))
             } else {
-                printLine(result.table)
+                printLine(described.table)
             }
         }
         if results.contains(where: { !$0.verified }) {
@@ -89,7 +100,7 @@ struct BenchCommand: AsyncParsableCommand {
     private func count(_ base: Int) -> Int { max(1, Int(Double(base) * scale)) }
 
     private func cluster(processes: Int, threads: Int) async throws -> Cluster {
-        let cluster = try await Cluster(.init(consumers: 0, threads: threads))
+        let cluster = try await Cluster(.init(consumers: 0, threads: threads, brokerArguments: durability))
         try cluster.startConsumer(threads: threads, processes: processes, arguments: ["--prefetch", "\(prefetch)"])
         try await cluster.waitForConsumers(processes)
         return cluster
@@ -178,7 +189,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func w6() async throws -> BenchResult {
         let queued = count(1_000_000)
-        let cluster = try await Cluster(.init(consumers: 0, brokerArguments: ["--max-queued", "\(queued + 1000)"]))
+        let cluster = try await Cluster(.init(consumers: 0, brokerArguments: ["--max-queued", "\(queued + 1000)"] + durability))
         defer { cluster.tearDown() }
         let brokerPID = cluster.broker!.pid
         let before = ProcessMemory.residentBytes(pid: brokerPID) ?? 0
@@ -230,6 +241,8 @@ struct BenchResult: Codable {
     var firstError: String?
     /// CPU time of every process over the timed window, per task (docs/BENCHMARKS.md, "CPU per task").
     var cpu: CPUReport?
+    /// How the broker kept its state: `in-memory`, or `fsync POLICY` with a journal.
+    var durability: String?
 
     init(workload: String, shape: String, report: LoadReport, cluster: Cluster?) {
         self.workload = workload

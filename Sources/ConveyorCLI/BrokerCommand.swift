@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConveyorBroker
+import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
 import Foundation
@@ -35,6 +36,21 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Missed heartbeats before a consumer is declared dead.")
     var liveness = 4
 
+    @Option(help: "Where the broker keeps its journal: every task it accepted, every kept result and dead letter survive a crash or restart (created if missing; one broker per directory).")
+    var dataDir = "./conveyor-data"
+
+    @Flag(help: "Keep everything in memory only, as before: a stop or crash loses every queued task and kept result.")
+    var inMemory = false
+
+    @Option(help: "When the journal is made durable: always (group commit: nothing acknowledged is ever lost), interval:MS (a process crash loses nothing, a machine crash up to MS), never (the OS decides). See docs/RELIABILITY.md.")
+    var fsync = "always"
+
+    @Option(help: ArgumentHelp("Bytes per journal segment (a new one starts when one is full; sealed ones are compacted).", visibility: .hidden))
+    var journalSegmentBytes = 64 << 20
+
+    @Flag(help: "Start even when the journal is damaged in the middle: skip the damaged bytes, keep every readable record, and log what was skipped.")
+    var journalRepair = false
+
     @Option(help: "A file with the broker's CURVE secret key (from conveyor keygen): every connection is encrypted and needs the broker's public key.")
     var curveSecretFile: String?
 
@@ -48,6 +64,10 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        guard FsyncPolicy(fsync) != nil else {
+            throw ValidationError("--fsync must be always, interval:MS (1-60000) or never, not '\(fsync)'")
+        }
+        guard journalSegmentBytes >= 4096 else { throw ValidationError("--journal-segment-bytes must be at least 4096") }
     }
 
     func run() async throws {
@@ -61,6 +81,14 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.liveness = liveness
+        if !inMemory {
+            var journal = JournalConfiguration(directory: dataDir)
+            journal.fsync = FsyncPolicy(fsync)!
+            journal.segmentBytes = journalSegmentBytes
+            journal.deadLetterCapacity = configuration.deadLetterCapacity
+            journal.repair = journalRepair
+            configuration.journal = journal
+        }
         var curvePublicKey: String?
         if let curveSecretFile {
             let secret = try CurveKeys.secretKey(file: curveSecretFile)

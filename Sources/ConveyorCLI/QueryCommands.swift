@@ -98,8 +98,24 @@ enum StatsFormatter {
         for entry in stats.deadLetters.suffix(10) {
             lines.append("  \(entry.id) \(entry.name) after \(entry.attempts) attempts: \(entry.reason)")
         }
+        lines.append(journal(stats.journal))
         return lines.joined(separator: "\n")
     }
+
+    static func journal(_ journal: BrokerStatistics.Journal?) -> String {
+        guard let journal else { return "journal: none (--in-memory: a restart loses everything)" }
+        var line = "journal: \(journal.directory), fsync \(journal.fsync), \(megabytes(journal.sizeBytes)) on disk in \(journal.segments) segment\(journal.segments == 1 ? "" : "s"), \(journal.records) records written, \(String(format: "%.0f", journal.fsyncsPerSecond)) fsyncs/s, \(String(format: "%.1f", journal.recordsPerFsync)) records per fsync"
+        if let at = journal.lastCompaction {
+            let ago = max(0, Date().timeIntervalSince1970 - Double(at) / 1e9)
+            line += ", last compaction \(String(format: "%.0f", ago)) s ago (snapshot \(megabytes(journal.snapshotBytes)))"
+        } else {
+            line += ", no compaction yet"
+        }
+        if let failure = journal.writeFailure { line += "\n  WRITE FAILING, new tasks refused: \(failure)" }
+        return line
+    }
+
+    private static func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 
     struct Counter: Equatable {
         let name: String

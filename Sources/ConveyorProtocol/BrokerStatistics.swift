@@ -107,6 +107,8 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public var deadLetterTotal: Int
     /// The protocol tag the broker speaks by default (`CVY3`); absent from older brokers.
     public var protocolVersion: String?
+    /// The durable journal's figures; absent from a broker run `--in-memory` (and older ones).
+    public var journal: Journal?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, consumers, producers, totals
@@ -115,11 +117,12 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
+        case journal
     }
 
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,
                 resultsKept: Int, totals: Totals, deadLetters: [DeadLetter], deadLetterTotal: Int,
-                protocolVersion: String? = ProtocolTag.currentText) {
+                protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil) {
         self.queued = queued
         self.queuedTotal = queuedTotal
         self.running = running
@@ -130,5 +133,6 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         self.deadLetters = deadLetters
         self.deadLetterTotal = deadLetterTotal
         self.protocolVersion = protocolVersion
+        self.journal = journal
     }
 }

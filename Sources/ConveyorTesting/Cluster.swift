@@ -55,6 +55,11 @@ public final class Cluster: Sendable {
 
     public let executable: URL
     private let options: Options
+    /// The broker's data directory: a temporary one the cluster made (and removes at teardown),
+    /// unless `brokerArguments` name one (`--data-dir`) or ask for `--in-memory` (then `nil`).
+    /// A restarted broker (``restartBroker()``) recovers from it.
+    public let dataDirectory: String?
+    private let ownsDataDirectory: Bool
     private let state = Mutex(Processes())
     private let producers = Mutex<[RunningProducer]>([])
     /// The producer `stats()` and `waitForConsumers` ask through, made once.
@@ -84,7 +89,23 @@ public final class Cluster: Sendable {
     public init(_ options: Options = .init()) async throws {
         self.options = options
         executable = try options.executable ?? Cluster.locateExecutable()
-        try startBroker(frontend: "tcp://127.0.0.1:*", backend: "tcp://127.0.0.1:*")
+        let arguments = options.brokerArguments
+        if let index = arguments.firstIndex(of: "--data-dir"), index + 1 < arguments.count {
+            dataDirectory = arguments[index + 1]
+            ownsDataDirectory = false
+        } else if arguments.contains("--in-memory") {
+            dataDirectory = nil
+            ownsDataDirectory = false
+        } else {
+            dataDirectory = try Cluster.makeTemporaryDirectory()
+            ownsDataDirectory = true
+        }
+        do {
+            try startBroker(frontend: "tcp://127.0.0.1:*", backend: "tcp://127.0.0.1:*")
+        } catch {
+            if ownsDataDirectory, let dataDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
+            throw error
+        }
         for _ in 0..<options.consumers {
             try startConsumer(threads: options.threads)
         }
@@ -120,7 +141,8 @@ public final class Cluster: Sendable {
     public func startBroker(frontend: String, backend: String) throws {
         let broker = try ManagedProcess(
             name: "broker", executable: executable,
-            arguments: ["broker", "--frontend", frontend, "--backend", backend] + options.brokerArguments)
+            arguments: ["broker", "--frontend", frontend, "--backend", backend] + options.brokerArguments
+                + (ownsDataDirectory ? ["--data-dir", dataDirectory!] : []))
         guard let front = broker.waitForLine(containing: "frontend ", timeout: .seconds(30)),
               let back = broker.waitForLine(containing: "backend ", timeout: .seconds(30))
         else {
@@ -213,6 +235,14 @@ public final class Cluster: Sendable {
         for consumer in consumers { consumer.send(SIGCONT); consumer.send(SIGTERM) }
         for consumer in consumers { consumer.stop(grace: .seconds(15)) }
         broker?.stop()
+        if ownsDataDirectory, let dataDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
+    }
+
+    /// A new empty directory under the system's temporary directory.
+    public static func makeTemporaryDirectory(prefix: String = "conveyor-data-") throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/" + prefix + "XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw ClusterError("cannot create a temporary directory") }
+        return String(cString: made)
     }
 }
 

@@ -145,7 +145,15 @@ extension BrokerEngine {
             resultsKept: table.results.count,
             totals: table.totals,
             deadLetters: table.deadLetters.newest(100),
-            deadLetterTotal: table.deadLetters.count)
+            deadLetterTotal: table.deadLetters.count,
+            journal: journalStatistics())
+    }
+
+    private func journalStatistics() -> BrokerStatistics.Journal? {
+        guard let journal else { return nil }
+        let now = monotonicNanoseconds()
+        defer { journal.resetRate(now: now) }
+        return journal.statistics(now: now)
     }
 
     func statisticsJSON() -> String {

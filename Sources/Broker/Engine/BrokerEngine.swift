@@ -1,3 +1,4 @@
+import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
 import Foundation
@@ -38,8 +39,12 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     let heartbeatNanos: UInt64
     /// The body of the broker's `HELLO`, written once.
     let brokerHello: String
+    /// The durable broker's journal (`nil` in memory): its figures go into `STATS`, and while it
+    /// cannot write new tasks are refused.
+    let journal: Journal?
 
-    init(config: BrokerConfiguration, logger: Logger, outbox: Outbox) {
+    init(config: BrokerConfiguration, logger: Logger, outbox: Outbox, journal: Journal? = nil) {
+        self.journal = journal
         self.config = config
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
@@ -131,6 +136,11 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "broker is shutting down")
             return
         }
+        if let journal, journal.isFailing {
+            table.totals.rejected += 1
+            reject(id, "the broker cannot write its journal (\(journal.writeFailure ?? "write failed")); nothing it accepted is lost, but it takes no new tasks until the journal can be written again: free space in \(journal.configuration.directory)")
+            return
+        }
         guard args.count <= config.maxMessageSize else {
             reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
@@ -175,7 +185,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         var reply = OutgoingMessage(to: route, .deadLettersReply, version: version)
         switch DeadLetterAction(rawValue: text) {
         case .purge?:
-            let count = table.deadLetters.take(id: id).count
+            let count = table.purgeDeadLetters(id: id)
             reply.append(#"{"action":"purge","count":\#(count)}"#)
         case .requeue?:
             let count = table.revive(id: id, now: now.wall)

@@ -1,3 +1,4 @@
+import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
 import Logging
@@ -11,6 +12,10 @@ final class BrokerLoop {
     let backend: Socket
     private let outbox: SocketOutbox
     private let engine: BrokerEngine<SocketOutbox>
+    /// The durable broker's journal and the pipe its writer wakes this loop by once a batch is
+    /// written; `nil` for a broker in memory.
+    private let journal: Journal?
+    private let wakeup: Wakeup
     /// The receive buffer, reused message after message.
     private var received = Multipart()
 
@@ -26,7 +31,9 @@ final class BrokerLoop {
     static let goodbyeLinger: Int32 = 1000
 
     /// Creates both sockets and binds them. Call on the thread that will run the loop.
-    init(config: BrokerConfiguration, logger: Logger, context: Context) throws {
+    init(config: BrokerConfiguration, logger: Logger, context: Context, journal: Journal?, wakeup: Wakeup) throws {
+        self.journal = journal
+        self.wakeup = wakeup
         frontend = try Socket(context, type: .router)
         backend = try Socket(context, type: .router)
         for socket in [frontend, backend] {
@@ -43,8 +50,15 @@ final class BrokerLoop {
         }
         try frontend.bind(config.frontend)
         try backend.bind(config.backend)
-        outbox = SocketOutbox(frontend: frontend, backend: backend, dispatchBatch: config.dispatchBatch, logger: logger)
-        engine = BrokerEngine(config: config, logger: logger, outbox: outbox)
+        outbox = SocketOutbox(frontend: frontend, backend: backend, dispatchBatch: config.dispatchBatch, logger: logger,
+                              holdsFrontend: journal != nil)
+        engine = BrokerEngine(config: config, logger: logger, outbox: outbox, journal: journal)
+    }
+
+    /// Rebuilds the task state from the journal's replay; call before ``run(stop:)``.
+    func restore(_ state: RecoveredState) {
+        engine.table.journaling = true
+        engine.table.restore(state)
     }
 
     var endpoints: BoundEndpoints {
@@ -58,9 +72,11 @@ final class BrokerLoop {
         var poller = Poller()
         let front = poller.add(frontend)
         let back = poller.add(backend)
+        let woken = poller.add(fileDescriptor: wakeup.readDescriptor)
         var nextTick = monotonicNanoseconds()
         while !stop.isSet {
             try poller.poll(timeout: Self.pollInterval)
+            if poller.isReadable(woken) { wakeup.reset() }
             if poller.isReadable(back) { try receive(from: backend, side: .backend) }
             if poller.isReadable(front) { try receive(from: frontend, side: .frontend) }
             let now = BrokerInstant.now
@@ -69,12 +85,27 @@ final class BrokerLoop {
                 nextTick = now.monotonic + Self.tickNanoseconds
             }
             flush(now: now)
+            commit()
         }
         // Give the goodbyes time to leave before the sockets close.
         try? frontend.set(.linger, Self.goodbyeLinger)
         try? backend.set(.linger, Self.goodbyeLinger)
         engine.beginDrain()
         flush(now: .now)
+        if let journal {
+            commit()
+            // Everything written and synced: what was held may go.
+            journal.close()
+            outbox.release(upTo: .max)
+        }
+    }
+
+    /// Hands the turn's journal records to the writer; the messages to producers that the turn
+    /// made wait for them, and those whose records are written go.
+    private func commit() {
+        guard let journal else { return }
+        outbox.hold(until: journal.commit(&engine.table.journal))
+        outbox.release(upTo: journal.releasedBatch)
     }
 
     private func receive(from socket: Socket, side: BrokerSide) throws {

@@ -1,5 +1,6 @@
 import ConveyorProtocol
 import ConveyorSystem
+import DequeModule
 import Logging
 import ZeroMQ
 
@@ -24,8 +25,16 @@ final class SocketOutbox: BrokerOutbox {
     private var producerVersions: [[UInt8]: ProtocolVersion] = [:]
     /// Consumers a DISPATCH could not reach, for the engine to remove (``takeUnreachable()``).
     private var unreachable: [ConsumerRecord] = []
+    /// When the broker is durable, every message to a producer waits until the journal batch of
+    /// the turn that made it is written (``hold(until:)``, ``release(upTo:)``): ACCEPTED and
+    /// RESULT must not get ahead of the records they acknowledge, and the other replies wait too
+    /// so that a producer sees everything in order. Messages to consumers never wait.
+    let holdsFrontend: Bool
+    private var turnFrontend: [OutgoingMessage] = []
+    private var held = Deque<(batch: UInt64, message: OutgoingMessage)>()
 
-    init(frontend: Socket, backend: Socket, dispatchBatch: Int, logger: Logger) {
+    init(frontend: Socket, backend: Socket, dispatchBatch: Int, logger: Logger, holdsFrontend: Bool) {
+        self.holdsFrontend = holdsFrontend
         self.frontend = frontend
         self.backend = backend
         self.dispatchBatch = dispatchBatch
@@ -88,6 +97,14 @@ final class SocketOutbox: BrokerOutbox {
     }
 
     func send(_ message: OutgoingMessage, on side: BrokerSide) {
+        if holdsFrontend && side == .frontend {
+            turnFrontend.append(message)
+            return
+        }
+        transmit(message, on: side)
+    }
+
+    private func transmit(_ message: OutgoingMessage, on side: BrokerSide) {
         do {
             try message.send(on: side == .frontend ? frontend : backend, flags: .dontWait)
         } catch {
@@ -95,6 +112,24 @@ final class SocketOutbox: BrokerOutbox {
             failedSendLog.log(logger, "could not deliver a message", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Messages to producers gathered in this turn wait for journal batch `batch`.
+    func hold(until batch: UInt64) {
+        guard !turnFrontend.isEmpty else { return }
+        for message in turnFrontend { held.append((batch, message)) }
+        turnFrontend.removeAll(keepingCapacity: true)
+    }
+
+    /// Sends the held messages whose batch is written, in the order they were made.
+    func release(upTo batch: UInt64) {
+        while let first = held.first, first.batch <= batch {
+            held.removeFirst()
+            transmit(first.message, on: .frontend)
+        }
+    }
+
+    /// Messages waiting for the journal.
+    var heldCount: Int { held.count }
 
     /// Consumers whose DISPATCH could not be sent since the last call.
     func takeUnreachable() -> [ConsumerRecord] {

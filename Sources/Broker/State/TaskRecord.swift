@@ -65,15 +65,22 @@ final class TaskRecord {
     /// When a delayed retry may be queued again (wall-clock ns).
     var notBefore: UInt64 = 0
 
+    convenience init(id: String, name: String, args: [UInt8], options: TaskOptions,
+                     producer: [UInt8], sequence: UInt64, now: UInt64) {
+        self.init(id: id, name: name, args: args, options: options, producer: producer, sequence: sequence,
+                  deadline: now &+ UInt64(options.timeoutMilliseconds) &* 1_000_000)
+    }
+
+    /// A task with its deadline given: one rebuilt from the journal.
     init(id: String, name: String, args: [UInt8], options: TaskOptions,
-         producer: [UInt8], sequence: UInt64, now: UInt64) {
+         producer: [UInt8], sequence: UInt64, deadline: UInt64) {
         self.id = id
         self.name = name
         self.args = args
         self.options = options
         self.producer = producer
         self.sequence = sequence
-        self.deadline = now &+ UInt64(options.timeoutMilliseconds) &* 1_000_000
+        self.deadline = deadline
     }
 
     var isQueued: Bool { state == .queued }

@@ -41,6 +41,7 @@ extension TaskTable {
             task.move(to: .queued)
             if task.attempts > 0 { task.attempts -= 1 }
             counted(.requeue)
+            if journaling { journal.queued(id: task.id, attempts: task.attempts) }
             totals.requeued += 1
             route(task, atFront: true, now: now)
             return .applied(.requeue)
@@ -51,6 +52,7 @@ extension TaskTable {
             task.notBefore = now &+ backoff
             timers.addNotBefore(task)
             counted(.retry)
+            if journaling { journal.delayed(id: task.id, attempts: task.attempts, notBefore: task.notBefore) }
             totals.retried += 1
             return .applied(.retry)
         case .retry:
@@ -117,6 +119,7 @@ extension TaskTable {
             guard task.state == .delayed, task.notBefore == at else { continue }
             task.move(to: .queued)
             counted(.promote)
+            if journaling { journal.queued(id: task.id, attempts: task.attempts) }
             route(task, atFront: true, now: now)
         }
     }
@@ -155,13 +158,16 @@ extension TaskTable {
     /// task with its id is live again. Returns how many were revived.
     mutating func revive(id: String, now: UInt64) -> Int {
         var count = 0
-        for letter in deadLetters.take(id: id) {
+        let letters = deadLetters.take(id: id)
+        if journaling, !letters.isEmpty { journal.deadLettersTaken(id: id) }
+        for letter in letters {
             if let current = records[letter.id], !current.isDone { continue }
             let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
                                   producer: letter.producer, sequence: nextSequence(), now: now)
             records[letter.id] = task
             timers.addDeadline(task)
             counted(.revive)
+            if journaling { journalAccepted(task) }
             totals.requeued += 1
             route(task, atFront: false, now: now)
             count += 1

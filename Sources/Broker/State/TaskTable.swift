@@ -1,3 +1,4 @@
+import ConveyorJournal
 import ConveyorProtocol
 import ZeroMQ
 
@@ -81,6 +82,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     private(set) var refusedCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
     /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
     var dispatching = true
+    /// The records of this loop turn's transitions, when the broker is durable (`journaling`):
+    /// each transition appends what it changed; the broker hands them to its ``Journal`` at the
+    /// turn's end (TaskTable+Journal.swift).
+    var journal = JournalEncoder(capacity: 0)
+    var journaling = false
 
     /// A task lost with its consumer is tried at least this many times before it is dead-lettered.
     static var lostDeliveryAttempts: UInt32 { 3 }
@@ -110,6 +116,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
         return sequence
     }
 
+    /// After a restore: new records arrive after every restored one.
+    mutating func restoreSequence(after last: UInt64) {
+        sequence = max(sequence, last)
+    }
+
     mutating func counted(_ transition: TaskTransition) {
         transitionCounts[transition.rawValue] &+= 1
     }
@@ -134,6 +145,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         timers.addDeadline(task)
         totals.submitted += 1
         counted(.accept)
+        if journaling { journalAccepted(task) }
         route(task, atFront: false, now: now)
         return task
     }
@@ -143,6 +155,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
     mutating func reroute(_ task: TaskRecord, to producer: [UInt8]) {
         task.producer = producer
         counted(.reroute)
+        if journaling { journal.rerouted(id: task.id, producer: producer) }
     }
 
     /// Whether a task for `name` would be accepted past `maxQueued`: it would wait in the queue.
@@ -179,6 +192,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         task.recordDispatch(to: consumer.key)
         consumer.inFlight.insert(task.id)
         counted(.dispatch)
+        if journaling { journal.dispatched(id: task.id, attempts: task.attempts) }
         let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
         outbox.dispatch(task, attempt: task.attempts, timeoutMilliseconds: UInt32(clamping: max(1, remaining)),
                         to: consumer)
@@ -253,6 +267,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
             if seededFaults.contains(.requeueLosesAttempts) { task.attempts = 0 }
             #endif
             counted(.release)
+            if journaling { journal.queued(id: task.id, attempts: task.attempts) }
             totals.requeued += 1
             route(task, atFront: true, now: now)
         }
@@ -266,6 +281,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         let stored = StoredResult(status: status, body: body, info: info)
         task.result = stored
         task.args = []
+        if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now) { evict(old) }
         totals.completed += 1
         outbox.result(id: task.id, stored, to: task.producer, redelivery: false)
@@ -285,10 +301,15 @@ struct TaskTable<Outbox: BrokerOutbox> {
         if records[task.id] === task {
             records[task.id] = nil
             counted(.evict)
+            if journaling { journal.evicted(id: task.id) }
         }
     }
 
     mutating func addDeadLetter(_ task: TaskRecord, reason: String) {
+        if journaling {
+            journal.deadLettered(id: task.id, name: task.name, attempts: task.attempts, reason: reason, args: task.args,
+                                 options: task.options, producer: task.producer)
+        }
         deadLetters.add(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason,
                                    args: task.args, options: task.options, producer: task.producer))
     }

@@ -1,0 +1,103 @@
+public import DequeModule
+
+/// The broker's durable state rebuilt from the journal: every live task, every kept result, the
+/// dead letters. Recovery builds it by replaying the newest snapshot and the segments after it;
+/// compaction builds it the same way from sealed files and writes it out as the next snapshot.
+/// Replaying a record the state does not expect (a dispatch of an unknown id, say, after a
+/// skipped damaged record) is counted and ignored, never a crash.
+public struct RecoveredState: Sendable {
+    /// Tasks by id, in whatever state they were left.
+    public private(set) var tasks: [String: TaskEntry] = [:]
+    /// Dead letters, oldest first.
+    public private(set) var deadLetters = Deque<DeadLetterEntry>()
+    /// The highest task sequence seen.
+    public private(set) var lastSequence: UInt64 = 0
+    /// Records applied, and records that referred to something the state does not hold.
+    public private(set) var applied = 0
+    public private(set) var unmatched = 0
+
+    /// Dead letters kept at most (the broker's capacity): the oldest go first, as in the broker.
+    public let deadLetterCapacity: Int
+
+    public init(deadLetterCapacity: Int = .max) { self.deadLetterCapacity = deadLetterCapacity }
+
+    public mutating func apply(_ record: JournalRecord) {
+        applied += 1
+        switch record {
+        case .accepted(let entry), .task(let entry):
+            tasks[entry.id] = entry
+            lastSequence = max(lastSequence, entry.sequence)
+        case .rerouted(let id, let producer):
+            update(id) { $0.producer = producer }
+        case .dispatched(let id, let attempts):
+            update(id) {
+                $0.state = .running
+                $0.attempts = attempts
+            }
+        case .queued(let id, let attempts):
+            update(id) {
+                $0.state = .queued
+                $0.attempts = attempts
+            }
+        case .delayed(let id, let attempts, let notBefore):
+            update(id) {
+                $0.state = .delayed
+                $0.attempts = attempts
+                $0.notBefore = notBefore
+            }
+        case .finished(let id, let result):
+            update(id) {
+                $0.state = .done
+                $0.args = []
+                $0.result = result
+            }
+        case .evicted(let id):
+            if tasks.removeValue(forKey: id) == nil { unmatched += 1 }
+        case .deadLettered(let letter):
+            deadLetters.append(letter)
+            if deadLetters.count > deadLetterCapacity { deadLetters.removeFirst() }
+        case .deadLettersTaken(let id):
+            if id.isEmpty {
+                deadLetters.removeAll()
+            } else {
+                deadLetters.removeAll { $0.id == id }
+            }
+        }
+    }
+
+    private mutating func update(_ id: String, _ change: (inout TaskEntry) -> Void) {
+        guard tasks[id] != nil else {
+            unmatched += 1
+            return
+        }
+        change(&tasks[id]!)
+    }
+
+    /// How many tasks are in each state.
+    public var counts: (queued: Int, delayed: Int, running: Int, done: Int) {
+        var counts = (queued: 0, delayed: 0, running: 0, done: 0)
+        for task in tasks.values {
+            switch task.state {
+            case .queued: counts.queued += 1
+            case .delayed: counts.delayed += 1
+            case .running: counts.running += 1
+            case .done: counts.done += 1
+            }
+        }
+        return counts
+    }
+
+    /// The state as snapshot records: tasks in arrival order, then the dead letters in theirs.
+    public func snapshotRecords(into encoder: inout JournalEncoder, flush: (inout JournalEncoder) throws(JournalError) -> Void)
+        throws(JournalError) {
+        for task in tasks.values.sorted(by: { $0.sequence < $1.sequence }) {
+            encoder.task(task)
+            if encoder.bytes.count >= 1 << 20 { try flush(&encoder) }
+        }
+        for letter in deadLetters {
+            encoder.deadLetter(letter)
+            if encoder.bytes.count >= 1 << 20 { try flush(&encoder) }
+        }
+        try flush(&encoder)
+    }
+}
