@@ -26,6 +26,8 @@ public struct ConsumerConfiguration: Sendable {
     /// Threads cannot be killed safely, so the consumer then returns what it can, hands back what it
     /// has not started, and exits with ``Consumer/stuckExitCode`` for its supervisor to replace it.
     public var hardLimitGrace: Duration = .seconds(30)
+    /// Where to append a line for every task a handler starts (``ExecutionLog``), if anywhere.
+    public var executionLog: ExecutionLog?
 
     public init() {}
 }

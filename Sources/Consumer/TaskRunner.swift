@@ -52,6 +52,8 @@ struct TaskRunner: Sendable {
                 // The hard limit counts from the task's deadline, or from its start if it started later.
                 slot.running.withLock { $0 = WorkerSlot.Running(id: id, name: name, limit: max(monotonicNanoseconds(), deadline) + grace) }
                 let started = monotonicNanoseconds()
+                configuration.executionLog?.record(id: id, name: name, attempt: meta.attempt, pid: infoTemplate.pid.map(Int32.init) ?? 0,
+                                                   thread: worker.threadIndex)
                 logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
                 let context = TaskContext(
                     taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,

@@ -53,6 +53,9 @@ struct ConsumerCommand: AsyncParsableCommand {
     @Option(help: "Seconds past a task's own timeout after which a handler counts as stuck and this process is replaced.")
     var hardLimitGrace: Double = 30
 
+    @Option(help: "Append one JSON line per task started (id, name, attempt, pid, thread) to this file: an audit of what ran where (shared safely by every process and thread).")
+    var executionLog: String?
+
     @Option(help: .hidden)
     var processIndex: Int?
 
@@ -108,6 +111,14 @@ struct ConsumerCommand: AsyncParsableCommand {
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         configuration.hardLimitGrace = .milliseconds(Int(hardLimitGrace * 1000))
+        if let executionLog {
+            do {
+                configuration.executionLog = try ExecutionLog(path: executionLog)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode.failure
+            }
+        }
         var services: [any Service] = [Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)]
         if processIndex != nil {
             // A supervised child drains and exits if its supervisor disappears (even by SIGKILL),

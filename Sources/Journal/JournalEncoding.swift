@@ -281,3 +281,38 @@ struct FieldReader {
         ResultEntry(status: TaskStatus(wire: try string()), body: try bytes(), info: try bytes(), finishedAt: try u64())
     }
 }
+
+extension JournalRecord {
+    /// Every record in `buffer` (records as a journal file holds them after its header, checksums
+    /// filled in), checked and decoded; for tests and tools that hold records in memory.
+    public static func decodeAll(_ buffer: [UInt8]) throws(RecordDecodingError) -> [JournalRecord] {
+        var records: [JournalRecord] = []
+        var failure: RecordDecodingError?
+        buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset + JournalEncoder.recordHeaderSize < raw.count {
+                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                let end = offset + JournalEncoder.recordHeaderSize + length
+                guard length >= 1, end <= raw.count else {
+                    failure = RecordDecodingError(description: "record at offset \(offset) runs past the buffer")
+                    return
+                }
+                let body = UnsafeRawBufferPointer(rebasing: raw[(offset + JournalEncoder.recordHeaderSize)..<end])
+                guard JournalEncoder.checksum(lengthAt: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 4)]), body: body) == stored else {
+                    failure = RecordDecodingError(description: "record at offset \(offset) fails its checksum")
+                    return
+                }
+                do throws(RecordDecodingError) {
+                    records.append(try JournalRecord(type: body[0], payload: UnsafeRawBufferPointer(rebasing: body.dropFirst())))
+                } catch {
+                    failure = error
+                    return
+                }
+                offset = end
+            }
+        }
+        if let failure { throw failure }
+        return records
+    }
+}

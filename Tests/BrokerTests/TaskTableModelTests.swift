@@ -1,4 +1,5 @@
 @testable import ConveyorBroker
+import ConveyorJournal
 import ConveyorProtocol
 import Foundation
 import Testing
@@ -22,6 +23,9 @@ struct ModelRun {
     let producers: [[UInt8]] = [[0x50, 1], [0x50, 2]]
     /// The events so far, for the failure message.
     var trace: [String] = []
+    /// When set, the table journals and every step checks that replaying the journal gives the
+    /// table's state (JournalReplayTests.swift).
+    var journalReplay: RecoveredState?
 
     init(seed: UInt64, faults: Set<SeededFault>) {
         rng = SplitMix64(seed: seed)
@@ -45,7 +49,7 @@ struct ModelRun {
     /// Runs one sequence; returns the first disagreement, if any.
     mutating func run(steps: Int) -> String? {
         for step in 0..<steps {
-            if let problem = self.step() {
+            if let problem = self.step() ?? checkJournal() {
                 return "step \(step): \(problem)\n  last events:\n    " + trace.suffix(12).joined(separator: "\n    ")
             }
         }
@@ -55,7 +59,7 @@ struct ModelRun {
                 if let problem = answer(id, by: c, status: "ok") { return "final answers: \(problem)" }
             }
         }
-        if let problem = tick(by: 1_000_000_000_000) { return "final tick: \(problem)" }
+        if let problem = tick(by: 1_000_000_000_000) ?? checkJournal() { return "final tick: \(problem)" }
         for (id, task) in model.tasks {
             guard case .ended = task.phase else { return "task \(id) never ended: \(task.phase)" }
         }
@@ -294,11 +298,12 @@ struct SplitMix64 {
 @Suite("Task state machine against a reference model")
 struct TaskTableModelTests {
     /// Runs `count` sequences; returns the first failure with its seed, and the transition counts.
-    static func explore(count: Int, steps: ClosedRange<Int>, faults: Set<SeededFault> = [])
+    static func explore(count: Int, steps: ClosedRange<Int>, faults: Set<SeededFault> = [], journal: Bool = false)
         -> (failure: String?, transitions: [TaskTransition: Int]) {
         var totals: [TaskTransition: Int] = [:]
         for seed in 1...UInt64(count) {
             var run = ModelRun(seed: seed, faults: faults)
+            if journal { run.startJournal() }
             let length = steps.lowerBound + Int(run.rng.below(UInt64(steps.count)))
             let failure = run.run(steps: length)
             for transition in TaskTransition.allCases { totals[transition, default: 0] += run.engine.table.count(of: transition) }
