@@ -42,6 +42,13 @@ struct SubmitCommand: AsyncParsableCommand {
             task did not succeed. With --input FILE (- for stdin), each line is one task's args (NDJSON); \
             stdout gets one JSON line per task as its result arrives: {"index", "id", "status", "result" or \
             "error", "worker"}.
+
+            --no-wait does not wait for results. One task: prints its id once the broker accepted it. \
+            With --input: submits every line, prints one line per task in input order, {"index", "id"} for \
+            each task the broker accepted ({"index", "status": "rejected" or "timeout", "error"} for one it \
+            refused or did not answer, {"index", "status": "error", "error"} for a line that is not JSON), \
+            and exits once the broker has answered every task: 0 when it accepted them all, 1 otherwise \
+            (a summary goes to stderr). The tasks stay queued in the broker; `conveyor status ID` follows one.
             """)
 
     @Argument(help: "The task name.")
@@ -53,10 +60,10 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Read one task's args per line from FILE (- for stdin).")
     var input: String?
 
-    @Flag(help: "Print the task id instead of waiting for the result.")
+    @Flag(help: "Print the task id (with --input: one line per task) once accepted, instead of waiting for the result.")
     var noWait = false
 
-    @Option(help: "Tasks in flight at most (batch mode).")
+    @Option(help: "Tasks in flight at most (batch mode; with --no-wait, tasks the broker has yet to accept).")
     var window = 1000
 
     @Option(help: "Task id (single task). Submitting an id again is safe.")
@@ -68,7 +75,6 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func validate() throws {
         if input != nil && args != nil { throw ValidationError("give args as an argument or --input, not both") }
-        if input != nil && noWait { throw ValidationError("--no-wait takes a single task, not --input") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
     }
 
@@ -87,7 +93,10 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         try await withProducer(configuration, logger: logger) { producer in
             if let input {
-                let failures = try await BatchSubmitter(producer: producer, name: name, options: task.options).run(input: input)
+                let lines = try BatchSubmitter.lines(of: input)
+                let failures = noWait
+                    ? try await DetachedBatchSubmitter(producer: producer, name: name, options: task.options).run(lines)
+                    : try await BatchSubmitter(producer: producer, name: name, options: task.options).run(lines)
                 if failures > 0 { throw ExitCode.failure }
                 return
             }
@@ -128,8 +137,8 @@ struct BatchSubmitter: Sendable {
         }
     }
 
-    /// Runs the batch; returns how many tasks did not succeed.
-    func run(input: String) async throws -> Int {
+    /// The lines of `input` (a file, or - for standard input), one task's args each.
+    static func lines(of input: String) throws -> [Substring] {
         let lines: [Substring]
         if input == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
@@ -142,7 +151,16 @@ struct BatchSubmitter: Sendable {
             lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         }
         // A final newline does not make an extra task.
-        let tasks = lines.last?.isEmpty == true ? Array(lines.dropLast()) : lines
+        return lines.last?.isEmpty == true ? Array(lines.dropLast()) : lines
+    }
+
+    /// The output line of a line (0-based `index`) that is not valid JSON.
+    static func invalidLine(index: Int, error: any Error) -> String {
+        #"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("line \(index + 1): not valid JSON: \(error)"))}"#
+    }
+
+    /// Runs the batch, one task per line of `tasks`; returns how many tasks did not succeed.
+    func run(_ tasks: [Substring]) async throws -> Int {
         let tally = Tally()
         let started = ContinuousClock.now
         let progress = isatty(2) != 0 ? Progress(total: tasks.count, tally: tally, started: started) : nil
@@ -162,7 +180,7 @@ struct BatchSubmitter: Sendable {
                 do {
                     try JSONValidator.validate(Array(line.utf8))
                 } catch {
-                    printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("line \(index + 1): not valid JSON: \(error)"))}"#)
+                    printLine(Self.invalidLine(index: index, error: error))
                     tally.add("error")
                     finished.one()
                     continue

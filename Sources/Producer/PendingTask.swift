@@ -4,8 +4,8 @@ import ConveyorSystem
 /// A task submitted and not finished. A class, so that the I/O thread's lookups and updates
 /// touch one reference instead of copying (and retaining) every field.
 final class PendingTask: @unchecked Sendable {
-    // @unchecked Sendable: the `let`s never change; `group` and `accepted` are read and written
-    // only while the producer's lock is held (the task lives in `RequestTable.tasks`).
+    // @unchecked Sendable: the `let`s never change; `group`, `accepted` and `detached` are read and
+    // written only while the producer's lock is held (the task lives in `RequestTable.tasks`).
     let cell: TaskCell
     let name: String
     let args: [UInt8]
@@ -15,9 +15,12 @@ final class PendingTask: @unchecked Sendable {
     /// The submit call waiting for the broker's answer, if any; `nil` once the broker answered.
     var group: AcceptGroup?
     var accepted = false
+    /// Submitted without waiting for its result (``Producer/submitDetached(batch:)``): the task
+    /// holds its window slot only until the broker accepts it, and then leaves the table.
+    var detached: Bool
 
     init(cell: TaskCell, name: String, args: [UInt8], options: TaskOptions,
-         acceptDeadline: UInt64, resultDeadline: UInt64, group: AcceptGroup?) {
+         acceptDeadline: UInt64, resultDeadline: UInt64, group: AcceptGroup?, detached: Bool = false) {
         self.cell = cell
         self.name = name
         self.args = args
@@ -25,6 +28,7 @@ final class PendingTask: @unchecked Sendable {
         self.acceptDeadline = acceptDeadline
         self.resultDeadline = resultDeadline
         self.group = group
+        self.detached = detached
     }
 }
 
@@ -35,12 +39,18 @@ final class PendingTask: @unchecked Sendable {
 /// group is *sealed* (every task of the call handed over: a batch larger than the window goes in
 /// parts, and the count may touch zero between two parts) and every task answered.
 final class AcceptGroup: @unchecked Sendable {
-    // @unchecked Sendable: `remaining`, `sealed` and `error` are read and written only while the
-    // producer's lock is held; `answered` is Sendable on its own.
+    // @unchecked Sendable: `remaining`, `sealed`, `error` and `refusals` are read and written only
+    // while the producer's lock is held, or (`refusals`) by the submit call once `answered` is set,
+    // when no one writes them any more.
     private var remaining = 0
     private var sealed = false
     /// The first error to throw: a refused task for a single submit, or `closed` for any.
     private var error: ProducerError?
+    /// The results of the call's tasks that the broker did not accept (rejected, not answered in
+    /// time), by id: what ``Producer/submitDetached(batch:)`` reports. Kept here rather than read
+    /// from the tasks' cells, which are completed after the lock is released, possibly after the
+    /// call has woken up.
+    private(set) var refusals: [String: TaskResult] = [:]
     private let throwsTaskErrors: Bool
     /// Set once with what the submit call throws (`nil`: nothing).
     let answered = OneShot<ProducerError?>()
@@ -50,10 +60,12 @@ final class AcceptGroup: @unchecked Sendable {
     /// Under the lock: one more task of the call waits for the broker's answer.
     func add() { remaining += 1 }
 
-    /// Under the lock: one task answered (`error` is `nil` when accepted). Returns the group when
-    /// that completes it, for ``finish()`` outside the lock.
-    func settle(error: ProducerError?) -> AcceptGroup? {
+    /// Under the lock: one task answered (`error` is `nil` when accepted; otherwise `refusal` is the
+    /// result the task ends with). Returns the group when that completes it, for ``finish()``
+    /// outside the lock.
+    func settle(error: ProducerError?, refusal: TaskResult? = nil) -> AcceptGroup? {
         if let error, self.error == nil, throwsTaskErrors || error == .closed { self.error = error }
+        if error != nil, let refusal { refusals[refusal.id] = refusal }
         remaining -= 1
         return sealed && remaining == 0 ? self : nil
     }

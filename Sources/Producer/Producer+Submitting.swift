@@ -45,6 +45,28 @@ extension Producer {
         try await submit(tasks, throwingTaskErrors: false)
     }
 
+    /// Submits many tasks without waiting for their results ("fire and forget"): returns once the
+    /// broker has answered every task, with one ``TaskReceipt`` per task in the order of `tasks`,
+    /// saying whether the broker accepted it. Batched and windowed as ``submit(batch:)``.
+    ///
+    /// The producer forgets a task as soon as the broker accepts it: its window slot is free at
+    /// once, rather than when its result comes (so a batch larger than the window goes through
+    /// with no consumer running), it is not submitted again if the connection is re-established,
+    /// and its result, should the broker send it, is dropped. Shutting the producer down afterwards
+    /// leaves the tasks queued in the broker; ask the broker about one by id (``status(id:)``).
+    /// An id in flight from this producer already (from an earlier call) is that task, and stays
+    /// that call's: its receipt here says accepted, whatever the broker answers the earlier call.
+    /// - Throws: ``ProducerError/closed`` only.
+    public func submitDetached(batch tasks: [TaskSubmission]) async throws -> [TaskReceipt] {
+        let group = AcceptGroup(throwsTaskErrors: false)
+        let handles = try await enqueue(tasks, group: group, detached: true)
+        table.withLock { $0.seal(group) }.perform()
+        if let error = await group.answered.wait() { throw error }
+        // The group is complete: no one writes its refusals any more.
+        let refusals = group.refusals
+        return handles.map { TaskReceipt(id: $0.id, refusal: refusals[$0.id]) }
+    }
+
     // MARK: Round trips
 
     /// Submits a task and waits for its result, with one suspension instead of two (the
@@ -77,8 +99,9 @@ extension Producer {
     }
 
     /// Takes window slots and hands the tasks to the I/O thread, `group` (if any) counting the
-    /// broker's answers.
-    private func enqueue(_ submissions: [TaskSubmission], group: AcceptGroup?) async throws -> [TaskHandle] {
+    /// broker's answers; `detached` tasks give their slots back once accepted.
+    private func enqueue(_ submissions: [TaskSubmission], group: AcceptGroup?,
+                         detached: Bool = false) async throws -> [TaskHandle] {
         var handles: [TaskHandle] = []
         handles.reserveCapacity(submissions.count)
         var start = submissions.startIndex
@@ -89,7 +112,7 @@ extension Producer {
             // Deadlines count from now, after any wait for the window: that wait is not the task's.
             let now = monotonicNanoseconds()
             let completions = try table.withLock { table throws(ProducerError) in
-                try table.admit(chunk, now: now, group: group, makeID: makeTaskID) { id, cell in
+                try table.admit(chunk, now: now, group: group, detached: detached, makeID: makeTaskID) { id, cell in
                     handles.append(TaskHandle(id: id, producer: self, cell: cell))
                 }
             }

@@ -9,7 +9,8 @@ public struct ProducerConfiguration: Sendable {
     /// The broker's CURVE public key (32 bytes), for a broker with CURVE on: the connection is
     /// encrypted and the broker authenticated (the producer makes itself a key pair).
     public var curveServerKey: [UInt8]?
-    /// Tasks submitted and not yet finished, at most; further submits wait for a free slot.
+    /// Tasks submitted and not yet finished, at most; further submits wait for a free slot. (A
+    /// task of ``Producer/submitDetached(batch:)`` counts only until the broker accepts it.)
     public var window = 1_000
     /// How long the broker has to answer a submit, status, cancel or stats request.
     public var requestTimeout: Duration = .seconds(10)
@@ -42,6 +43,24 @@ public struct TaskSubmission: Sendable {
         self.options = options
         self.id = id
     }
+}
+
+/// The broker's answer to one task of ``Producer/submitDetached(batch:)``.
+public struct TaskReceipt: Sendable, Equatable {
+    /// The task's id (the one the broker accepted it under).
+    public let id: String
+    /// `nil` when the broker accepted the task; otherwise the result it ended with here:
+    /// `rejected` (the broker's reason in ``TaskResult/errorMessage``), `timeout` (no answer within
+    /// the request timeout) or `error` (a broker of another protocol version).
+    public let refusal: TaskResult?
+
+    public init(id: String, refusal: TaskResult?) {
+        self.id = id
+        self.refusal = refusal
+    }
+
+    /// Whether the broker accepted the task.
+    public var isAccepted: Bool { refusal == nil }
 }
 
 /// What went wrong for a producer call.

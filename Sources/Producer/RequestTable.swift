@@ -44,6 +44,7 @@ struct RequestTable: Sendable {
     /// Tasks submitted and without a result, by id.
     private(set) var tasks: [String: PendingTask] = [:]
     /// Window slots taken (tasks in flight plus slots granted to a submitter about to add them).
+    /// A detached task holds its slot until the broker accepts it, any other until its result.
     private(set) var inFlight = 0
     /// Submitters waiting for window slots, first come first served.
     private var windowWaiters = Deque<WindowWaiter>()
@@ -98,9 +99,10 @@ struct RequestTable: Sendable {
     /// Adds the tasks of `chunk`, for which the caller holds `chunk.count` slots: each gets a
     /// cell, its deadlines (counted from `now`) and a SUBMIT in the outbox, and `handle` is called
     /// with its id and cell in order. A task whose id is in flight already is the same task: it
-    /// gets the earlier cell, and its slot is given back.
+    /// gets the earlier cell, and its slot is given back. `detached` tasks leave the table once
+    /// accepted (see ``accepted(_:)``).
     mutating func admit<Chunk: Collection<TaskSubmission>>(
-        _ chunk: Chunk, now: UInt64, group: AcceptGroup?,
+        _ chunk: Chunk, now: UInt64, group: AcceptGroup?, detached: Bool = false,
         makeID: () -> String, handle: (String, TaskCell) -> Void
     ) throws(ProducerError) -> Completions {
         guard !isClosed else { throw .closed }
@@ -110,7 +112,9 @@ struct RequestTable: Sendable {
         for submission in chunk {
             let id = submission.id ?? makeID()
             if let earlier = tasks[id] {
-                // Already in flight from this producer: the same task, so the same handle.
+                // Already in flight from this producer: the same task, so the same handle. Someone
+                // now waits for its result, so a detached task stays until the result comes.
+                if !detached { earlier.detached = false }
                 handle(id, earlier.cell)
                 duplicates += 1
                 continue
@@ -119,7 +123,7 @@ struct RequestTable: Sendable {
             let resultDeadline = now + UInt64(submission.options.timeoutMilliseconds) * 1_000_000 + grace
             let task = PendingTask(
                 cell: cell, name: submission.name, args: submission.args.bytes, options: submission.options,
-                acceptDeadline: acceptDeadline, resultDeadline: resultDeadline, group: group)
+                acceptDeadline: acceptDeadline, resultDeadline: resultDeadline, group: group, detached: detached)
             tasks[id] = task
             group?.add()
             acceptDeadlines.append(AcceptDeadline(at: acceptDeadline, id: id))
@@ -164,15 +168,28 @@ struct RequestTable: Sendable {
     }
 
     /// The broker accepted these tasks: their submit calls stop waiting for them.
+    ///
+    /// A detached task is done with here: it leaves the table and frees its window slot now, not
+    /// when a result comes (no one waits for one, and with no consumer running none may come for
+    /// long: a detached batch larger than the window would wait forever for slots). Being gone, it
+    /// is not submitted again on a new connection, a result the broker sends later is ignored as
+    /// an unknown id, and the producer's shutdown does not end it: it stays in the broker.
     mutating func accepted<IDs: Sequence<String>>(_ ids: IDs) -> Completions {
         var completions = Completions()
+        var forgotten = 0
         for id in ids {
             guard let task = tasks[id], !task.accepted else { continue }
             task.accepted = true
-            guard let group = task.group else { continue }
-            task.group = nil
-            if let done = group.settle(error: nil) { completions.answeredGroups.append(done) }
+            if let group = task.group {
+                task.group = nil
+                if let done = group.settle(error: nil) { completions.answeredGroups.append(done) }
+            }
+            if task.detached {
+                tasks[id] = nil
+                forgotten += 1
+            }
         }
+        if forgotten > 0 { releaseSlots(forgotten, into: &completions) }
         return completions
     }
 
@@ -185,7 +202,7 @@ struct RequestTable: Sendable {
         completions.results.reserveCapacity(outcomes.count)
         for outcome in outcomes {
             guard let task = tasks.removeValue(forKey: outcome.result.id) else { continue }
-            if let group = task.group, let done = group.settle(error: outcome.acceptError) {
+            if let group = task.group, let done = group.settle(error: outcome.acceptError, refusal: outcome.result) {
                 completions.answeredGroups.append(done)
             }
             completions.results.append(CellResult(cell: task.cell, result: outcome.result))

@@ -7,12 +7,35 @@ import Testing
 /// The `conveyor` command line, run as a user would, against a real cluster.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct CLITests {
-    private func run(_ cluster: Cluster, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> (Int32?, [String]) {
+    /// Runs `conveyor` with `arguments`; returns its exit status (`nil`: still running after
+    /// `timeout`) and its output, both streams. `lastLine`: text of the line it prints last, waited
+    /// for so that no line is still in the pipe.
+    private func run(_ cluster: Cluster, _ arguments: [String], timeout: Duration = .seconds(60),
+                     lastLine: String? = nil) throws -> (Int32?, [String]) {
         let process = try ManagedProcess(name: "cli", executable: cluster.executable, arguments: arguments)
         let status = process.waitForExit(timeout: timeout)
         // Let the reader deliver the last lines.
-        _ = process.waitForLine(timeout: .milliseconds(300)) { _ in false }
+        if let lastLine {
+            _ = process.waitForLine(containing: lastLine, timeout: .seconds(5))
+        } else {
+            _ = process.waitForLine(timeout: .milliseconds(300)) { _ in false }
+        }
         return (status, process.output)
+    }
+
+    /// Writes `lines` as an NDJSON file for `--input`; the caller removes it.
+    private func inputFile(_ lines: [String], name: String) throws -> URL {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-\(name)-\(getpid()).ndjson")
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    /// The output lines that are JSON objects, decoded.
+    private func jsonLines(_ output: [String]) -> [[String: Any]] {
+        output.compactMap { line in
+            guard line.hasPrefix("{") else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        }
     }
 
     @Test("submit --input runs one task per line and prints one JSON line per task; a bad line gets an error line")
@@ -42,6 +65,78 @@ struct CLITests {
                 #expect(worker?["pid"] is Int && worker?["thread"] is Int && worker?["host"] is String)
             }
             #expect(output.contains { $0.contains("200 tasks: ok 199, error 1") }, "summary line")
+        }
+    }
+
+    @Test("submit --input --no-wait with no consumer: exits 0 once 2,000 tasks are accepted, one {index, id} line each in order; they run later")
+    func detachedBatch() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let count = 2_000
+            let file = try inputFile((0..<count).map { #"{"n":\#($0)}"# }, name: "nowait")
+            defer { try? FileManager.default.removeItem(at: file) }
+
+            let started = ContinuousClock.now
+            // A window smaller than the batch: slots must come back on acceptance, not on results.
+            let (status, output) = try run(cluster, ["submit", "echo", "--input", file.path, "--no-wait", "--window", "300",
+                                                     "--broker", cluster.frontend],
+                                           timeout: .seconds(60), lastLine: "tasks accepted in")
+            #expect(status == 0, "\(output.suffix(5))")
+            #expect(started.duration(to: .now) < .seconds(60))
+            let lines = jsonLines(output)
+            #expect(lines.count == count)
+            #expect(lines.compactMap { $0["index"] as? Int } == Array(0..<count), "one line per task, in input order")
+            #expect(lines.allSatisfy { $0.count == 2 && $0["id"] is String }, "\(lines.first ?? [:])")
+            let ids = lines.compactMap { $0["id"] as? String }
+            #expect(Set(ids).count == count, "distinct ids")
+            #expect(output.contains { $0.hasPrefix("\(count) tasks accepted in ") && $0.hasSuffix("tasks/s)") }, "summary line")
+            #expect(try await cluster.stats().queuedTotal == count, "queued in the broker after the command is gone")
+
+            try cluster.startConsumer(threads: 2)
+            let producer = try cluster.makeProducer()
+            for (i, id) in ids.enumerated() {
+                var report = try await producer.status(id: id)
+                let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+                while report.state != .done, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                    report = try await producer.status(id: id)
+                }
+                #expect(report.result?.status == .ok, "line \(i), task \(id): \(report)")
+                #expect(report.result?.body.text == #"{"n":\#(i)}"#, "line \(i)")
+            }
+            let (statusExit, statusOutput) = try run(cluster, ["status", ids[count - 1], "--broker", cluster.frontend])
+            #expect(statusExit == 0)
+            #expect(statusOutput.contains { $0.contains(#""state":"done""#) && $0.contains(#""status":"ok""#) }, "\(statusOutput)")
+        }
+    }
+
+    @Test("submit --input --no-wait: a line that is not JSON and tasks past --max-queued get error and rejected lines, exit 1; the rest are queued")
+    func detachedBatchFailures() async throws {
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "5"])) { cluster in
+            var lines = (0..<8).map { #"{"n":\#($0)}"# }
+            lines[2] = "{this is not json"
+            let file = try inputFile(lines, name: "nowait-failures")
+            defer { try? FileManager.default.removeItem(at: file) }
+
+            let (status, output) = try run(cluster, ["submit", "echo", "--input", file.path, "--no-wait", "--broker", cluster.frontend],
+                                           lastLine: "tasks accepted in")
+            #expect(status == 1)
+            let results = jsonLines(output)
+            try #require(results.compactMap { $0["index"] as? Int } == Array(0..<8), "\(output)")
+            for i in [0, 1, 3, 4, 5] {
+                #expect(results[i]["id"] is String && results[i]["status"] == nil, "line \(i): \(results[i])")
+            }
+            #expect(results[2]["status"] as? String == "error")
+            #expect((results[2]["error"] as? String)?.hasPrefix("line 3: not valid JSON: ") == true, "\(results[2])")
+            for i in [6, 7] {
+                #expect(results[i]["status"] as? String == "rejected", "line \(i): \(results[i])")
+                #expect((results[i]["error"] as? String)?.contains("queue full") == true, "line \(i): \(results[i])")
+                #expect(results[i]["id"] == nil)
+            }
+            #expect(output.contains { $0.hasPrefix("5 tasks accepted in ") && $0.hasSuffix("; 2 rejected, 1 invalid") }, "\(output)")
+            #expect(try await cluster.stats().queuedTotal == 5)
+            let (queued, statusOutput) = try run(cluster, ["status", try #require(results[5]["id"] as? String), "--broker", cluster.frontend])
+            #expect(queued == 0)
+            #expect(statusOutput.contains { $0.contains(#""state":"queued""#) }, "\(statusOutput)")
         }
     }
 

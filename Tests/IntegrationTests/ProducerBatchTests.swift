@@ -63,6 +63,40 @@ struct ProducerBatchTests {
         }
     }
 
+    @Test("submitDetached: 1,000 tasks over a window of 100 with no consumer are all accepted; they stay queued after the producer is gone, and run later")
+    func detachedBatchLargerThanTheWindow() async throws {
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "1000"])) { cluster in
+            let count = 1_000
+            var configuration = ProducerConfiguration(broker: cluster.frontend)
+            configuration.window = 100
+            // Were the slots freed only by results, this would wait for them forever: no consumer runs.
+            let receipts = try await withProducer(configuration, logger: testLogger) { producer in
+                try await producer.submitDetached(batch: (0..<count).map { TaskSubmission("echo", json: RawJSON("[\($0)]")) }
+                                                  + [TaskSubmission("echo", json: RawJSON("[]"), id: "one-too-many")])
+            }
+            #expect(receipts.count == count + 1)
+            #expect(receipts.prefix(count).allSatisfy { $0.isAccepted })
+            #expect(Set(receipts.map(\.id)).count == count + 1)
+            let refused = try #require(receipts.last?.refusal, "the queue is full at 1,000")
+            #expect(refused.id == "one-too-many" && refused.status == .rejected)
+            #expect(refused.errorMessage?.contains("queue full") == true, "\(refused.body.text)")
+            #expect(try await cluster.stats().queuedTotal == count, "the producer's shutdown cancelled nothing")
+
+            try cluster.startConsumer(threads: 2)
+            let producer = try cluster.makeProducer()
+            for (i, receipt) in receipts.prefix(count).enumerated() {
+                var report = try await producer.status(id: receipt.id)
+                let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+                while report.state != .done, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                    report = try await producer.status(id: receipt.id)
+                }
+                #expect(report.result?.status == .ok, "task \(i): \(report)")
+                #expect(report.result?.body.text == "[\(i)]", "task \(i)")
+            }
+        }
+    }
+
     @Test("whenDone runs exactly once per task with the result result() gives, whether registered before or after the result")
     func whenDoneOncePerTask() async throws {
         // No consumer at first: the tasks stay queued, so callbacks registered now certainly come

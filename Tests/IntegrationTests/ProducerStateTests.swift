@@ -92,11 +92,13 @@ struct RequestTableTests {
     /// Admits `submissions` at time `now` (taking their slots first) and returns the cells by id.
     @discardableResult
     static func admit(_ table: inout RequestTable, _ submissions: [TaskSubmission], now: UInt64 = 0,
-                      group: AcceptGroup? = nil, ids: IDs = IDs()) throws -> [(id: String, cell: TaskCell)] {
+                      group: AcceptGroup? = nil, detached: Bool = false, ids: IDs = IDs()) throws -> [(id: String, cell: TaskCell)] {
         let taken = try table.takeSlots(submissions.count)
         #expect(taken)
         var admitted: [(id: String, cell: TaskCell)] = []
-        let completions = try table.admit(submissions, now: now, group: group, makeID: ids.make) { admitted.append(($0, $1)) }
+        let completions = try table.admit(submissions, now: now, group: group, detached: detached, makeID: ids.make) {
+            admitted.append(($0, $1))
+        }
         completions.perform()
         return admitted
     }
@@ -164,6 +166,47 @@ struct RequestTableTests {
             #expect(await group.answered.wait() == (throwsTaskErrors ? refusal : nil))
             #expect(cells[0].cell.result == refused)
         }
+    }
+
+    @Test("detached tasks free their slots and leave the table once accepted; refusals are kept for the call; shutdown ends none")
+    func detachedTasks() async throws {
+        var table = RequestTable(limits: Self.limits)
+        let group = AcceptGroup(throwsTaskErrors: false)
+        try Self.admit(&table, Self.tasks(4), group: group, detached: true)
+        let full = try table.takeSlots(1)
+        #expect(!full, "until the broker answers, detached tasks hold their slots")
+
+        var completions = table.accepted(["t1", "t2"])
+        #expect(table.inFlight == 2 && table.tasks.keys.sorted() == ["t3", "t4"], "accepted: gone, slots free")
+        #expect(table.pendingSubmissions().count == 2, "only what is not accepted is resent on a new connection")
+        let refused = TaskResult(id: "t3", status: .rejected, kind: .rejected, message: "queue full")
+        completions = table.finish([Outcome(result: refused, acceptError: .rejected(id: "t3", reason: "queue full"))])
+        #expect(completions.answeredGroups.isEmpty)
+        _ = table.accepted(["t4"])
+        completions = table.seal(group)
+        #expect(completions.answeredGroups.count == 1)
+        completions.perform()
+        #expect(await group.answered.wait() == nil)
+        #expect(group.refusals == ["t3": refused])
+        #expect(table.tasks.isEmpty && table.inFlight == 0)
+
+        // A result the broker sends later is ignored; the window is whole again.
+        #expect(table.finish([Self.result("t1")]).isEmpty)
+        try Self.admit(&table, Self.tasks(4), ids: IDs())
+        #expect(table.inFlight == 4)
+        _ = table.finish((1...4).map { Self.result("t\($0)") })
+
+        // Someone who waits for the result of a detached task keeps it until the result.
+        try Self.admit(&table, [TaskSubmission("echo", json: RawJSON("[]"), id: "same")], detached: true)
+        try Self.admit(&table, [TaskSubmission("echo", json: RawJSON("[]"), id: "same")])
+        _ = table.accepted(["same"])
+        #expect(table.tasks["same"] != nil && table.inFlight == 1)
+        _ = table.finish([Self.result("same")])
+
+        // Shutdown finds no accepted detached task to end.
+        try Self.admit(&table, [TaskSubmission("echo", json: RawJSON("[]"), id: "queued")], detached: true)
+        _ = table.accepted(["queued"])
+        #expect(table.close(with: .closed).results.isEmpty)
     }
 
     @Test("a full window queues submitters first come first served; freed slots go to them in order")
