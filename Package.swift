@@ -172,6 +172,11 @@ let package = Package(
         ),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
         .testTarget(
+            name: "JournalTests",
+            dependencies: ["ConveyorJournal", "ConveyorProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "ConsumerTests",
             dependencies: [
                 "ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorProtocol", "ConveyorSystem", "ConveyorProcess",
