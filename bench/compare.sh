@@ -10,8 +10,14 @@
 #     W6 (memory: broker bytes per queued task, idle consumer RSS; at --scale 1 it queues 1,000,000
 #     tasks, about 90 s and 600 MB for the broker)
 #   - with --with-celery, Celery 5 + Redis (bench/celery/run.py) on W1, W2, W3, W4
+#   - with --with-durable-peers, W1 with the broker's state on disk: Conveyor with its journal
+#     (`conveyor bench w1 --fsync always` and `--fsync interval:10`, a durable broker in a temporary
+#     data dir), Celery + Redis with appendonly yes and appendfsync always (bench/celery/run.py
+#     --durable) and RabbitMQ with durable queues, persistent messages and publisher confirms
+#     (bench/rabbitmq/run.py)
 # Conveyor's W1, W2 and W5 and the forwarder run --runs times (default 3), alternating (forwarder
-# pipelined, Conveyor W1 prefetch 0, W1 auto, forwarder latency, Conveyor W2, W5; then again), and
+# pipelined, Conveyor W1 prefetch 0, W1 auto, with --with-durable-peers W1 fsync always and W1 fsync
+# interval:10, forwarder latency, Conveyor W2, W5; then again), and
 # the table gives the median of each figure, with every run's value in a table of their own (as
 # bench/pushpull.sh does for PUSH/PULL). Every Conveyor and forwarder line carries the CPU time
 # (user + system) of every process over the timed window: the table gives the CPU per task (per
@@ -20,13 +26,15 @@
 # too. Celery's are not measured.
 # Then it prints a markdown table of the figures and the ratios between them, with the targets for
 # W4 (Conveyor 1×1 ≤ 1.2 × C), W5 (≥ W1's tasks/s, every process within 25 % of the mean task
-# count) and W6 (≤ 300 broker bytes per queued task, idle consumer < 30 MB) marked met or missed
+# count), W6 (≤ 300 broker bytes per queued task, idle consumer < 30 MB) and, with
+# --with-durable-peers, durable W1 (fsync always ≥ 0.8 × the in-memory W1 of the same invocation,
+# interval:10 ≥ 0.95 ×, both ≥ 5 × the faster of Celery durable and RabbitMQ) marked met or missed
 # (a missed target is not a failure: the exit status only says whether everything ran and was
 # verified). Every raw JSON line goes to bench/out/results.jsonl (overwritten), the table also to
 # bench/out/results.md. Progress and the raw lines go to stderr, the table to stdout. Compare
 # ratios from one run, never figures from different runs: the machines are shared and noisy.
 #
-# usage: bench/compare.sh [--scale F] [--window N] [--runs N] [--with-celery]
+# usage: bench/compare.sh [--scale F] [--window N] [--runs N] [--with-celery] [--with-durable-peers]
 #   --scale F       multiplies every task/message count (default 1; 0.02 is a quick smoke run)
 #   --runs N        alternating runs of the forwarder and Conveyor's W1, W2, W5 (default 3; 1 as before;
 #                   each further run adds about 20 s at --scale 1)
@@ -38,6 +46,15 @@
 #                   redis-server, through sudo when not root). Celery runs ~1,000 tasks/s, so its W1
 #                   stops submitting after 150 s and its W2 after 90 s (the table gives the counts);
 #                   it adds about 4 minutes to a --scale 1 run (3.8 on a loaded machine)
+#   --with-durable-peers  durable W1 (above): Conveyor's `bench w1 --fsync always` and
+#                   `--fsync interval:10` in every alternating run (the binary must have --fsync),
+#                   then once each Celery + Redis with appendfsync always (installed as for
+#                   --with-celery) and RabbitMQ (bench/rabbitmq/run.py: a node of its own on
+#                   127.0.0.1 and free ports, its directories in a scratch directory; installs
+#                   what is missing: python3 -m pip install pika, with --break-system-packages when
+#                   pip refuses an externally managed Python, and apt-get install -y
+#                   rabbitmq-server, through sudo when not root). Both peers' W1 stop submitting
+#                   after 150 s, as Celery's does; at --scale 1 it adds about 4 minutes
 #   CONVEYOR_BIN=/path/to/conveyor  uses that binary; otherwise .build/release/conveyor, built with
 #                   `swift build -c release --product conveyor` when missing
 #   STEP_TIMEOUT=S  gives up on any one step after S seconds (default 900)
@@ -49,6 +66,7 @@ scale=1
 window=1000
 runs=3
 with_celery=0
+with_durable=0
 while (($#)); do
     case "$1" in
         --scale) scale="${2:?--scale needs a value}"; shift 2 ;;
@@ -58,6 +76,7 @@ while (($#)); do
         --runs) runs="${2:?--runs needs a value}"; shift 2 ;;
         --runs=*) runs="${1#--runs=}"; shift ;;
         --with-celery) with_celery=1; shift ;;
+        --with-durable-peers) with_durable=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -108,27 +127,71 @@ if ! python3 -c 'import zmq' 2>/dev/null; then
     python3 -c 'import zmq'
 fi
 
-# Celery, redis-py and redis-server for --with-celery; a failed install is a failure, not a stop.
+sudo=()
+if ((EUID != 0)); then sudo=(sudo); fi
+apt_updated=0
+# apt_install PACKAGE...: apt-get update (once a run), then apt-get install -y, through sudo when not root.
+apt_install() {
+    if ((!apt_updated)); then
+        ${sudo[@]+"${sudo[@]}"} apt-get update >&2 || return 1
+        apt_updated=1
+    fi
+    ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2
+}
+# pip_install PACKAGE...: python3 -m pip install; again with --break-system-packages when pip
+# refuses to install into an externally managed Python.
+pip_install() {
+    local output
+    if output="$(python3 -m pip install --quiet "$@" 2>&1)"; then
+        [[ -z "$output" ]] || echo "$output" >&2
+        return 0
+    fi
+    echo "$output" >&2
+    grep -qi 'externally.managed' <<<"$output" || return 1
+    log "pip refused an externally managed Python: python3 -m pip install --break-system-packages $*"
+    python3 -m pip install --quiet --break-system-packages "$@" >&2
+}
+
+# Celery, redis-py and redis-server for --with-celery and --with-durable-peers, pika and
+# rabbitmq-server for --with-durable-peers; a failed install is a failure, not a stop.
 celery_ready=0
 celery_install_failure=""
-if ((with_celery)); then
-    sudo=()
-    if ((EUID != 0)); then sudo=(sudo); fi
+if ((with_celery || with_durable)); then
     celery_ready=1
     if ! python3 -c 'import celery, redis' 2>/dev/null; then
         log "Celery or redis-py is missing: python3 -m pip install celery redis"
-        if ! { python3 -m pip install --quiet celery redis >&2 && python3 -c 'import celery, redis'; }; then
+        if ! { pip_install celery redis && python3 -c 'import celery, redis'; }; then
             celery_ready=0
             celery_install_failure="celery install (pip install celery redis failed)"
         fi
     fi
     if ((celery_ready)) && ! command -v redis-server >/dev/null 2>&1; then
         log "redis-server is missing: apt-get update && apt-get install -y redis-server"
-        if ! { ${sudo[@]+"${sudo[@]}"} apt-get update >&2 &&
-            ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2 &&
-            command -v redis-server >/dev/null 2>&1; }; then
+        if ! { apt_install redis-server && command -v redis-server >/dev/null 2>&1; }; then
             celery_ready=0
             celery_install_failure="celery install (apt-get install redis-server failed)"
+        fi
+    fi
+fi
+rabbitmq_ready=0
+rabbitmq_install_failure=""
+if ((with_durable)); then
+    rabbitmq_ready=1
+    if ! python3 -c 'import pika' 2>/dev/null; then
+        log "pika is missing: python3 -m pip install pika"
+        if ! { pip_install pika && python3 -c 'import pika'; }; then
+            rabbitmq_ready=0
+            rabbitmq_install_failure="rabbitmq install (pip install pika failed)"
+        fi
+    fi
+    # Debian's server script (bench/rabbitmq/run.py runs it as this user, not through the wrapper).
+    if ((rabbitmq_ready)) && ! [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] &&
+        ! command -v rabbitmq-server >/dev/null 2>&1; then
+        log "rabbitmq-server is missing: apt-get update && apt-get install -y rabbitmq-server"
+        if ! { apt_install rabbitmq-server &&
+            { [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || command -v rabbitmq-server >/dev/null 2>&1; }; }; then
+            rabbitmq_ready=0
+            rabbitmq_install_failure="rabbitmq install (apt-get install rabbitmq-server failed)"
         fi
     fi
 fi
@@ -147,9 +210,16 @@ fi
 # --- run ---------------------------------------------------------------------------------------
 failures=()
 
-# step NAME COMMAND...: runs COMMAND (with a timeout), keeps the JSON lines of its stdout in
-# results.jsonl, and notes a failure (non-zero exit, timeout, or no JSON at all) without stopping.
+# step [--set KEY=VALUE] NAME COMMAND...: runs COMMAND (with a timeout), keeps the JSON lines of its
+# stdout in results.jsonl, and notes a failure (non-zero exit, timeout, or no JSON at all) without
+# stopping. --set gives each JSON line KEY (a string) where the line lacks it, so that the table
+# can tell the lines of that step from others of the same workload.
 step() {
+    local set=""
+    if [[ "$1" == --set ]]; then
+        set="$2"
+        shift 2
+    fi
     local name="$1"
     shift
     log "$name: $*"
@@ -157,6 +227,21 @@ step() {
     output="$(timeout --kill-after=10 "$step_timeout" "$@")" || status=$?
     local lines
     lines="$(grep '^{' <<<"$output" || true)"
+    if [[ -n "$lines" && -n "$set" ]]; then
+        lines="$(python3 -c '
+import json, sys
+key, _, value = sys.argv[1].partition("=")
+for raw in sys.stdin:
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        print(raw.rstrip("\n"))  # kept as it is; the table notes it
+        continue
+    if isinstance(line, dict):
+        line.setdefault(key, value)
+    print(json.dumps(line, ensure_ascii=False))
+' "$set" <<<"$lines")"
+    fi
     if [[ -n "$lines" ]]; then
         echo "$lines" >>"$results"
         echo "$lines" >&2
@@ -166,6 +251,17 @@ step() {
         failures+=("$name (exit $status)")
     fi
 }
+
+# Conveyor's durable W1 needs `conveyor bench --fsync`; an older binary is a failure, noted once.
+conveyor_durable=0
+if ((with_durable)); then
+    if "$bin" bench --help 2>&1 | grep -q -- '--fsync'; then
+        conveyor_durable=1
+    else
+        log "$bin has no 'bench --fsync'; Conveyor's durable W1 skipped"
+        failures+=("conveyor W1 durable (this conveyor's bench has no --fsync)")
+    fi
+fi
 
 started=$SECONDS
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -186,6 +282,13 @@ for ((run = 1; run <= runs; run++)); do
     step "forwarder pipelined ($of)" "$out/forwarder-c" pipelined "$forwarder_messages" "$window"
     step "conveyor W1 prefetch 0 ($of)" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch 0 --json
     step "conveyor W1 prefetch auto ($of)" "$bin" bench w1 --scale "$scale" --window "$window" --prefetch auto --json
+    if ((conveyor_durable)); then
+        # The broker durable in a temporary data dir; the consumer's prefetch is its default (auto).
+        for policy in always interval:10; do
+            step --set durability="fsync $policy" "conveyor W1 durable fsync $policy ($of)" \
+                "$bin" bench w1 --scale "$scale" --window "$window" --fsync "$policy" --json
+        done
+    fi
     step "forwarder latency ($of)" "$out/forwarder-c" latency "$forwarder_latency"
     step "conveyor W2 ($of)" "$bin" bench w2 --scale "$scale" --window "$window" --json
     step "conveyor W5 ($of)" "$bin" bench w5 --scale "$scale" --window "$window" --json
@@ -193,16 +296,31 @@ done
 step "conveyor W3 W4" "$bin" bench w3 w4 --scale "$scale" --window "$window" --json
 step "conveyor W6" "$bin" bench w6 --scale "$scale" --json
 
+# run.py (Celery's, RabbitMQ's) gives up (and stops its servers) a little before the step's timeout.
+peer_timeout="$((step_timeout > 60 ? step_timeout - 30 : step_timeout))"
+celery_run=(python3 "$root/bench/celery/run.py" --scale "$scale" --window "$window" --timeout "$peer_timeout")
 if ((with_celery)); then
     if ((celery_ready)); then
-        # run.py gives up (and stops its worker and redis-server) a little before the step's timeout.
-        celery_run=(python3 "$root/bench/celery/run.py" --scale "$scale" --window "$window"
-            --timeout "$((step_timeout > 60 ? step_timeout - 30 : step_timeout))")
         step "celery W1" "${celery_run[@]}" W1
         step "celery W2 W3 W4" "${celery_run[@]}" W2 W3 W4
     else
         log "$celery_install_failure; Celery skipped"
         failures+=("$celery_install_failure")
+    fi
+fi
+if ((with_durable)); then
+    if ((celery_ready)); then
+        step "celery W1 durable (appendfsync always)" "${celery_run[@]}" --durable W1
+    else
+        log "$celery_install_failure; Celery's durable W1 skipped"
+        ((with_celery)) || failures+=("$celery_install_failure")
+    fi
+    if ((rabbitmq_ready)); then
+        step "rabbitmq W1 durable" python3 "$root/bench/rabbitmq/run.py" W1 --scale "$scale" --window "$window" \
+            --timeout "$peer_timeout"
+    else
+        log "$rabbitmq_install_failure; RabbitMQ skipped"
+        failures+=("$rabbitmq_install_failure")
     fi
 fi
 
@@ -211,11 +329,11 @@ load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- table -------------------------------------------------------------------------------------
 python3 - "$results" "$scale" "$window" "$elapsed" "$load_before" "$load_after" "$with_celery" "$runs" \
-    "${failures[@]+"${failures[@]}"}" <<'PY' | tee "$out/results.md"
+    "$with_durable" "${failures[@]+"${failures[@]}"}" <<'PY' | tee "$out/results.md"
 import json, math, re, statistics, sys
 
-path, scale, window, elapsed, load_before, load_after, with_celery, runs = sys.argv[1:9]
-failures = sys.argv[9:]
+path, scale, window, elapsed, load_before, load_after, with_celery, runs, with_durable = sys.argv[1:10]
+failures = sys.argv[10:]
 scale = float(scale)
 runs = int(runs)
 
@@ -223,13 +341,22 @@ c = {}          # C programs
 py = {}         # python seed
 conv = {}       # conveyor
 cel = {}        # celery (--with-celery)
+cel_durable = {}  # celery with Redis appendfsync always (--with-durable-peers)
+rabbit = {}     # rabbitmq (--with-durable-peers)
 swift_pushpull = None
 repeated = {}   # ("c", mode) or ("conv", key) -> every run's line, in order
+unreadable = 0  # lines of results.jsonl that are not a JSON object
 for raw in open(path, encoding="utf-8"):
     raw = raw.strip()
     if not raw:
         continue
-    line = json.loads(raw)
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        line = None
+    if not isinstance(line, dict):
+        unreadable += 1
+        continue
     impl = line.get("impl")
     if impl == "c":
         c["pushpull"] = line
@@ -239,17 +366,24 @@ for raw in open(path, encoding="utf-8"):
         repeated.setdefault(("c", line["mode"]), []).append(line)
     elif impl == "c-sha256":
         c[f"W4 {line['threads']}"] = line
+    elif impl == "celery" and line.get("durable"):
+        cel_durable[line.get("workload", "?")] = line
     elif impl == "celery":
         cel[line["workload"]] = line
+    elif impl == "rabbitmq":
+        rabbit[line.get("workload", "?")] = line
     elif impl == "python-seed":
         key = line["workload"] + (f" p{line.get('prefetch', 0)}" if line["workload"] == "W1" else "")
         py[key] = line
     elif "workload" in line:
         key = line["workload"]
-        if key == "W1":
-            m = re.search(r"prefetch (\w+)", line.get("shape", ""))
+        durability = str(line.get("durability") or "in-memory")
+        if key == "W1" and durability.startswith("fsync"):
+            key = f"W1 {durability}"  # "W1 fsync always", "W1 fsync interval:10": --with-durable-peers
+        elif key == "W1":
+            m = re.search(r"prefetch (\w+)", line.get("shape") or "")
             key += f" p{m.group(1) if m else 0}"
-        if key in ("W1 p0", "W1 pauto", "W2", "W5"):
+        if key in ("W1 p0", "W1 pauto", "W2", "W5") or key.startswith("W1 fsync"):
             repeated.setdefault(("conv", key), []).append(line)
         else:
             conv[key] = line
@@ -469,6 +603,85 @@ if celery_on:
           + ("; " + "; ".join(notes) if notes else "") + ".")
     print()
 
+durable_on = with_durable == "1"
+DURABLE = (("W1 fsync always", "always"), ("W1 fsync interval:10", "interval:10"))
+
+
+def tps(line):
+    """tasks/s of a line, None without one (a missing or failed step)."""
+    value = get(line, "tasksPerSecond")
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def durable_peer():
+    """(name, tasks/s) of the faster durable peer among the verified ones, or (None, None)."""
+    peers = [(name, tps(line)) for name, line in (("Celery + Redis", cel_durable.get("W1")),
+                                                  ("RabbitMQ", rabbit.get("W1")))
+             if line is not None and line.get("verified") is not False and tps(line)]
+    return max(peers, key=lambda peer: peer[1]) if peers else (None, None)
+
+
+def ran(line):
+    """A peer's task count: "N" or "N of M (capped by its time budget)"."""
+    tasks = get(line, "tasks")
+    if tasks is None:
+        return "—"
+    text = num(tasks)
+    requested = get(line, "requestedTasks")
+    if requested is not None and requested != tasks:
+        text += f" of {num(requested)}"
+    if get(line, "capped"):
+        text += " (capped by its time budget)"
+    return text
+
+
+if durable_on:
+    in_memory = conv.get("W1 pauto")
+    print("### Durable W1 (--with-durable-peers)")
+    print()
+    print(f"W1 as above (echo, 1 consumer process × 4 threads, window {window}) with the broker's state on disk: "
+          "Conveyor's broker journals to a temporary data dir (`conveyor bench w1 --fsync POLICY`; always: "
+          "group commit, each batch of records fdatasynced before the acknowledgements and results it covers "
+          "go out; interval:10: written at once, made durable at most 10 ms later); Redis "
+          "with appendonly yes and appendfsync always (it fsyncs before it answers); RabbitMQ with durable "
+          "queues, persistent messages (delivery_mode 2) and publisher confirms (sent once a message is on "
+          "disk). The peers are driven from Python, as Celery is.")
+    print()
+    print("| W1 | tasks/s | tasks | CPU µs per task, all processes | × the same broker in memory |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| Conveyor W1 in memory (prefetch auto; the reference) | {cell(in_memory, 'tasksPerSecond')} | "
+          f"{num(get(in_memory, 'tasks'))} | {num(cpu(in_memory), 2)} | 1 |")
+    for key, policy in DURABLE:
+        line = conv.get(key)
+        print(f"| Conveyor W1 durable (fsync {policy}) | {flagged(line, cell(line, 'tasksPerSecond'))} | "
+              f"{num(get(line, 'tasks'))} | {num(cpu(line), 2)} | {ratio(tps(line), tps(in_memory))} |")
+    line = cel_durable.get("W1")
+    print(f"| Celery + Redis W1 durable (appendonly yes, appendfsync always) | "
+          f"{flagged(line, cell(line, 'tasksPerSecond'))} | {ran(line)} | — | "
+          f"{ratio(tps(line), tps(cel.get('W1')))} |")
+    line = rabbit.get("W1")
+    print(f"| RabbitMQ W1 durable (durable queues, persistent messages, publisher confirms) | "
+          f"{flagged(line, cell(line, 'tasksPerSecond'))} | {ran(line)} | — | — |")
+    print()
+    notes = []
+    line = cel_durable.get("W1")
+    if line is not None and line.get("celeryVersion"):
+        notes.append(f"Celery {line['celeryVersion']} with Redis {line.get('redisVersion')} "
+                     f"(appendfsync reported by Redis: {line.get('redisAppendfsync')}), threads pool of 4")
+    line = rabbit.get("W1")
+    if line is not None and line.get("rabbitmqVersion"):
+        notes.append(f"RabbitMQ {line['rabbitmqVersion']} ({line.get('queueType', 'classic')} queues) with pika "
+                     f"{line.get('pikaVersion')}, 1 consumer process × {line.get('threads', 4)} threads, prefetch "
+                     f"{line.get('prefetch')} per thread"
+                     + (", replies published with confirms" if line.get("replyConfirms") else ""))
+    for name, line in (("Celery", cel_durable.get("W1")), ("RabbitMQ", rabbit.get("W1"))):
+        if line is not None and line.get("firstError"):
+            notes.append(f"{name}'s first problem: {str(line['firstError'])[:200]}")
+    if notes:
+        print("Durable peers: " + "; ".join(notes) + ".")
+        print()
+
+
 def wall(line, shape):
     return get(part(line, shape), "wallSeconds")
 
@@ -508,6 +721,20 @@ for p, q, label in W1_PAIRS:
           "1 = as little CPU as the libzmq limit |")
 print(f"| W1 Conveyor CPU per task (auto) / Python seed (16) | "
       f"{ratio(cpu(conv.get('W1 pauto')), cpu(py.get('W1 p16')), 3)} | below 1 = less CPU |")
+if durable_on:
+    peer_name, peer_tps = durable_peer()
+    for (key, policy), least in zip(DURABLE, (0.8, 0.95)):
+        share = ratio(tps(conv.get(key)), tps(conv.get("W1 pauto")))
+        print(f"| W1 Conveyor durable (fsync {policy}) / in memory (prefetch auto) | {share} | "
+              f"1 = durability costs nothing; " + target(as_float(share), lambda v, least=least: v >= least,
+                                                           f"≥ {least:g}") + " |")
+    for key, policy in DURABLE:
+        times = ratio(tps(conv.get(key)), peer_tps, 1)
+        against = f"{peer_name}, {num(peer_tps)} tasks/s" if peer_name else "no verified durable peer figure"
+        print(f"| W1 Conveyor durable (fsync {policy}) / the faster durable peer ({against}) | {times} | "
+              "times its throughput"
+              + ("; the peers sync before they answer, interval:10 up to 10 ms later" if policy != "always" else "")
+              + "; " + target(as_float(times), lambda v: v >= 5, "≥ 5") + " |")
 w2_share = ratio(get(conv.get('W2'), 'latencyMicroseconds', 'p50'), get(fl, 'p50_us'))
 print(f"| W2 Conveyor p50 / C forwarder p50 | {w2_share} | 1 = the libzmq limit; "
       + target(as_float(w2_share), lambda v: v <= 1.3, "≤ 1.3") + " |")
@@ -562,6 +789,11 @@ if runs > 1:
         ("Conveyor W5 tasks/s", w5, ("tasksPerSecond",), 0),
         ("Conveyor W5 CPU µs per task", w5, ("cpu", "microsecondsPerTask"), 2),
     ]
+    if durable_on:
+        for key, policy in DURABLE:
+            every += [(f"Conveyor W1 durable tasks/s, fsync {policy}", conv.get(key), ("tasksPerSecond",), 0),
+                      (f"Conveyor W1 durable CPU µs per task, fsync {policy}", conv.get(key),
+                       ("cpu", "microsecondsPerTask"), 2)]
     print(f"### Every run ({runs} alternating; the tables above give the medians)")
     print()
     print("| figure | " + " | ".join(f"run {i + 1}" for i in range(runs)) + " | median |")
@@ -570,13 +802,28 @@ if runs > 1:
         values = [get(one, *keys) for one in (line or {}).get("everyRun", [])]
         values += [None] * (runs - len(values))
         print(f"| {label} | " + " | ".join(num(v, digits) for v in values) + f" | {num(get(line, *keys), digits)} |")
+    if durable_on:
+        # Durable over in-memory W1 (prefetch auto) run by run: the two ran next to each other.
+        memory_runs = (conv.get("W1 pauto") or {}).get("everyRun", [])
+        for key, policy in DURABLE:
+            durable_runs = (conv.get(key) or {}).get("everyRun", [])
+            values = [tps(d) / tps(m) if tps(d) and tps(m) else None for d, m in zip(durable_runs, memory_runs)]
+            known = [v for v in values if v is not None]
+            values += [None] * (runs - len(values))
+            print(f"| Conveyor W1 durable fsync {policy} / in memory, same run | "
+                  + " | ".join(num(v, 3) for v in values) + f" | {num(statistics.median(known) if known else None, 3)} |")
     print()
 unverified = [f"C {name} thread(s)" for name, line in c.items() if line.get("verified") is False]
 unverified += [f"Python seed {name}" for name, line in py.items() if line.get("verified") is False]
 unverified += [f"Conveyor {name}" for name, line in conv.items() if line.get("verified") is False]
 unverified += [f"Celery {name}" for name, line in cel.items() if line.get("verified") is False]
-if failures or unverified:
-    print("**Problems:** " + "; ".join(failures + [f"{name} not verified" for name in unverified]))
+unverified += [f"Celery durable {name}" for name, line in cel_durable.items() if line.get("verified") is False]
+unverified += [f"RabbitMQ {name}" for name, line in rabbit.items() if line.get("verified") is False]
+problems = failures + [f"{name} not verified" for name in unverified]
+if unreadable:
+    problems.append(f"{unreadable} line(s) of results.jsonl were not JSON objects (left out)")
+if problems:
+    print("**Problems:** " + "; ".join(problems))
 else:
     print("Every step ran; every result verified.")
 PY

@@ -2,15 +2,20 @@
 """Runs the Celery 5 + Redis peer on the workloads of docs/BENCHMARKS.md (W1–W4).
 
 usage: run.py W1|W2|W3|W4 ... [--scale F] [--window N] [--w1-budget S] [--w2-budget S] [--timeout S]
+              [--durable]
 
 It starts its own redis-server (127.0.0.1 only, a free port, no persistence: --save '' --appendonly
-no) as broker and result backend, then for each workload (and each W4 shape) a Celery worker,
+no; with --durable, --appendonly yes --appendfsync always instead, so that Redis writes every
+command to its append-only file and fsyncs it before it answers, in a scratch directory) as broker
+and result backend, then for each workload (and each W4 shape) a Celery worker,
 `celery -A tasks worker --pool P --concurrency N` run from this folder (see tasks.py), waits until
 the worker answers app.control.ping, runs the workload from this process with `task.delay(args)`
 and `AsyncResult.get()`, and verifies every result. It prints one JSON line per workload, with the
 field names of bench/python-seed/run.py ("impl": "celery"; "pool" and "concurrency" say how the
 worker ran; "prefetch" is null: Celery reserves prefetch-multiplier × concurrency tasks, its
-default multiplier 4 is kept):
+default multiplier 4 is kept; "durable" says whether Redis ran with --durable, "redisAppendfsync"
+what Redis itself reports for appendfsync, and with --durable "aofBytes" the size of its
+append-only files at the end of the workload):
   W1  echo throughput, 100,000 × scale tasks (1,000 untimed warm-ups first), threads pool of 4,
       up to --window (default 1,000) tasks in flight. Celery does ~1,000 tasks/s here, so the run
       stops submitting after --w1-budget seconds (default 150) and drains what is in flight:
@@ -99,19 +104,22 @@ def free_port():
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1 and a free port, without persistence, in a scratch directory."""
+    """redis-server on 127.0.0.1 and a free port, in a scratch directory: without persistence, or
+    with `durable`, with an append-only file fsynced on every write (appendfsync always)."""
 
-    def __init__(self, timeout=15.0):
+    def __init__(self, timeout=15.0, durable=False):
         import redis  # redis-py, installed with Celery's redis extra or on its own
 
         self.child = None
+        self.durable = durable
         self.directory = tempfile.mkdtemp(prefix="celery-bench-redis-")
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]
         last_error = None
         for _ in range(5):  # another process may take the free port between probe and bind
             self.port = free_port()
             self.child = subprocess.Popen(
                 ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
-                 "--save", "", "--appendonly", "no", "--dir", self.directory, "--daemonize", "no",
+                 "--save", "", *persistence, "--dir", self.directory, "--daemonize", "no",
                  "--loglevel", "warning", "--logfile", os.path.join(self.directory, "redis.log")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sys.stderr,
                 start_new_session=True, preexec_fn=die_with_parent)
@@ -141,6 +149,29 @@ class RedisServer:
             return None
         finally:
             client.close()
+
+    def appendfsync(self):
+        """What the server says its appendfsync is, or "off" without an append-only file."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        try:
+            config = client.config_get("append*")
+            return config.get("appendfsync") if config.get("appendonly") == "yes" else "off"
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
+    def aof_bytes(self):
+        """The size of the append-only file(s) in the scratch directory (Redis 7 keeps them in a
+        folder of their own; older ones as one file)."""
+        total = 0
+        for folder, _, names in os.walk(self.directory):
+            for name in names:
+                if name.endswith(".aof") or ".aof." in name:
+                    total += os.path.getsize(os.path.join(folder, name))
+        return total
 
     def close(self):
         stop(self.child, "redis-server")
@@ -284,6 +315,8 @@ def main():
     parser.add_argument("--w2-budget", type=float, default=90.0,
                         help="seconds after which W2 stops submitting (default 90)")
     parser.add_argument("--timeout", type=float, default=800, help="give up after this many seconds in all")
+    parser.add_argument("--durable", action="store_true",
+                        help="run redis-server with --appendonly yes --appendfsync always")
     options = parser.parse_args()
     if options.scale <= 0:
         parser.error("--scale must be positive")
@@ -314,7 +347,7 @@ def main():
     all_verified = True
     server = None
     try:
-        server = RedisServer()
+        server = RedisServer(durable=options.durable)
         os.environ["CELERY_BENCH_REDIS_PORT"] = str(server.port)
         os.environ.pop("CELERY_BENCH_REDIS_URL", None)
         sys.path.insert(0, HERE)
@@ -322,7 +355,8 @@ def main():
 
         app = bench.app
         versions = {"celeryVersion": importlib.import_module("celery").__version__,
-                    "redisVersion": server.version()}
+                    "redisVersion": server.version(), "durable": options.durable,
+                    "redisAppendfsync": server.appendfsync()}
 
         def measure(pool, concurrency, body):
             worker = Worker(app, server.port, pool, concurrency, server.directory)
@@ -339,6 +373,8 @@ def main():
 
         for workload in options.workloads:
             try:
+                if options.durable and versions["redisAppendfsync"] != "always":
+                    raise RuntimeError(f"redis-server runs with appendfsync {versions['redisAppendfsync']}, not always")
                 if workload == "W1":
                     warmups = [echo(i) for i in range(1000)]
                     work = [echo(i) for i in range(count(100_000))]
@@ -347,8 +383,9 @@ def main():
                         run(warmups, options.window)
                         return run(work, options.window, options.w1_budget)
 
-                    line = result_line("W1", f"1×4 threads, window {options.window}", measure("threads", 4, w1),
-                                       1, 4, "threads", 4)
+                    shape = f"1×4 threads, window {options.window}" + (
+                        ", Redis appendfsync always" if options.durable else "")
+                    line = result_line("W1", shape, measure("threads", 4, w1), 1, 4, "threads", 4)
                 elif workload == "W2":
                     warmups = [echo(i) for i in range(100)]
                     work = [echo(i) for i in range(count(10_000))]
@@ -386,6 +423,8 @@ def main():
                 line = {"impl": "celery", "workload": workload, "verified": False,
                         "firstError": f"{type(error).__name__}: {error}"}
             line.update(versions)
+            if options.durable:
+                line["aofBytes"] = server.aof_bytes()
             all_verified = all_verified and line["verified"]
             print(json.dumps(line, ensure_ascii=False), flush=True)
     except GaveUp as error:
