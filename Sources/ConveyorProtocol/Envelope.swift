@@ -144,6 +144,8 @@ public struct OutgoingMessage {
     /// The version of the tag this message carries; ``append(_:)-(TaskOptions)`` and
     /// ``append(_:)-(DispatchMeta)`` encode in it.
     public let version: ProtocolVersion
+    /// The message's command.
+    public let command: Command
 
     /// A message of `version` (by default the current one). A broker answers each peer in the
     /// version that peer's messages came in (``Envelope/version``).
@@ -162,6 +164,7 @@ public struct OutgoingMessage {
     private init(_ command: Command, routingID: [UInt8]?, version: ProtocolVersion) {
         precondition(command.since <= version, "\(command) does not exist in protocol \(version)")
         self.version = version
+        self.command = command
         storage.reserveCapacity(128)
         if let routingID { append(routingID) }
         append(version.tag)

@@ -240,7 +240,7 @@ public final class Cluster: Sendable {
 
     /// A new empty directory under the system's temporary directory.
     public static func makeTemporaryDirectory(prefix: String = "conveyor-data-") throws -> String {
-        var template = Array((NSTemporaryDirectory() + "/" + prefix + "XXXXXX").utf8CString)
+        var template = Array((URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(prefix + "XXXXXX").path).utf8CString)
         guard let made = mkdtemp(&template) else { throw ClusterError("cannot create a temporary directory") }
         return String(cString: made)
     }

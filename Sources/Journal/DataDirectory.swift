@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// A broker's data directory: the lock, the journal's segments and snapshots, and the file that
 /// says what was last made durable.
@@ -18,6 +19,7 @@ import Foundation
 public final class DataDirectory: Sendable {
     public let path: String
     private let lockDescriptor: Int32
+    private let unlocked = Atomic<Bool>(false)
 
     /// Opens (creating it when missing) and locks `path` for one broker. The lock is an `flock`
     /// held by this process: the kernel drops it when the process dies, so a restart after
@@ -40,7 +42,11 @@ public final class DataDirectory: Sendable {
         lockDescriptor = descriptor
     }
 
-    deinit {
+    deinit { unlock() }
+
+    /// Lets the directory go (once): another broker may open it from now on.
+    public func unlock() {
+        guard !unlocked.exchange(true, ordering: .acquiringAndReleasing) else { return }
         flock(lockDescriptor, LOCK_UN)
         close(lockDescriptor)
     }

@@ -71,6 +71,8 @@ public final class Journal: Sendable {
             if case .tornTail? = newest.problems.last { try SegmentFile.truncate(newest.path, to: newest.validEnd) }
             segment = try SegmentFile(reopening: newest.path, number: newest.header.number, at: newest.validEnd,
                                       preallocate: configuration.segmentBytes)
+            // What an earlier run wrote (under any policy) is durable from here on.
+            try segment.sync()
             unsnapshotted.removeLast()
         } else {
             if let newest = report.files.last, newest.header.kind == .segment, case .tornTail? = newest.problems.last {
@@ -88,6 +90,7 @@ public final class Journal: Sendable {
         initial.rateSince = monotonicNanoseconds()
         initial.syncedSegment = first
         initial.syncedOffset = segment.offset
+        Self.writeSyncedMark(configuration.directory, segment: first, offset: segment.offset)
         let journal = Journal(configuration: configuration, directory: directory, logger: logger, shared: initial,
                               onRelease: onRelease)
         journal.start(segment: SendableSegment(segment), unsnapshotted: unsnapshotted)
@@ -129,11 +132,14 @@ public final class Journal: Sendable {
     /// Whether ``writeFailure`` is set: one atomic load, for the broker's check on every submit.
     public var isFailing: Bool { failing.load(ordering: .relaxed) }
 
-    /// Writes and syncs everything handed over, then stops the writer (waiting for it).
+    /// Writes and syncs everything handed over, stops the writer, waits for a compaction that is
+    /// running, and unlocks the data directory.
     public func close() {
         shared.withLock { $0.stopping = true }
         wake.signal()
         _ = finished.waitBlocking()
+        while shared.withLock({ $0.compacting }) { usleep(1000) }
+        directory.unlock()
     }
 
     /// Figures for `conveyor stats`.
@@ -219,8 +225,8 @@ public final class Journal: Sendable {
                 released.store(batch, ordering: .releasing)
                 onRelease()
             }
-            if let sealed = writer.compactionDue(snapshotBytes: shared.withLock { $0.snapshotBytes },
-                                                 compacting: shared.withLock { $0.compacting }) {
+            if !stopping, let sealed = writer.compactionDue(snapshotBytes: shared.withLock { $0.snapshotBytes },
+                                                            compacting: shared.withLock { $0.compacting }) {
                 startCompaction(through: sealed)
             }
             if stopping && shared.withLock({ $0.pending.isEmpty }) { return }
@@ -309,9 +315,13 @@ public final class Journal: Sendable {
     /// Records the end of the durable data in `journal.synced` (not itself synced: it is for
     /// crash tests, which keep the page cache, and operators).
     private func writeSyncedMark(segment: UInt64, offset: Int) {
-        let text = "segment \(segment) offset \(offset)\n"
+        Self.writeSyncedMark(configuration.directory, segment: segment, offset: offset)
+    }
+
+    private static func writeSyncedMark(_ directory: String, segment: UInt64, offset: Int) {
+        let text = "segment \(segment) offset \(offset)"
         let padded = text + String(repeating: " ", count: max(0, 47 - text.utf8.count)) + "\n"
-        let path = configuration.directory + "/" + DataDirectory.syncedName
+        let path = directory + "/" + DataDirectory.syncedName
         let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { return }
         _ = padded.withCString { pwrite(descriptor, $0, strlen($0), 0) }

@@ -33,6 +33,21 @@ public enum JournalReplay {
     /// naming the file and offset, unless `repair`, which skips the damaged bytes and reports them.
     public static func replay(_ directory: String, through last: UInt64? = nil, repair: Bool = false,
                               deadLetterCapacity: Int = .max) throws(JournalError) -> (RecoveredState, RecoveryReport) {
+        // A live broker's compaction may remove files between the listing and the reading: then
+        // a newer snapshot holds what they held, and reading again finds it.
+        var attempt = 0
+        while true {
+            do throws(JournalError) {
+                return try replayOnce(directory, through: last, repair: repair, deadLetterCapacity: deadLetterCapacity)
+            } catch {
+                attempt += 1
+                guard case .system(_, let code) = error, code == ENOENT, attempt < 5 else { throw error }
+            }
+        }
+    }
+
+    private static func replayOnce(_ directory: String, through last: UInt64?, repair: Bool,
+                                   deadLetterCapacity: Int) throws(JournalError) -> (RecoveredState, RecoveryReport) {
         let files = try DataDirectory.listing(directory)
         var state = RecoveredState(deadLetterCapacity: deadLetterCapacity)
         var report = RecoveryReport()

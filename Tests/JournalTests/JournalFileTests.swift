@@ -89,13 +89,12 @@ struct JournalFileTests {
         try writeJournal(directory.path, records: [.accepted(entry(1))])
         let path = try segments(directory.path)[0]
         let original = readBytes(path)
+        let (valid, written) = try JournalReplay.replay(directory.path)
+        #expect(valid.tasks.count == 1)
+        let end = written.files[0].validEnd
         for (type, skippable) in [(UInt8(0xC1), true), (UInt8(0x41), false)] {
-            var bytes = Array(original.prefix(32 + 8 + 1 + 80))  // header, then room
-            let (valid, _) = try JournalReplay.replay(directory.path)
-            #expect(valid.tasks.count == 1)
             // A record of `type` with a 3-byte body, after the real one.
-            let end = Self.dataEnd(original)
-            bytes = Array(original[0..<end])
+            let bytes = Array(original[0..<end])
             var record: [UInt8] = [4, 0, 0, 0, 0, 0, 0, 0, type, 1, 2, 3]
             JournalEncoder.sealChecksums(&record)
             writeBytes(bytes + record, to: path)
@@ -108,10 +107,4 @@ struct JournalFileTests {
         }
     }
 
-    /// Offset just past the last non-zero byte of a preallocated segment.
-    static func dataEnd(_ bytes: [UInt8]) -> Int {
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == 0 { end -= 1 }
-        return end
-    }
 }

@@ -25,10 +25,12 @@ final class SocketOutbox: BrokerOutbox {
     private var producerVersions: [[UInt8]: ProtocolVersion] = [:]
     /// Consumers a DISPATCH could not reach, for the engine to remove (``takeUnreachable()``).
     private var unreachable: [ConsumerRecord] = []
-    /// When the broker is durable, every message to a producer waits until the journal batch of
-    /// the turn that made it is written (``hold(until:)``, ``release(upTo:)``): ACCEPTED and
-    /// RESULT must not get ahead of the records they acknowledge, and the other replies wait too
-    /// so that a producer sees everything in order. Messages to consumers never wait.
+    /// When the broker is durable, the messages to producers that tell of the tasks' state wait
+    /// until the journal batch of the turn that made them is written (``hold(until:)``,
+    /// ``release(upTo:)``): ACCEPTED, RESULT, and the STATUS, CANCEL and DEAD_LETTERS replies, in
+    /// the order they were made. The others (REJECTED, STATS, HEARTBEAT, ERROR, HELLO,
+    /// DISCONNECT) acknowledge nothing and go at once: a broker whose disk is full still refuses
+    /// new tasks and answers STATS right away. Messages to consumers never wait.
     let holdsFrontend: Bool
     private var turnFrontend: [OutgoingMessage] = []
     private var held = Deque<(batch: UInt64, message: OutgoingMessage)>()
@@ -97,7 +99,7 @@ final class SocketOutbox: BrokerOutbox {
     }
 
     func send(_ message: OutgoingMessage, on side: BrokerSide) {
-        if holdsFrontend && side == .frontend {
+        if holdsFrontend && side == .frontend && Self.waitsForJournal(message.command) {
             turnFrontend.append(message)
             return
         }
@@ -110,6 +112,13 @@ final class SocketOutbox: BrokerOutbox {
         } catch {
             // An unreachable producer keeps its results in the store for `status` and resubmits.
             failedSendLog.log(logger, "could not deliver a message", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func waitsForJournal(_ command: Command) -> Bool {
+        switch command {
+        case .accepted, .result, .statusReply, .cancelReply, .deadLettersReply: true
+        default: false
         }
     }
 
