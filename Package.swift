@@ -59,11 +59,13 @@ let package = Package(
         ),
         // Conveyor's wire protocol: frames, commands, encoding and validation.
         .target(name: "ConveyorProtocol", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        // CRC-32C in C: the CPU's crc32 instruction where there is one (see Sources/CCRC32C).
+        .target(name: "CCRC32C", path: "Sources/CCRC32C"),
         // The broker's write-ahead journal: records, segments, group commit, recovery, compaction.
         .target(
             name: "ConveyorJournal",
             dependencies: [
-                "ConveyorProtocol", "ConveyorSystem",
+                "CCRC32C", "ConveyorProtocol", "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

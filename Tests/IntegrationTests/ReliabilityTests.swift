@@ -44,7 +44,8 @@ struct ReliabilityTests {
 
     @Test("the broker restarts (in memory) while a producer waits: the producer resubmits and every task ends once")
     func brokerRestart() async throws {
-        try await withCluster(.init(consumers: 1, threads: 4, brokerArguments: Self.fast, consumerArguments: Self.fast)) { cluster in
+        try await withCluster(.init(consumers: 1, threads: 4, brokerArguments: Self.fast + ["--in-memory"],
+                                    consumerArguments: Self.fast)) { cluster in
             let producer = try cluster.makeProducer { $0.heartbeatInterval = .milliseconds(200) }
             var handles: [TaskHandle] = []
             for i in 0..<40 {

@@ -212,6 +212,12 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         outbox.send(reply, on: side)
     }
 
+    /// Hands the records of this turn's transitions to `journal` (from inside the engine, where
+    /// the table is reached in place: from outside, generic code may copy it).
+    func commitJournal(to journal: Journal) -> UInt64 {
+        journal.commit(&table.journal)
+    }
+
     // MARK: Stopping
 
     /// Tells consumers to stop and producers that the broker is going away; dispatches no more.

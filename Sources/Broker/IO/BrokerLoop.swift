@@ -104,7 +104,7 @@ final class BrokerLoop {
     /// made wait for them, and those whose records are written go.
     private func commit() {
         guard let journal else { return }
-        outbox.hold(until: journal.commit(&engine.table.journal))
+        outbox.hold(until: engine.commitJournal(to: journal))
         outbox.release(upTo: journal.releasedBatch)
     }
 
