@@ -73,7 +73,7 @@ public final class Broker: Service, Sendable {
     private static func openJournal(_ configuration: JournalConfiguration, logger: Logger, wakeup: Wakeup)
         throws(JournalError) -> (journal: Journal, state: RecoveredState) {
         let started = monotonicNanoseconds()
-        let (journal, state, report) = try Journal.open(configuration, logger: logger) { wakeup.signal() }
+        let (journal, state, report) = try Journal.open(configuration, logger: logger) { wakeup.signalIfWaiting() }
         for dropped in report.dropped { logger.warning("journal: \(dropped)") }
         let counts = state.counts
         logger.info("journal recovered", metadata: [

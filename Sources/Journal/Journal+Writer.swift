@@ -17,6 +17,8 @@ extension Journal {
         let thread = Thread { [self] in
             setCurrentThreadName("conveyor-journal")
             var writer = JournalWriterState(segment: segment.file, sealed: unsnapshotted)
+            writer.markDescriptor = Self.openSyncedMark(configuration.directory)
+            defer { if writer.markDescriptor >= 0 { Glibc.close(writer.markDescriptor) } }
             writerLoop(&writer)
             finished.set(())
         }
@@ -29,6 +31,8 @@ extension Journal {
         while true {
             let timeout = writer.nextTimeout(policy: configuration.fsync, failing: !buffer.isEmpty)
             _ = wake.wait(timeout: timeout)
+            let delay = writer.gatherDelay(policy: configuration.fsync)
+            if delay > 0 { usleep(delay) }
             let (batch, records, stopping) = shared.withLock { shared in
                 if buffer.isEmpty { swap(&buffer, &shared.pending) } else { buffer.append(contentsOf: shared.pending) }
                 shared.pending.removeAll(keepingCapacity: true)
@@ -36,6 +40,7 @@ extension Journal {
                 return (shared.submittedBatch, shared.pendingRecords, shared.stopping)
             }
             writer.unwrittenRecords += records
+            writer.lastWriteRecords = records
             do throws(JournalError) {
                 if !buffer.isEmpty {
                     JournalEncoder.sealChecksums(&buffer, from: writer.sealedPrefix)
@@ -129,7 +134,7 @@ extension Journal {
             $0.syncedSegment = number
             $0.syncedOffset = next.offset
         }
-        writeSyncedMark(segment: number, offset: next.offset)
+        writeSyncedMark(segment: number, offset: next.offset, into: writer.markDescriptor)
     }
 
     func sync(_ writer: inout JournalWriterState) throws(JournalError) {
@@ -144,22 +149,29 @@ extension Journal {
             $0.syncedSegment = segment
             $0.syncedOffset = offset
         }
-        writeSyncedMark(segment: segment, offset: offset)
+        writeSyncedMark(segment: segment, offset: offset, into: writer.markDescriptor)
     }
 
     /// Records the end of the durable data in `journal.synced` (not itself synced: it is for
     /// crash tests, which keep the page cache, and operators).
-    func writeSyncedMark(segment: UInt64, offset: Int) {
-        Self.writeSyncedMark(configuration.directory, segment: segment, offset: offset)
+    func writeSyncedMark(segment: UInt64, offset: Int, into descriptor: Int32) {
+        guard descriptor >= 0 else { return }
+        var line = "segment \(segment) offset \(offset)"
+        line += String(repeating: " ", count: max(0, 47 - line.utf8.count)) + "\n"
+        line.withUTF8 { _ = pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Opens `journal.synced` for the writer (kept open: it is rewritten after every sync).
+    static func openSyncedMark(_ directory: String) -> Int32 {
+        Glibc.open(directory + "/" + DataDirectory.syncedName, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
     }
 
     static func writeSyncedMark(_ directory: String, segment: UInt64, offset: Int) {
-        let text = "segment \(segment) offset \(offset)"
-        let padded = text + String(repeating: " ", count: max(0, 47 - text.utf8.count)) + "\n"
-        let path = directory + "/" + DataDirectory.syncedName
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        let descriptor = openSyncedMark(directory)
         guard descriptor >= 0 else { return }
-        _ = padded.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+        var line = "segment \(segment) offset \(offset)"
+        line += String(repeating: " ", count: max(0, 47 - line.utf8.count)) + "\n"
+        line.withUTF8 { _ = pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         Glibc.close(descriptor)
     }
 
@@ -253,6 +265,11 @@ struct JournalWriterState {
     var lastSync: UInt64 = monotonicNanoseconds()
     /// Bytes at the start of the writer's buffer whose checksums are already filled in.
     var sealedPrefix = 0
+    /// `journal.synced`, open for the writer's whole life.
+    var markDescriptor: Int32 = -1
+    /// Records in the last write: a large one means the broker is busy, and the next sync waits a
+    /// moment to gather more (``gatherDelay(policy:)``).
+    var lastWriteRecords = 0
 
     init(segment: SegmentFile, sealed: [UInt64]) {
         self.segment = segment
@@ -269,6 +286,17 @@ struct JournalWriterState {
             return .now() + .nanoseconds(Int(due > now ? due - now : 0))
         }
         return .now() + .seconds(1)
+    }
+
+    /// Adaptive group commit: under ``FsyncPolicy/always``, when the last write held many records
+    /// (the broker is busy), wait until 250 µs after the last sync before taking the next batch,
+    /// so that each `fdatasync` covers more records. A lone task (a latency-bound producer) never
+    /// waits.
+    func gatherDelay(policy: FsyncPolicy) -> UInt32 {
+        guard policy == .always, lastWriteRecords >= 32 else { return 0 }
+        let due = lastSync &+ 250_000
+        let now = monotonicNanoseconds()
+        return due > now ? UInt32((due - now) / 1000) : 0
     }
 
     func syncDue(policy: FsyncPolicy, now: UInt64) -> Bool {

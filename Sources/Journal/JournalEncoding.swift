@@ -164,10 +164,13 @@ public struct JournalEncoder: Sendable {
     }
 
     private mutating func putString(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in
+        let done: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
             putU32(UInt32(utf8.count))
             bytes.append(contentsOf: utf8)
+        }
+        if done == nil {
+            putU32(UInt32(value.utf8.count))
+            bytes.append(contentsOf: value.utf8)
         }
     }
 

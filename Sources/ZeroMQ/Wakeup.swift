@@ -12,6 +12,7 @@ public final class Wakeup: Sendable {
     public let readDescriptor: Int32
     private let writeDescriptor: Int32
     private let pending = Atomic<Bool>(false)
+    private let waiting = Atomic<Bool>(false)
 
     public init() {
         var fds: [Int32] = [0, 0]
@@ -31,6 +32,21 @@ public final class Wakeup: Sendable {
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         _ = write(writeDescriptor, &byte, 1)
+    }
+
+    /// For a waker that only needs to wake the thread when it sleeps (``signalIfWaiting()``): the
+    /// thread calls this before it looks for work one last time and polls, and ``endWait()`` after.
+    /// Sequentially consistent on both sides, so that either the thread sees the waker's work or
+    /// the waker sees the thread waiting.
+    public func beginWait() { waiting.store(true, ordering: .sequentiallyConsistent) }
+
+    public func endWait() { waiting.store(false, ordering: .relaxed) }
+
+    /// ``signal()``, but only while the thread is between ``beginWait()`` and ``endWait()``: a
+    /// busy thread looks for the work by itself at the end of its turn, without two system calls.
+    public func signalIfWaiting() {
+        guard waiting.load(ordering: .sequentiallyConsistent) else { return }
+        signal()
     }
 
     /// Called by the woken thread before it looks at what it was woken for.

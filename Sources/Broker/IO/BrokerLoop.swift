@@ -75,7 +75,14 @@ final class BrokerLoop {
         let woken = poller.add(fileDescriptor: wakeup.readDescriptor)
         var nextTick = monotonicNanoseconds()
         while !stop.isSet {
+            if let journal {
+                // Woken by the journal's writer only while waiting here: release what it has
+                // written so far after saying so, and poll.
+                wakeup.beginWait()
+                outbox.release(upTo: journal.releasedBatch)
+            }
             try poller.poll(timeout: Self.pollInterval)
+            wakeup.endWait()
             if poller.isReadable(woken) { wakeup.reset() }
             if poller.isReadable(back) { try receive(from: backend, side: .backend) }
             if poller.isReadable(front) { try receive(from: frontend, side: .frontend) }
