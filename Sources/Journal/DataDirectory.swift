@@ -30,6 +30,13 @@ public final class DataDirectory: Sendable {
         let lockPath = path + "/lock"
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .lastSystem("cannot open \(lockPath)") }
+        // A broker killed a moment ago holds the lock until the kernel has finished it off: a
+        // restart right after a kill -9 waits a little for it rather than fail.
+        var waited = 0
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0, errno == EWOULDBLOCK, waited < Self.lockPatienceMilliseconds {
+            usleep(50_000)
+            waited += 50
+        }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -41,6 +48,9 @@ public final class DataDirectory: Sendable {
         _ = note.withCString { pwrite(descriptor, $0, strlen($0), 0) }
         lockDescriptor = descriptor
     }
+
+    /// How long opening waits for a lock another process holds before it says so.
+    static let lockPatienceMilliseconds = 2_000
 
     deinit { unlock() }
 
