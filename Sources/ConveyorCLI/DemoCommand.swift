@@ -51,6 +51,9 @@ struct DemoCommand: AsyncParsableCommand {
         try cluster.startConsumer(threads: threads, processes: processes)
         try await cluster.waitForConsumers(processes)
         printLine("broker frontend \(cluster.frontend), backend \(cluster.backend)")
+        if let directory = cluster.dataDirectory {
+            printLine("durable journal in \(directory) (fsync always: a temporary folder, removed at the end)")
+        }
 
         var tasks: [LoadTask] = []
         for i in 0..<echo { tasks.append(Workloads.echo(i)) }
@@ -70,6 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         FileHandle.standardError.write(Data("\n".utf8))
         printLine(DemoSummary.render(report))
+        if let journal = try? await cluster.stats().journal { printLine("\n" + StatsFormatter.journal(journal)) }
         if !report.allVerified { throw ExitCode.failure }
     }
 }
