@@ -13,24 +13,25 @@ import Testing
 struct CrashTests {
     static let segmentBytes = 64 << 10
 
-    @Test("kill -9 at 10 journal offsets during no-wait batches (one during a compaction): every accepted task completes once")
+    @Test("kill -9 at 10 journal offsets during 20,000-task no-wait batches (one during a compaction): every accepted task completes once")
     func killDuringBatches() async throws {
         let seed = UInt64(Date().timeIntervalSince1970)
         var random = Random(seed: seed)
         let log = try Cluster.makeTemporaryDirectory(prefix: "conveyor-exec-") + "/executions.ndjson"
-        try await withCluster(.init(consumers: 0, brokerArguments: ["--journal-segment-bytes", "\(Self.segmentBytes)"])) { cluster in
+        let arguments = ["--journal-segment-bytes", "\(Self.segmentBytes)", "--keep-results", "1000000"]
+        try await withCluster(.init(consumers: 0, brokerArguments: arguments)) { cluster in
             let directory = try #require(cluster.dataDirectory)
             var expected: [String: String] = [:]
             var killedDuringCompaction = false
             var batch = 0
             for point in 0..<10 {
-                let duringCompaction = point == 6
+                let duringCompaction = point == 3
                 var killed = false
                 while !killed {
-                    let lines = (0..<2_000).map { #"{"batch":\#(batch),"i":\#($0)}"# }
+                    let lines = (0..<20_000).map { #"{"batch":\#(batch),"i":\#($0)}"# }
                     batch += 1
                     let start = Durability.position(directory, segmentBytes: Self.segmentBytes)
-                    let target = start + random.below(2_000 * 110)
+                    let target = start + random.below(20_000 * 120)
                     let submit = try Durability.startBatch(cluster, input: try Durability.inputFile(lines))
                     let deadline = Date().addingTimeInterval(60)
                     while submit.isRunning, Date() < deadline {
@@ -55,7 +56,7 @@ struct CrashTests {
                 }
             }
             #expect(killedDuringCompaction, "no kill landed during a compaction")
-            #expect(expected.count > 2_000, "too few tasks were accepted (\(expected.count))")
+            #expect(expected.count > 20_000, "too few tasks were accepted (\(expected.count))")
             try cluster.startConsumer(threads: 4, arguments: ["--execution-log", log])
             let producer = try cluster.makeProducer()
             try await Durability.expectAllDone(producer, expected)
