@@ -166,16 +166,18 @@ let package = Package(
             path: "examples/swift-producer",
             swiftSettings: strict
         ),
+        // What the test targets share (a seeded generator); not part of any product.
+        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(
             name: "BrokerTests",
-            dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem"],
+            dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem", "TestSupport"],
             swiftSettings: strict
         ),
-        .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol"], swiftSettings: strict),
+        .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "JournalTests",
-            dependencies: ["ConveyorJournal", "ConveyorProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ConveyorJournal", "ConveyorProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -190,7 +192,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "ConveyorTesting", "ConveyorProducer", "ConveyorProtocol", "ZeroMQ", "ConveyorSystem",
-                "ConveyorBroker", "ConveyorProcess",
+                "ConveyorBroker", "ConveyorProcess", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,3 +1,4 @@
+import TestSupport
 @testable import ConveyorBroker
 import ConveyorJournal
 import ConveyorProtocol
@@ -278,22 +279,7 @@ struct ModelRun {
 }
 
 /// A small, fast, seedable generator (SplitMix64), so that a failing sequence can be replayed.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
-    mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
-    mutating func pick<T>(_ items: [T]) -> T? { items.isEmpty ? nil : items[Int(below(UInt64(items.count)))] }
-}
+typealias SplitMix64 = TestSupport.SplitMix64
 
 @Suite("Task state machine against a reference model")
 struct TaskTableModelTests {

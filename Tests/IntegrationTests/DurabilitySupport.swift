@@ -1,3 +1,4 @@
+import TestSupport
 import ConveyorProcess
 import ConveyorProducer
 import ConveyorProtocol
@@ -95,16 +96,5 @@ enum Durability {
     }
 }
 
-/// A small deterministic generator, so that a failing kill point can be replayed from its seed.
-struct Random {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
-}
+/// A seeded generator, so that a failing kill point can be replayed from its seed.
+typealias Random = TestSupport.SplitMix64

@@ -1,3 +1,4 @@
+import TestSupport
 import ConveyorJournal
 import ConveyorProtocol
 import Foundation
@@ -60,15 +61,4 @@ func readBytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(a
 
 func writeBytes(_ bytes: [UInt8], to path: String) { FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
 
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
+typealias SplitMix64 = TestSupport.SplitMix64

@@ -1,3 +1,4 @@
+import TestSupport
 import ConveyorProtocol
 import ZeroMQ
 
@@ -31,18 +32,8 @@ func parseError(_ parts: [[UInt8]], fromRouter: Bool = false) -> ProtocolError? 
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-/// SplitMix64: a tiny deterministic generator, so that generated cases are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The suites' seeded generator, so that generated cases are the same on every run.
+typealias SeededGenerator = TestSupport.SplitMix64
 
 /// The version-3 tag, spelled out: ASCII `CVY3`.
 let cvy3: [UInt8] = [0x43, 0x56, 0x59, 0x33]
