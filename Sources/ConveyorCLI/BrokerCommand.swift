@@ -72,6 +72,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "conveyor.broker")
+        if let limit = raiseFileDescriptorLimit() {
+            logger.debug("open files limit", metadata: ["soft": "\(limit.soft)", "hard": "\(limit.hard)"])
+        }
         var configuration = BrokerConfiguration()
         configuration.frontend = frontend
         configuration.backend = backend

@@ -86,6 +86,7 @@ enum StatsFormatter {
         if let version = stats.protocolVersion { lines.append("protocol: \(version)") }
         let queued = stats.queued.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         lines.append("queued: \(stats.queuedTotal)" + (queued.isEmpty ? "" : "  (" + queued.joined(separator: ", ") + ")"))
+        if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
         lines.append("running: \(stats.running)")
         lines.append("producers: \(stats.producers)")
         lines.append("results kept: \(stats.resultsKept)")

@@ -107,6 +107,9 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public var deadLetterTotal: Int
     /// The protocol tag the broker speaks by default (`CVY3`); absent from older brokers.
     public var protocolVersion: String?
+    /// Tasks waiting out a retry backoff (counted by `--max-queued` with the queued ones); absent
+    /// from older brokers.
+    public var delayed: Int?
     /// The durable journal's figures; absent from a broker run `--in-memory` (and older ones).
     public var journal: Journal?
 
@@ -117,12 +120,12 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
-        case journal
+        case journal, delayed
     }
 
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,
                 resultsKept: Int, totals: Totals, deadLetters: [DeadLetter], deadLetterTotal: Int,
-                protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil) {
+                protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil, delayed: Int? = nil) {
         self.queued = queued
         self.queuedTotal = queuedTotal
         self.running = running
@@ -134,5 +137,6 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         self.deadLetterTotal = deadLetterTotal
         self.protocolVersion = protocolVersion
         self.journal = journal
+        self.delayed = delayed
     }
 }

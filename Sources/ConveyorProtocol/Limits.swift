@@ -5,6 +5,13 @@ public enum Limits {
     public static let maxIdentifierBytes = 255
     /// The largest capacity (credit) a consumer may announce in READY.
     public static let maxCapacity = 100_000
+    /// A READY body's size at most (its JSON); a larger one is answered with ERROR and not read.
+    public static let maxReadyBytes = 65_536
+    /// Task names one consumer may serve at most.
+    public static let maxServedNames = 1_000
+    /// Tasks a consumer is sent before it has answered any: its credit grows by one with each
+    /// task it answers, up to its announced capacity (docs/RELIABILITY.md, "Bounds").
+    public static let initialCredit = 64
     /// The default cap on one task's args or result (`--max-message-size`).
     public static let defaultMaxMessageSize: Int64 = 16 * 1024 * 1024
     /// Messages that carry groups stop taking more once their packed frame passes this many

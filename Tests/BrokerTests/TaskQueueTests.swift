@@ -97,3 +97,29 @@ struct TaskQueueTests {
         #expect(store.expire(now: 1_002_000).count == 1)
     }
 }
+
+@Suite("The queue with many priorities")
+struct ManyPrioritiesTests {
+    @Test("100,000 distinct priorities: highest first, in time that does not grow with their square")
+    func manyDistinctPriorities() {
+        var queue = MemoryTaskQueue()
+        let count = 100_000
+        let started = ContinuousClock.now
+        for n in 0..<count {
+            let priority = Int32((n &* 7_919) % count)  // every priority once, in a scrambled order
+            queue.append(TaskRecord(id: "t\(n)", name: "a", args: [], options: TaskOptions(priority: priority),
+                                    producer: [1], sequence: UInt64(n), now: 0))
+        }
+        var last = Int32.max
+        var popped = 0
+        while let task = queue.popFirst(among: ["a"]) {
+            #expect(task.options.priority <= last)
+            last = task.options.priority
+            popped += 1
+        }
+        #expect(popped == count)
+        // Quadratic insertion took about 20 s for 280,000 priorities in a release build.
+        #expect(started.duration(to: .now) < .seconds(30))
+        print("100,000 distinct priorities in and out: \(started.duration(to: .now))")
+    }
+}

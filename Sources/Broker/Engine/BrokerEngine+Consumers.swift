@@ -16,6 +16,12 @@ extension BrokerEngine {
         consumer?.version = version
         switch envelope.command {
         case .ready:
+            guard envelope[0].count <= Limits.maxReadyBytes else {
+                table.totals.badMessages += 1
+                reply(error: "READY body is \(envelope[0].count) bytes; the broker reads at most \(Limits.maxReadyBytes)",
+                      to: route, on: .backend, version: version)
+                return
+            }
             let info: ReadyInfo
             do {
                 info = try JSONDecoder().decode(ReadyInfo.self, from: Data(envelope[0].bytes))
@@ -55,6 +61,12 @@ extension BrokerEngine {
     /// tasks and gets no more).
     func ready(_ info: ReadyInfo, from consumer: ConsumerRecord?, route: Frame, key: [UInt8], version: ProtocolVersion,
                now: BrokerInstant) {
+        guard info.tasks.count <= Limits.maxServedNames else {
+            table.totals.badMessages += 1
+            reply(error: "READY lists \(info.tasks.count) task names; a consumer may serve at most \(Limits.maxServedNames)",
+                  to: route, on: .backend, version: version)
+            return
+        }
         guard info.capacity >= 0, info.capacity <= Limits.maxCapacity else {
             reply(error: "READY capacity must be 0-\(Limits.maxCapacity)", to: route, on: .backend, version: version)
             return
@@ -146,7 +158,8 @@ extension BrokerEngine {
             totals: table.totals,
             deadLetters: table.deadLetters.newest(100),
             deadLetterTotal: table.deadLetters.count,
-            journal: journalStatistics())
+            journal: journalStatistics(),
+            delayed: table.delayedCount)
     }
 
     private func journalStatistics() -> BrokerStatistics.Journal? {

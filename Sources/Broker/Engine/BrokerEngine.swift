@@ -145,9 +145,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
         }
-        if table.queue.count >= config.maxQueued && table.wouldQueue(name) {
+        if table.heldCount >= config.maxQueued && table.wouldQueue(name) {
             table.totals.rejected += 1
-            reject(id, "queue full: \(table.queue.count) tasks queued (--max-queued \(config.maxQueued))")
+            reject(id, "queue full: \(table.queue.count) tasks queued and \(table.delayedCount) waiting to retry (--max-queued \(config.maxQueued))")
             return
         }
         // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.

@@ -34,8 +34,11 @@ final class ConsumerRecord {
         self.lastSeen = now
     }
 
-    /// Tasks it may still be sent. Negative after it lowered its capacity below what it holds.
-    var credit: Int { info.capacity - inFlight.count }
+    /// Tasks it may still be sent: its announced capacity, believed only as far as it has shown
+    /// it drains work (``Limits/initialCredit`` plus the tasks it answered), less what it holds.
+    /// Negative after it lowered its capacity below what it holds. A consumer that announces
+    /// 100,000 threads and never answers gets 64 tasks, not all of them.
+    var credit: Int { min(info.capacity, Limits.initialCredit &+ completed) - inFlight.count }
 
     /// How long the consumer may stay silent: `liveness` intervals of the slower of the two
     /// heartbeat intervals, the broker's and the one the consumer announced in READY.

@@ -1,4 +1,5 @@
 import DequeModule
+import HeapModule
 
 /// Where accepted tasks wait for a consumer. The broker talks to its queue only through this
 /// interface, so that a durable store can sit under it later.
@@ -23,8 +24,10 @@ protocol TaskQueue {
 /// The in-memory queue: per task name, one FIFO per priority.
 struct MemoryTaskQueue: TaskQueue {
     private struct NameQueue {
-        /// Priorities present, highest first.
-        var priorities: [Int32] = []
+        /// Priorities present (a max-heap: a new priority costs O(log P), not O(P), so that many
+        /// distinct priorities cannot make the queue quadratic). Each has a bucket; a bucket
+        /// emptied is dropped with its priority when it comes to the top.
+        var priorities = Heap<Int32>()
         var buckets: [Int32: Deque<TaskRecord>] = [:]
         /// Live tasks (entries of removed tasks are skipped lazily).
         var live = 0
@@ -34,8 +37,7 @@ struct MemoryTaskQueue: TaskQueue {
             let priority = task.options.priority
             if buckets[priority] == nil {
                 buckets[priority] = Deque()
-                let index = priorities.firstIndex { $0 < priority } ?? priorities.endIndex
-                priorities.insert(priority, at: index)
+                priorities.insert(priority)
             }
             if atFront { buckets[priority]!.prepend(task) } else { buckets[priority]!.append(task) }
             live += 1
@@ -44,14 +46,14 @@ struct MemoryTaskQueue: TaskQueue {
 
         /// The best live task, dropping removed entries on the way.
         mutating func peek() -> (TaskRecord, Int32)? {
-            while let priority = priorities.first {
+            while let priority = priorities.max {
                 while let first = buckets[priority]!.first {
                     if first.isQueued { return (first, priority) }
                     buckets[priority]!.removeFirst()
                     entries -= 1
                 }
                 buckets[priority] = nil
-                priorities.removeFirst()
+                _ = priorities.removeMax()
             }
             return nil
         }
@@ -65,7 +67,7 @@ struct MemoryTaskQueue: TaskQueue {
         /// Rebuilds the buckets without removed entries once they outnumber live ones.
         mutating func compactIfNeeded() {
             guard entries > 2 * live + 64 else { return }
-            for priority in priorities {
+            for priority in Array(buckets.keys) {
                 buckets[priority] = Deque(buckets[priority]!.filter(\.isQueued))
             }
             entries = live

@@ -42,7 +42,7 @@ extension TaskTable {
                 running.append(task)
                 timers.addDeadline(task)
             case .delayed:
-                task.move(to: .delayed)
+                move(task, to: .delayed)
                 timers.addDeadline(task)
                 timers.addNotBefore(task)
             case .done:
@@ -50,7 +50,7 @@ extension TaskTable {
                     records[entry.id] = nil
                     continue
                 }
-                task.move(to: .done)
+                move(task, to: .done)
                 task.args = []
                 task.result = StoredResult(status: result.status, body: result.body, info: result.info)
                 finished.append((task, result.finishedAt))

@@ -38,7 +38,7 @@ extension TaskTable {
         if task.isQueued { queue.remove(task) }
         switch status {
         case .requeue:
-            task.move(to: .queued)
+            move(task, to: .queued)
             if task.attempts > 0 { task.attempts -= 1 }
             counted(.requeue)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }
@@ -48,15 +48,16 @@ extension TaskTable {
         case .retry where task.attempts < task.options.maxAttempts:
             let doublings = UInt64(min(max(task.attempts, 1) - 1, 16))
             let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
-            task.move(to: .delayed)
-            task.notBefore = now &+ backoff
+            move(task, to: .delayed)
+            // A backoff never outlasts the task's own deadline (it then times out, as it must).
+            task.notBefore = min(now &+ backoff, task.deadline)
             timers.addNotBefore(task)
             counted(.retry)
             if journaling { journal.delayed(id: task.id, attempts: task.attempts, notBefore: task.notBefore) }
             totals.retried += 1
             return .applied(.retry)
         case .retry:
-            task.move(to: .done)
+            move(task, to: .done)
             counted(.fail)
             totals.failed += 1
             if task.options.maxAttempts > 1 {
@@ -66,7 +67,7 @@ extension TaskTable {
             finish(task, status: .error, body: body.bytes, info: info.bytes, now: now)
             return .applied(.fail)
         case .ok, .error:
-            task.move(to: .done)
+            move(task, to: .done)
             let transition: TaskTransition = status == .ok ? .finish : .fail
             counted(transition)
             if status == .ok { totals.succeeded += 1 } else { totals.failed += 1 }
@@ -84,7 +85,7 @@ extension TaskTable {
         switch task.state {
         case .queued, .delayed:
             if task.isQueued { queue.remove(task) }
-            task.move(to: .done)
+            move(task, to: .done)
             counted(.cancel)
             totals.cancelled += 1
             finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, "cancelled while queued"), now: now)
@@ -117,7 +118,7 @@ extension TaskTable {
     mutating func promoteBackoffs(at now: UInt64) {
         while let (task, at) = timers.nextNotBefore(dueAt: now) {
             guard task.state == .delayed, task.notBefore == at else { continue }
-            task.move(to: .queued)
+            move(task, to: .queued)
             counted(.promote)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }
             route(task, atFront: true, now: now)
@@ -146,7 +147,7 @@ extension TaskTable {
         case .done:
             return refuse(.expire)
         }
-        task.move(to: .done)
+        move(task, to: .done)
         counted(.expire)
         totals.timedOut += 1
         finish(task, status: .timeout, body: JSONText.errorBody(.timeout, message), now: now)

@@ -80,6 +80,10 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// Transitions refused because the task's state did not allow them, in all and by raw value.
     private(set) var illegalTransitions = 0
     private(set) var refusedCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
+    /// Tasks waiting out a retry backoff (state `delayed`), kept by ``move(_:to:)``.
+    private(set) var delayedCount = 0
+    /// What the queue bound counts: tasks waiting for a consumer and tasks waiting out a backoff.
+    var heldCount: Int { queue.count + delayedCount }
     /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
     var dispatching = true
     /// The records of this loop turn's transitions, when the broker is durable (`journaling`):
@@ -119,6 +123,13 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// After a restore: new records arrive after every restored one.
     mutating func restoreSequence(after last: UInt64) {
         sequence = max(sequence, last)
+    }
+
+    /// The one way a task's state changes (``TaskRecord/move(to:)``), keeping the counts by state.
+    mutating func move(_ task: TaskRecord, to next: TaskRecord.State) {
+        if task.state == .delayed { delayedCount -= 1 }
+        if next == .delayed { delayedCount += 1 }
+        task.move(to: next)
     }
 
     mutating func counted(_ transition: TaskTransition) {
@@ -187,7 +198,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
             if !task.isDone { queue.prepend(task) }
             return
         }
-        task.move(to: .running(consumer: consumer.key))
+        move(task, to: .running(consumer: consumer.key))
         task.attempts += 1
         task.recordDispatch(to: consumer.key)
         consumer.inFlight.insert(task.id)
@@ -255,14 +266,14 @@ struct TaskTable<Outbox: BrokerOutbox> {
         guard task.holder != nil else { return refuse(.release) }
         let limit = max(task.options.maxAttempts, Self.lostDeliveryAttempts)
         if task.attempts >= limit {
-            task.move(to: .done)
+            move(task, to: .done)
             counted(.exhaust)
             totals.failed += 1
             let why = "\(reason) \(task.attempts) time\(task.attempts == 1 ? "" : "s"); attempts exhausted"
             addDeadLetter(task, reason: why)
             finish(task, status: .error, body: JSONText.errorBody(.attemptsExhausted, why), now: now)
         } else {
-            task.move(to: .queued)
+            move(task, to: .queued)
             #if DEBUG
             if seededFaults.contains(.requeueLosesAttempts) { task.attempts = 0 }
             #endif

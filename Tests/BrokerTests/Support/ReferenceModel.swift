@@ -50,6 +50,11 @@ struct ReferenceModel {
 
     var waitingCount: Int { tasks.values.filter { $0.phase == .waiting }.count }
 
+    /// What the queue bound counts: waiting tasks and those waiting out a backoff.
+    var heldCount: Int {
+        tasks.values.filter { if case .backoff = $0.phase { return true }; return $0.phase == .waiting }.count
+    }
+
     func hasFreeConsumer(for name: String) -> Bool {
         consumers.values.contains { $0.alive && $0.names.contains(name) && $0.busy.count < $0.capacity }
     }
@@ -57,7 +62,7 @@ struct ReferenceModel {
     /// Whether a new task would be refused for a full queue.
     func refusesNew(_ name: String) -> Bool {
         let waitsSameName = tasks.values.contains { $0.phase == .waiting && $0.name == name }
-        return waitingCount >= maxQueued && (waitsSameName || !hasFreeConsumer(for: name))
+        return heldCount >= maxQueued && (waitsSameName || !hasFreeConsumer(for: name))
     }
 
     mutating func submit(_ id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64,
@@ -114,7 +119,8 @@ struct ReferenceModel {
         case "retry":
             if task.attempts < task.maxAttempts {
                 let doublings = min(max(task.attempts, 1) - 1, 16)
-                task.phase = .backoff(until: now + (task.backoffNanos << UInt64(doublings)))
+                // A backoff never outlasts the task's own deadline.
+                task.phase = .backoff(until: min(now + (task.backoffNanos << UInt64(doublings)), task.timeoutAt))
                 tasks[id] = task
             } else {
                 end(id, "error", deadLetter: task.maxAttempts > 1)

@@ -1,0 +1,175 @@
+import ConveyorProcess
+import ConveyorProducer
+import ConveyorProtocol
+import ConveyorSystem
+import ConveyorTesting
+import Foundation
+import Testing
+import ZeroMQ
+
+/// What one peer may do to the broker, as the probes of the hostile-peer issue did it, against a
+/// real broker, with a bystander checking that everyone else is still served.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct HostilePeerTests {
+    static let tag = Array("CVY3".utf8)
+
+    /// A normal 2,000-task batch from another producer: every task `ok`, within a generous bound.
+    static func bystanderBatch(_ cluster: Cluster, count: Int = 2_000) async throws {
+        let producer = try cluster.makeProducer()
+        let started = ContinuousClock.now
+        let stats = try await producer.stats()
+        #expect(started.duration(to: .now) < .seconds(5), "a bystander's STATS answered within 5 s")
+        #expect(stats.totals.illegalTransitions == 0)
+        let handles = try await producer.submit(batch: (0..<count).map { TaskSubmission("echo", json: RawJSON(#"{"b":\#($0)}"#)) })
+        for (i, handle) in handles.enumerated() {
+            let result = await handle.result()
+            #expect(result.status == .ok && result.body.text == #"{"b":\#(i)}"#, "bystander task \(i): \(result)")
+        }
+    }
+
+    @Test("a fat READY flood: each refused with ERROR at once, the broker's memory stays bounded, others are served")
+    func fatReadyFlood() async throws {
+        try await withCluster(.init(consumers: 1, threads: 4)) { cluster in
+            let pid = try #require(cluster.broker?.pid)
+            let before = residentBytes(pid)
+            let backend = cluster.backend
+            let started = ContinuousClock.now
+            let errors = try await Task.detached { () throws -> [String] in
+                let context = try Context()
+                let socket = try Socket(context, type: .dealer)
+                try socket.set(.linger, 0)
+                try socket.connect(backend)
+                // 300,000 names: 3.6 MB, under the frame cap; then 2,000 short names, under the size cap.
+                let fat = #"{"capacity":4,"threads":4,"host":"x","pid":1,"tasks":["# +
+                    (0..<300_000).map { #""n\#($0)""# }.joined(separator: ",") + "]}"
+                let many = #"{"capacity":4,"threads":4,"host":"x","pid":1,"tasks":["# +
+                    (0..<2_000).map { #""m\#($0)""# }.joined(separator: ",") + "]}"
+                for round in 0..<40 {
+                    try socket.send(multipart: [Self.tag, [Command.ready.rawValue], Array((round % 2 == 0 ? fat : many).utf8)])
+                }
+                var errors: [String] = []
+                var poller = Poller()
+                poller.add(socket)
+                while errors.count < 40, try poller.poll(timeout: .seconds(10)) > 0,
+                      let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    if frames.count >= 3, frames[1].bytes == [Command.error.rawValue] { errors.append(frames[2].string) }
+                }
+                return errors
+            }.value
+            #expect(errors.count == 40, "every fat READY answered with ERROR (\(errors.count))")
+            #expect(errors.contains { $0.contains("READY body is") && $0.contains("at most 65536") })
+            #expect(errors.contains { $0.contains("lists 2000 task names") && $0.contains("at most 1000") })
+            #expect(started.duration(to: .now) < .seconds(30))
+            try await Self.bystanderBatch(cluster)
+            let growth = residentBytes(pid) - before
+            #expect(growth < 256 << 20, "broker grew \(growth >> 20) MB")
+            #expect(try await cluster.stats().consumers.count == 1, "the hostile peer was not registered")
+        }
+    }
+
+    @Test("a consumer that announces 100,000 threads and never answers gets 64 tasks, not the queue")
+    func blackHoleConsumer() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let backend = cluster.backend
+            let stop = StopFlag()
+            // The black hole: registers, heartbeats, counts what it is sent, answers nothing.
+            let received = Task.detached { () throws -> Int in
+                let context = try Context()
+                let socket = try Socket(context, type: .dealer)
+                try socket.set(.linger, 0)
+                try socket.connect(backend)
+                try socket.send(multipart: [Self.tag, [Command.ready.rawValue],
+                                            Array(#"{"capacity":100000,"threads":100000,"host":"hole","pid":7,"tasks":["echo"]}"#.utf8)])
+                var groups = 0
+                var poller = Poller()
+                poller.add(socket)
+                var lastBeat = ContinuousClock.now
+                while !stop.isSet {
+                    if try poller.poll(timeout: .milliseconds(100)) > 0 {
+                        while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                            if frames.count >= 3, frames[1].bytes == [Command.dispatch.rawValue] {
+                                groups += Self.fieldCount(frames[2].bytes) / 4
+                            }
+                        }
+                    }
+                    if lastBeat.duration(to: .now) > .milliseconds(300) {
+                        try socket.send(multipart: [Self.tag, [Command.heartbeat.rawValue]])
+                        lastBeat = .now
+                    }
+                }
+                return groups
+            }
+            try await waitUntil { (try? await cluster.stats())?.consumers.count == 1 }
+            try cluster.startConsumer(threads: 4)
+            try await cluster.waitForConsumers(2)
+            let producer = try cluster.makeProducer()
+            let options = TaskOptions(timeoutMilliseconds: 4_000)
+            let handles = try await producer.submit(batch: (0..<2_000).map {
+                TaskSubmission("echo", json: RawJSON(#"{"i":\#($0)}"#), options: options)
+            })
+            var ok = 0
+            for handle in handles where await handle.result().status == .ok { ok += 1 }
+            stop.set()
+            let captured = try await received.value
+            #expect(captured <= Limits.initialCredit, "the black hole was sent \(captured) tasks")
+            #expect(ok >= 2_000 - Limits.initialCredit, "\(ok) of 2,000 ended ok")
+            print("black hole: sent \(captured) tasks; \(ok) of 2,000 ended ok on the real consumer")
+        }
+    }
+
+    @Test("tasks waiting to retry count against --max-queued, and no backoff outlasts its task's deadline")
+    func retriesCountAgainstTheBound() async throws {
+        try await withCluster(.init(consumers: 1, threads: 4, brokerArguments: ["--max-queued", "50"])) { cluster in
+            let producer = try cluster.makeProducer()
+            // Ten minutes of backoff, but four seconds to live.
+            let options = TaskOptions(timeoutMilliseconds: 4_000, maxAttempts: 3, retryBackoffMilliseconds: 600_000)
+            let started = ContinuousClock.now
+            let handles = try await producer.submit(batch: (0..<50).map {
+                TaskSubmission("fail", json: RawJSON(#"{"message":"no \#($0)"}"#), options: options)
+            })
+            try await waitUntil { (try? await cluster.stats())?.delayed == 50 }
+            let stats = try await cluster.stats()
+            #expect(stats.queuedTotal == 0 && stats.delayed == 50)
+            do {
+                _ = try await producer.submit("nobody-serves-this", json: "{}")
+                Issue.record("a task was queued past --max-queued")
+            } catch {
+                #expect("\(error)".contains("queue full") && "\(error)".contains("50 waiting to retry"), "\(error)")
+            }
+            for handle in handles {
+                let result = await handle.result()
+                #expect(result.status == .timeout, "\(result)")
+            }
+            #expect(started.duration(to: .now) < .seconds(40), "the backoffs ended with their tasks' deadlines")
+        }
+    }
+
+    @Test("the broker raises its open-files limit to the hard limit")
+    func fileDescriptorLimit() throws {
+        let executable = try Cluster.locateExecutable()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else {
+            print("skipped: prlimit (util-linux) is not installed")
+            return
+        }
+        let broker = try ManagedProcess(name: "broker", executable: URL(fileURLWithPath: "/usr/bin/prlimit"),
+                                        arguments: ["--nofile=256:4096", executable.path, "broker", "--in-memory",
+                                                    "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
+        defer { broker.stop() }
+        #expect(broker.waitForLine(containing: "backend ", timeout: .seconds(30)) != nil)
+        let limits = try String(contentsOfFile: "/proc/\(broker.pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers == [4096, 4096], "\(line)")
+    }
+
+    /// Fields in a packed frame (PROTOCOL.md): each a 4-byte big-endian length and its bytes.
+    static func fieldCount(_ bytes: [UInt8]) -> Int {
+        var offset = 0, count = 0
+        while offset + 4 <= bytes.count {
+            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            offset += 4 + length
+            count += 1
+        }
+        return count
+    }
+}
