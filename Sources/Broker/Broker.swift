@@ -30,6 +30,7 @@ public final class Broker: Service, Sendable {
     private let logger: Logger
     private let runState = ServiceRunState(service: "broker")
     private let stopFlag = StopFlag()
+    private let urgentFlag = StopFlag()
     private let bound = OneShot<Result<BoundEndpoints, BrokerStartError>>()
 
     public init(configuration: BrokerConfiguration, logger: Logger) {
@@ -43,7 +44,7 @@ public final class Broker: Service, Sendable {
     public func run() async throws {
         try runState.begin()
         defer { runState.end() }
-        let (configuration, logger, stop, bound) = (self.configuration, self.logger, self.stopFlag, self.bound)
+        let (configuration, logger, stop, bound, urgent) = (self.configuration, self.logger, self.stopFlag, self.bound, self.urgentFlag)
         try await runOnDedicatedThread(name: "conveyor-broker", stop: stop) {
             let loop: BrokerLoop
             do {
@@ -61,7 +62,7 @@ public final class Broker: Service, Sendable {
                 throw error
             }
             do {
-                try loop.run(stop: stop)
+                try loop.run(stop: stop, urgent: urgent)
             } catch {
                 logger.error("broker loop failed", metadata: ["error": "\(error)"])
                 throw error
@@ -91,8 +92,16 @@ public final class Broker: Service, Sendable {
         try await bound.wait().get()
     }
 
-    /// Asks a running broker to stop, as a graceful shutdown does.
+    /// Asks a running broker to stop, as a graceful shutdown does: it takes no new tasks, waits up
+    /// to ``BrokerConfiguration/drainTimeout`` for the running ones, then says goodbye.
     public func stop() {
+        stopFlag.set()
+    }
+
+    /// Stops at once, without waiting for running tasks (a second SIGTERM): they are requeued
+    /// at the next start from the journal, or, in memory, resubmitted by their producers.
+    public func stopNow() {
+        urgentFlag.set()
         stopFlag.set()
     }
 }

@@ -28,6 +28,9 @@ public struct BrokerConfiguration: Sendable {
     /// connection is encrypted, and only clients that know the matching public key can talk to
     /// the broker (clients are not authenticated: there is no allow-list of client keys).
     public var curveSecretKey: [UInt8]?
+    /// How long a stopping broker waits for the results of tasks running on consumers (taking no
+    /// new tasks and dispatching none meanwhile); a second stop request ends the wait at once.
+    public var drainTimeout: Duration = .seconds(30)
     /// Where and how the broker journals its state (docs/RELIABILITY.md); `nil` keeps everything
     /// in memory only, lost when the broker stops.
     public var journal: JournalConfiguration?

@@ -51,6 +51,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Flag(help: "Start even when the journal is damaged in the middle: skip the damaged bytes, keep every readable record, and log what was skipped.")
     var journalRepair = false
 
+    @Option(help: "Seconds a stopping broker (SIGTERM) waits for the results of running tasks, taking no new ones; a second SIGTERM stops it at once.")
+    var drainTimeout: Double = 30
+
     @Option(help: "A file with the broker's CURVE secret key (from conveyor keygen): every connection is encrypted and needs the broker's public key.")
     var curveSecretFile: String?
 
@@ -64,6 +67,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be 0-86400 seconds") }
         guard FsyncPolicy(fsync) != nil else {
             throw ValidationError("--fsync must be always, interval:MS (1-60000) or never, not '\(fsync)'")
         }
@@ -84,6 +88,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.liveness = liveness
+        configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         if !inMemory {
             var journal = JournalConfiguration(directory: dataDir)
             journal.fsync = FsyncPolicy(fsync)!
@@ -101,13 +106,13 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker = Broker(configuration: configuration, logger: logger)
         let publicKey = curvePublicKey
         do {
-            try await ConveyorServices.run([broker], logger: logger) { _ in
+            try await ConveyorServices.run([broker], logger: logger, started: { _ in
                 let endpoints = try await broker.endpoints()
                 printLine("frontend \(endpoints.frontend)")
                 printLine("backend \(endpoints.backend)")
                 if let publicKey { printLine("curve-public-key \(publicKey)") }
                 logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
-            }
+            }, again: { broker.stopNow() })
         } catch let error as BrokerStartError {
             printError("error: \(error)")
             throw ExitCode.failure

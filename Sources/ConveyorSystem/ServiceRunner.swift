@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 public import ServiceLifecycle
 
 /// How the `conveyor` commands (and apps like examples/thumbnail-consumer) run their services.
@@ -10,17 +11,22 @@ public enum ConveyorServices {
     /// by the group's own signal handling. Every signal asks for a graceful shutdown again, which
     /// is harmless.
     ///
-    /// - Parameter started: called once the group is about to run, e.g. to print what was bound.
+    /// - Parameters:
+    ///   - again: called on every signal after the first (a second SIGTERM: "stop now").
+    ///   - started: called once the group is about to run, e.g. to print what was bound.
     public static func run(
         _ services: [any Service],
         logger: Logger,
-        started: @Sendable (ServiceGroup) async throws -> Void = { _ in }
+        started: @Sendable (ServiceGroup) async throws -> Void = { _ in },
+        again: (@Sendable () -> Void)? = nil
     ) async throws {
         TerminationSignals.start()
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             logger: logger))
+        let signals = Atomic<Int>(0)
         TerminationSignals.install { _ in
+            if signals.add(1, ordering: .relaxed).newValue > 1, let again { again() }
             Task { await group.triggerGracefulShutdown() }
         }
         // A signal after the group has finished ends the process, as it would without a group.

@@ -188,7 +188,7 @@ struct TaskTableTests {
     @Test("once the broker stops dispatching, ready tasks queue instead of going to consumers")
     func noDispatchWhileStopping() {
         consumer(1, capacity: 2)
-        engine.beginDrain()
+        engine.beginDrain(timeout: .seconds(30))
         submit("t1")
         #expect(outbox.dispatches.isEmpty)
         consumer(1, capacity: 3, update: true)

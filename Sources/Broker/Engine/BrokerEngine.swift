@@ -220,8 +220,22 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
 
     // MARK: Stopping
 
-    /// Tells consumers to stop and producers that the broker is going away; dispatches no more.
-    func beginDrain() {
+    /// The drain begins: no new tasks (REJECTED, "broker is shutting down"), no more dispatches;
+    /// the tasks running go on, and their results are taken and delivered.
+    func beginDrain(timeout: Duration) {
+        draining = true
+        table.dispatching = false
+        logger.info("broker stopping: taking no new tasks; waiting for the running ones", metadata: [
+            "tasks.queued": "\(table.queue.count)", "tasks.running": "\(table.runningCount)",
+            "drain_timeout_s": "\(timeout.seconds)",
+        ])
+    }
+
+    /// Whether the drain still waits: tasks are running on consumers that are still here.
+    var drainWaits: Bool { table.runningCount > 0 }
+
+    /// Tells consumers to stop and producers that the broker is going away.
+    func sayGoodbye() {
         draining = true
         table.dispatching = false
         for consumer in table.consumers.consumers.values {
@@ -230,7 +244,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         for (key, peer) in producers {
             outbox.send(OutgoingMessage(to: key, .disconnect, version: peer.version), on: .frontend)
         }
-        logger.info("broker stopping", metadata: [
+        logger.info("broker stopped", metadata: [
             "tasks.queued": "\(table.queue.count)", "tasks.running": "\(table.runningCount)",
         ])
     }

@@ -27,6 +27,8 @@ final class BrokerLoop {
     static let receiveBurst = 512
     /// Messages queued per peer before libzmq drops (send) or stops reading (receive).
     static let highWaterMark: Int32 = 100_000
+    /// How long a stopping broker waits for running tasks' results.
+    private let drainTimeout: Duration
     /// How long the goodbyes may take to leave once the broker stops, in ms.
     static let goodbyeLinger: Int32 = 1000
 
@@ -34,6 +36,7 @@ final class BrokerLoop {
     init(config: BrokerConfiguration, logger: Logger, context: Context, journal: Journal?, wakeup: Wakeup) throws {
         self.journal = journal
         self.wakeup = wakeup
+        self.drainTimeout = config.drainTimeout
         frontend = try Socket(context, type: .router)
         backend = try Socket(context, type: .router)
         for socket in [frontend, backend] {
@@ -67,14 +70,24 @@ final class BrokerLoop {
         }
     }
 
-    /// Serves until `stop` is set, then says goodbye to every peer.
-    func run(stop: StopFlag) throws {
+    /// Serves until `stop` is set; then drains (no new tasks, no dispatches, results of running
+    /// tasks still taken) until nothing runs, the drain timeout passes or `urgent` is set; then
+    /// says goodbye to every peer and makes the journal durable.
+    func run(stop: StopFlag, urgent: StopFlag) throws {
         var poller = Poller()
         let front = poller.add(frontend)
         let back = poller.add(backend)
         let woken = poller.add(fileDescriptor: wakeup.readDescriptor)
         var nextTick = monotonicNanoseconds()
-        while !stop.isSet {
+        var drainDeadline: UInt64?
+        while true {
+            if stop.isSet {
+                if drainDeadline == nil {
+                    engine.beginDrain(timeout: drainTimeout)
+                    drainDeadline = monotonicNanoseconds() &+ drainTimeout.nanoseconds
+                }
+                if urgent.isSet || !engine.drainWaits || monotonicNanoseconds() >= drainDeadline! { break }
+            }
             if let journal {
                 // Woken by the journal's writer only while waiting here: release what it has
                 // written so far after saying so, and poll.
@@ -97,7 +110,7 @@ final class BrokerLoop {
         // Give the goodbyes time to leave before the sockets close.
         try? frontend.set(.linger, Self.goodbyeLinger)
         try? backend.set(.linger, Self.goodbyeLinger)
-        engine.beginDrain()
+        engine.sayGoodbye()
         flush(now: .now)
         if let journal {
             commit()
