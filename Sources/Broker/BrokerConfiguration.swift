@@ -28,6 +28,10 @@ public struct BrokerConfiguration: Sendable {
     /// connection is encrypted, and only clients that know the matching public key can talk to
     /// the broker (clients are not authenticated: there is no allow-list of client keys).
     public var curveSecretKey: [UInt8]?
+    /// How long a dispatched task's lease lasts: a consumer that neither answers nor renews it
+    /// (RENEW, which consumers send every heartbeat interval for what they hold) within it loses
+    /// the task to another consumer, the attempt counted.
+    public var leaseDuration: Duration = .seconds(30)
     /// How long a stopping broker waits for the results of tasks running on consumers (taking no
     /// new tasks and dispatching none meanwhile); a second stop request ends the wait at once.
     public var drainTimeout: Duration = .seconds(30)

@@ -26,6 +26,7 @@ final class ConsumerLoop {
     private var pace: PaceController
     private var watchdog: StuckWatchdog
     private var heartbeats: Heartbeats
+    private var held: HeldTasks
     private var socket: Socket?
     private var poller = Poller()
     private var socketIndex = 0
@@ -56,6 +57,7 @@ final class ConsumerLoop {
         machine = ConnectionStateMachine(capacity: pace.initialCapacity, drainTimeout: configuration.drainTimeout.nanoseconds)
         watchdog = StuckWatchdog(slots: outboxes.slots)
         heartbeats = Heartbeats(interval: configuration.heartbeatInterval, liveness: configuration.liveness, now: now)
+        held = HeldTasks(now: now)
     }
 
     /// Runs until the connection stops: returns after a drain that finished, throws
@@ -103,6 +105,10 @@ final class ConsumerLoop {
         if let wanted = pace.check(now: now, current: machine.capacity, draining: machine.isDraining) {
             logger.debug("new capacity", metadata: ["capacity": "\(wanted)", "previous": "\(machine.capacity)"])
             try perform { machine in try machine.announce(capacity: wanted) }
+        }
+        if let renewing = held.renewalDue(now: now, interval: heartbeats.interval), let socket {
+            try Self.renew(renewing, on: socket)
+            heartbeats.sent(now: now)
         }
         if heartbeats.heartbeatDue(now: now), let socket {
             try OutgoingMessage(.heartbeat).send(on: socket, flags: .dontWait)
@@ -155,6 +161,7 @@ final class ConsumerLoop {
             for group in envelope.groups { jobs.append(runner.makeJob(group, version: envelope.version)) }
             apply { machine in try machine.tasksArrived(jobs.count) }
             if machine.acceptsWork {
+                for group in envelope.groups { held.arrived(group[group.startIndex].string) }
                 pool.enqueue(jobs)
                 if !jobs.isEmpty { dispatched = true }
             } else {
@@ -234,6 +241,7 @@ final class ConsumerLoop {
         let completed = outboxes.takeAll()
         guard !completed.isEmpty else { return }
         apply { machine in try machine.resultsSent(completed.count) }
+        for item in completed { held.answered(item.id) }
         var ran = 0
         var total: UInt64 = 0
         for item in completed {
@@ -248,6 +256,17 @@ final class ConsumerLoop {
             logger.error("could not send results", metadata: ["error": "\(error)"])
         }
         heartbeats.sent(now: monotonicNanoseconds())
+    }
+
+    /// RENEW messages for `ids`, 4,096 a message.
+    private static func renew(_ ids: [String], on socket: Socket) throws {
+        var start = 0
+        while start < ids.count {
+            var message = OutgoingMessage(.renew)
+            for id in ids[start..<min(start + 4_096, ids.count)] { message.append(id) }
+            try message.send(on: socket, flags: .dontWait)
+            start += 4_096
+        }
     }
 
     /// The end of the loop, after the machine stopped.

@@ -51,6 +51,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Flag(help: "Start even when the journal is damaged in the middle: skip the damaged bytes, keep every readable record, and log what was skipped.")
     var journalRepair = false
 
+    @Option(help: "Seconds a dispatched task's lease lasts: a consumer that neither answers nor renews it within that (consumers renew what they hold every heartbeat) loses the task to another consumer.")
+    var leaseSeconds: Double = 30
+
     @Option(help: "Seconds a stopping broker (SIGTERM) waits for the results of running tasks, taking no new ones; a second SIGTERM stops it at once.")
     var drainTimeout: Double = 30
 
@@ -67,6 +70,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        guard leaseSeconds >= 1, leaseSeconds <= 86_400 else { throw ValidationError("--lease-seconds must be 1-86400") }
         guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be 0-86400 seconds") }
         guard FsyncPolicy(fsync) != nil else {
             throw ValidationError("--fsync must be always, interval:MS (1-60000) or never, not '\(fsync)'")
@@ -89,6 +93,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.liveness = liveness
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
+        configuration.leaseDuration = .milliseconds(Int(leaseSeconds * 1000))
         if !inMemory {
             var journal = JournalConfiguration(directory: dataDir)
             journal.fsync = FsyncPolicy(fsync)!

@@ -92,7 +92,9 @@ enum StatsFormatter {
         lines.append("results kept: \(stats.resultsKept)")
         lines.append("consumers: \(stats.consumers.count)")
         for consumer in stats.consumers {
-            lines.append("  pid \(consumer.pid) on \(consumer.host): threads \(consumer.threads), in flight \(consumer.inFlight), free credit \(consumer.freeCredit), completed \(consumer.completed)")
+            lines.append("  pid \(consumer.pid) on \(consumer.host): threads \(consumer.threads), in flight \(consumer.inFlight), free credit \(consumer.freeCredit), completed \(consumer.completed)"
+                + (consumer.leasesExpired.map { $0 > 0 ? ", leases expired \($0)" : "" } ?? "")
+                + (consumer.quarantined == true ? ", QUARANTINED (its leases keep running out: no new tasks until it answers one)" : ""))
         }
         lines.append("totals: " + totals(stats.totals).map { "\($0.name) \($0.count)" }.joined(separator: ", "))
         lines.append("dead letters: \(stats.deadLetterTotal)")

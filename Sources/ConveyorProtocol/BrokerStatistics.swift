@@ -11,15 +11,22 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         public var freeCredit: Int
         public var completed: Int
         public var tasks: [String]
+        /// Leases that ran out on it (tasks taken back), and whether that quarantined it (no new
+        /// dispatches until it answers a task). Absent from older brokers.
+        public var leasesExpired: Int?
+        public var quarantined: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case pid, host, process, threads, capacity, completed, tasks
+            case pid, host, process, threads, capacity, completed, tasks, quarantined
             case inFlight = "in_flight"
             case freeCredit = "free_credit"
+            case leasesExpired = "leases_expired"
         }
 
         public init(pid: Int, host: String, process: Int?, threads: Int, capacity: Int, inFlight: Int,
-                    freeCredit: Int, completed: Int, tasks: [String]) {
+                    freeCredit: Int, completed: Int, tasks: [String], leasesExpired: Int? = nil, quarantined: Bool? = nil) {
+            self.leasesExpired = leasesExpired
+            self.quarantined = quarantined
             self.pid = pid
             self.host = host
             self.process = process

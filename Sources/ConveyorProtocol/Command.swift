@@ -27,6 +27,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case ready = 0x21
     case dispatch = 0x22
     case done = 0x23
+    /// Consumer → broker (version 3): the ids of tasks it still holds, whose leases it renews.
+    case renew = 0x24
 
     public var description: String {
         switch self {
@@ -49,13 +51,14 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .ready: "READY"
         case .dispatch: "DISPATCH"
         case .done: "DONE"
+        case .renew: "RENEW"
         }
     }
 
     /// The first protocol version that has this command. A message of an older version carrying it
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
-        self == .hello ? .v3 : .v2
+        self == .hello || self == .renew ? .v3 : .v2
     }
 
     /// The number of frames in one group of this command's body, for commands that carry
@@ -64,7 +67,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .submit, .result, .dispatch, .done: 4
         case .rejected: 2
-        case .accepted: 1
+        case .accepted, .renew: 1
         default: nil
         }
     }

@@ -43,6 +43,12 @@ extension BrokerEngine {
                 // its results were used above; tell it to announce itself again.
                 outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
             }
+        case .renew:
+            if let consumer {
+                table.renew(envelope.groups.map { $0[$0.startIndex].string }, from: consumer, now: now.wall)
+            } else {
+                outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
+            }
         case .heartbeat:
             if consumer == nil {
                 outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
@@ -52,7 +58,7 @@ extension BrokerEngine {
         case .disconnect:
             if let consumer { remove(consumer, reason: "consumer disconnected", now: now) }
         default:
-            reply(error: "\(envelope.command) is not a consumer command; the backend takes READY, DONE, HELLO, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a consumer command; the backend takes READY, DONE, RENEW, HELLO, HEARTBEAT and DISCONNECT",
                   to: route, on: .backend, version: version)
         }
     }
@@ -131,6 +137,7 @@ extension BrokerEngine {
         table.expireDeadlines(at: now.wall)
         let silent = table.consumers.silent(now: now.monotonic, heartbeat: heartbeatNanos, liveness: config.liveness)
         if !silent.isEmpty { remove(silent, reason: "consumer missed \(config.liveness) heartbeats", now: now) }
+        table.reclaimExpiredLeases(at: now.wall)
         table.promoteBackoffs(at: now.wall)
         table.expireResults(at: now.wall)
         for consumer in table.consumers.consumers.values where now.monotonic &- consumer.lastSent >= heartbeatNanos {
@@ -151,7 +158,8 @@ extension BrokerEngine {
                 BrokerStatistics.Consumer(
                     pid: $0.info.pid, host: $0.info.host, process: $0.info.process, threads: $0.info.threads,
                     capacity: $0.info.capacity, inFlight: $0.inFlight.count, freeCredit: max(0, $0.credit),
-                    completed: $0.completed, tasks: $0.info.tasks.sorted())
+                    completed: $0.completed, tasks: $0.info.tasks.sorted(),
+                    leasesExpired: $0.leasesExpired, quarantined: $0.isQuarantined)
             }.sorted { ($0.host, $0.pid) < ($1.host, $1.pid) },
             producers: producers.count,
             resultsKept: table.results.count,

@@ -54,7 +54,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
                                resultRetentionNanoseconds: config.resultRetention.nanoseconds,
-                               deadLetterCapacity: config.deadLetterCapacity)
+                               deadLetterCapacity: config.deadLetterCapacity,
+                               leaseNanoseconds: config.leaseDuration.nanoseconds)
     }
 
     // MARK: Frontend (producers)

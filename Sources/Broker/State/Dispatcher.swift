@@ -17,6 +17,14 @@ final class ConsumerRecord {
     var lastSent: UInt64 = 0
     /// Final results it sent that were used.
     var completed = 0
+    /// How long a lease on a task dispatched to it lasts (ns): the broker's lease, or three of
+    /// the consumer's announced heartbeat intervals if that is longer.
+    var leaseNanos: UInt64 = 30_000_000_000
+    /// Leases that ran out on it, in all and since it last answered a task. Three in a row with
+    /// no answer between quarantine it: no more dispatches until it answers one.
+    var leasesExpired = 0
+    var expiredSinceAnswer = 0
+    var isQuarantined: Bool { expiredSinceAnswer >= 3 }
     /// Set by the socket outbox when a DISPATCH to it could not be sent: it gets no more work and
     /// is removed at the end of the message being handled.
     var unreachable = false
@@ -38,7 +46,9 @@ final class ConsumerRecord {
     /// it drains work (``Limits/initialCredit`` plus the tasks it answered), less what it holds.
     /// Negative after it lowered its capacity below what it holds. A consumer that announces
     /// 100,000 threads and never answers gets 64 tasks, not all of them.
-    var credit: Int { min(info.capacity, Limits.initialCredit &+ completed) - inFlight.count }
+    var credit: Int {
+        isQuarantined ? -inFlight.count : min(info.capacity, Limits.initialCredit &+ completed) - inFlight.count
+    }
 
     /// How long the consumer may stay silent: `liveness` intervals of the slower of the two
     /// heartbeat intervals, the broker's and the one the consumer announced in READY.
@@ -103,10 +113,10 @@ struct Dispatcher {
     /// tasks waiting per thread (ties: the most free credit). Not simply the most free credit: a
     /// consumer whose automatic prefetch has grown would draw every task, and the others would
     /// never run enough to measure their own pace.
-    func leastLoaded(serving name: String) -> ConsumerRecord? {
+    func leastLoaded(serving name: String, avoiding avoided: ConsumerRecord? = nil) -> ConsumerRecord? {
         guard let candidates = byName[name] else { return nil }
         var best: ConsumerRecord?
-        for consumer in candidates where consumer.credit > 0 && !consumer.unreachable {
+        for consumer in candidates where consumer.credit > 0 && !consumer.unreachable && consumer !== avoided {
             if let current = best {
                 if Self.startsSooner(consumer, than: current) { best = consumer }
             } else {

@@ -62,8 +62,16 @@ final class TaskRecord {
     /// counted from when it became ready to run (today: its acceptance). Wall clock, so that the
     /// deadline means the same after a restart; time while the broker is down counts.
     let deadline: UInt64
-    /// When a delayed retry may be queued again (wall-clock ns).
+    /// When a delayed retry may be queued again (wall-clock ns); while the task runs, when its
+    /// lease runs out (``leaseExpiry``: one field for both, which never matter at once).
     var notBefore: UInt64 = 0
+
+    /// While running: when the broker takes the task back unless its consumer renews the lease
+    /// (wall-clock ns). Shares its storage with ``notBefore``, which matters only while delayed.
+    var leaseExpiry: UInt64 {
+        get { notBefore }
+        set { notBefore = newValue }
+    }
 
     convenience init(id: String, name: String, args: [UInt8], options: TaskOptions,
                      producer: [UInt8], sequence: UInt64, now: UInt64) {

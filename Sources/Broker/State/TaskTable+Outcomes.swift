@@ -30,7 +30,10 @@ extension TaskTable {
             #else
             held = consumer.inFlight.remove(id) != nil
             #endif
-            if held { consumer.completed += 1 }
+            if held {
+                consumer.completed += 1
+                consumer.expiredSinceAnswer = 0
+            }
         }
         guard let task = records[id], !task.isDone else { return .duplicate }
         let owned = consumer != nil && task.holder == sender

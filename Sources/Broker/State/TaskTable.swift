@@ -35,6 +35,9 @@ enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
     case evict
     /// A dead letter submitted again: a new record, queued.
     case revive
+    /// running → queued: its lease ran out (its consumer neither answered nor renewed it); the
+    /// attempt counts, and its consumer's thread stays counted busy until it answers.
+    case reclaim
 
     var description: String {
         switch self {
@@ -52,6 +55,7 @@ enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
         case .expire: "expire"
         case .evict: "evict"
         case .revive: "revive"
+        case .reclaim: "reclaim"
         }
     }
 }
@@ -100,8 +104,15 @@ struct TaskTable<Outbox: BrokerOutbox> {
     var seededFaults: Set<SeededFault> = []
     #endif
 
-    init(outbox: Outbox, resultCapacity: Int, resultRetentionNanoseconds: UInt64, deadLetterCapacity: Int) {
+    /// How long a lease on a dispatched task lasts at least (ns); ``ConsumerRecord/leaseNanos``.
+    let leaseNanos: UInt64
+    /// When leases were last looked at (wall-clock ns): once a second is enough.
+    var leasesCheckedAt: UInt64 = 0
+
+    init(outbox: Outbox, resultCapacity: Int, resultRetentionNanoseconds: UInt64, deadLetterCapacity: Int,
+         leaseNanoseconds: UInt64 = 30_000_000_000) {
         self.outbox = outbox
+        self.leaseNanos = leaseNanoseconds
         self.results = ResultStore(capacity: resultCapacity, retentionNanoseconds: resultRetentionNanoseconds)
         self.deadLetters = DeadLetters(capacity: deadLetterCapacity)
     }
@@ -177,8 +188,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// A task that is (again) ready to run: to the least loaded consumer serving its name when
     /// none of that name waits before it, else into the queue (at the front for a task that was
     /// already on its way once).
-    mutating func route(_ task: TaskRecord, atFront: Bool, now: UInt64) {
-        if dispatching, !queue.hasWaiting(named: task.name), let consumer = consumers.leastLoaded(serving: task.name) {
+    mutating func route(_ task: TaskRecord, atFront: Bool, now: UInt64, avoiding avoided: ConsumerRecord? = nil) {
+        if dispatching, !queue.hasWaiting(named: task.name), let consumer = consumers.leastLoaded(serving: task.name, avoiding: avoided) {
             dispatch(task, to: consumer, now: now)
         } else if atFront {
             queue.prepend(task)
@@ -200,6 +211,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         }
         move(task, to: .running(consumer: consumer.key))
         task.attempts += 1
+        task.leaseExpiry = now &+ consumer.leaseNanos
         task.recordDispatch(to: consumer.key)
         consumer.inFlight.insert(task.id)
         counted(.dispatch)
@@ -227,12 +239,14 @@ struct TaskTable<Outbox: BrokerOutbox> {
 
     /// A new consumer: registered, then given queued work.
     mutating func register(_ consumer: ConsumerRecord, now: UInt64) {
+        consumer.leaseNanos = lease(for: consumer.info)
         consumers.register(consumer)
         refill(consumer, now: now)
     }
 
     /// A known consumer's new capacity or names.
     mutating func update(_ consumer: ConsumerRecord, info: ReadyInfo, now: UInt64) {
+        consumer.leaseNanos = lease(for: info)
         consumers.update(consumer, info: info)
         refill(consumer, now: now)
     }
