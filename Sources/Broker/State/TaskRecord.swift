@@ -30,9 +30,10 @@ final class TaskRecord {
         case delayed
         /// Dispatched to the consumer with this routing id, which holds one unit of its credit.
         /// Allows: `finish`/`fail` → done; `retry` → delayed (attempts left) or done (none);
-        /// `requeue` (handed back unstarted: the attempt does not count) and `release` (its
-        /// consumer lost: the attempt counts) → queued; `exhaust` (lost too often) → done;
-        /// `expire` → done. Not `cancel`: a running task is not cancelled.
+        /// `requeue` (handed back unstarted: the attempt does not count), `release` (its
+        /// consumer lost: the attempt counts) and `reclaim` (its lease ran out: the attempt
+        /// counts) → queued; `exhaust` (lost too often) → done; `expire` → done. Not `cancel`: a
+        /// running task is not cancelled.
         case running(consumer: [UInt8])
         /// Ended: the result is kept on the record while the retention keeps it. Allows only
         /// `evict` (the retention lets it go); a dead letter's `revive` makes a new record.
