@@ -175,6 +175,10 @@ final class ConsumerLoop {
         case .error where envelope.refusesVersion(.current):
             // A broker of an older version answered in its own: it will never dispatch here.
             try perform { machine in try machine.fail(.protocolMismatch(envelope.version.tagText)) }
+        case .error where envelope[0].string.contains("RENEW"):
+            // A broker without leases (capability `leases`): renew nothing more.
+            held.renewals = false
+            logger.info("the broker does not take RENEW; leases are not renewed", metadata: ["error": "\(envelope[0].string)"])
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
         default:

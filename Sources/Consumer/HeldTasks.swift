@@ -5,6 +5,8 @@
 struct HeldTasks: Sendable {
     private(set) var ids: Set<String> = []
     private var lastRenewal: UInt64
+    /// Off once the broker answered RENEW with ERROR (an older broker, without leases).
+    var renewals = true
 
     init(now: UInt64) { lastRenewal = now }
 
@@ -14,7 +16,7 @@ struct HeldTasks: Sendable {
 
     /// The ids to renew now (every `interval` ns while any are held), or `nil`.
     mutating func renewalDue(now: UInt64, interval: UInt64) -> [String]? {
-        guard !ids.isEmpty, now &- lastRenewal >= interval else { return nil }
+        guard renewals, !ids.isEmpty, now &- lastRenewal >= interval else { return nil }
         lastRenewal = now
         return Array(ids)
     }

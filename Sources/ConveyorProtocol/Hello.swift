@@ -143,7 +143,7 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let cancelRunning = Capability(rawValue: "cancel_running")
     /// Reserved: progress reports from consumers.
     public static let progress = Capability(rawValue: "progress")
-    /// Reserved: leases on dispatched tasks, renewed by the consumer.
+    /// The broker takes `RENEW` (§5.3.1) and leases dispatched tasks (§8.3.1).
     public static let leases = Capability(rawValue: "leases")
     /// Reserved: purging queued tasks.
     public static let purge = Capability(rawValue: "purge")

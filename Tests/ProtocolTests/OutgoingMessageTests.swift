@@ -13,6 +13,7 @@ struct OutgoingMessageTests {
         (.cancelReply, 0x14, "CANCEL_REPLY"), (.statusReply, 0x15, "STATUS_REPLY"), (.statsReply, 0x16, "STATS_REPLY"),
         (.deadLettersReply, 0x17, "DEAD_LETTERS_REPLY"),
         (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
+        (.renew, 0x24, "RENEW"),
     ]
 
     @Test("The protocol tag is the four ASCII bytes CVY3 and the family prefix is CVY")
@@ -34,7 +35,7 @@ struct OutgoingMessageTests {
 
     @Test("Group commands declare their group sizes; the rest have none")
     func groupSizes() {
-        let expected: [Command: Int] = [.submit: 4, .result: 4, .dispatch: 4, .done: 4, .rejected: 2, .accepted: 1]
+        let expected: [Command: Int] = [.submit: 4, .result: 4, .dispatch: 4, .done: 4, .rejected: 2, .accepted: 1, .renew: 1]
         for command in Command.allCases {
             #expect(command.groupSize == expected[command], "\(command)")
         }
