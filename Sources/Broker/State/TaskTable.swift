@@ -211,7 +211,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
         }
         move(task, to: .running(consumer: consumer.key))
         task.attempts += 1
-        task.leaseExpiry = now &+ consumer.leaseNanos
+        // A version-2 consumer cannot renew (RENEW is version 3): no lease, only the deadline.
+        task.leaseExpiry = consumer.version == .v2 ? .max : now &+ consumer.leaseNanos
         task.recordDispatch(to: consumer.key)
         consumer.inFlight.insert(task.id)
         counted(.dispatch)
