@@ -59,6 +59,22 @@ struct CancelCommand: AsyncParsableCommand {
     }
 }
 
+struct PurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Cancel every waiting task of a name (queued, or waiting to retry): for a backlog whose producer is gone.",
+        discussion: "Each purged task ends as cancelled (its result says it was purged); running tasks run on. Prints how many were purged.")
+
+    @Argument(help: "The task name.") var name: String
+    @OptionGroup var endpoint: BrokerEndpointOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let count = try await withBrokerClient(endpoint, logging, label: "conveyor.purge") { try await $0.purge(name: name) }
+        printLine("purged \(count) waiting task\(count == 1 ? "" : "s") named '\(name)'")
+    }
+}
+
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",

@@ -10,6 +10,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Either peer, both sockets (version 3): the sender's versions, role and capabilities. A
     /// producer or consumer may send it; the broker answers with its own.
     case hello = 0x08
+    /// Producer → broker (version 3): cancel every waiting task of a name (an operator's purge).
+    case purge = 0x09
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -21,6 +23,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case statusReply = 0x15
     case statsReply = 0x16
     case deadLettersReply = 0x17
+    /// Broker → producer (version 3): how many tasks a PURGE cancelled.
+    case purgeReply = 0x18
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -52,13 +56,18 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .dispatch: "DISPATCH"
         case .done: "DONE"
         case .renew: "RENEW"
+        case .purge: "PURGE"
+        case .purgeReply: "PURGE_REPLY"
         }
     }
 
     /// The first protocol version that has this command. A message of an older version carrying it
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
-        self == .hello || self == .renew ? .v3 : .v2
+        switch self {
+        case .hello, .renew, .purge, .purgeReply: .v3
+        default: .v2
+        }
     }
 
     /// The number of frames in one group of this command's body, for commands that carry

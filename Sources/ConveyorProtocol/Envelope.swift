@@ -105,7 +105,7 @@ public struct Envelope {
         }
         let expected: Int
         switch command {
-        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello: expected = 1
+        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply: expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
         case .cancelReply, .deadLetters: expected = 2
         case .statusReply: expected = 5

@@ -8,6 +8,7 @@ enum ReplyKey: Hashable, Sendable {
     case cancel(String)
     case statistics
     case deadLetters
+    case purge
 }
 
 /// An answer of the broker to a request, as the I/O thread read it.
@@ -17,6 +18,7 @@ enum Reply: Sendable {
     /// The stats JSON, untouched: callers decode it on their own task, not on the I/O thread.
     case statistics(RawJSON)
     case deadLetters(RawJSON)
+    case purge(RawJSON)
 }
 
 /// A caller waiting for a reply: `resume` is called exactly once, with the reply or an error.

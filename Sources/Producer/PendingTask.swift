@@ -90,6 +90,7 @@ enum Request: Sendable {
     case cancel(String)
     case stats
     case deadLetters(DeadLetterAction, id: String)
+    case purge(String)
 }
 
 /// When a pending task's result is due at the latest.

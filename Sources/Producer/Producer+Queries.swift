@@ -73,6 +73,26 @@ extension Producer {
         return DeadLetterOutcome(action: reply.action ?? action, count: count)
     }
 
+    /// Cancels every waiting task (queued, or waiting to retry) named `name` at the broker, each
+    /// answered `cancelled`; running ones run on. For a queue whose producer is gone, say.
+    /// - Returns: how many tasks were cancelled.
+    /// - Throws: ``ProducerError/protocolError(_:)`` for a name the broker refuses, and as ``stats()``.
+    public func purge(name: String) async throws -> Int {
+        guard case .purge(let json) = try await request(.purge(name), awaiting: .purge) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a PURGE")
+        }
+        struct Reply: Decodable {
+            let purged: Int?
+            let error: String?
+        }
+        guard let reply = try? JSONDecoder().decode(Reply.self, from: Data(json.bytes)) else {
+            throw ProducerError.unexpectedReply("the broker's PURGE_REPLY does not decode: \(json.text)")
+        }
+        if let error = reply.error { throw ProducerError.protocolError(error) }
+        guard let purged = reply.purged else { throw ProducerError.unexpectedReply("PURGE_REPLY without a count: \(json.text)") }
+        return purged
+    }
+
     /// Queues `request` and waits for the reply filed under `key`, at most the request timeout
     /// (counted from now, even when the loop has not started yet).
     private func request(_ request: Request, awaiting key: ReplyKey) async throws -> Reply {

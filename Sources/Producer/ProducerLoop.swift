@@ -147,6 +147,10 @@ extension Producer {
                 message.append(action.rawValue)
                 message.append(id)
                 try message.send(on: socket)
+            case .purge(let name):
+                var message = OutgoingMessage(.purge)
+                message.append(name)
+                try message.send(on: socket)
             }
         }
         if let submit { try submit.send(on: socket) }
@@ -202,6 +206,8 @@ extension Producer {
             table.withLock { $0.answer(.statistics, with: .success(.statistics(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .deadLettersReply:
             table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .purgeReply:
+            table.withLock { $0.answer(.purge, with: .success(.purge(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .heartbeat, .disconnect:
             break
         case .error where envelope.refusesVersion(.current):

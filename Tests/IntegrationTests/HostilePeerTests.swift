@@ -160,6 +160,29 @@ struct HostilePeerTests {
         }
     }
 
+    @Test("a dead producer's backlog is purged by name: each task ends cancelled, saying so; other names are untouched")
+    func purgeByName() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let gone = try cluster.makeProducer()
+            let receipts = try await gone.submitDetached(batch: (0..<500).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":1000}"#)) })
+            let other = try cluster.makeProducer()
+            let kept = try await other.submit(batch: (0..<20).map { TaskSubmission("echo", json: RawJSON(#"{"k":\#($0)}"#)) })
+            let purge = try ManagedProcess(name: "purge", executable: cluster.executable,
+                                           arguments: ["purge", "sleep", "--broker", cluster.frontend])
+            #expect(purge.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(purge.output.contains("purged 500 waiting tasks named 'sleep'"), "\(purge.output)")
+            let stats = try await cluster.stats()
+            #expect(stats.queued == ["echo": 20], "\(stats.queued)")
+            let report = try await other.status(id: try #require(receipts.first?.id))
+            #expect(report.state == .done && report.result?.status == .cancelled)
+            #expect(report.result?.errorMessage?.contains("purged") == true, "\(String(describing: report.result))")
+            #expect(try await other.purge(name: "nothing-waits") == 0)
+            await #expect(throws: ProducerError.self) { _ = try await other.purge(name: "bad name") }
+            try cluster.startConsumer(threads: 4)
+            for (i, handle) in kept.enumerated() { #expect(await handle.result().body.text == #"{"k":\#(i)}"#) }
+        }
+    }
+
     @Test("the broker raises its open-files limit to the hard limit")
     func fileDescriptorLimit() throws {
         let executable = try Cluster.locateExecutable()

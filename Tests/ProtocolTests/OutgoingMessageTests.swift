@@ -11,7 +11,7 @@ struct OutgoingMessageTests {
         (.heartbeat, 0x05, "HEARTBEAT"), (.disconnect, 0x06, "DISCONNECT"), (.deadLetters, 0x07, "DEAD_LETTERS"), (.hello, 0x08, "HELLO"),
         (.accepted, 0x11, "ACCEPTED"), (.rejected, 0x12, "REJECTED"), (.result, 0x13, "RESULT"),
         (.cancelReply, 0x14, "CANCEL_REPLY"), (.statusReply, 0x15, "STATUS_REPLY"), (.statsReply, 0x16, "STATS_REPLY"),
-        (.deadLettersReply, 0x17, "DEAD_LETTERS_REPLY"),
+        (.deadLettersReply, 0x17, "DEAD_LETTERS_REPLY"), (.purge, 0x09, "PURGE"), (.purgeReply, 0x18, "PURGE_REPLY"),
         (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
         (.renew, 0x24, "RENEW"),
     ]

@@ -49,7 +49,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
         self.outbox = outbox
-        self.brokerHello = Hello(role: .broker, capabilities: [.leases], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .purge], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
@@ -92,10 +92,18 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                                         version: version, now: now), on: .frontend)
         case .hello:
             hello(envelope, to: route, on: .frontend)
+        case .purge:
+            var reply = OutgoingMessage(to: route, .purgeReply, version: version)
+            if let name = Self.identifier(envelope[0]) {
+                reply.append(#"{"name":\#(JSONText.quoted(name)),"purged":\#(table.purge(name: name, now: now.wall))}"#)
+            } else {
+                reply.append(#"{"error":"task name must be 1-\#(Limits.maxIdentifierBytes) bytes of visible ASCII"}"#)
+            }
+            outbox.send(reply, on: .frontend)
         case .disconnect:
             producers[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, HELLO, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, HELLO, HEARTBEAT and DISCONNECT",
                   to: route, on: .frontend, version: version)
         }
     }

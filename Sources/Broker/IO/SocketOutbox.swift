@@ -117,7 +117,7 @@ final class SocketOutbox: BrokerOutbox {
 
     static func waitsForJournal(_ command: Command) -> Bool {
         switch command {
-        case .accepted, .result, .statusReply, .cancelReply, .deadLettersReply: true
+        case .accepted, .result, .statusReply, .cancelReply, .deadLettersReply, .purgeReply: true
         default: false
         }
     }

@@ -83,7 +83,7 @@ extension TaskTable {
 
     /// queued or delayed → done (cancelled). A running task is not cancelled (as with
     /// `concurrent.futures`); the outcome says where it stands instead.
-    mutating func cancel(_ id: String, now: UInt64) -> CancelOutcome {
+    mutating func cancel(_ id: String, now: UInt64, reason: String = "cancelled while queued") -> CancelOutcome {
         guard let task = records[id] else { return .unknown }
         switch task.state {
         case .queued, .delayed:
@@ -91,13 +91,24 @@ extension TaskTable {
             move(task, to: .done)
             counted(.cancel)
             totals.cancelled += 1
-            finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, "cancelled while queued"), now: now)
+            finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, reason), now: now)
             return .cancelled
         case .running:
             return .running
         case .done:
             return .done
         }
+    }
+
+    /// `PURGE`: cancels every waiting task (queued, or waiting out a backoff) named `name`, in
+    /// arrival order, each answered `cancelled`; running ones run on. Returns how many. Scans
+    /// every record: an operator's command, not a hot path.
+    mutating func purge(name: String, now: UInt64) -> Int {
+        let waiting = records.values.filter { $0.name == name && ($0.isQueued || $0.state == .delayed) }
+            .sorted { $0.sequence < $1.sequence }
+        let reason = "purged: every waiting task named '\(name)' was cancelled (conveyor purge)"
+        for task in waiting { _ = cancel(task.id, now: now, reason: reason) }
+        return waiting.count
     }
 
     // MARK: Time
