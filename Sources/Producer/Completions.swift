@@ -52,6 +52,9 @@ struct Completions: Sendable {
     /// Task results for the tasks' cells.
     var results: [CellResult] = []
     var replies: [ReplyDelivery] = []
+    /// Tasks the broker, alive but busy, has not answered within the request timeout: their
+    /// submit calls returned and their handles wait on (``RequestTable/expire(now:brokerAlive:)``).
+    var unconfirmed: [String] = []
 
     var isEmpty: Bool {
         grantedSlots.isEmpty && refusedSlots.isEmpty && answeredGroups.isEmpty && results.isEmpty && replies.isEmpty

@@ -28,6 +28,7 @@ extension Producer {
         try socket.connect(configuration.broker)
         var connection = ConnectionState()
         _ = try? connection.handle(.start)
+        var busyLog = RateLimitedLog(interval: 5_000_000_000)
         defer { _ = try? connection.handle(.close) }
         var poller = Poller()
         let socketIndex = poller.add(socket)
@@ -61,7 +62,16 @@ extension Producer {
             let now = monotonicNanoseconds()
             if now >= nextTick {
                 nextTick = now + Self.tick.nanoseconds
-                table.withLock { $0.expire(now: now) }.perform()
+                var alive = false
+                if case .connected = connection.phase { alive = true }
+                let completions = table.withLock { $0.expire(now: now, brokerAlive: alive) }
+                if let first = completions.unconfirmed.first {
+                    busyLog.log(logger, "no answer yet from the broker within the request timeout; it is busy, and the tasks may still run: waiting for their results until their deadlines", metadata: [
+                        "tasks": "\(completions.unconfirmed.count)", "task.id": "\(first)",
+                        "broker": "\(configuration.broker)",
+                    ])
+                }
+                completions.perform()
             }
         }
     }

@@ -225,7 +225,13 @@ struct RequestTable: Sendable {
     /// timeout (its submit throws ``ProducerError/brokerTimeout(endpoint:waited:)``, its handle
     /// gets a `timeout` result), a task without a result past its timeout plus the grace (a
     /// `timeout` result), a request without a reply (it throws the timeout).
-    mutating func expire(now: UInt64) -> Completions {
+    ///
+    /// When `brokerAlive` (the connection is up: the broker's libzmq answers its heartbeats, so
+    /// the broker is busy, not gone), a task not answered within the request timeout is not a lost
+    /// task: its submit call returns (``Completions/unconfirmed`` names it, for a warning), and
+    /// its handle waits for the result until the task's own deadline, as for an accepted task
+    /// (a fire-and-forget task is still refused with `timeout`: nothing waits for its result).
+    mutating func expire(now: UInt64, brokerAlive: Bool = false) -> Completions {
         if resultDeadlines.count > 4 * tasks.count + 65_536 {
             // Entries of finished tasks wait until they come due: drop them once they dominate.
             let tasks = self.tasks
@@ -235,11 +241,21 @@ struct RequestTable: Sendable {
         var outcomes: [Outcome] = []
         // Acceptance deadlines are in submission order, which is (nearly) the order the broker
         // answers in: the front holds what is still unanswered, answered ones leave it at once.
+        var unconfirmed: [String] = []
+        var settled: [AcceptGroup] = []
         while let first = acceptDeadlines.first {
             if let task = tasks[first.id], !task.accepted, first.at == task.acceptDeadline {
                 guard first.at < now else { break }
-                outcomes.append(Outcome(result: TaskResult(id: first.id, status: .timeout, kind: .timeout, message: timeout.description),
-                                        acceptError: timeout))
+                if brokerAlive && !task.detached {
+                    unconfirmed.append(first.id)
+                    if let group = task.group {
+                        task.group = nil
+                        if let done = group.settle(error: nil) { settled.append(done) }
+                    }
+                } else {
+                    outcomes.append(Outcome(result: TaskResult(id: first.id, status: .timeout, kind: .timeout, message: timeout.description),
+                                            acceptError: timeout))
+                }
             }
             acceptDeadlines.removeFirst()
         }
@@ -251,6 +267,8 @@ struct RequestTable: Sendable {
             outcomes.append(Outcome(result: TaskResult(id: next.id, status: .timeout, kind: .timeout, message: text), acceptError: nil))
         }
         var completions = finish(outcomes)
+        completions.answeredGroups += settled
+        completions.unconfirmed = unconfirmed
         for key in replyWaiters.isEmpty ? [] : Array(replyWaiters.keys) {
             guard var waiting = replyWaiters[key] else { continue }
             while let first = waiting.first, first.deadline < now {

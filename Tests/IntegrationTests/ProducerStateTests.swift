@@ -318,6 +318,26 @@ struct RequestTableTests {
         #expect(table.tasks.isEmpty && table.inFlight == 0)
     }
 
+    @Test("a busy broker (connection up) is not a lost task: the submit returns, the handle waits for the result until the task's deadline")
+    func busyBrokerIsNotALostTask() async throws {
+        var table = RequestTable(limits: Self.limits)
+        let group = AcceptGroup(throwsTaskErrors: true)
+        try Self.admit(&table, Self.tasks(1, timeoutSeconds: 60), now: 0, group: group)
+        table.seal(group).perform()
+        let completions = table.expire(now: 11 * Self.second, brokerAlive: true)
+        #expect(completions.unconfirmed == ["t1"])
+        #expect(completions.results.isEmpty, "no timeout result for a task that may still run")
+        completions.perform()
+        #expect(await group.answered.wait() == nil, "the submit call returns without an error")
+        #expect(table.tasks["t1"] != nil && table.tasks["t1"]?.accepted == false, "still waiting; resubmitted on a reconnect")
+        // Its ACCEPTED and RESULT come late: the handle gets the result.
+        _ = table.accepted(["t1"])
+        #expect(table.expire(now: 30 * Self.second, brokerAlive: true).isEmpty)
+        // With no result by its own deadline (60 s + 5 s of grace), it times out as any task does.
+        let late = table.expire(now: 66 * Self.second, brokerAlive: true)
+        #expect(late.results.map(\.result.id) == ["t1"] && late.results.first?.result.status == .timeout)
+    }
+
     @Test("a broker of another protocol: what it has not accepted fails, accepted tasks keep waiting for results")
     func failUnanswered() throws {
         var table = RequestTable(limits: Self.limits)
