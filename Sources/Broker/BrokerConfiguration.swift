@@ -10,6 +10,9 @@ public struct BrokerConfiguration: Sendable {
     public var backend = "tcp://127.0.0.1:5556"
     /// Tasks that may wait in the queue at once; a submit past this is rejected.
     public var maxQueued = 1_000_000
+    /// Bytes of args the broker may hold for tasks not yet done (queued, delayed, running); a
+    /// submit past this is rejected.
+    public var maxQueuedBytes = 1 << 30
     /// Finished results kept for `status` queries and resubmissions…
     public var resultRetentionCount = 100_000
     /// …and for at most this long.

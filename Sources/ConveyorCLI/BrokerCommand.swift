@@ -21,6 +21,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Tasks that may wait in the queue; submits past this are rejected.")
     var maxQueued = 1_000_000
 
+    @Option(help: "Bytes of args the broker may hold for tasks not yet done (queued, waiting to retry, running); submits past this are rejected.")
+    var maxQueuedBytes = 1 << 30
+
     @Option(help: "Largest args of one task in bytes (larger ones are rejected; frames may be 2 MiB larger, for packing).")
     var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
 
@@ -65,6 +68,7 @@ struct BrokerCommand: AsyncParsableCommand {
     func validate() throws {
         if let curveSecretFile { _ = try CurveKeys.secretKey(file: curveSecretFile) }
         guard maxQueued > 0 else { throw ValidationError("--max-queued must be at least 1") }
+        guard maxQueuedBytes >= 1024 else { throw ValidationError("--max-queued-bytes must be at least 1024") }
         guard (1024...Limits.maxMessageSizeLimit).contains(maxMessageSize) else {
             throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
         }
@@ -87,6 +91,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.frontend = frontend
         configuration.backend = backend
         configuration.maxQueued = maxQueued
+        configuration.maxQueuedBytes = maxQueuedBytes
         configuration.maxMessageSize = maxMessageSize
         configuration.resultRetentionCount = keepResults
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))

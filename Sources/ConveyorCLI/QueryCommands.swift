@@ -105,6 +105,9 @@ enum StatsFormatter {
         if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
         lines.append("running: \(stats.running)")
         lines.append("producers: \(stats.producers)")
+        if let turn = stats.longestTurnMilliseconds, let ever = stats.longestTurnEverMilliseconds {
+            lines.append(String(format: "longest loop turn: %.1f ms since the last stats, %.1f ms since the start", turn, ever))
+        }
         lines.append("results kept: \(stats.resultsKept)")
         lines.append("consumers: \(stats.consumers.count)")
         for consumer in stats.consumers {

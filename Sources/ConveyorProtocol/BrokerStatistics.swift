@@ -117,6 +117,10 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// Tasks waiting out a retry backoff (counted by `--max-queued` with the queued ones); absent
     /// from older brokers.
     public var delayed: Int?
+    /// The broker thread's longest loop turn since the previous `STATS`, and since it started
+    /// (ms): how long one peer's messages held up everyone else. Absent from older brokers.
+    public var longestTurnMilliseconds: Double?
+    public var longestTurnEverMilliseconds: Double?
     /// The durable journal's figures; absent from a broker run `--in-memory` (and older ones).
     public var journal: Journal?
 
@@ -128,11 +132,16 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
         case journal, delayed
+        case longestTurnMilliseconds = "longest_turn_ms"
+        case longestTurnEverMilliseconds = "longest_turn_ever_ms"
     }
 
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,
                 resultsKept: Int, totals: Totals, deadLetters: [DeadLetter], deadLetterTotal: Int,
-                protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil, delayed: Int? = nil) {
+                protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil, delayed: Int? = nil,
+                longestTurnMilliseconds: Double? = nil, longestTurnEverMilliseconds: Double? = nil) {
+        self.longestTurnMilliseconds = longestTurnMilliseconds
+        self.longestTurnEverMilliseconds = longestTurnEverMilliseconds
         self.queued = queued
         self.queuedTotal = queuedTotal
         self.running = running

@@ -60,6 +60,8 @@ struct HostilePeerTests {
             #expect(errors.contains { $0.contains("READY body is") && $0.contains("at most 65536") })
             #expect(errors.contains { $0.contains("lists 2000 task names") && $0.contains("at most 1000") })
             #expect(started.duration(to: .now) < .seconds(30))
+            let turn = try #require(try await cluster.stats().longestTurnEverMilliseconds)
+            #expect(turn < 1_000, "a fat READY held the broker thread for \(turn) ms")
             try await Self.bystanderBatch(cluster)
             let growth = residentBytes(pid) - before
             #expect(growth < 256 << 20, "broker grew \(growth >> 20) MB")
@@ -116,6 +118,23 @@ struct HostilePeerTests {
             #expect(ok == 2_000, "\(ok) of 2,000 ended ok: the black hole's were taken back when their leases ran out")
             #expect(hole?.quarantined == true && (hole?.leasesExpired ?? 0) >= 3, "\(String(describing: hole))")
             print("black hole: sent \(captured) tasks, \(hole?.leasesExpired ?? 0) leases ran out; \(ok) of 2,000 ended ok on the real consumer")
+        }
+    }
+
+    @Test("--max-queued-bytes bounds what the broker holds in bytes: 1 MiB args past 8 MiB are refused, saying why")
+    func queuedBytesBound() async throws {
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued-bytes", "\(8 << 20)"])) { cluster in
+            let producer = try cluster.makeProducer()
+            let big = RawJSON(#"{"pad":""# + String(repeating: "x", count: 1 << 20) + #""}"#)
+            let receipts = try await producer.submitDetached(batch: (0..<12).map { _ in TaskSubmission("echo", json: big) })
+            let refused = receipts.compactMap(\.refusal)
+            #expect(receipts.count - refused.count == 7, "7 of 1 MiB fit under 8 MiB")
+            #expect(refused.allSatisfy { $0.errorMessage?.contains("--max-queued-bytes 8388608") == true }, "\(refused.first.map { "\($0)" } ?? "")")
+            // Once they are done, the room is back.
+            try cluster.startConsumer(threads: 2)
+            try await waitUntil { (try? await cluster.stats())?.totals.completed == 7 }
+            let again = try await producer.submitDetached(batch: [TaskSubmission("echo", json: big)])
+            #expect(again.first?.refusal == nil)
         }
     }
 

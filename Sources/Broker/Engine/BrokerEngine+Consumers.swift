@@ -167,7 +167,9 @@ extension BrokerEngine {
             deadLetters: table.deadLetters.newest(100),
             deadLetterTotal: table.deadLetters.count,
             journal: journalStatistics(),
-            delayed: table.delayedCount)
+            delayed: table.delayedCount,
+            longestTurnMilliseconds: Double(longestTurnSinceStats) / 1e6,
+            longestTurnEverMilliseconds: Double(longestTurn) / 1e6)
     }
 
     private func journalStatistics() -> BrokerStatistics.Journal? {
@@ -178,6 +180,7 @@ extension BrokerEngine {
     }
 
     func statisticsJSON() -> String {
+        defer { resetLongestTurn() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? String(decoding: encoder.encode(statistics()), as: UTF8.self)) ?? "{}"

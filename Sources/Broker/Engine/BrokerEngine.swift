@@ -39,6 +39,10 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     let heartbeatNanos: UInt64
     /// The body of the broker's `HELLO`, written once.
     let brokerHello: String
+    /// The longest loop turn (receive, handle, tick, flush; not the wait in poll) since the last
+    /// `STATS`, and since the start, in ns: how long one peer can hold up the others.
+    private(set) var longestTurnSinceStats: UInt64 = 0
+    private(set) var longestTurn: UInt64 = 0
     /// The durable broker's journal (`nil` in memory): its figures go into `STATS`, and while it
     /// cannot write new tasks are refused.
     let journal: Journal?
@@ -154,6 +158,11 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
         }
+        if table.heldArgsBytes + args.count > config.maxQueuedBytes {
+            table.totals.rejected += 1
+            reject(id, "queue full: the broker holds \(table.heldArgsBytes) bytes of args for tasks not yet done, and this task's \(args.count) would pass --max-queued-bytes \(config.maxQueuedBytes)")
+            return
+        }
         if table.heldCount >= config.maxQueued && table.wouldQueue(name) {
             table.totals.rejected += 1
             reject(id, "queue full: \(table.queue.count) tasks queued and \(table.delayedCount) waiting to retry (--max-queued \(config.maxQueued))")
@@ -220,6 +229,15 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         reply.append(brokerHello)
         outbox.send(reply, on: side)
     }
+
+    func noteTurn(nanoseconds: UInt64) {
+        if nanoseconds > longestTurnSinceStats {
+            longestTurnSinceStats = nanoseconds
+            if nanoseconds > longestTurn { longestTurn = nanoseconds }
+        }
+    }
+
+    func resetLongestTurn() { longestTurnSinceStats = 0 }
 
     /// Hands the records of this turn's transitions to `journal` (from inside the engine, where
     /// the table is reached in place: from outside, generic code may copy it).

@@ -96,6 +96,7 @@ final class BrokerLoop {
             }
             try poller.poll(timeout: Self.pollInterval)
             wakeup.endWait()
+            let turnStarted = monotonicNanoseconds()
             if poller.isReadable(woken) { wakeup.reset() }
             if poller.isReadable(back) { try receive(from: backend, side: .backend) }
             if poller.isReadable(front) { try receive(from: frontend, side: .frontend) }
@@ -106,6 +107,7 @@ final class BrokerLoop {
             }
             flush(now: now)
             commit()
+            engine.noteTurn(nanoseconds: monotonicNanoseconds() &- turnStarted)
         }
         // Give the goodbyes time to leave before the sockets close.
         try? frontend.set(.linger, Self.goodbyeLinger)

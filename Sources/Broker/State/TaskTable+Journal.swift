@@ -34,6 +34,7 @@ extension TaskTable {
             task.attempts = entry.attempts
             task.notBefore = entry.notBefore
             records[entry.id] = task
+            if entry.state != .done { restoreHeldBytes(task.args.count) }
             switch entry.state {
             case .queued:
                 queue.append(task)

@@ -180,6 +180,7 @@ extension TaskTable {
             let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
                                   producer: letter.producer, sequence: nextSequence(), now: now)
             records[letter.id] = task
+            restoreHeldBytes(task.args.count)
             timers.addDeadline(task)
             counted(.revive)
             if journaling { journalAccepted(task) }

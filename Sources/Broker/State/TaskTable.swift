@@ -86,6 +86,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
     private(set) var refusedCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
     /// Tasks waiting out a retry backoff (state `delayed`), kept by ``move(_:to:)``.
     private(set) var delayedCount = 0
+    /// Bytes of args of every task not done (queued, delayed, running): what `--max-queued-bytes`
+    /// bounds. A task's args are let go when it finishes.
+    private(set) var heldArgsBytes = 0
     /// What the queue bound counts: tasks waiting for a consumer and tasks waiting out a backoff.
     var heldCount: Int { queue.count + delayedCount }
     /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
@@ -131,6 +134,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
         return sequence
     }
 
+    /// A restored or revived task's args count against `--max-queued-bytes`.
+    mutating func restoreHeldBytes(_ count: Int) { heldArgsBytes += count }
+
     /// After a restore: new records arrive after every restored one.
     mutating func restoreSequence(after last: UInt64) {
         sequence = max(sequence, last)
@@ -164,6 +170,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         let task = TaskRecord(id: id, name: name, args: args, options: options, producer: producer,
                               sequence: nextSequence(), now: now)
         records[id] = task
+        heldArgsBytes += args.count
         timers.addDeadline(task)
         totals.submitted += 1
         counted(.accept)
@@ -306,6 +313,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
     mutating func finish(_ task: TaskRecord, status: TaskStatus, body: [UInt8], info: [UInt8], now: UInt64) {
         let stored = StoredResult(status: status, body: body, info: info)
         task.result = stored
+        heldArgsBytes -= task.args.count
         task.args = []
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now) { evict(old) }
