@@ -18,6 +18,7 @@ struct CrashTests {
         let seed = UInt64(Date().timeIntervalSince1970)
         var random = Random(seed: seed)
         let log = try Cluster.makeTemporaryDirectory(prefix: "conveyor-exec-") + "/executions.ndjson"
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: log).deletingLastPathComponent().path) }
         let arguments = ["--journal-segment-bytes", "\(Self.segmentBytes)", "--keep-results", "1000000"]
         try await withCluster(.init(consumers: 0, brokerArguments: arguments)) { cluster in
             let directory = try #require(cluster.dataDirectory)
@@ -32,7 +33,7 @@ struct CrashTests {
                     batch += 1
                     let start = Durability.position(directory, segmentBytes: Self.segmentBytes)
                     let target = start + random.below(20_000 * 120)
-                    let submit = try Durability.startBatch(cluster, input: try Durability.inputFile(lines))
+                    let submit = try Durability.startBatch(cluster, input: try Durability.inputFile(lines, in: directory))
                     let deadline = Date().addingTimeInterval(60)
                     while submit.isRunning, Date() < deadline {
                         if duringCompaction {
@@ -70,6 +71,7 @@ struct CrashTests {
     @Test("kill -9 five times mid-batch with consumers working: every task ends once at its producer, with its own result")
     func killWhileWorking() async throws {
         let log = try Cluster.makeTemporaryDirectory(prefix: "conveyor-exec-") + "/executions.ndjson"
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: log).deletingLastPathComponent().path) }
         let fast = ["--heartbeat-ms", "200"]
         try await withCluster(.init(consumers: 2, threads: 4, brokerArguments: fast,
                                     consumerArguments: fast + ["--execution-log", log])) { cluster in
@@ -106,7 +108,7 @@ struct CrashTests {
         try await withCluster(.init(consumers: 0, brokerArguments: ["--fsync", policy])) { cluster in
             let directory = try #require(cluster.dataDirectory)
             let lines = (0..<3_000).map { #"{"n":\#($0)}"# }
-            let submit = try Durability.startBatch(cluster, input: try Durability.inputFile(lines))
+            let submit = try Durability.startBatch(cluster, input: try Durability.inputFile(lines, in: directory))
             #expect(submit.waitForExit(timeout: .seconds(60)) == 0)
             let accepted = Durability.acceptedIDs(submit.output)
             #expect(accepted.count == lines.count)
@@ -139,6 +141,7 @@ struct CrashTests {
     @Test("after kill -9 and a restart, resubmitting a finished id returns its kept result without running it again")
     func dedupeSurvivesRestart() async throws {
         let log = try Cluster.makeTemporaryDirectory(prefix: "conveyor-exec-") + "/executions.ndjson"
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: log).deletingLastPathComponent().path) }
         try await withCluster(.init(consumers: 1, threads: 2, consumerArguments: ["--execution-log", log])) { cluster in
             let first = try cluster.makeProducer()
             let result = try await first.submit("echo", json: #"{"once":true}"#, id: "only-once").result()

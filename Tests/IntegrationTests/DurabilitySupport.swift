@@ -30,9 +30,10 @@ enum Durability {
         (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     }
 
-    /// Writes one task's args per line to a new file and returns its path.
-    static func inputFile(_ lines: [String]) throws -> String {
-        let path = try Cluster.makeTemporaryDirectory(prefix: "conveyor-input-") + "/tasks.ndjson"
+    /// Writes one task's args per line to a new file in `directory` (the cluster's data
+    /// directory, removed with it) and returns its path.
+    static func inputFile(_ lines: [String], in directory: String) throws -> String {
+        let path = directory + "/input-\(UUID().uuidString).ndjson"
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -141,6 +141,7 @@ struct HostilePeerTests {
     @Test("a real consumer renews what it holds: 5 s tasks under 2 s leases run once, none taken back")
     func realConsumerRenews() async throws {
         let log = try Cluster.makeTemporaryDirectory(prefix: "conveyor-exec-") + "/executions.ndjson"
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: log).deletingLastPathComponent().path) }
         try await withCluster(.init(consumers: 2, threads: 2, brokerArguments: ["--lease-seconds", "2"],
                                     consumerArguments: ["--execution-log", log, "--prefetch", "2"])) { cluster in
             let producer = try cluster.makeProducer()
