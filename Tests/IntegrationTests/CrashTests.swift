@@ -77,7 +77,10 @@ struct CrashTests {
                                     consumerArguments: fast + ["--execution-log", log])) { cluster in
             let producer = try cluster.makeProducer { $0.heartbeatInterval = .milliseconds(200) }
             // Short sleeps, so that the work spans every kill: 4,000 × 1-7 ms on 8 threads is about 2 s.
-            let tasks = (0..<4_000).map { TaskSubmission("sleep", json: RawJSON(#"{"ms":\#(1 + $0 % 7)}"#)) }
+            // Each crash while a task runs counts as an attempt (recovery requeues it so), and so
+            // does a dispatch to a consumer's old connection: room for 5 crashes of the broker.
+            let options = TaskOptions(maxAttempts: 10)
+            let tasks = (0..<4_000).map { TaskSubmission("sleep", json: RawJSON(#"{"ms":\#(1 + $0 % 7)}"#), options: options) }
             let killer = Task {
                 var random = Random(seed: 5)
                 for _ in 0..<5 {

@@ -34,7 +34,7 @@ struct HostilePeerTests {
             let before = residentBytes(pid)
             let backend = cluster.backend
             let started = ContinuousClock.now
-            let errors = try await Task.detached { () throws -> [String] in
+            let errors = try await runOnDedicatedThread(name: "hostile-ready", stop: StopFlag()) { () throws -> [String] in
                 let context = try Context()
                 let socket = try Socket(context, type: .dealer)
                 try socket.set(.linger, 0)
@@ -55,7 +55,7 @@ struct HostilePeerTests {
                     if frames.count >= 3, frames[1].bytes == [Command.error.rawValue] { errors.append(frames[2].string) }
                 }
                 return errors
-            }.value
+            }
             #expect(errors.count == 40, "every fat READY answered with ERROR (\(errors.count))")
             #expect(errors.contains { $0.contains("READY body is") && $0.contains("at most 65536") })
             #expect(errors.contains { $0.contains("lists 2000 task names") && $0.contains("at most 1000") })
@@ -75,7 +75,7 @@ struct HostilePeerTests {
             let backend = cluster.backend
             let stop = StopFlag()
             // The black hole: registers, heartbeats, counts what it is sent, answers nothing.
-            let received = Task.detached { () throws -> Int in
+            async let received = runOnDedicatedThread(name: "black-hole", stop: stop) { () throws -> Int in
                 let context = try Context()
                 let socket = try Socket(context, type: .dealer)
                 try socket.set(.linger, 0)
@@ -113,7 +113,7 @@ struct HostilePeerTests {
             for handle in handles where await handle.result().status == .ok { ok += 1 }
             let hole = try await cluster.stats().consumers.first { $0.host == "hole" }
             stop.set()
-            let captured = try await received.value
+            let captured = try await received
             #expect(captured <= Limits.initialCredit, "the black hole was sent \(captured) tasks")
             #expect(ok == 2_000, "\(ok) of 2,000 ended ok: the black hole's were taken back when their leases ran out")
             #expect(hole?.quarantined == true && (hole?.leasesExpired ?? 0) >= 3, "\(String(describing: hole))")

@@ -1,6 +1,7 @@
 import ConveyorProcess
 import ConveyorProducer
 import ConveyorProtocol
+import ConveyorSystem
 import ConveyorTesting
 import Foundation
 import Testing
@@ -20,7 +21,7 @@ struct ProtocolFuzzTests {
             let capped = Self.capAddressSpace(pid: pid, extra: 2 << 30)
             let before = residentBytes(pid)
             let frontend = cluster.frontend, backend = cluster.backend
-            try await Task.detached {
+            try await runOnDedicatedThread(name: "protocol-fuzz", stop: StopFlag()) {
                 var random = SplitMix64(seed: UInt64(Date().timeIntervalSince1970))
                 let context = try Context()
                 var peers: [Socket] = []
@@ -44,7 +45,7 @@ struct ProtocolFuzzTests {
                     // Drain replies now and then, as a careless client would not.
                     if n % 64 == 0 { for peer in peers { while (try? peer.receiveMultipart(flags: .dontWait)) != nil {} } }
                 }
-            }.value
+            }
             #expect(cluster.broker?.isRunning == true, "the broker died (capped: \(capped))")
             try await HostilePeerTests.bystanderBatch(cluster)
             let growth = residentBytes(pid) - before
