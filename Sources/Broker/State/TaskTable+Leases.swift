@@ -35,22 +35,8 @@ extension TaskTable {
         for (task, consumer) in expired.sorted(by: { $0.0.sequence > $1.0.sequence }) {
             consumer.leasesExpired += 1
             consumer.expiredSinceAnswer += 1
-            let limit = max(task.options.maxAttempts, Self.lostDeliveryAttempts)
-            if task.attempts >= limit {
-                move(task, to: .done)
-                counted(.exhaust)
-                totals.failed += 1
-                let why = "lease ran out \(task.attempts) time\(task.attempts == 1 ? "" : "s") (no answer, no renewal); attempts exhausted"
-                addDeadLetter(task, reason: why)
-                finish(task, status: .error, body: JSONText.errorBody(.attemptsExhausted, why), now: now)
-            } else {
-                move(task, to: .queued)
-                counted(.reclaim)
-                if journaling { journal.queued(id: task.id, attempts: task.attempts) }
-                totals.requeued += 1
-                // Not back to the consumer that lost it, while it may still be running it.
-                route(task, atFront: true, now: now, avoiding: consumer)
-            }
+            // Not back to the consumer that lost it, while it may still be running it.
+            takeBack(task, as: .reclaim, reason: "lease ran out with no answer and no renewal", now: now, avoiding: consumer)
         }
     }
 }

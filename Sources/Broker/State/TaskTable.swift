@@ -286,6 +286,15 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// running → queued (release) or, past the attempts for lost deliveries, → done (exhaust).
     private mutating func release(_ task: TaskRecord, reason: String, now: UInt64) {
         guard task.holder != nil else { return refuse(.release) }
+        takeBack(task, as: .release, reason: reason, now: now, avoiding: nil)
+    }
+
+    /// A running task taken back from its consumer (`release`: the consumer lost; `reclaim`: its
+    /// lease ran out): back to the front of its queue with the attempt counted, or, past the
+    /// attempts for lost deliveries, → done (`exhaust`, dead-lettered, saying `reason`).
+    /// `avoiding` is not given the task again at once.
+    mutating func takeBack(_ task: TaskRecord, as transition: TaskTransition, reason: String, now: UInt64,
+                           avoiding avoided: ConsumerRecord?) {
         let limit = max(task.options.maxAttempts, Self.lostDeliveryAttempts)
         if task.attempts >= limit {
             move(task, to: .done)
@@ -299,10 +308,10 @@ struct TaskTable<Outbox: BrokerOutbox> {
             #if DEBUG
             if seededFaults.contains(.requeueLosesAttempts) { task.attempts = 0 }
             #endif
-            counted(.release)
+            counted(transition)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }
             totals.requeued += 1
-            route(task, atFront: true, now: now)
+            route(task, atFront: true, now: now, avoiding: avoided)
         }
     }
 
