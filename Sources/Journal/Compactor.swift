@@ -21,7 +21,7 @@ enum Compactor {
         let (state, report) = try JournalReplay.replay(directory, through: last, repair: repair,
                                                        deadLetterCapacity: deadLetterCapacity)
         let final = DataDirectory.snapshotPath(in: directory, last)
-        let temporary = String(final.dropLast(".journal".count)) + ".tmp"
+        let temporary = DataDirectory.stagingPath(for: final)
         let file = try SegmentFile(creating: temporary,
                                    header: SegmentHeader(kind: .snapshot, number: last, createdAt: wallClockNanoseconds()),
                                    preallocate: 0, directory: directory)

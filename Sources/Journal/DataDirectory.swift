@@ -14,6 +14,7 @@ import Synchronization
 /// DIR/segment-0000000007.journal      records, in order; the newest one is being written
 /// DIR/snapshot-0000000006.journal     the state after segments ≤ 6 (written by compaction)
 /// DIR/snapshot-0000000006.tmp         a snapshot being written (removed at start)
+/// DIR/segment-0000000008.tmp          a segment being created (renamed once its header is synced)
 /// DIR/journal.synced                  "segment N offset X": the end of the durable data
 /// ```
 public final class DataDirectory: Sendable {
@@ -95,7 +96,7 @@ public final class DataDirectory: Sendable {
                 files.segments.append(number)
             } else if let number = number(of: name, prefix: "snapshot-", suffix: ".journal") {
                 files.snapshots.append(number)
-            } else if name.hasPrefix("snapshot-"), name.hasSuffix(".tmp") {
+            } else if name.hasPrefix("snapshot-") || name.hasPrefix("segment-"), name.hasSuffix(".tmp") {
                 files.temporary.append(directory + "/" + name)
             }
         }
@@ -107,6 +108,11 @@ public final class DataDirectory: Sendable {
     private static func number(of name: String, prefix: String, suffix: String) -> UInt64? {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
         return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
+    }
+
+    /// Where a journal file is prepared before it is renamed to `path` (`.journal` → `.tmp`).
+    static func stagingPath(for path: String) -> String {
+        path.hasSuffix(".journal") ? String(path.dropLast(".journal".count)) + ".tmp" : path + ".tmp"
     }
 
     /// Makes the directory's entries (created, renamed, removed files) durable.
@@ -122,6 +128,6 @@ public final class DataDirectory: Sendable {
 public struct JournalFiles: Sendable {
     public var segments: [UInt64] = []
     public var snapshots: [UInt64] = []
-    /// Snapshots left half-written by a crash.
+    /// Snapshots and segments left half-written by a crash.
     public var temporary: [String] = []
 }

@@ -126,7 +126,8 @@ extension Journal {
         let number = writer.segment.number + 1
         let next = try SegmentFile(creating: directory.segmentPath(number),
                                    header: SegmentHeader(kind: .segment, number: number, createdAt: wallClockNanoseconds()),
-                                   preallocate: configuration.segmentBytes, directory: configuration.directory)
+                                   preallocate: configuration.segmentBytes, directory: configuration.directory,
+                                   staged: true)
         writer.sealed.append(writer.segment.number)
         writer.sealedBytes += writer.segment.offset
         writer.segment = next

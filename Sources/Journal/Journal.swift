@@ -57,6 +57,7 @@ public final class Journal: Sendable {
         for leftover in files.temporary { unlink(leftover) }
         let (state, report) = try JournalReplay.replay(configuration.directory, repair: configuration.repair,
                                                        deadLetterCapacity: configuration.deadLetterCapacity)
+        for path in report.unwritten { unlink(path) }
         // Files a compaction had folded in before a crash kept it from removing them.
         if let snapshot = report.snapshot {
             for number in files.segments where number <= snapshot { unlink(directory.segmentPath(number)) }
@@ -81,7 +82,8 @@ public final class Journal: Sendable {
             let number = report.lastNumber + 1
             segment = try SegmentFile(creating: directory.segmentPath(number),
                                       header: SegmentHeader(kind: .segment, number: number, createdAt: wallClockNanoseconds()),
-                                      preallocate: configuration.segmentBytes, directory: configuration.directory)
+                                      preallocate: configuration.segmentBytes, directory: configuration.directory,
+                                      staged: true)
         }
         let first = segment.number
         var initial = JournalShared()

@@ -19,6 +19,9 @@ public struct RecoveryReport: Sendable {
     public var bytes = 0
     /// Records of unknown skippable types.
     public var skipped = 0
+    /// A newest segment that was created but never got its header (a crash while an older
+    /// version created it in place): it holds nothing, and the journal removes it.
+    public var unwritten: [String] = []
 
     /// The newest segment number, or the snapshot's when no segment follows it.
     public var lastNumber: UInt64 { segments.last ?? snapshot ?? 0 }
@@ -73,6 +76,11 @@ public enum JournalReplay {
             }
             expected = number + 1
             let isNewest = index == segments.count - 1 && last == nil
+            if isNewest, SegmentReader.isUnwritten(path) {
+                report.unwritten.append(path)
+                report.dropped.append("\(path): created but no header was ever written (a crash while it was being created); it holds no records")
+                continue
+            }
             let scanned = try SegmentReader.scan(path: path, skipDamage: repair) { located throws(JournalError) in
                 state.apply(located.record)
             }

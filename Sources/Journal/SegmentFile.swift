@@ -15,11 +15,17 @@ final class SegmentFile {
     /// Creates `path` with its header and `preallocate` bytes reserved (so that a full disk shows
     /// when a segment is created, not halfway through a record), and makes its directory entry
     /// durable.
-    init(creating path: String, header: SegmentHeader, preallocate: Int, directory: String) throws(JournalError) {
+    ///
+    /// With `staged`, the file is prepared as `path` with `.journal` replaced by `.tmp` and renamed
+    /// into place once its header is synced, so that a `kill -9` while it is being created never
+    /// leaves a journal file without a header (the next start removes the `.tmp`).
+    init(creating path: String, header: SegmentHeader, preallocate: Int, directory: String,
+         staged: Bool = false) throws(JournalError) {
         self.path = path
         self.number = header.number
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .lastSystem("cannot create \(path)") }
+        let building = staged ? DataDirectory.stagingPath(for: path) : path
+        let descriptor = open(building, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .lastSystem("cannot create \(building)") }
         self.descriptor = descriptor
         offset = 0
         if preallocate > 0 {
@@ -28,7 +34,7 @@ final class SegmentFile {
             // Some file systems cannot preallocate (EOPNOTSUPP, EINVAL): then the file just grows.
             if result != 0 && result != EOPNOTSUPP && result != EINVAL {
                 close(descriptor)
-                unlink(path)
+                unlink(building)
                 throw .system("cannot reserve \(preallocate) bytes for \(path)", errno: result)
             }
             #endif
@@ -36,9 +42,10 @@ final class SegmentFile {
         do throws(JournalError) {
             try write(header.bytes)
             try sync()
+            if staged, rename(building, path) != 0 { throw .lastSystem("cannot rename \(building) to \(path)") }
         } catch {
             close(descriptor)
-            unlink(path)
+            unlink(building)
             throw error
         }
         DataDirectory.syncDirectory(directory)

@@ -126,6 +126,18 @@ public enum SegmentReader {
     /// The largest record a reader believes: a bound for lengths read from damaged bytes.
     static let maxRecordSize = 1 << 30
 
+    /// Whether `path` is shorter than a header or starts with a header's worth of zeros: a file
+    /// created (and perhaps preallocated) whose header was never written.
+    static func isUnwritten(_ path: String) -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var head = [UInt8](repeating: 0, count: SegmentHeader.size)
+        let count = head.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, SegmentHeader.size) }
+        guard count >= 0 else { return false }
+        return count < SegmentHeader.size || head.allSatisfy { $0 == 0 }
+    }
+
     /// Reads `path` and calls `body` with each record in order. A torn tail ends the scan; damage
     /// with valid records after it is reported (``ScanProblem/corrupt(offset:reason:resumesAt:)``)
     /// and, when `skipDamage`, skipped to the next valid record; otherwise the scan stops there.

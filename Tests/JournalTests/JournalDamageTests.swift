@@ -48,6 +48,29 @@ struct JournalDamageTests {
         }
     }
 
+    @Test("a segment whose creation a crash cut short (no header yet, or still staged) holds nothing: the journal goes on without it", arguments: [0, 10, 4096])
+    func unwrittenNewestSegment(zeros: Int) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        _ = try Self.realJournal(directory.path)
+        // What a kill -9 between creating (and preallocating) a segment and writing its header
+        // left before segments were staged, and what it leaves now.
+        let next = String(format: "%@/segment-%010llu.journal", directory.path, UInt64(2))
+        writeBytes([UInt8](repeating: 0, count: zeros), to: next)
+        let staged = String(format: "%@/segment-%010llu.tmp", directory.path, UInt64(3))
+        writeBytes([UInt8](repeating: 0, count: 4096), to: staged)
+        let (recovered, report) = try JournalReplay.replay(directory.path)
+        #expect(recovered.tasks.count == 200)
+        #expect(report.unwritten == [next])
+        #expect(report.dropped.count == 1 && report.dropped[0].contains("no header"), "\(report.dropped)")
+        // A broker opening it removes both and goes on; a second replay finds no damage at all.
+        let state = try writeJournal(directory.path, records: [.accepted(entry(10_000))])
+        #expect(state.tasks.count == 200)
+        #expect(!FileManager.default.fileExists(atPath: staged))
+        let (after, again) = try JournalReplay.replay(directory.path)
+        #expect(after.tasks.count == 201 && again.dropped.isEmpty && again.unwritten.isEmpty)
+    }
+
     @Test("garbage after the last synced record is dropped as a torn tail, and the journal goes on after it")
     func garbageAppended() throws {
         let directory = TemporaryDirectory()
