@@ -13,6 +13,10 @@ public struct BrokerConfiguration: Sendable {
     /// Bytes of args the broker may hold for tasks not yet done (queued, delayed, running); a
     /// submit past this is rejected.
     public var maxQueuedBytes = 1 << 30
+    /// The part of each of those two bounds, in percent, that one producer identity, and one
+    /// task name, may hold: a flood from one producer, or a backlog of a name nobody serves,
+    /// leaves the rest to everyone else (docs/ARCHITECTURE.md, "The dispatch rule and fair shares").
+    public var queueShare = 50
     /// Finished results kept for `status` queries and resubmissions…
     public var resultRetentionCount = 100_000
     /// …and for at most this long.

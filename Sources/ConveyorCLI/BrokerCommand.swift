@@ -24,6 +24,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Bytes of args the broker may hold for tasks not yet done (queued, waiting to retry, running); submits past this are rejected.")
     var maxQueuedBytes = 1 << 30
 
+    @Option(help: "Percent of --max-queued and of --max-queued-bytes that one producer and one task name may hold, so that a flood from one, or a backlog of a name nobody serves, leaves the rest to the others (100: no shares).")
+    var queueShare = 50
+
     @Option(help: "Largest args of one task in bytes (larger ones are rejected; frames may be 2 MiB larger, for packing).")
     var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
 
@@ -69,6 +72,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let curveSecretFile { _ = try CurveKeys.secretKey(file: curveSecretFile) }
         guard maxQueued > 0 else { throw ValidationError("--max-queued must be at least 1") }
         guard maxQueuedBytes >= 1024 else { throw ValidationError("--max-queued-bytes must be at least 1024") }
+        guard (1...100).contains(queueShare) else { throw ValidationError("--queue-share must be 1-100 (percent)") }
         guard (1024...Limits.maxMessageSizeLimit).contains(maxMessageSize) else {
             throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
         }
@@ -92,6 +96,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.backend = backend
         configuration.maxQueued = maxQueued
         configuration.maxQueuedBytes = maxQueuedBytes
+        configuration.queueShare = queueShare
         configuration.maxMessageSize = maxMessageSize
         configuration.resultRetentionCount = keepResults
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))

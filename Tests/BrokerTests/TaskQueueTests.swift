@@ -5,11 +5,13 @@ import Testing
 @Suite("Broker queue and result store")
 struct TaskQueueTests {
     private var sequence: UInt64 = 0
+    private var shares = Shares()
 
-    private mutating func task(_ id: String, name: String = "echo", priority: Int32 = 0) -> TaskRecord {
+    private mutating func task(_ id: String, name: String = "echo", priority: Int32 = 0, from producer: UInt8 = 1) -> TaskRecord {
         sequence += 1
         return TaskRecord(id: id, name: name, args: Array("{}".utf8), options: TaskOptions(priority: priority),
-                          producer: [1], sequence: sequence, now: 0)
+                          producer: [producer], owner: shares.producer([producer]), nameShare: shares.name(name),
+                          sequence: sequence, now: 0)
     }
 
     @Test("tasks leave highest priority first, first-in first-out within a priority")
@@ -47,6 +49,29 @@ struct TaskQueueTests {
         let requeued = task("r")
         queue.prepend(requeued)
         #expect(queue.popFirst(among: ["echo"])?.id == "r")
+    }
+
+    @Test("within a name and priority, producers take turns: a new producer's tasks are not stuck behind a backlog")
+    mutating func producersTakeTurns() {
+        var queue = MemoryTaskQueue()
+        for n in 0..<1000 { queue.append(task("old\(n)", from: 1)) }
+        for n in 0..<3 { queue.append(task("new\(n)", from: 2)) }
+        queue.append(task("urgent", priority: 5, from: 1))
+        let order = (0..<8).compactMap { _ in queue.popFirst(among: ["echo"])?.id }
+        // Priority first; then turns, each producer first-in first-out.
+        #expect(order == ["urgent", "old0", "new0", "old1", "new1", "old2", "new2", "old3"])
+        #expect(queue.count == 1000 - 4)
+    }
+
+    @Test("between names of equal priority a consumer serving both gets them in turn")
+    mutating func namesTakeTurns() {
+        var queue = MemoryTaskQueue()
+        for n in 0..<100 { queue.append(task("a\(n)", name: "a")) }
+        for n in 0..<2 { queue.append(task("b\(n)", name: "b")) }
+        queue.append(task("c0", name: "c", priority: -1))
+        let order = (0..<6).compactMap { _ in queue.popFirst(among: ["a", "b", "c"])?.id }
+        #expect(order == ["a0", "b0", "a1", "b1", "a2", "a3"])
+        #expect(queue.countsByName == ["a": 96, "c": 1])
     }
 
     @Test("removed tasks are skipped, counted out at once, and compacted away")
@@ -103,12 +128,13 @@ struct ManyPrioritiesTests {
     @Test("100,000 distinct priorities: highest first, in time that does not grow with their square")
     func manyDistinctPriorities() {
         var queue = MemoryTaskQueue()
+        let owner = ShareAccount(key: [1])
         let count = 100_000
         let started = ContinuousClock.now
         for n in 0..<count {
             let priority = Int32((n &* 7_919) % count)  // every priority once, in a scrambled order
             queue.append(TaskRecord(id: "t\(n)", name: "a", args: [], options: TaskOptions(priority: priority),
-                                    producer: [1], sequence: UInt64(n), now: 0))
+                                    producer: [1], owner: owner, nameShare: owner, sequence: UInt64(n), now: 0))
         }
         var last = Int32.max
         var popped = 0

@@ -100,13 +100,14 @@ struct ModelRun {
         let name = rng.pick(names)!
         let options = TaskOptions(timeoutMilliseconds: UInt32(50 + rng.below(5000)), maxAttempts: UInt32(1 + rng.below(3)),
                                   retryBackoffMilliseconds: UInt32(1 + rng.below(500)))
-        let refused = model.refusesNew(name)
+        let producer = rng.pick(producers)!
+        let refused = model.refusesNew(name, from: producer)
         if !refused {
             model.submit(id, name: name, maxAttempts: options.maxAttempts,
                          timeoutNanos: UInt64(options.timeoutMilliseconds) * 1_000_000,
-                         backoffNanos: UInt64(options.retryBackoffMilliseconds) * 1_000_000, now: wall)
+                         backoffNanos: UInt64(options.retryBackoffMilliseconds) * 1_000_000, from: producer, now: wall)
         }
-        send(.submit, from: rng.pick(producers)!, [Wire.bytes(id), Wire.bytes(name), options.encoded(for: .current), Wire.bytes("{}")])
+        send(.submit, from: producer, [Wire.bytes(id), Wire.bytes(name), options.encoded(for: .current), Wire.bytes("{}")])
         if refused != outbox.rejected.contains(where: { $0.id == id }) {
             return "submit of \(id) ('\(name)'): model \(refused ? "refuses" : "accepts"), broker \(refused ? "accepted" : "rejected")"
         }
@@ -116,7 +117,9 @@ struct ModelRun {
     private mutating func resubmit() -> String? {
         guard let id = rng.pick(model.tasks.keys.sorted()) else { return submitNew() }
         let task = model.tasks[id]!
-        send(.submit, from: rng.pick(producers)!, [Wire.bytes(id), Wire.bytes(task.name), [], Wire.bytes("{}")])
+        let producer = rng.pick(producers)!
+        send(.submit, from: producer, [Wire.bytes(id), Wire.bytes(task.name), [], Wire.bytes("{}")])
+        model.resubmitted(id, by: producer)
         let redelivered = outbox.results.filter { $0.redelivery }.map(\.id)
         if case .ended = task.phase {
             if redelivered != [id] { return "resubmitting ended \(id) redelivered \(redelivered)" }

@@ -111,7 +111,7 @@ struct CLITests {
 
     @Test("submit --input --no-wait: a line that is not JSON and tasks past --max-queued get error and rejected lines, exit 1; the rest are queued")
     func detachedBatchFailures() async throws {
-        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "5"])) { cluster in
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "5", "--queue-share", "100"])) { cluster in
             var lines = (0..<8).map { #"{"n":\#($0)}"# }
             lines[2] = "{this is not json"
             let file = try inputFile(lines, name: "nowait-failures")

@@ -123,7 +123,7 @@ struct HostilePeerTests {
 
     @Test("--max-queued-bytes bounds what the broker holds in bytes: 1 MiB args past 8 MiB are refused, saying why")
     func queuedBytesBound() async throws {
-        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued-bytes", "\(8 << 20)"])) { cluster in
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued-bytes", "\(8 << 20)", "--queue-share", "100"])) { cluster in
             let producer = try cluster.makeProducer()
             let big = RawJSON(#"{"pad":""# + String(repeating: "x", count: 1 << 20) + #""}"#)
             let receipts = try await producer.submitDetached(batch: (0..<12).map { _ in TaskSubmission("echo", json: big) })
@@ -155,7 +155,7 @@ struct HostilePeerTests {
 
     @Test("tasks waiting to retry count against --max-queued, and no backoff outlasts its task's deadline")
     func retriesCountAgainstTheBound() async throws {
-        try await withCluster(.init(consumers: 1, threads: 4, brokerArguments: ["--max-queued", "50"])) { cluster in
+        try await withCluster(.init(consumers: 1, threads: 4, brokerArguments: ["--max-queued", "50", "--queue-share", "100"])) { cluster in
             let producer = try cluster.makeProducer()
             // Ten minutes of backoff, but four seconds to live.
             let options = TaskOptions(timeoutMilliseconds: 4_000, maxAttempts: 3, retryBackoffMilliseconds: 600_000)
@@ -200,6 +200,43 @@ struct HostilePeerTests {
             await #expect(throws: ProducerError.self) { _ = try await other.purge(name: "bad name") }
             try cluster.startConsumer(threads: 4)
             for (i, handle) in kept.enumerated() { #expect(await handle.result().body.text == #"{"k":\#(i)}"#) }
+        }
+    }
+
+    @Test("one producer flooding a name nobody serves takes at most its share of --max-queued: another producer's 2,000 tasks all run")
+    func floodTakesItsShareOnly() async throws {
+        try await withCluster(.init(consumers: 1, threads: 4, brokerArguments: ["--max-queued", "10000"])) { cluster in
+            let flooder = try cluster.makeProducer()
+            let receipts = try await flooder.submitDetached(batch: (0..<12_000).map { _ in
+                TaskSubmission("nobody-serves-this", json: RawJSON("{}"))
+            })
+            let refused = receipts.compactMap(\.refusal)
+            #expect(receipts.count - refused.count == 5_000, "half of --max-queued 10000 for one producer and one name")
+            let reason = refused.first?.errorMessage ?? ""
+            #expect(reason.contains("queue share used") && reason.contains("50% of --max-queued 10000"), "\(reason)")
+            #expect(reason.contains("no connected consumer serves 'nobody-serves-this'"), "\(reason)")
+            try await Self.bystanderBatch(cluster)
+            #expect(try await cluster.stats().queued["nobody-serves-this"] == 5_000)
+        }
+    }
+
+    @Test("a dead producer's backlog does not hold up a new producer's tasks of the same name: producers take turns")
+    func producersTakeTurns() async throws {
+        try await withCluster(.init(consumers: 1, threads: 4)) { cluster in
+            // 20 s of work for 4 threads, left behind by a producer that is gone.
+            _ = try await withProducer(ProducerConfiguration(broker: cluster.frontend), logger: testLogger) { gone in
+                try await gone.submitDetached(batch: (0..<800).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":100}"#)) })
+            }
+            let producer = try cluster.makeProducer()
+            let started = ContinuousClock.now
+            let handles = try await producer.submit(batch: (0..<20).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":10}"#)) })
+            for handle in handles { #expect(await handle.result().status == .ok) }
+            let waited = started.duration(to: .now)
+            // In turn with the backlog: about 40 tasks on 4 threads, 1 s; behind it, 20 s.
+            #expect(waited < .seconds(8), "the new producer's tasks waited \(waited)")
+            let left = try await cluster.stats().queued["sleep"] ?? 0
+            #expect(left > 500, "the backlog was still there: \(left) queued")
+            print("producer turns: 20 tasks behind an 800-task backlog done in \(waited), \(left) of the backlog still queued")
         }
     }
 

@@ -137,7 +137,7 @@ struct PipelineTests {
 
     @Test("a submit past --max-queued is rejected with a reason")
     func maxQueuedRejects() async throws {
-        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "5"])) { cluster in
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "5", "--queue-share", "100"])) { cluster in
             let producer = try cluster.makeProducer()
             for i in 0..<5 {
                 _ = try await producer.submit("echo", json: "\(i)")

@@ -65,7 +65,7 @@ struct ProducerBatchTests {
 
     @Test("submitDetached: 1,000 tasks over a window of 100 with no consumer are all accepted; they stay queued after the producer is gone, and run later")
     func detachedBatchLargerThanTheWindow() async throws {
-        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "1000"])) { cluster in
+        try await withCluster(.init(consumers: 0, brokerArguments: ["--max-queued", "1000", "--queue-share", "100"])) { cluster in
             let count = 1_000
             var configuration = ProducerConfiguration(broker: cluster.frontend)
             configuration.window = 100

@@ -4,8 +4,9 @@ import HeapModule
 /// Where accepted tasks wait for a consumer. The broker talks to its queue only through this
 /// interface, so that a durable store can sit under it later.
 ///
-/// Order: higher priority first; first-in first-out within a priority; a requeued task goes to
-/// the front of its priority.
+/// Order: higher priority first; between task names of equal priority, the one served longest
+/// ago; within a name and priority, producer identities in turn, each first-in first-out; a
+/// requeued task goes to the front of its producer's turn.
 protocol TaskQueue {
     /// Tasks waiting, in all.
     var count: Int { get }
@@ -21,25 +22,87 @@ protocol TaskQueue {
     mutating func remove(_ task: TaskRecord)
 }
 
-/// The in-memory queue: per task name, one FIFO per priority.
+/// One priority of one task name: a FIFO per producer identity (a lane per ``ShareAccount``),
+/// the lanes served in turn, so that a producer's tasks are not stuck behind another's backlog.
+/// Entries of tasks that left the queued state are skipped (and dropped) lazily.
+struct PriorityBucket {
+    private var lanes: [ObjectIdentifier: Deque<TaskRecord>] = [:]
+    /// Lanes with entries, the next to serve first.
+    private var turn = Deque<ObjectIdentifier>()
+
+    var isEmpty: Bool { turn.isEmpty }
+
+    /// At the back of its producer's lane, or at the front for a task that was already on its way
+    /// once (a lane new to the bucket takes its turn after the others either way).
+    mutating func insert(_ task: TaskRecord, atFront: Bool) {
+        let lane = ObjectIdentifier(task.owner)
+        if lanes[lane] == nil {
+            lanes[lane] = Deque()
+            turn.append(lane)
+        }
+        if atFront { lanes[lane]!.prepend(task) } else { lanes[lane]!.append(task) }
+    }
+
+    /// The next live task; `dropped` counts the removed entries skipped on the way.
+    mutating func first(dropped: inout Int) -> TaskRecord? {
+        while let lane = turn.first {
+            while let task = lanes[lane]!.first {
+                if task.isQueued { return task }
+                lanes[lane]!.removeFirst()
+                dropped += 1
+            }
+            lanes[lane] = nil
+            turn.removeFirst()
+        }
+        return nil
+    }
+
+    /// Removes the task ``first(dropped:)`` returned; its lane's turn passes to the next lane.
+    mutating func removeFirst() -> TaskRecord {
+        let lane = turn.removeFirst()
+        let task = lanes[lane]!.removeFirst()
+        if lanes[lane]!.isEmpty { lanes[lane] = nil } else { turn.append(lane) }
+        return task
+    }
+
+    /// Drops the entries of tasks no longer queued; returns how many are left.
+    mutating func compact() -> Int {
+        var left = 0
+        for lane in turn {
+            lanes[lane] = Deque(lanes[lane]!.filter(\.isQueued))
+            left += lanes[lane]!.count
+        }
+        turn = Deque(turn.filter { !lanes[$0]!.isEmpty })
+        for lane in Array(lanes.keys) where lanes[lane]!.isEmpty { lanes[lane] = nil }
+        return left
+    }
+}
+
+/// The in-memory queue: per task name, one ``PriorityBucket`` per priority. The dispatch rule
+/// (docs/ARCHITECTURE.md): the highest priority first; among the names a consumer serves at that
+/// priority, the one served longest ago; within a name and priority, producer identities in turn,
+/// each first-in first-out.
 struct MemoryTaskQueue: TaskQueue {
     private struct NameQueue {
         /// Priorities present (a max-heap: a new priority costs O(log P), not O(P), so that many
         /// distinct priorities cannot make the queue quadratic). Each has a bucket; a bucket
         /// emptied is dropped with its priority when it comes to the top.
         var priorities = Heap<Int32>()
-        var buckets: [Int32: Deque<TaskRecord>] = [:]
+        var buckets: [Int32: PriorityBucket] = [:]
         /// Live tasks (entries of removed tasks are skipped lazily).
         var live = 0
         var entries = 0
+        /// When a task of this name was last taken (``MemoryTaskQueue/clock``): between names of
+        /// equal priority, the one served longest ago goes first.
+        var servedAt: UInt64 = 0
 
         mutating func insert(_ task: TaskRecord, atFront: Bool) {
             let priority = task.options.priority
             if buckets[priority] == nil {
-                buckets[priority] = Deque()
+                buckets[priority] = PriorityBucket()
                 priorities.insert(priority)
             }
-            if atFront { buckets[priority]!.prepend(task) } else { buckets[priority]!.append(task) }
+            buckets[priority]!.insert(task, atFront: atFront)
             live += 1
             entries += 1
         }
@@ -47,11 +110,10 @@ struct MemoryTaskQueue: TaskQueue {
         /// The best live task, dropping removed entries on the way.
         mutating func peek() -> (TaskRecord, Int32)? {
             while let priority = priorities.max {
-                while let first = buckets[priority]!.first {
-                    if first.isQueued { return (first, priority) }
-                    buckets[priority]!.removeFirst()
-                    entries -= 1
-                }
+                var dropped = 0
+                let first = buckets[priority]!.first(dropped: &dropped)
+                entries -= dropped
+                if let first { return (first, priority) }
                 buckets[priority] = nil
                 _ = priorities.removeMax()
             }
@@ -67,15 +129,17 @@ struct MemoryTaskQueue: TaskQueue {
         /// Rebuilds the buckets without removed entries once they outnumber live ones.
         mutating func compactIfNeeded() {
             guard entries > 2 * live + 64 else { return }
+            entries = 0
             for priority in Array(buckets.keys) {
-                buckets[priority] = Deque(buckets[priority]!.filter(\.isQueued))
+                entries += buckets[priority]!.compact()
             }
-            entries = live
         }
     }
 
     private var queues: [String: NameQueue] = [:]
     private(set) var count = 0
+    /// Counts the tasks taken, to order names by when they were last served.
+    private var clock: UInt64 = 0
 
     var countsByName: [String: Int] {
         queues.compactMapValues { $0.live > 0 ? $0.live : nil }
@@ -96,21 +160,26 @@ struct MemoryTaskQueue: TaskQueue {
     }
 
     mutating func popFirst(among names: Set<String>) -> TaskRecord? {
-        var best: (name: String, task: TaskRecord, priority: Int32)?
+        var best: (name: String, task: TaskRecord, priority: Int32, servedAt: UInt64)?
         for name in names {
             guard queues[name] != nil, queues[name]!.live > 0, let (task, priority) = queues[name]!.peek() else {
                 continue
             }
+            let servedAt = queues[name]!.servedAt
             if let current = best {
-                if priority > current.priority || (priority == current.priority && task.sequence < current.task.sequence) {
-                    best = (name, task, priority)
+                if priority > current.priority
+                    || (priority == current.priority
+                        && (servedAt < current.servedAt || (servedAt == current.servedAt && task.sequence < current.task.sequence))) {
+                    best = (name, task, priority, servedAt)
                 }
             } else {
-                best = (name, task, priority)
+                best = (name, task, priority, servedAt)
             }
         }
         guard let best else { return nil }
         count -= 1
+        clock += 1
+        queues[best.name]!.servedAt = clock
         let task = queues[best.name]!.pop(priority: best.priority)
         if queues[best.name]!.live == 0 && queues[best.name]!.entries == 0 { queues[best.name] = nil }
         return task

@@ -47,6 +47,10 @@ final class TaskRecord {
     let options: TaskOptions
     /// Routing id of the producer that submitted it; results go there.
     var producer: [UInt8]
+    /// What it counts against while not done: its submitter's share of the queue bounds, and its
+    /// name's (``Shares``). The submitter's stays when a resubmission reroutes the results.
+    let owner: ShareAccount
+    let nameShare: ShareAccount
     /// Where the task stands; see ``State``. Changed only through ``move(to:)`` by ``TaskTable``.
     private(set) var state: State = .queued
     /// Attempts started so far.
@@ -75,24 +79,34 @@ final class TaskRecord {
     }
 
     convenience init(id: String, name: String, args: [UInt8], options: TaskOptions,
-                     producer: [UInt8], sequence: UInt64, now: UInt64) {
-        self.init(id: id, name: name, args: args, options: options, producer: producer, sequence: sequence,
+                     producer: [UInt8], owner: ShareAccount, nameShare: ShareAccount, sequence: UInt64, now: UInt64) {
+        self.init(id: id, name: name, args: args, options: options, producer: producer, owner: owner,
+                  nameShare: nameShare, sequence: sequence,
                   deadline: now &+ UInt64(options.timeoutMilliseconds) &* 1_000_000)
     }
 
     /// A task with its deadline given: one rebuilt from the journal.
     init(id: String, name: String, args: [UInt8], options: TaskOptions,
-         producer: [UInt8], sequence: UInt64, deadline: UInt64) {
+         producer: [UInt8], owner: ShareAccount, nameShare: ShareAccount, sequence: UInt64, deadline: UInt64) {
         self.id = id
         self.name = name
         self.args = args
         self.options = options
         self.producer = producer
+        self.owner = owner
+        self.nameShare = nameShare
         self.sequence = sequence
         self.deadline = deadline
     }
 
     var isQueued: Bool { state == .queued }
+    /// Queued or delayed: what the queue bounds count.
+    var isHeld: Bool {
+        switch state {
+        case .queued, .delayed: true
+        case .running, .done: false
+        }
+    }
     var isDone: Bool { state == .done }
 
     /// The consumer holding the task, while it runs.

@@ -29,12 +29,18 @@ extension TaskTable {
         var running: [TaskRecord] = []
         var finished: [(task: TaskRecord, at: UInt64)] = []
         for entry in state.tasks.values.sorted(by: { $0.sequence < $1.sequence }) {
+            let done = entry.state == .done
             let task = TaskRecord(id: entry.id, name: entry.name, args: entry.args, options: entry.options,
-                                  producer: entry.producer, sequence: entry.sequence, deadline: entry.deadline)
+                                  producer: entry.producer, owner: done ? finishedAccount : shares.producer(entry.producer),
+                                  nameShare: done ? finishedAccount : shares.name(entry.name),
+                                  sequence: entry.sequence, deadline: entry.deadline)
             task.attempts = entry.attempts
             task.notBefore = entry.notBefore
             records[entry.id] = task
-            if entry.state != .done { restoreHeldBytes(task.args.count) }
+            if !done {
+                restoreHeldBytes(task.args.count)
+                Shares.adopt(task, held: true)
+            }
             switch entry.state {
             case .queued:
                 queue.append(task)
@@ -51,7 +57,7 @@ extension TaskTable {
                     records[entry.id] = nil
                     continue
                 }
-                move(task, to: .done)
+                task.move(to: .done)
                 task.args = []
                 task.result = StoredResult(status: result.status, body: result.body, info: result.info)
                 finished.append((task, result.finishedAt))

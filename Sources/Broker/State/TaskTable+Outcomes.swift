@@ -178,9 +178,11 @@ extension TaskTable {
         for letter in letters {
             if let current = records[letter.id], !current.isDone { continue }
             let task = TaskRecord(id: letter.id, name: letter.name, args: letter.args, options: letter.options,
-                                  producer: letter.producer, sequence: nextSequence(), now: now)
+                                  producer: letter.producer, owner: shares.producer(letter.producer),
+                                  nameShare: shares.name(letter.name), sequence: nextSequence(), now: now)
             records[letter.id] = task
             restoreHeldBytes(task.args.count)
+            Shares.adopt(task, held: true)
             timers.addDeadline(task)
             counted(.revive)
             if journaling { journalAccepted(task) }

@@ -91,6 +91,10 @@ struct TaskTable<Outbox: BrokerOutbox> {
     private(set) var heldArgsBytes = 0
     /// What the queue bound counts: tasks waiting for a consumer and tasks waiting out a backoff.
     var heldCount: Int { queue.count + delayedCount }
+    /// What each producer identity and each task name holds of those bounds.
+    var shares = Shares()
+    /// The accounts of records rebuilt as done, which count against nothing.
+    let finishedAccount = ShareAccount(key: [])
     /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
     var dispatching = true
     /// The records of this loop turn's transitions, when the broker is durable (`journaling`):
@@ -144,9 +148,15 @@ struct TaskTable<Outbox: BrokerOutbox> {
 
     /// The one way a task's state changes (``TaskRecord/move(to:)``), keeping the counts by state.
     mutating func move(_ task: TaskRecord, to next: TaskRecord.State) {
+        let wasHeld = task.isHeld
         if task.state == .delayed { delayedCount -= 1 }
         if next == .delayed { delayedCount += 1 }
         task.move(to: next)
+        if wasHeld != task.isHeld {
+            let change = wasHeld ? -1 : 1
+            task.owner.held += change
+            task.nameShare.held += change
+        }
     }
 
     mutating func counted(_ transition: TaskTransition) {
@@ -168,9 +178,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     mutating func accept(id: String, name: String, args: [UInt8], options: TaskOptions, producer: [UInt8],
                          now: UInt64) -> TaskRecord {
         let task = TaskRecord(id: id, name: name, args: args, options: options, producer: producer,
+                              owner: shares.producer(producer), nameShare: shares.name(name),
                               sequence: nextSequence(), now: now)
         records[id] = task
         heldArgsBytes += args.count
+        Shares.adopt(task, held: true)
         timers.addDeadline(task)
         totals.submitted += 1
         counted(.accept)
@@ -323,6 +335,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         let stored = StoredResult(status: status, body: body, info: info)
         task.result = stored
         heldArgsBytes -= task.args.count
+        shares.release(task)
         task.args = []
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now) { evict(old) }

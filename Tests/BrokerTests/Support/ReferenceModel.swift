@@ -19,6 +19,10 @@ struct ReferenceModel {
         var attempts: UInt32 = 0
         var sentTo: Set<Int> = []
         var arrival: Int
+        /// The producer that submitted it (its share), and the one its results go to now (the
+        /// last to submit it).
+        var owner: [UInt8]
+        var route: [UInt8]
     }
 
     struct Consumer {
@@ -34,7 +38,8 @@ struct ReferenceModel {
     /// Ended tasks (id and life) in the order they ended, for the retention by count.
     var endedOrder: [(id: String, life: Int)] = []
     /// Dead letters, oldest first.
-    var deadLetters: [(id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64)] = []
+    var deadLetters: [(id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64,
+                       route: [UInt8])] = []
     let retentionCount: Int
     let maxQueued: Int
     /// Results the model expects to see delivered by the last event.
@@ -59,24 +64,34 @@ struct ReferenceModel {
         consumers.values.contains { $0.alive && $0.names.contains(name) && $0.busy.count < $0.capacity }
     }
 
-    /// Whether a new task would be refused for a full queue.
-    func refusesNew(_ name: String) -> Bool {
+    /// Whether a new task from `producer` would be refused for a full queue, or for a full
+    /// share of it: one producer, and one name, may hold half the bound (rounded down, at least 1).
+    func refusesNew(_ name: String, from producer: [UInt8]) -> Bool {
         let waitsSameName = tasks.values.contains { $0.phase == .waiting && $0.name == name }
-        return heldCount >= maxQueued && (waitsSameName || !hasFreeConsumer(for: name))
+        guard waitsSameName || !hasFreeConsumer(for: name) else { return false }
+        let share = max(1, maxQueued / 2)
+        let held = tasks.values.filter { if case .backoff = $0.phase { return true }; return $0.phase == .waiting }
+        return held.count >= maxQueued || held.filter { $0.owner == producer }.count >= share
+            || held.filter { $0.name == name }.count >= share
     }
 
     mutating func submit(_ id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64,
-                         now: UInt64) {
+                         from producer: [UInt8], now: UInt64) {
         arrivals += 1
         tasks[id] = Task(name: name, maxAttempts: maxAttempts, timeoutAt: now + timeoutNanos, timeoutNanos: timeoutNanos,
-                         backoffNanos: backoffNanos, arrival: arrivals)
+                         backoffNanos: backoffNanos, arrival: arrivals, owner: producer, route: producer)
+    }
+
+    /// The same id submitted again by `producer`: its results go there from now on.
+    mutating func resubmitted(_ id: String, by producer: [UInt8]) {
+        tasks[id]?.route = producer
     }
 
     mutating func end(_ id: String, _ status: String, deadLetter: Bool = false) {
         let task = tasks[id]!
         tasks[id]!.phase = .ended(status)
         if deadLetter {
-            deadLetters.append((id, task.name, task.maxAttempts, task.timeoutNanos, task.backoffNanos))
+            deadLetters.append((id, task.name, task.maxAttempts, task.timeoutNanos, task.backoffNanos, task.route))
         }
         expected.append((id, status))
         endedOrder.append((id, task.arrival))
@@ -183,7 +198,8 @@ struct ReferenceModel {
             }
             arrivals += 1
             tasks[letter.id] = Task(name: letter.name, maxAttempts: letter.maxAttempts, timeoutAt: now + letter.timeoutNanos,
-                                    timeoutNanos: letter.timeoutNanos, backoffNanos: letter.backoffNanos, arrival: arrivals)
+                                    timeoutNanos: letter.timeoutNanos, backoffNanos: letter.backoffNanos, arrival: arrivals,
+                                    owner: letter.route, route: letter.route)
             count += 1
         }
         return count
