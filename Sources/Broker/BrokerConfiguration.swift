@@ -17,8 +17,15 @@ public struct BrokerConfiguration: Sendable {
     /// task name, may hold: a flood from one producer, or a backlog of a name nobody serves,
     /// leaves the rest to everyone else (docs/ARCHITECTURE.md, "The dispatch rule and fair shares").
     public var queueShare = 50
+    /// Bytes the broker may have sent one producer connection that it has not reported read
+    /// (`READ`), and all of them together: past either, replies to it are dropped (and it is
+    /// told) until it reads. What libzmq holds for peers that do not read is bounded by these.
+    public var maxUnreadBytes = 64 << 20
+    public var maxUnreadTotal = 256 << 20
     /// Finished results kept for `status` queries and resubmissions…
     public var resultRetentionCount = 100_000
+    /// …in at most this many bytes of results (the oldest go first)…
+    public var resultRetentionBytes = 256 << 20
     /// …and for at most this long.
     public var resultRetention: Duration = .seconds(3600)
     /// Interval of broker↔consumer heartbeats; a consumer silent for `liveness` intervals is dead.
@@ -29,8 +36,9 @@ public struct BrokerConfiguration: Sendable {
     public var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
     /// Tasks sent to one consumer in one DISPATCH message at most.
     public var dispatchBatch = 64
-    /// Dead-letter entries kept (tasks that used up their attempts).
+    /// Dead-letter entries kept (tasks that used up their attempts), and bytes of their args.
     public var deadLetterCapacity = 10_000
+    public var deadLetterBytes = 128 << 20
     /// The broker's CURVE secret key (32 bytes). When set, both sockets are CURVE servers: every
     /// connection is encrypted, and only clients that know the matching public key can talk to
     /// the broker (clients are not authenticated: there is no allow-list of client keys).

@@ -36,6 +36,15 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a finished result is kept.")
     var resultTTL: Double = 3600
 
+    @Option(help: "Bytes of finished results kept (the oldest go first).")
+    var keepResultBytes = 256 << 20
+
+    @Option(help: "Bytes the broker may have sent one producer connection that it has not read; past it, replies to it are dropped (and it is told) until it reads.")
+    var maxUnreadBytes = 64 << 20
+
+    @Option(help: "The broker's memory budget, e.g. 2G: sets --max-queued-bytes (40%), --keep-result-bytes (20%), dead letters' bytes (10%), all producers' unread bytes (20%) and --max-queued (records of about 400 bytes in 10%), each unless given. See docs/RELIABILITY.md.")
+    var maxMemory: String?
+
     @Option(help: "Heartbeat interval in milliseconds.")
     var heartbeatMs = 1000
 
@@ -84,6 +93,41 @@ struct BrokerCommand: AsyncParsableCommand {
             throw ValidationError("--fsync must be always, interval:MS (1-60000) or never, not '\(fsync)'")
         }
         guard journalSegmentBytes >= 4096 else { throw ValidationError("--journal-segment-bytes must be at least 4096") }
+        guard keepResultBytes >= 0 else { throw ValidationError("--keep-result-bytes must be at least 0") }
+        guard maxUnreadBytes >= 65_536 else { throw ValidationError("--max-unread-bytes must be at least 65536") }
+        if let maxMemory {
+            guard let bytes = Self.byteCount(maxMemory), bytes >= 64 << 20 else {
+                throw ValidationError("--max-memory must be a size of at least 64M, like 512M or 4G, not '\(maxMemory)'")
+            }
+        }
+    }
+
+    /// `1234`, `512K`, `64M`, `4G` (powers of 1024).
+    static func byteCount(_ text: String) -> Int? {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = text.uppercased()
+        if digits.hasSuffix("B") { digits.removeLast() }
+        var scale = 1
+        if let last = digits.last, let unit = units[last] {
+            scale = unit
+            digits.removeLast()
+        }
+        guard let value = Double(digits), value > 0, value * Double(scale) < 9e18 else { return nil }
+        return Int(value * Double(scale))
+    }
+
+    /// What `--max-memory` sets, for each value still at its default.
+    func applyMemoryBudget(_ configuration: inout BrokerConfiguration) {
+        guard let maxMemory, let budget = Self.byteCount(maxMemory) else { return }
+        let defaults = BrokerConfiguration()
+        if maxQueuedBytes == defaults.maxQueuedBytes { configuration.maxQueuedBytes = budget / 10 * 4 }
+        if keepResultBytes == defaults.resultRetentionBytes { configuration.resultRetentionBytes = budget / 10 * 2 }
+        configuration.deadLetterBytes = budget / 10
+        configuration.maxUnreadTotal = budget / 10 * 2
+        if maxUnreadBytes == defaults.maxUnreadBytes {
+            configuration.maxUnreadBytes = min(defaults.maxUnreadBytes, max(65_536, configuration.maxUnreadTotal / 4))
+        }
+        if maxQueued == defaults.maxQueued { configuration.maxQueued = max(1000, budget / 10 / 400) }
     }
 
     func run() async throws {
@@ -100,6 +144,9 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.resultRetentionCount = keepResults
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
+        configuration.resultRetentionBytes = keepResultBytes
+        configuration.maxUnreadBytes = maxUnreadBytes
+        applyMemoryBudget(&configuration)
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.liveness = liveness
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))

@@ -123,6 +123,12 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public var longestTurnEverMilliseconds: Double?
     /// The durable journal's figures; absent from a broker run `--in-memory` (and older ones).
     public var journal: Journal?
+    /// Bytes sent to producers that they have not reported read (READ), in all; messages dropped
+    /// for connections past their budget since the start; bytes of results kept. Absent from
+    /// older brokers.
+    public var unreadBytes: Int?
+    public var repliesDropped: Int?
+    public var resultBytes: Int?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, consumers, producers, totals
@@ -134,6 +140,9 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case journal, delayed
         case longestTurnMilliseconds = "longest_turn_ms"
         case longestTurnEverMilliseconds = "longest_turn_ever_ms"
+        case unreadBytes = "unread_bytes"
+        case repliesDropped = "replies_dropped"
+        case resultBytes = "result_bytes"
     }
 
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,

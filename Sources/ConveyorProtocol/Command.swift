@@ -12,6 +12,11 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case hello = 0x08
     /// Producer → broker (version 3): cancel every waiting task of a name (an operator's purge).
     case purge = 0x09
+    /// Producer → broker (version 3): how many bytes of the broker's messages the producer has
+    /// read since its last READ (decimal), or `connected` on a new connection. The broker sends a
+    /// connection at most its budget of unread bytes (docs/PROTOCOL.md §4.9). Sent at least once
+    /// a heartbeat interval: it is also the producer's sign of life.
+    case read = 0x0A
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -25,6 +30,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case deadLettersReply = 0x17
     /// Broker → producer (version 3): how many tasks a PURGE cancelled.
     case purgeReply = 0x18
+    /// Broker → producer (version 3): replies to this connection were dropped while it did not
+    /// read them and it reads again; it should resubmit what it has no answer for. One JSON frame.
+    case resume = 0x19
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -58,6 +66,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .renew: "RENEW"
         case .purge: "PURGE"
         case .purgeReply: "PURGE_REPLY"
+        case .read: "READ"
+        case .resume: "RESUME"
         }
     }
 
@@ -65,7 +75,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
         switch self {
-        case .hello, .renew, .purge, .purgeReply: .v3
+        case .hello, .renew, .purge, .purgeReply, .read, .resume: .v3
         default: .v2
         }
     }

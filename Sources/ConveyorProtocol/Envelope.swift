@@ -105,7 +105,8 @@ public struct Envelope {
         }
         let expected: Int
         switch command {
-        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply: expected = 1
+        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply, .read, .resume:
+            expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
         case .cancelReply, .deadLetters: expected = 2
         case .statusReply: expected = 5
@@ -240,6 +241,10 @@ public struct OutgoingMessage {
     public var frameCount: Int { ends.count }
     /// Bytes held so far, over all frames.
     public var byteCount: Int { storage.count }
+    /// Bytes of the frames after the routing id: what the receiver reads.
+    public var deliveredByteCount: Int { headerFrames == 3 ? storage.count - ends[0] : storage.count }
+    /// The routing id frame, for a message built to be sent on a ROUTER.
+    public var routingID: ArraySlice<UInt8>? { headerFrames == 3 ? storage[0..<ends[0]] : nil }
     /// Whether a message carrying groups has reached its size target
     /// (``Limits/packedMessageTarget``) and should be sent.
     public var isFull: Bool { storage.count >= Limits.packedMessageTarget }

@@ -13,6 +13,9 @@ extension Producer {
     private static let receiveBurst = 512
     /// libzmq's queue limits (`ZMQ_SNDHWM`, `ZMQ_RCVHWM`) for the DEALER, in messages.
     private static let highWaterMark: Int32 = 100_000
+    /// Bytes read after which a READ goes at once (else once a heartbeat interval): well under
+    /// the broker's budget of unread bytes per connection (64 MiB by default).
+    private static let readReportBytes = 1 << 20
 
     /// Runs until shutdown, on the thread ``run()`` made for it. Owns the context, the socket and
     /// its monitor, which never leave this thread.
@@ -36,6 +39,7 @@ extension Producer {
         let monitorIndex = poller.add(monitor)
         var nextTick = monotonicNanoseconds()
         var received = Multipart()
+        var reads = ReadReports(interval: configuration.heartbeatInterval.nanoseconds)
         while true {
             try poller.poll(timeout: Self.tick)
             if poller.isReadable(wakeIndex) { wakeup.reset() }
@@ -49,17 +53,24 @@ extension Producer {
             }
             if poller.isReadable(monitorIndex) {
                 while let event = try monitor.next(timeout: .zero) {
-                    try follow(event, connection: &connection, socket: socket)
+                    try follow(event, connection: &connection, socket: socket, reads: &reads)
                 }
             }
             if poller.isReadable(socketIndex) {
                 var handled = 0
                 while handled < Self.receiveBurst, try socket.receiveMultipart(into: &received, flags: .dontWait) {
                     handled += 1
-                    handle(received)
+                    reads.unreported += received.byteCount
+                    switch handle(received) {
+                    case .handled: break
+                    case .resubmit: try resubmitPending(on: socket, reason: "the broker dropped replies while this producer did not read; resubmitting")
+                    case .readRefused: reads.brokerTakesReads = false
+                    }
                 }
+                if reads.unreported >= Self.readReportBytes { reads.report(on: socket, now: monotonicNanoseconds()) }
             }
             let now = monotonicNanoseconds()
+            reads.reportIfDue(on: socket, now: now)
             if now >= nextTick {
                 nextTick = now + Self.tick.nanoseconds
                 var alive = false
@@ -99,7 +110,8 @@ extension Producer {
     }
 
     /// One monitor event through the connection state machine, and what it asks for.
-    private func follow(_ event: SocketEvent, connection: inout ConnectionState, socket: Socket) throws {
+    private func follow(_ event: SocketEvent, connection: inout ConnectionState, socket: Socket,
+                        reads: inout ReadReports) throws {
         let change: ConnectionState.Event
         switch event.kind {
         case .connected: change = .connected
@@ -118,11 +130,25 @@ extension Producer {
             logger.debug("connection to the broker", metadata: ["state": "\(connection.phase)"])
         case .resubmitPending:
             // A new connection may be to a new broker (restarted, in memory): resend what has no
-            // result yet.
-            let pending = table.withLock { $0.pendingSubmissions() }
-            logger.info("reconnected to the broker; resubmitting", metadata: ["tasks": "\(pending.count)"])
-            if !pending.isEmpty { try send(pending, on: socket) }
+            // result yet. What the old connection had not read is gone with it.
+            reads.connected(on: socket)
+            try resubmitPending(on: socket, reason: "reconnected to the broker; resubmitting")
         }
+    }
+
+    private func resubmitPending(on socket: Socket, reason: String) throws {
+        let pending = table.withLock { $0.pendingSubmissions() }
+        logger.info("\(reason)", metadata: ["tasks": "\(pending.count)"])
+        if !pending.isEmpty { try send(pending, on: socket) }
+    }
+
+    /// What one message from the broker asks of the I/O loop beyond the table.
+    enum Handled {
+        case handled
+        /// RESUME: replies were dropped; resend what has no answer.
+        case resubmit
+        /// The broker does not know READ (one from before it): stop sending it.
+        case readRefused
     }
 
     private func send(_ requests: [Request], on socket: Socket) throws {
@@ -167,7 +193,7 @@ extension Producer {
     }
 
     /// One message from the broker, decoded and handed to the table.
-    private func handle(_ frames: Multipart) {
+    private func handle(_ frames: Multipart) -> Handled {
         let envelope: Envelope
         do {
             envelope = try Envelope(frames, fromRouter: false)
@@ -178,10 +204,10 @@ extension Producer {
                 "the broker speaks protocol \(tag); this producer speaks \(ProtocolTag.currentText)")
             logger.error("broker speaks another protocol version", metadata: ["broker.protocol": "\(tag)"])
             table.withLock { $0.failUnanswered(with: error) }.perform()
-            return
+            return .handled
         } catch {
             logger.warning("bad message from broker dropped", metadata: ["error": "\(error)"])
-            return
+            return .handled
         }
         switch envelope.command {
         case .accepted:
@@ -227,11 +253,20 @@ extension Producer {
             let error = ProducerError.protocolError(
                 "the broker speaks protocol \(tag); this producer speaks \(ProtocolTag.currentText)")
             table.withLock { $0.failUnanswered(with: error) }.perform()
+        case .error where envelope[0].string == "unknown command 0x" + String(Command.read.rawValue, radix: 16):
+            logger.debug("the broker does not take READ reports", metadata: ["error": "\(envelope[0].string)"])
+            return .readRefused
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
+        case .resume:
+            logger.warning("the broker dropped replies while this producer did not read them", metadata: [
+                "broker.said": "\(envelope[0].string)",
+            ])
+            return .resubmit
         default:
             logger.warning("unexpected command from broker", metadata: ["command": "\(envelope.command)"])
         }
+        return .handled
     }
 
     /// A result's fields as a ``TaskResult``. A status this producer does not know (a newer
@@ -271,5 +306,39 @@ extension Producer {
         if let info = frame.withUnsafeBytes({ ResultInfo(parsing: $0) }) { return info }
         guard frame.count > 0 else { return nil }
         return try? JSONDecoder().decode(ResultInfo.self, from: Data(frame.bytes))
+    }
+}
+
+/// The producer's side of the broker's budget of unread bytes: READ, with the bytes of the
+/// broker's messages read since the last one, once 1 MiB is read and at least once a heartbeat
+/// interval (so it doubles as the producer's sign of life); `READ connected` on a new connection.
+struct ReadReports {
+    let interval: UInt64
+    var unreported = 0
+    var lastReport: UInt64 = 0
+    /// Cleared when the broker answers READ as an unknown command.
+    var brokerTakesReads = true
+
+    init(interval: UInt64) { self.interval = interval }
+
+    mutating func report(on socket: Socket, now: UInt64) {
+        lastReport = now
+        guard brokerTakesReads else { return }
+        var message = OutgoingMessage(.read)
+        message.append(String(unreported))
+        unreported = 0
+        _ = try? message.send(on: socket, flags: .dontWait)
+    }
+
+    mutating func reportIfDue(on socket: Socket, now: UInt64) {
+        if now &- lastReport >= interval { report(on: socket, now: now) }
+    }
+
+    mutating func connected(on socket: Socket) {
+        unreported = 0
+        guard brokerTakesReads else { return }
+        var message = OutgoingMessage(.read)
+        message.append("connected")
+        _ = try? message.send(on: socket, flags: .dontWait)
     }
 }

@@ -69,6 +69,64 @@ struct HostilePeerTests {
         }
     }
 
+    @Test("a peer that asks and never reads: 1,500 STATUS of a 1 MiB result cost the broker its budget of unread bytes, not 1.5 GB; told why, resumed once it reads")
+    func askAndNeverRead() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
+            let pid = try #require(cluster.broker?.pid)
+            let producer = try cluster.makeProducer()
+            let big = RawJSON(#"{"pad":""# + String(repeating: "x", count: 1 << 20) + #""}"#)
+            let handle = try await producer.submit("echo", json: big)
+            #expect(await handle.result().status == .ok)
+            let id = handle.id
+            let before = residentBytes(pid)
+            let frontend = cluster.frontend
+            let measured = StopFlag()
+            async let hostile = runOnDedicatedThread(name: "hostile-status", stop: StopFlag()) { () throws -> (errors: [String], resumed: String?, read: Int) in
+                let context = try Context()
+                let socket = try Socket(context, type: .dealer)
+                try socket.set(.linger, 0)
+                // Its libzmq takes one message from the connection and then stops reading it.
+                try socket.set(.receiveHighWaterMark, 1)
+                try socket.connect(frontend)
+                for _ in 0..<1_500 {
+                    try socket.send(multipart: [Self.tag, [Command.status.rawValue], Array(id.utf8)])
+                }
+                while !measured.isSet { usleep(50_000) }
+                // Now it reads everything it was sent, reports it, and is told to resubmit.
+                var errors: [String] = [], read = 0, resumed: String?
+                var poller = Poller()
+                poller.add(socket)
+                var reported = false
+                while try poller.poll(timeout: .seconds(reported ? 5 : 2)) > 0 || !reported {
+                    while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                        read += frames.reduce(0) { $0 + $1.count }
+                        if frames.count >= 3, frames[1].bytes == [Command.error.rawValue] { errors.append(frames[2].string) }
+                        if frames.count >= 3, frames[1].bytes == [Command.resume.rawValue] { resumed = frames[2].string }
+                    }
+                    if resumed != nil { break }
+                    if !reported, try poller.poll(timeout: .milliseconds(500)) == 0 {
+                        try socket.send(multipart: [Self.tag, [Command.read.rawValue], Array(String(read).utf8)])
+                        reported = true
+                    }
+                }
+                return (errors, resumed, read)
+            }
+            try await Task.sleep(for: .seconds(3))
+            let growth = residentBytes(pid) - before
+            let stats = try await cluster.stats()
+            try await Self.bystanderBatch(cluster)
+            measured.set()
+            let outcome = try await hostile
+            #expect(growth < 256 << 20, "broker grew \(growth >> 20) MB")
+            #expect((stats.repliesDropped ?? 0) > 1_000, "\(String(describing: stats.repliesDropped)) replies dropped")
+            #expect((stats.unreadBytes ?? 0) <= 66 << 20, "\(String(describing: stats.unreadBytes)) bytes unread")
+            #expect(outcome.errors.count == 1 && outcome.errors[0].contains("replies to this connection are dropped"), "\(outcome.errors)")
+            #expect(outcome.read < 100 << 20, "it was sent \(outcome.read >> 20) MB, not 1.5 GB")
+            #expect(outcome.resumed?.contains(#""dropped":"#) == true, "\(String(describing: outcome.resumed))")
+            print("ask and never read: broker +\(growth >> 20) MB, \(stats.repliesDropped ?? 0) replies dropped, the peer was sent \(outcome.read >> 20) MB, then \(outcome.resumed ?? "no RESUME")")
+        }
+    }
+
     @Test("a consumer that announces 100,000 threads and never answers gets 64 tasks, loses them when their leases run out, and is quarantined")
     func blackHoleConsumer() async throws {
         try await withCluster(.init(consumers: 0, brokerArguments: ["--lease-seconds", "2"])) { cluster in

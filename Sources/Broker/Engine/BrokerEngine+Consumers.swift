@@ -150,7 +150,7 @@ extension BrokerEngine {
     // MARK: Stats
 
     func statistics() -> BrokerStatistics {
-        BrokerStatistics(
+        var statistics = BrokerStatistics(
             queued: table.queue.countsByName,
             queuedTotal: table.queue.count,
             running: table.runningCount,
@@ -170,6 +170,10 @@ extension BrokerEngine {
             delayed: table.delayedCount,
             longestTurnMilliseconds: Double(longestTurnSinceStats) / 1e6,
             longestTurnEverMilliseconds: Double(longestTurn) / 1e6)
+        statistics.unreadBytes = outbox.unreadTotal
+        statistics.repliesDropped = outbox.repliesDropped
+        statistics.resultBytes = table.results.bytes
+        return statistics
     }
 
     private func journalStatistics() -> BrokerStatistics.Journal? {

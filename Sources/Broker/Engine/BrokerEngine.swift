@@ -57,8 +57,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
+                               resultBytes: config.resultRetentionBytes,
                                resultRetentionNanoseconds: config.resultRetention.nanoseconds,
-                               deadLetterCapacity: config.deadLetterCapacity,
+                               deadLetterCapacity: config.deadLetterCapacity, deadLetterBytes: config.deadLetterBytes,
                                leaseNanoseconds: config.leaseDuration.nanoseconds)
     }
 
@@ -84,7 +85,12 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reply.append(table.cancel(envelope[0].string, now: now.wall).rawValue)
             outbox.send(reply, on: .frontend)
         case .status:
-            outbox.send(statusReply(envelope[0], to: route, version: version), on: .frontend)
+            if outbox.isDropping(to: key) {
+                // It is not reading: a reply (perhaps a large result) would only be dropped.
+                outbox.dropped(to: key)
+            } else {
+                outbox.send(statusReply(envelope[0], to: route, version: version), on: .frontend)
+            }
         case .stats:
             var reply = OutgoingMessage(to: route, .statsReply, version: version)
             reply.append(statisticsJSON())
@@ -104,10 +110,20 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                 reply.append(#"{"error":"task name must be 1-\#(Limits.maxIdentifierBytes) bytes of visible ASCII"}"#)
             }
             outbox.send(reply, on: .frontend)
+        case .read:
+            let text = envelope[0].string
+            if text == "connected" {
+                outbox.producer(key, read: nil)
+            } else if let bytes = Int(text), bytes >= 0 {
+                outbox.producer(key, read: bytes)
+            } else {
+                reply(error: "READ takes the bytes read since the last READ (a decimal number) or 'connected', not '\(text.prefix(40))'",
+                      to: route, on: .frontend, version: version)
+            }
         case .disconnect:
             producers[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, HELLO, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, READ, HELLO, HEARTBEAT and DISCONNECT",
                   to: route, on: .frontend, version: version)
         }
     }
@@ -342,6 +358,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         let before = producers
         producers = producers.filter { now.monotonic &- $0.value.lastSeen < retention }
         guard producers.count != before.count else { return }
-        for key in before.keys where producers[key] == nil { outbox.producer(key, speaks: .current) }
+        for key in before.keys where producers[key] == nil {
+            outbox.producer(key, speaks: .current)
+            outbox.producer(key, read: nil)
+        }
     }
 }

@@ -26,4 +26,14 @@ protocol BrokerOutbox: AnyObject {
     func producer(_ producer: [UInt8], speaks version: ProtocolVersion)
     /// A whole message of its own (a reply, ERROR, HEARTBEAT, DISCONNECT), sent in order.
     func send(_ message: OutgoingMessage, on side: BrokerSide)
+    /// The producer with routing id `producer` reports `bytes` more of the broker's messages read
+    /// (`READ`); `nil` for a new connection, which has read nothing and holds nothing unread.
+    func producer(_ producer: [UInt8], read bytes: Int?)
+    /// Whether replies to `producer` are being dropped (it does not read): the engine need not
+    /// build large ones, and counts each one it does not build with ``dropped(to:)``.
+    func isDropping(to producer: [UInt8]) -> Bool
+    func dropped(to producer: [UInt8])
+    /// Bytes sent to producers and not reported read, and messages dropped for it.
+    var unreadTotal: Int { get }
+    var repliesDropped: Int { get }
 }

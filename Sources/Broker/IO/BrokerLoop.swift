@@ -54,7 +54,8 @@ final class BrokerLoop {
         try frontend.bind(config.frontend)
         try backend.bind(config.backend)
         outbox = SocketOutbox(frontend: frontend, backend: backend, dispatchBatch: config.dispatchBatch, logger: logger,
-                              holdsFrontend: journal != nil)
+                              holdsFrontend: journal != nil, unreadBudget: config.maxUnreadBytes,
+                              unreadTotalBudget: config.maxUnreadTotal)
         engine = BrokerEngine(config: config, logger: logger, outbox: outbox, journal: journal)
     }
 

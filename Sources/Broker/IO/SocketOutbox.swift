@@ -35,7 +35,29 @@ final class SocketOutbox: BrokerOutbox {
     private var turnFrontend: [OutgoingMessage] = []
     private var held = Deque<(batch: UInt64, message: OutgoingMessage)>()
 
-    init(frontend: Socket, backend: Socket, dispatchBatch: Int, logger: Logger, holdsFrontend: Bool) {
+    /// What each producer connection was sent and has not reported read (`READ`), in bytes. A
+    /// connection past its budget, or past its part of the total, gets nothing more but one
+    /// ERROR saying why, until it reads; then `RESUME` tells it to resubmit what it missed. A
+    /// connection with nothing unread may always be sent one message, so a result larger than
+    /// the budget still goes. libzmq holds what a peer does not read: this is what bounds it.
+    private var unread: [[UInt8]: UnreadBytes] = [:]
+    private(set) var unreadTotal = 0
+    private(set) var repliesDropped = 0
+    private let unreadBudget: Int
+    private let unreadTotalBudget: Int
+
+    struct UnreadBytes {
+        var bytes = 0
+        /// Messages dropped since it was last sent RESUME.
+        var dropped = 0
+        /// Whether it was told (ERROR) that its replies are dropped.
+        var told = false
+    }
+
+    init(frontend: Socket, backend: Socket, dispatchBatch: Int, logger: Logger, holdsFrontend: Bool,
+         unreadBudget: Int = 64 << 20, unreadTotalBudget: Int = 256 << 20) {
+        self.unreadBudget = unreadBudget
+        self.unreadTotalBudget = unreadTotalBudget
         self.holdsFrontend = holdsFrontend
         self.frontend = frontend
         self.backend = backend
@@ -99,6 +121,8 @@ final class SocketOutbox: BrokerOutbox {
     }
 
     func send(_ message: OutgoingMessage, on side: BrokerSide) {
+        // Counted when made, not when sent: what waits for the journal is held for the peer too.
+        if side == .frontend, let route = message.routingID, !withinBudget(message, to: Array(route)) { return }
         if holdsFrontend && side == .frontend && Self.waitsForJournal(message.command) {
             turnFrontend.append(message)
             return
@@ -113,6 +137,64 @@ final class SocketOutbox: BrokerOutbox {
             // An unreachable producer keeps its results in the store for `status` and resubmits.
             failedSendLog.log(logger, "could not deliver a message", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Counts `message` against its connection's unread bytes; `false` (and the message dropped)
+    /// when that would pass its budget or the total's.
+    private func withinBudget(_ message: OutgoingMessage, to key: [UInt8]) -> Bool {
+        let size = message.deliveredByteCount
+        var entry = unread[key, default: UnreadBytes()]
+        if entry.bytes > 0, entry.bytes + size > unreadBudget || unreadTotal + size > unreadTotalBudget {
+            entry.dropped += 1
+            repliesDropped += 1
+            if !entry.told {
+                entry.told = true
+                var error = OutgoingMessage(to: key, .error, version: message.version)
+                error.append("replies to this connection are dropped: it has not read \(entry.bytes) bytes the broker sent (each connection may hold \(unreadBudget) unread, all together \(unreadTotalBudget)); read what was sent and report it with READ, and the broker resumes")
+                _ = try? error.send(on: frontend, flags: .dontWait)
+                failedSendLog.log(logger, "a producer does not read its replies: dropping them", metadata: [
+                    "unread_bytes": "\(entry.bytes)", "unread_total": "\(unreadTotal)",
+                ])
+            }
+            unread[key] = entry
+            return false
+        }
+        entry.bytes += size
+        unreadTotal += size
+        unread[key] = entry
+        return true
+    }
+
+    func isDropping(to key: [UInt8]) -> Bool { unread[key]?.told == true }
+
+    func dropped(to key: [UInt8]) {
+        guard unread[key] != nil else { return }
+        unread[key]!.dropped += 1
+        repliesDropped += 1
+    }
+
+    func producer(_ key: [UInt8], read bytes: Int?) {
+        guard var entry = unread[key] else { return }
+        guard let bytes else {
+            // A new connection: what was queued for the old one is gone with it, and the producer
+            // resubmits what it has no answer for.
+            unreadTotal -= entry.bytes
+            unread[key] = nil
+            return
+        }
+        let read = min(max(0, bytes), entry.bytes)
+        entry.bytes -= read
+        unreadTotal -= read
+        if entry.told, entry.bytes <= unreadBudget / 2 {
+            entry.told = false
+            if entry.dropped > 0 {
+                var resume = OutgoingMessage(to: key, .resume)
+                resume.append(#"{"dropped":\#(entry.dropped)}"#)
+                entry.dropped = 0
+                _ = try? resume.send(on: frontend, flags: .dontWait)
+            }
+        }
+        unread[key] = entry.bytes == 0 && entry.dropped == 0 && !entry.told ? nil : entry
     }
 
     static func waitsForJournal(_ command: Command) -> Bool {

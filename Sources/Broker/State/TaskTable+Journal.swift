@@ -66,7 +66,8 @@ extension TaskTable {
         // Newest first, each to the front: the oldest runs first.
         for task in running.reversed() { queue.prepend(task) }
         for (task, at) in finished.sorted(by: { $0.at < $1.at }) {
-            for old in results.insert(task, finishedAt: at) { evict(old) }
+            let size = task.result.map { $0.body.count + $0.info.count } ?? 0
+            for old in results.insert(task, finishedAt: at, size: size) { evict(old) }
         }
         for letter in state.deadLetters {
             deadLetters.add(DeadLetter(id: letter.id, name: letter.name, attempts: letter.attempts, reason: letter.reason,

@@ -116,12 +116,13 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// When leases were last looked at (wall-clock ns): once a second is enough.
     var leasesCheckedAt: UInt64 = 0
 
-    init(outbox: Outbox, resultCapacity: Int, resultRetentionNanoseconds: UInt64, deadLetterCapacity: Int,
-         leaseNanoseconds: UInt64 = 30_000_000_000) {
+    init(outbox: Outbox, resultCapacity: Int, resultBytes: Int = .max, resultRetentionNanoseconds: UInt64,
+         deadLetterCapacity: Int, deadLetterBytes: Int = .max, leaseNanoseconds: UInt64 = 30_000_000_000) {
         self.outbox = outbox
         self.leaseNanos = leaseNanoseconds
-        self.results = ResultStore(capacity: resultCapacity, retentionNanoseconds: resultRetentionNanoseconds)
-        self.deadLetters = DeadLetters(capacity: deadLetterCapacity)
+        self.results = ResultStore(capacity: resultCapacity, byteCapacity: resultBytes,
+                                   retentionNanoseconds: resultRetentionNanoseconds)
+        self.deadLetters = DeadLetters(capacity: deadLetterCapacity, byteCapacity: deadLetterBytes)
     }
 
     // MARK: Queries
@@ -338,7 +339,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         shares.release(task)
         task.args = []
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
-        for old in results.insert(task, finishedAt: now) { evict(old) }
+        for old in results.insert(task, finishedAt: now, size: body.count + info.count) { evict(old) }
         totals.completed += 1
         outbox.result(id: task.id, stored, to: task.producer, redelivery: false)
     }

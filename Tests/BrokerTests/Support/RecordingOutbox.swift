@@ -46,6 +46,14 @@ final class RecordingOutbox: BrokerOutbox {
         rejected.append((id, reason))
     }
 
+    /// READ reports, by producer (`nil`: a new connection).
+    var reads: [(producer: [UInt8], bytes: Int?)] = []
+    func producer(_ producer: [UInt8], read bytes: Int?) { reads.append((producer, bytes)) }
+    func isDropping(to producer: [UInt8]) -> Bool { false }
+    func dropped(to producer: [UInt8]) {}
+    var unreadTotal: Int { 0 }
+    var repliesDropped: Int { 0 }
+
     func send(_ message: OutgoingMessage, on side: BrokerSide) {
         // Frame 0 is the routing id, 1 the tag, 2 the command.
         let frames = message.frames.map { $0.bytes }
