@@ -52,7 +52,8 @@ struct VersionTests {
         // RENEW is version 3 only: unknown to a version-2 peer.
         #expect(parseError([cvy2, [0x24], []]) == .unknownCommand("0x24"))
         #expect(parseError([cvy2, [0x09]]) == .unknownCommand("0x9"), "PURGE is version 3 only")
-        #expect(parseError([cvy3, [0x0A]]) == .unknownCommand("0xa"))
+        #expect(parseError([cvy2, [0x0A], []]) == .unknownCommand("0xa"), "READ is version 3 only")
+        #expect(parseError([cvy3, [0x0B]]) == .unknownCommand("0xb"))
     }
 
     @Test("The version to answer in: the message's own when spoken, else the current one")
