@@ -22,6 +22,9 @@ struct TaskOptionFlags: ParsableArguments {
     @Option(help: "Milliseconds before the first retry; doubles each time.")
     var retryBackoffMs: UInt32 = 1000
 
+    @Flag(help: "Cancel the task while it waits if this producer goes away (exits, is killed, loses its connection for 4 s). Not with --no-wait, which goes away at once.")
+    var cancelOnDisconnect = false
+
     func validate() throws {
         guard timeout > 0, timeout <= 4_000_000 else { throw ValidationError("--timeout must be between 0 and 4000000 seconds") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
@@ -29,7 +32,7 @@ struct TaskOptionFlags: ParsableArguments {
 
     var options: TaskOptions {
         TaskOptions(timeoutMilliseconds: UInt32(timeout * 1000), priority: priority, maxAttempts: attempts,
-                    retryBackoffMilliseconds: retryBackoffMs)
+                    retryBackoffMilliseconds: retryBackoffMs, cancelOnDisconnect: cancelOnDisconnect)
     }
 }
 
@@ -76,6 +79,9 @@ struct SubmitCommand: AsyncParsableCommand {
     func validate() throws {
         if input != nil && args != nil { throw ValidationError("give args as an argument or --input, not both") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        if noWait && task.cancelOnDisconnect {
+            throw ValidationError("--cancel-on-disconnect with --no-wait would cancel the tasks as soon as this command exits: drop one of them")
+        }
     }
 
     func run() async throws {

@@ -15,6 +15,11 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     public var maxAttempts: UInt32
     /// Delay before a retry after a handler failure; doubles with each attempt.
     public var retryBackoffMilliseconds: UInt32
+    /// Cancel the task, while it waits, once its producer's connection is gone (its producer sent
+    /// DISCONNECT or has been silent for the broker's liveness): for work whose requester is gone
+    /// (a web request that ended). Version 3 only; sent critical, so a broker that cannot honour
+    /// it refuses the task rather than run it after all.
+    public var cancelOnDisconnect: Bool
 
     /// The size of a version-2 options field that is not empty.
     public static let version2Size = 16
@@ -24,12 +29,20 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         timeoutMilliseconds: UInt32 = 300_000,
         priority: Int32 = 0,
         maxAttempts: UInt32 = 1,
-        retryBackoffMilliseconds: UInt32 = 1_000
+        retryBackoffMilliseconds: UInt32 = 1_000,
+        cancelOnDisconnect: Bool = false
     ) {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.priority = priority
         self.maxAttempts = max(1, maxAttempts)
         self.retryBackoffMilliseconds = retryBackoffMilliseconds
+        self.cancelOnDisconnect = cancelOnDisconnect
+    }
+
+    /// The options version 2 can carry (all but ``cancelOnDisconnect``).
+    private var version2Default: Bool {
+        timeoutMilliseconds == Self.default.timeoutMilliseconds && priority == Self.default.priority
+            && maxAttempts == Self.default.maxAttempts && retryBackoffMilliseconds == Self.default.retryBackoffMilliseconds
     }
 
     // MARK: Encoding
@@ -46,13 +59,14 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     public func encodedCount(for version: ProtocolVersion) -> Int {
         switch version {
         case .v2:
-            return self == .default ? 0 : Self.version2Size
+            return version2Default ? 0 : Self.version2Size
         case .v3:
             var count = 0
             if timeoutMilliseconds != Self.default.timeoutMilliseconds { count += 8 }
             if priority != Self.default.priority { count += 8 }
             if maxAttempts != Self.default.maxAttempts { count += 8 }
             if retryBackoffMilliseconds != Self.default.retryBackoffMilliseconds { count += 8 }
+            if cancelOnDisconnect { count += 4 }
             return count
         }
     }
@@ -63,7 +77,7 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     public func append(to bytes: inout [UInt8], version: ProtocolVersion) {
         switch version {
         case .v2:
-            guard self != .default else { return }
+            guard !version2Default else { return }
             bytes.appendBigEndian(timeoutMilliseconds)
             bytes.appendBigEndian(UInt32(bitPattern: priority))
             bytes.appendBigEndian(maxAttempts)
@@ -81,6 +95,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             }
             if retryBackoffMilliseconds != defaults.retryBackoffMilliseconds {
                 TaggedFields.appendU32(OptionTag.retryBackoff, retryBackoffMilliseconds, to: &bytes)
+            }
+            if cancelOnDisconnect {
+                TaggedFields.append(OptionTag.cancelOnDisconnect | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
             }
         }
     }
@@ -132,6 +149,11 @@ public struct TaskOptions: Sendable, Equatable, Codable {
                 options.maxAttempts = max(1, try TaggedFields.u32(value, "max_attempts", tag, in: Self.what))
             case OptionTag.retryBackoff:
                 options.retryBackoffMilliseconds = try TaggedFields.u32(value, "retry_backoff_ms", tag, in: Self.what)
+            case OptionTag.cancelOnDisconnect:
+                guard value.isEmpty else {
+                    throw TaggedFields.wrongSize(value.count, 0, "cancel_on_disconnect", tag, in: Self.what)
+                }
+                options.cancelOnDisconnect = true
             default:
                 if tag & TaggedFields.criticalBit != 0 {
                     throw TaggedFields.unsupportedCritical(tag, in: Self.what, reserved: OptionTag.reservedName)
@@ -155,8 +177,9 @@ public enum OptionTag {
     /// u32, milliseconds. Default 1000.
     public static let retryBackoff: UInt16 = 0x0004
 
-    // Reserved for the next versions of the broker; a broker of this version does not implement
-    // them, so it skips them when sent plain and rejects the task when they are sent critical.
+    // Reserved for the next versions of the broker (all below but cancel_on_disconnect); a broker
+    // of this version does not implement them, so it skips them when sent plain and rejects the
+    // task when they are sent critical.
 
     /// Reserved: run at, u64 milliseconds since the Unix epoch (wall clock). Send critical.
     public static let notBefore: UInt16 = 0x0005
@@ -164,7 +187,7 @@ public enum OptionTag {
     public static let uniqueKey: UInt16 = 0x0006
     /// Reserved: the id of the workflow parent (group or chord) the task belongs to. Send critical.
     public static let workflowParent: UInt16 = 0x0007
-    /// Reserved: cancel the task if its producer disconnects; empty value. Plain or critical.
+    /// Cancel the task while it waits once its producer is gone; empty value. Sent critical.
     public static let cancelOnDisconnect: UInt16 = 0x0008
     /// Reserved: W3C trace context `traceparent`, 55 bytes of ASCII. Send plain.
     public static let traceParent: UInt16 = 0x0009

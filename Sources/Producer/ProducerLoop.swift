@@ -39,7 +39,7 @@ extension Producer {
         let monitorIndex = poller.add(monitor)
         var nextTick = monotonicNanoseconds()
         var received = Multipart()
-        var reads = ReadReports(interval: configuration.heartbeatInterval.nanoseconds)
+        var reads = ReadReports(interval: min(configuration.heartbeatInterval, .seconds(1)).nanoseconds)
         while true {
             try poller.poll(timeout: Self.tick)
             if poller.isReadable(wakeIndex) { wakeup.reset() }

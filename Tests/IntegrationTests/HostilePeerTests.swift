@@ -298,6 +298,34 @@ struct HostilePeerTests {
         }
     }
 
+    @Test("cancel_on_disconnect: a producer killed with -9, or one that shuts down, has its waiting tasks cancelled; others' stay")
+    func cancelOnDisconnect() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let cli = try ManagedProcess(name: "submit", executable: cluster.executable, arguments: [
+                "submit", "sleep", #"{"ms":10}"#, "--id", "cod-killed", "--cancel-on-disconnect", "--broker", cluster.frontend,
+            ])
+            let options = TaskOptions(cancelOnDisconnect: true)
+            _ = try await withProducer(ProducerConfiguration(broker: cluster.frontend), logger: testLogger) { gone in
+                try await gone.submitDetached(batch: (0..<5).map {
+                    TaskSubmission("sleep", json: RawJSON(#"{"ms":10}"#), options: options, id: "cod-closed-\($0)")
+                })
+            }
+            let other = try cluster.makeProducer()
+            let kept = try await other.submitDetached(batch: (0..<5).map { _ in TaskSubmission("sleep", json: RawJSON(#"{"ms":10}"#)) })
+            try await waitUntil { (try? await other.status(id: "cod-killed"))?.state == .queued }
+            kill(cli.pid, SIGKILL)
+            _ = cli.waitForExit(timeout: .seconds(10))
+            // 4 s of silence (10 s after the broker's start at the earliest), then cancelled.
+            try await waitUntil(timeout: .seconds(40)) { (try? await other.status(id: "cod-killed"))?.state == .done }
+            let report = try await other.status(id: "cod-killed")
+            #expect(report.result?.status == .cancelled)
+            #expect(report.result?.errorMessage?.contains("producer disconnected") == true, "\(String(describing: report.result))")
+            for n in 0..<5 { #expect(try await other.status(id: "cod-closed-\(n)").result?.status == .cancelled) }
+            for receipt in kept { #expect(try await other.status(id: receipt.id).state == .queued, "without the option it waits on") }
+            #expect(try await cluster.stats().queuedTotal == 5)
+        }
+    }
+
     @Test("the broker raises its open-files limit to the hard limit")
     func fileDescriptorLimit() throws {
         let executable = try Cluster.locateExecutable()

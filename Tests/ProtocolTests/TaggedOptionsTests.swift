@@ -68,7 +68,7 @@ struct TaggedOptionsTests {
 
     @Test("A reserved option sent critical is rejected by name: this version does not implement it", arguments: [
         (OptionTag.notBefore, "not_before", 8), (OptionTag.uniqueKey, "unique_key", 5),
-        (OptionTag.workflowParent, "workflow_parent", 5), (OptionTag.cancelOnDisconnect, "cancel_on_disconnect", 0),
+        (OptionTag.workflowParent, "workflow_parent", 5),
     ])
     func reservedCriticalRejected(number: UInt16, name: String, length: Int) {
         let tag = number | TaggedFields.criticalBit
@@ -76,6 +76,19 @@ struct TaggedOptionsTests {
         #expect(error == .unsupportedField("options field: field \(TaggedFields.spell(tag)) (\(name)) is marked critical and this peer does not support it"))
         // Plain, the same option is skipped.
         #expect(decodeError(tlv(number, [UInt8](repeating: 0x41, count: length))) == nil)
+    }
+
+    @Test("cancel_on_disconnect: an empty critical field, read back plain or critical; any value is malformed")
+    func cancelOnDisconnect() throws {
+        let options = TaskOptions(cancelOnDisconnect: true)
+        let bytes = options.encoded(for: .v3)
+        #expect(bytes == [0x80, 0x08, 0x00, 0x00])
+        #expect(options.encodedCount(for: .v3) == bytes.count)
+        #expect(try decode(bytes) == options)
+        #expect(try decode([0x00, 0x08, 0x00, 0x00]) == options)
+        #expect(try decode([]).cancelOnDisconnect == false)
+        #expect(decodeError(tlv(0x8008, [1])) == .malformed("options field: cancel_on_disconnect (0x8008) has 1 bytes; expected 0"))
+        #expect(options.encoded(for: .v2).isEmpty, "version 2 cannot carry it")
     }
 
     @Test("When an option appears twice, the last one wins")
@@ -159,6 +172,7 @@ struct TaggedOptionsTests {
 
     static func reference(_ bytes: [UInt8]) -> Outcome {
         var values: [UInt16: [UInt8]] = [:]
+        var cancelOnDisconnect = false
         var i = 0
         while i < bytes.count {
             if bytes.count - i < 4 { return .malformed }
@@ -170,6 +184,9 @@ struct TaggedOptionsTests {
             if (1...4).contains(number) {
                 if length != 4 { return .malformed }
                 values[number] = Array(bytes[i..<(i + 4)])
+            } else if number == 8 {
+                if length != 0 { return .malformed }
+                cancelOnDisconnect = true
             } else if tag & 0x8000 != 0 {
                 return .unsupported
             }
@@ -182,7 +199,8 @@ struct TaggedOptionsTests {
         let timeout = u32(1, 300_000)
         if timeout == 0 { return .malformed }
         return .options(TaskOptions(timeoutMilliseconds: timeout, priority: Int32(bitPattern: u32(2, 0)),
-                                    maxAttempts: u32(3, 1), retryBackoffMilliseconds: u32(4, 1000)))
+                                    maxAttempts: u32(3, 1), retryBackoffMilliseconds: u32(4, 1000),
+                                    cancelOnDisconnect: cancelOnDisconnect))
     }
 
     @Test("20,000 garbage and damaged options fields: no crash, and the same verdict as the reference decoder")

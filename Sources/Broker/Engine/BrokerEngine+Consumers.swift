@@ -145,6 +145,33 @@ extension BrokerEngine {
             outbox.send(OutgoingMessage(to: consumer.key, .heartbeat, version: consumer.version), on: .backend)
         }
         forgetQuietProducers(now: now)
+        cancelForGoneProducers(now: now)
+    }
+
+    /// Tasks with `cancel_on_disconnect` whose producer's connection is gone (it sent DISCONNECT,
+    /// or nothing for `liveness` heartbeat intervals: a producer sends READ at least once an
+    /// interval) are cancelled while they wait; running ones finish, their results kept.
+    func cancelForGoneProducers(now: BrokerInstant) {
+        guard !table.disconnectCancels.isEmpty else { return }
+        let silence = heartbeatNanos &* UInt64(config.liveness)
+        // After a start (a restart, with tasks from the journal), producers get time to reconnect.
+        guard now.monotonic &- startedAt > max(silence, 10_000_000_000) else { return }
+        for (key, ids) in table.disconnectCancels {
+            if let peer = producers[key], now.monotonic &- peer.lastSeen <= silence { continue }
+            var cancelled = 0
+            for id in ids.sorted() where table[id]?.isHeld == true {
+                if table.cancel(id, now: now.wall, reason: "cancelled: its producer disconnected (cancel_on_disconnect)") == .cancelled {
+                    cancelled += 1
+                }
+            }
+            if cancelled > 0 {
+                logger.info("cancelled the waiting tasks of a producer that is gone", metadata: [
+                    "tasks": "\(cancelled)", "reason": "cancel_on_disconnect",
+                ])
+            }
+            // Those still running stay listed until they finish.
+            table.disconnectCancels[key] = ids.filter { table[$0]?.holder != nil }.nilIfEmpty
+        }
     }
 
     // MARK: Stats
@@ -189,4 +216,9 @@ extension BrokerEngine {
         encoder.outputFormatting = [.sortedKeys]
         return (try? String(decoding: encoder.encode(statistics()), as: UTF8.self)) ?? "{}"
     }
+}
+
+extension Set {
+    /// `nil` for an empty set, to drop it from a dictionary.
+    var nilIfEmpty: Set? { isEmpty ? nil : self }
 }

@@ -47,6 +47,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// cannot write new tasks are refused.
     let journal: Journal?
 
+    /// When the engine was made (monotonic ns).
+    let startedAt = monotonicNanoseconds()
+
     init(config: BrokerConfiguration, logger: Logger, outbox: Outbox, journal: Journal? = nil) {
         self.journal = journal
         self.config = config

@@ -40,6 +40,7 @@ extension TaskTable {
             if !done {
                 restoreHeldBytes(task.args.count)
                 Shares.adopt(task, held: true)
+                if entry.options.cancelOnDisconnect { disconnectCancels[entry.producer, default: []].insert(entry.id) }
             }
             switch entry.state {
             case .queued:

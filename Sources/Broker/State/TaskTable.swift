@@ -93,6 +93,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
     var heldCount: Int { queue.count + delayedCount }
     /// What each producer identity and each task name holds of those bounds.
     var shares = Shares()
+    /// Ids of tasks with `cancel_on_disconnect` not yet done, by the routing id their results
+    /// go to: the engine cancels those waiting once that producer is gone.
+    var disconnectCancels: [[UInt8]: Set<String>] = [:]
     /// The accounts of records rebuilt as done, which count against nothing.
     let finishedAccount = ShareAccount(key: [])
     /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
@@ -184,6 +187,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         records[id] = task
         heldArgsBytes += args.count
         Shares.adopt(task, held: true)
+        if options.cancelOnDisconnect { disconnectCancels[producer, default: []].insert(id) }
         timers.addDeadline(task)
         totals.submitted += 1
         counted(.accept)
@@ -195,6 +199,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// A task submitted again (by its producer after a reconnect, or another one): the same task,
     /// whatever the content. Its state does not change; its results go to `producer` from now on.
     mutating func reroute(_ task: TaskRecord, to producer: [UInt8]) {
+        if task.options.cancelOnDisconnect, !task.isDone, producer != task.producer {
+            disconnectCancels[task.producer]?.remove(task.id)
+            if disconnectCancels[task.producer]?.isEmpty == true { disconnectCancels[task.producer] = nil }
+            disconnectCancels[producer, default: []].insert(task.id)
+        }
         task.producer = producer
         counted(.reroute)
         if journaling { journal.rerouted(id: task.id, producer: producer) }
@@ -337,6 +346,10 @@ struct TaskTable<Outbox: BrokerOutbox> {
         task.result = stored
         heldArgsBytes -= task.args.count
         shares.release(task)
+        if task.options.cancelOnDisconnect {
+            disconnectCancels[task.producer]?.remove(task.id)
+            if disconnectCancels[task.producer]?.isEmpty == true { disconnectCancels[task.producer] = nil }
+        }
         task.args = []
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now, size: body.count + info.count) { evict(old) }
