@@ -56,6 +56,8 @@ TAGS = {3: TAG, 2: TAG_V2}
 
 SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT, DISCONNECT, DEAD_LETTERS = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 HELLO = 0x08                         # version 3 only (§5.5)
+READ, RESUME = 0x0A, 0x19            # version 3 only: the budget of unread bytes (§4.8.2)
+READ_REPORT_BYTES = 1 << 20          # report what was read once this much is read (and every second)
 ACCEPTED, REJECTED, RESULT, CANCEL_REPLY, STATUS_REPLY, STATS_REPLY = 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
 DEAD_LETTERS_REPLY = 0x17
 ERROR = 0x1F
@@ -65,7 +67,7 @@ COMMAND_NAMES = {
     SUBMIT: "SUBMIT", CANCEL: "CANCEL", STATUS: "STATUS", STATS: "STATS", HEARTBEAT: "HEARTBEAT",
     DISCONNECT: "DISCONNECT", DEAD_LETTERS: "DEAD_LETTERS", DEAD_LETTERS_REPLY: "DEAD_LETTERS_REPLY", ACCEPTED: "ACCEPTED", REJECTED: "REJECTED", RESULT: "RESULT",
     CANCEL_REPLY: "CANCEL_REPLY", STATUS_REPLY: "STATUS_REPLY", STATS_REPLY: "STATS_REPLY", ERROR: "ERROR",
-    READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE", HELLO: "HELLO",
+    READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE", HELLO: "HELLO", READ: "READ", RESUME: "RESUME",
 }
 # Body: ("packed", k) for one packed frame holding one or more groups of k fields (§2.1),
 # ("fixed", n) for exactly n frames.
@@ -76,6 +78,7 @@ BODY_SHAPE = {
     ERROR: ("fixed", 1), STATS: ("fixed", 0), HEARTBEAT: ("fixed", 0), DISCONNECT: ("fixed", 0),
     CANCEL_REPLY: ("fixed", 2), STATUS_REPLY: ("fixed", 5),
     DEAD_LETTERS: ("fixed", 2), DEAD_LETTERS_REPLY: ("fixed", 1), HELLO: ("fixed", 1),
+    READ: ("fixed", 1), RESUME: ("fixed", 1),
 }
 
 MAX_IDENTIFIER_BYTES = 255
@@ -450,6 +453,19 @@ class Client:
         now = time.monotonic()
         self._last_heard = now
         self._last_sent = now
+        self._unreported = 0
+        self._last_read_report = now
+        if not hasattr(self, "_reads_taken"):
+            self._reads_taken = True
+
+    def _report_read(self, what: str) -> None:
+        """READ (§4.8.2): the bytes of the broker's messages read since the last one, or 'connected'."""
+        self._unreported = 0
+        self._last_read_report = time.monotonic()
+        try:
+            self._socket.send_multipart([self.tag, bytes([READ]), what.encode()], zmq.NOBLOCK)
+        except zmq.Again:
+            pass
 
     def _reconnect(self) -> None:
         """New socket, same routing id; send again every pending task and outstanding request (§8.1)."""
@@ -620,6 +636,14 @@ class Client:
             # The broker is stopping (§8.10) and forgets our tasks; they are submitted again when
             # the connection to its successor comes up (see _watch_connection).
             self.broker_disconnected = True
+        elif command == RESUME:
+            # Replies were dropped while this client did not read them (§4.8.2): send again what
+            # has no answer; finished tasks come back with their kept results.
+            self._log(f"the broker dropped replies while this client did not read; resubmitting: "
+                      f"{body[0].decode('utf-8', 'replace')}")
+            self._resend_everything()
+        elif command == ERROR and body[0] == b"unknown command 0xa":
+            self._reads_taken = False    # a broker from before READ
         elif command == ERROR:
             text = body[0].decode("utf-8", "replace")
             self.errors.append(text)
@@ -671,8 +695,12 @@ class Client:
                 except zmq.Again:
                     break
                 self._last_heard = time.monotonic()
+                self._unreported += sum(len(f) for f in frames)
                 self._handle(frames)
         now = time.monotonic()
+        if self.version == 3 and self._reads_taken and (
+                self._unreported >= READ_REPORT_BYTES or now - self._last_read_report >= 1.0):
+            self._report_read(str(self._unreported))
         if not self._pending and not self._outstanding:
             self._last_heard = now
             return
@@ -689,6 +717,8 @@ class Client:
             except zmq.Again:
                 return
             if event["event"] == zmq.EVENT_CONNECTED:
+                if self.version == 3 and self._reads_taken:
+                    self._report_read("connected")
                 if self._connected_before and (self._pending or self._outstanding):
                     self.reconnects += 1
                     self._log(f"connection to {self.endpoint} is back; submitting {len(self._pending)} "

@@ -204,8 +204,10 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         if owned.bytes + args > bytesShare {
             return "queue share used: this producer's tasks not yet done hold \(owned.bytes) bytes of args, and this task's \(args) would pass its share (\(config.queueShare)% of --max-queued-bytes \(config.maxQueuedBytes), so that other producers are served); wait for some of them to finish"
         }
-        guard table.wouldQueue(name) else { return nil }
         let share = Shares.share(of: config.maxQueued, percent: config.queueShare)
+        // The count bounds only bind a task that would wait: asked last, as it looks at consumers.
+        guard table.heldCount >= config.maxQueued || owned.tasks >= share || named.tasks >= share,
+              table.wouldQueue(name) else { return nil }
         if table.heldCount >= config.maxQueued {
             return "queue full: \(table.queue.count) tasks queued and \(table.delayedCount) waiting to retry (--max-queued \(config.maxQueued))"
         }
