@@ -23,6 +23,10 @@ struct Shares {
     /// By producer identity (today the routing id a task was submitted from).
     private(set) var producers: [[UInt8]: ShareAccount] = [:]
     private(set) var names: [String: ShareAccount] = [:]
+    /// The accounts last looked up: most tasks in a row come from one producer, with one name,
+    /// and comparing a few bytes is cheaper than hashing them.
+    private var lastProducer: ShareAccount?
+    private var lastName: (name: String, account: ShareAccount)?
 
     /// One identity's (or name's) share of `bound` at `percent` (``BrokerConfiguration/queueShare``):
     /// at least 1.
@@ -32,16 +36,18 @@ struct Shares {
 
     /// The account of producer identity `key`, created if new.
     mutating func producer(_ key: [UInt8]) -> ShareAccount {
-        if let account = producers[key] { return account }
-        let account = ShareAccount(key: key)
-        producers[key] = account
+        if let last = lastProducer, last.key == key { return last }
+        let account = producers[key] ?? ShareAccount(key: key)
+        if account.live == 0 { producers[key] = account }
+        lastProducer = account
         return account
     }
 
     mutating func name(_ name: String) -> ShareAccount {
-        if let account = names[name] { return account }
-        let account = ShareAccount(key: Array(name.utf8))
-        names[name] = account
+        if let last = lastName, last.name == name { return last.account }
+        let account = names[name] ?? ShareAccount(key: Array(name.utf8))
+        if account.live == 0 { names[name] = account }
+        lastName = (name, account)
         return account
     }
 
@@ -63,16 +69,24 @@ struct Shares {
         task.owner.bytes -= task.args.count
         task.nameShare.live -= 1
         task.nameShare.bytes -= task.args.count
-        if task.owner.live == 0, producers[task.owner.key] === task.owner { producers[task.owner.key] = nil }
-        if task.nameShare.live == 0, names[task.name] === task.nameShare { names[task.name] = nil }
+        if task.owner.live == 0, producers[task.owner.key] === task.owner {
+            producers[task.owner.key] = nil
+            if lastProducer === task.owner { lastProducer = nil }
+        }
+        if task.nameShare.live == 0, names[task.name] === task.nameShare {
+            names[task.name] = nil
+            if lastName?.account === task.nameShare { lastName = nil }
+        }
     }
 
     /// What a producer identity and a task name hold now (tasks queued or delayed, bytes of args).
     func held(by key: [UInt8]) -> (tasks: Int, bytes: Int) {
-        producers[key].map { ($0.held, $0.bytes) } ?? (0, 0)
+        if let last = lastProducer, last.key == key { return (last.held, last.bytes) }
+        return producers[key].map { ($0.held, $0.bytes) } ?? (0, 0)
     }
 
     func held(named name: String) -> (tasks: Int, bytes: Int) {
-        names[name].map { ($0.held, $0.bytes) } ?? (0, 0)
+        if let last = lastName, last.name == name { return (last.account.held, last.account.bytes) }
+        return names[name].map { ($0.held, $0.bytes) } ?? (0, 0)
     }
 }

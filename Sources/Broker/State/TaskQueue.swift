@@ -25,55 +25,96 @@ protocol TaskQueue {
 /// One priority of one task name: a FIFO per producer identity (a lane per ``ShareAccount``),
 /// the lanes served in turn, so that a producer's tasks are not stuck behind another's backlog.
 /// Entries of tasks that left the queued state are skipped (and dropped) lazily.
+///
+/// Lanes are objects, found by hashing only when a task is added (and not even then when it is
+/// the same producer's as the last one): taking the next task hashes nothing. An emptied lane
+/// leaves the turn but is kept for its producer's next task, unless the bucket has many lanes.
 struct PriorityBucket {
-    private var lanes: [ObjectIdentifier: Deque<TaskRecord>] = [:]
+    final class Lane {
+        let owner: ObjectIdentifier
+        var tasks = Deque<TaskRecord>()
+        /// Whether it is in ``PriorityBucket/turn`` (it has entries).
+        var waiting = false
+
+        init(owner: ObjectIdentifier) { self.owner = owner }
+    }
+
+    private var lanes: [ObjectIdentifier: Lane] = [:]
     /// Lanes with entries, the next to serve first.
-    private var turn = Deque<ObjectIdentifier>()
+    private var turn = Deque<Lane>()
+    private var lastLane: Lane?
+    /// Kept lanes beyond this many are dropped once empty.
+    private static let keptLanes = 64
 
     var isEmpty: Bool { turn.isEmpty }
 
     /// At the back of its producer's lane, or at the front for a task that was already on its way
-    /// once (a lane new to the bucket takes its turn after the others either way).
+    /// once (a lane new to the turn takes it after the others either way).
     mutating func insert(_ task: TaskRecord, atFront: Bool) {
-        let lane = ObjectIdentifier(task.owner)
-        if lanes[lane] == nil {
-            lanes[lane] = Deque()
+        let owner = ObjectIdentifier(task.owner)
+        let lane: Lane
+        if let last = lastLane, last.owner == owner {
+            lane = last
+        } else if let known = lanes[owner] {
+            lane = known
+        } else {
+            lane = Lane(owner: owner)
+            lanes[owner] = lane
+        }
+        lastLane = lane
+        if !lane.waiting {
+            lane.waiting = true
             turn.append(lane)
         }
-        if atFront { lanes[lane]!.prepend(task) } else { lanes[lane]!.append(task) }
+        if atFront { lane.tasks.prepend(task) } else { lane.tasks.append(task) }
     }
 
     /// The next live task; `dropped` counts the removed entries skipped on the way.
     mutating func first(dropped: inout Int) -> TaskRecord? {
         while let lane = turn.first {
-            while let task = lanes[lane]!.first {
+            while let task = lane.tasks.first {
                 if task.isQueued { return task }
-                lanes[lane]!.removeFirst()
+                lane.tasks.removeFirst()
                 dropped += 1
             }
-            lanes[lane] = nil
             turn.removeFirst()
+            leave(lane)
         }
         return nil
     }
 
     /// Removes the task ``first(dropped:)`` returned; its lane's turn passes to the next lane.
     mutating func removeFirst() -> TaskRecord {
-        let lane = turn.removeFirst()
-        let task = lanes[lane]!.removeFirst()
-        if lanes[lane]!.isEmpty { lanes[lane] = nil } else { turn.append(lane) }
+        let lane = turn.first!
+        let task = lane.tasks.removeFirst()
+        if lane.tasks.isEmpty {
+            turn.removeFirst()
+            leave(lane)
+        } else if turn.count > 1 {
+            turn.removeFirst()
+            turn.append(lane)
+        }
         return task
+    }
+
+    /// An emptied lane leaves the turn; kept for its producer's next task while lanes are few.
+    private mutating func leave(_ lane: Lane) {
+        lane.waiting = false
+        if lanes.count > Self.keptLanes {
+            lanes[lane.owner] = nil
+            if lastLane === lane { lastLane = nil }
+        }
     }
 
     /// Drops the entries of tasks no longer queued; returns how many are left.
     mutating func compact() -> Int {
         var left = 0
         for lane in turn {
-            lanes[lane] = Deque(lanes[lane]!.filter(\.isQueued))
-            left += lanes[lane]!.count
+            lane.tasks = Deque(lane.tasks.filter(\.isQueued))
+            left += lane.tasks.count
         }
-        turn = Deque(turn.filter { !lanes[$0]!.isEmpty })
-        for lane in Array(lanes.keys) where lanes[lane]!.isEmpty { lanes[lane] = nil }
+        for lane in turn where lane.tasks.isEmpty { leave(lane) }
+        turn = Deque(turn.filter { !$0.tasks.isEmpty })
         return left
     }
 }
