@@ -53,6 +53,14 @@ final class TaskRecord {
     let nameShare: ShareAccount
     /// Where the task stands; see ``State``. Changed only through ``move(to:)`` by ``TaskTable``.
     private(set) var state: State = .queued
+    /// The state's case alone, kept with it by ``move(to:)``: the hot questions (``isQueued``,
+    /// ``isHeld``, ``isDone``) read one byte instead of copying the state (and retaining the
+    /// consumer's routing id it may carry).
+    private(set) var phase: Phase = .queued
+
+    enum Phase: UInt8 {
+        case queued, delayed, running, done
+    }
     /// Attempts started so far.
     var attempts: UInt32 = 0
     /// Routing ids of the consumers it was sent to: a final result is taken only from one of
@@ -99,15 +107,11 @@ final class TaskRecord {
         self.deadline = deadline
     }
 
-    var isQueued: Bool { state == .queued }
+    var isQueued: Bool { phase == .queued }
+    var isDelayed: Bool { phase == .delayed }
     /// Queued or delayed: what the queue bounds count.
-    var isHeld: Bool {
-        switch state {
-        case .queued, .delayed: true
-        case .running, .done: false
-        }
-    }
-    var isDone: Bool { state == .done }
+    var isHeld: Bool { phase == .queued || phase == .delayed }
+    var isDone: Bool { phase == .done }
 
     /// The consumer holding the task, while it runs.
     var holder: [UInt8]? {
@@ -116,7 +120,15 @@ final class TaskRecord {
     }
 
     /// The one write of `state`. Only ``TaskTable`` calls it, after checking the transition.
-    func move(to next: State) { state = next }
+    func move(to next: State) {
+        switch next {
+        case .queued: phase = .queued
+        case .delayed: phase = .delayed
+        case .running: phase = .running
+        case .done: phase = .done
+        }
+        state = next
+    }
 
     func recordDispatch(to consumer: [UInt8]) {
         if firstDispatch == nil {

@@ -104,7 +104,7 @@ extension TaskTable {
     /// arrival order, each answered `cancelled`; running ones run on. Returns how many. Scans
     /// every record: an operator's command, not a hot path.
     mutating func purge(name: String, now: UInt64) -> Int {
-        let waiting = records.values.filter { $0.name == name && ($0.isQueued || $0.state == .delayed) }
+        let waiting = records.values.filter { $0.name == name && $0.isHeld }
             .sorted { $0.sequence < $1.sequence }
         let reason = "purged: every waiting task named '\(name)' was cancelled (conveyor purge)"
         for task in waiting { _ = cancel(task.id, now: now, reason: reason) }
@@ -131,7 +131,7 @@ extension TaskTable {
     /// Queues (or dispatches) every delayed task whose backoff ends by `now`.
     mutating func promoteBackoffs(at now: UInt64) {
         while let (task, at) = timers.nextNotBefore(dueAt: now) {
-            guard task.state == .delayed, task.notBefore == at else { continue }
+            guard task.isDelayed, task.notBefore == at else { continue }
             move(task, to: .queued)
             counted(.promote)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }

@@ -153,9 +153,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// The one way a task's state changes (``TaskRecord/move(to:)``), keeping the counts by state.
     mutating func move(_ task: TaskRecord, to next: TaskRecord.State) {
         let wasHeld = task.isHeld
-        if task.state == .delayed { delayedCount -= 1 }
-        if next == .delayed { delayedCount += 1 }
+        if task.isDelayed { delayedCount -= 1 }
         task.move(to: next)
+        if task.isDelayed { delayedCount += 1 }
         if wasHeld != task.isHeld {
             let change = wasHeld ? -1 : 1
             task.owner.held += change
@@ -233,7 +233,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// back at the front of its queue rather than lose it.
     private mutating func dispatch(_ task: TaskRecord, to consumer: ConsumerRecord, now: UInt64) {
         assert(consumers.isRegistered(consumer), "dispatch to a consumer that is not registered")
-        guard task.state == .queued else {
+        guard task.isQueued else {
             refuse(.dispatch)
             if !task.isDone { queue.prepend(task) }
             return
