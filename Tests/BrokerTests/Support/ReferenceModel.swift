@@ -23,6 +23,11 @@ struct ReferenceModel {
         /// last to submit it).
         var owner: [UInt8]
         var route: [UInt8]
+        /// While held: when its lease runs out unless its consumer renews it.
+        var leaseExpiry: UInt64 = 0
+        /// Taken back from this consumer when its lease ran out: not given back to it until it
+        /// next asks for work (DONE or READY), though it may have a free thread.
+        var avoiding: Int?
     }
 
     struct Consumer {
@@ -31,6 +36,9 @@ struct ReferenceModel {
         var alive = true
         /// Tasks it was sent and has not answered (its threads are busy with them).
         var busy: Set<String> = []
+        /// Leases that ran out on it since it last answered a task it held: three quarantine it.
+        var expiredSinceAnswer = 0
+        var quarantined: Bool { expiredSinceAnswer >= 3 }
     }
 
     var tasks: [String: Task] = [:]
@@ -46,9 +54,15 @@ struct ReferenceModel {
     var expected: [(id: String, status: String)] = []
     private var arrivals = 0
 
-    init(retentionCount: Int, maxQueued: Int) {
+    /// How long a lease lasts (the broker's, or three of the consumers' 1 s heartbeats if longer),
+    /// and when leases were last looked at: the broker looks once a second of wall time.
+    let leaseNanos: UInt64
+    var leasesCheckedAt: UInt64 = 0
+
+    init(retentionCount: Int, maxQueued: Int, leaseNanos: UInt64) {
         self.retentionCount = retentionCount
         self.maxQueued = maxQueued
+        self.leaseNanos = max(leaseNanos, 3_000_000_000)
     }
 
     static let lostLimit: UInt32 = 3
@@ -60,8 +74,16 @@ struct ReferenceModel {
         tasks.values.filter { if case .backoff = $0.phase { return true }; return $0.phase == .waiting }.count
     }
 
-    func hasFreeConsumer(for name: String) -> Bool {
-        consumers.values.contains { $0.alive && $0.names.contains(name) && $0.busy.count < $0.capacity }
+    func hasFreeConsumer(for name: String, except avoided: Int? = nil) -> Bool {
+        consumers.contains {
+            $0.key != avoided && $0.value.alive && !$0.value.quarantined && $0.value.names.contains(name)
+                && $0.value.busy.count < $0.value.capacity
+        }
+    }
+
+    /// Consumer `c` asked for work (DONE or READY): what was kept from it may go to it again.
+    mutating func refilled(_ c: Int) {
+        for (id, task) in tasks where task.avoiding == c { tasks[id]!.avoiding = nil }
     }
 
     /// Whether a new task from `producer` would be refused for a full queue, or for a full
@@ -104,15 +126,18 @@ struct ReferenceModel {
     }
 
     /// A dispatch the broker made: returns what is wrong with it, if anything.
-    mutating func dispatched(_ id: String, to consumer: Int, attempt: UInt32) -> String? {
+    mutating func dispatched(_ id: String, to consumer: Int, attempt: UInt32, now: UInt64) -> String? {
         guard var task = tasks[id] else { return "dispatched \(id), which the model does not hold" }
         guard task.phase == .waiting else { return "dispatched \(id) while \(task.phase)" }
         guard var c = consumers[consumer], c.alive else { return "dispatched \(id) to consumer \(consumer), which was dropped" }
         guard c.names.contains(task.name) else { return "dispatched \(id) ('\(task.name)') to consumer \(consumer), which does not serve it" }
         guard c.busy.count < c.capacity else { return "dispatched \(id) to consumer \(consumer) without credit (\(c.busy.count)/\(c.capacity))" }
+        guard !c.quarantined else { return "dispatched \(id) to consumer \(consumer), which is quarantined" }
         guard attempt == task.attempts + 1 else { return "dispatched \(id) as attempt \(attempt); expected \(task.attempts + 1)" }
         task.attempts = attempt
         task.phase = .held(by: consumer)
+        task.avoiding = nil
+        task.leaseExpiry = now + leaseNanos
         task.sentTo.insert(consumer)
         c.busy.insert(id)
         tasks[id] = task
@@ -122,7 +147,7 @@ struct ReferenceModel {
 
     /// A DONE group from consumer `c` (alive or dropped).
     mutating func answered(_ id: String, by c: Int, status: String, now: UInt64) {
-        if consumers[c]?.alive == true { consumers[c]!.busy.remove(id) }
+        if consumers[c]?.alive == true, consumers[c]!.busy.remove(id) != nil { consumers[c]!.expiredSinceAnswer = 0 }
         guard var task = tasks[id] else { return }
         if case .ended = task.phase { return }
         let holds = task.phase == .held(by: c) && consumers[c]?.alive == true
@@ -144,6 +169,33 @@ struct ReferenceModel {
             task.attempts = task.attempts > 0 ? task.attempts - 1 : 0
             task.phase = .waiting
             tasks[id] = task
+        }
+    }
+
+    /// RENEW from consumer `c`: the leases of those of `ids` it holds run on from `now`.
+    mutating func renewed(_ ids: [String], by c: Int, now: UInt64) {
+        guard consumers[c]?.alive == true else { return }
+        for id in ids where tasks[id]?.phase == .held(by: c) { tasks[id]!.leaseExpiry = now + leaseNanos }
+    }
+
+    /// Leases that ran out by `now`, looked at once a second: each task is taken back (the attempt
+    /// counted) or, lost too often, ends; its consumer's thread stays busy until it answers.
+    mutating func reclaimLeases(now: UInt64) {
+        guard now - leasesCheckedAt >= 1_000_000_000 else { return }
+        leasesCheckedAt = now
+        let expired = tasks.filter {
+            if case .held(let c) = $0.value.phase { return consumers[c]?.alive == true && $0.value.leaseExpiry <= now }
+            return false
+        }.sorted { $0.value.arrival > $1.value.arrival }
+        for (id, task) in expired {
+            guard case .held(let c) = task.phase else { continue }
+            consumers[c]!.expiredSinceAnswer += 1
+            if task.attempts >= max(task.maxAttempts, Self.lostLimit) {
+                end(id, "error", deadLetter: true)
+            } else {
+                tasks[id]!.phase = .waiting
+                tasks[id]!.avoiding = c
+            }
         }
     }
 
@@ -182,6 +234,7 @@ struct ReferenceModel {
             if task.timeoutAt <= now { end(id, "timeout") }
         }
         for c in dropping { dropped(c) }
+        reclaimLeases(now: now)
         for (id, task) in tasks {
             if case .backoff(let until) = task.phase, until <= now { tasks[id]!.phase = .waiting }
         }
