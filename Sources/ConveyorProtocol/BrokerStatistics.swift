@@ -15,16 +15,21 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         /// dispatches until it answers a task). Absent from older brokers.
         public var leasesExpired: Int?
         public var quarantined: Bool?
+        /// Who it is: its key's name in the broker's clients file, or its routing id as text.
+        /// Absent from older brokers.
+        public var identity: String?
 
         enum CodingKeys: String, CodingKey {
-            case pid, host, process, threads, capacity, completed, tasks, quarantined
+            case pid, host, process, threads, capacity, completed, tasks, quarantined, identity
             case inFlight = "in_flight"
             case freeCredit = "free_credit"
             case leasesExpired = "leases_expired"
         }
 
         public init(pid: Int, host: String, process: Int?, threads: Int, capacity: Int, inFlight: Int,
-                    freeCredit: Int, completed: Int, tasks: [String], leasesExpired: Int? = nil, quarantined: Bool? = nil) {
+                    freeCredit: Int, completed: Int, tasks: [String], leasesExpired: Int? = nil, quarantined: Bool? = nil,
+                    identity: String? = nil) {
+            self.identity = identity
             self.leasesExpired = leasesExpired
             self.quarantined = quarantined
             self.pid = pid
@@ -123,6 +128,8 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public var longestTurnEverMilliseconds: Double?
     /// The durable journal's figures; absent from a broker run `--in-memory` (and older ones).
     public var journal: Journal?
+    /// Identities and connections (``Security``); absent from older brokers.
+    public var security: Security?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, consumers, producers, totals
@@ -131,7 +138,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
-        case journal, delayed
+        case journal, delayed, security
         case longestTurnMilliseconds = "longest_turn_ms"
         case longestTurnEverMilliseconds = "longest_turn_ever_ms"
     }
@@ -139,7 +146,9 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,
                 resultsKept: Int, totals: Totals, deadLetters: [DeadLetter], deadLetterTotal: Int,
                 protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil, delayed: Int? = nil,
-                longestTurnMilliseconds: Double? = nil, longestTurnEverMilliseconds: Double? = nil) {
+                longestTurnMilliseconds: Double? = nil, longestTurnEverMilliseconds: Double? = nil,
+                security: Security? = nil) {
+        self.security = security
         self.longestTurnMilliseconds = longestTurnMilliseconds
         self.longestTurnEverMilliseconds = longestTurnEverMilliseconds
         self.queued = queued

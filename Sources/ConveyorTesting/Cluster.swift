@@ -5,6 +5,7 @@ public import Foundation
 public import ConveyorProducer
 public import Logging
 import Synchronization
+public import ZeroMQ
 
 /// A real Conveyor deployment for a test: one broker process and any number of consumer
 /// processes, on ports the OS picks. Use ``withCluster(_:body:)`` so it is torn down even when the
@@ -36,14 +37,19 @@ public final class Cluster: Sendable {
         /// `--curve-secret-file`: the cluster's producers (``Cluster/makeProducer(configure:)``,
         /// ``Cluster/stats()``) use it.
         public var curveServerKey: [UInt8]?
+        /// The key pair of the cluster's producers (``Cluster/makeProducer(configure:)``,
+        /// ``Cluster/stats()``), for a broker started with `--curve-clients-file`: list its
+        /// public key there with the `admin` role (and `submit` for producers that submit).
+        public var curveClientKeys: CurveKeyPair?
         /// The logger of the cluster's producers. By default one labelled `conveyor.testing`, which
         /// logs wherever the test process bootstrapped logging (standard error if it did not).
         public var logger: Logger
 
         public init(consumers: Int = 1, threads: Int = 4, brokerArguments: [String] = [],
                     consumerArguments: [String] = [], executable: URL? = nil, curveServerKey: [UInt8]? = nil,
-                    logger: Logger = Logger(label: "conveyor.testing")) {
+                    curveClientKeys: CurveKeyPair? = nil, logger: Logger = Logger(label: "conveyor.testing")) {
             self.curveServerKey = curveServerKey
+            self.curveClientKeys = curveClientKeys
             self.logger = logger
             self.consumers = consumers
             self.threads = threads
@@ -180,6 +186,7 @@ public final class Cluster: Sendable {
     public func makeProducer(configure: (inout ProducerConfiguration) -> Void = { _ in }) throws -> Producer {
         var configuration = ProducerConfiguration(broker: frontend)
         configuration.curveServerKey = options.curveServerKey
+        configuration.curveClientKeys = options.curveClientKeys
         configure(&configuration)
         let producer = Producer(configuration: configuration, logger: options.logger)
         let logger = options.logger

@@ -47,6 +47,10 @@ final class TaskRecord {
     let options: TaskOptions
     /// Routing id of the producer that submitted it; results go there.
     var producer: [UInt8]
+    /// The identity that submitted it, when clients are authenticated: its status and cancel are
+    /// that identity's (and an admin's), and only it may resubmit the id. `nil` without client
+    /// authentication, and for a dead letter requeued by an admin.
+    var owner: String?
     /// Where the task stands; see ``State``. Changed only through ``move(to:)`` by ``TaskTable``.
     private(set) var state: State = .queued
     /// Attempts started so far.
