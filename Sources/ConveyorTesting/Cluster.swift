@@ -33,6 +33,9 @@ public final class Cluster: Sendable {
         public var consumerArguments: [String]
         /// The `conveyor` executable; found by ``Cluster/locateExecutable()`` when `nil`.
         public var executable: URL?
+        /// A command the broker runs under, which runs the rest of its arguments (e.g.
+        /// `["/usr/bin/prlimit", "--nofile=1100:1100"]`); the broker's pid is then its pid.
+        public var brokerLauncher: [String] = []
         /// The broker's CURVE public key, when `brokerArguments` start it with
         /// `--curve-secret-file`: the cluster's producers (``Cluster/makeProducer(configure:)``,
         /// ``Cluster/stats()``) use it.
@@ -145,10 +148,12 @@ public final class Cluster: Sendable {
 
     /// Starts (or restarts) the broker on the given endpoints and waits until it has bound them.
     public func startBroker(frontend: String, backend: String) throws {
+        let arguments = ["broker", "--frontend", frontend, "--backend", backend] + options.brokerArguments
+            + (ownsDataDirectory ? ["--data-dir", dataDirectory!] : [])
+        let launcher = options.brokerLauncher
         let broker = try ManagedProcess(
-            name: "broker", executable: executable,
-            arguments: ["broker", "--frontend", frontend, "--backend", backend] + options.brokerArguments
-                + (ownsDataDirectory ? ["--data-dir", dataDirectory!] : []))
+            name: "broker", executable: launcher.first.map { URL(fileURLWithPath: $0) } ?? executable,
+            arguments: launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable.path] + arguments)
         guard let front = broker.waitForLine(containing: "frontend ", timeout: .seconds(30)),
               let back = broker.waitForLine(containing: "backend ", timeout: .seconds(30))
         else {

@@ -163,6 +163,10 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             return
         }
         let checked = credentials != nil
+        if checked, !access.roles.contains(.submit) {
+            reject(id, "refused: SUBMIT needs the submit role; identity '\(access.identity)' has the roles \(access.roles)")
+            return
+        }
         if let existing = table[id] {
             if checked, existing.owner != access.identity {
                 reject(id, "refused: task id \(id) is another identity's task; pick ids of your own")
