@@ -21,6 +21,8 @@ final class BrokerLoop {
     /// With client authentication, the first frame of the message being handled, whose ZAP
     /// metadata says who sent it (``ReceivedCredentials``); `nil` otherwise.
     private let receivedCredentials: ReceivedCredentials?
+    /// The thread that answers ZAP and counts connections: the loop stops if it fails.
+    private let guardian: BrokerGuard
 
     /// How long one poll waits when nothing arrives.
     static let pollInterval: Duration = .milliseconds(50)
@@ -41,6 +43,7 @@ final class BrokerLoop {
         self.journal = journal
         self.wakeup = wakeup
         self.drainTimeout = config.drainTimeout
+        self.guardian = guardian
         frontend = try Socket(context, type: .router)
         backend = try Socket(context, type: .router)
         let authenticated = config.clientAllowList != nil && config.curveSecretKey != nil
@@ -111,6 +114,7 @@ final class BrokerLoop {
             }
             try poller.poll(timeout: Self.pollInterval)
             wakeup.endWait()
+            if let failure = guardian.failure.value { throw BrokerStartError(underlying: "the broker's guard thread failed: \(failure)") }
             let turnStarted = monotonicNanoseconds()
             if poller.isReadable(woken) { wakeup.reset() }
             if poller.isReadable(back) { try receive(from: backend, side: .backend) }

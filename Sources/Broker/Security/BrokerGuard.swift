@@ -24,6 +24,9 @@ final class BrokerGuard: Sendable {
     static let events: SocketEventMask = [.accepted, .disconnected]
     private let stop = StopFlag()
     private let finished = OneShot<Void>()
+    /// Why the guard thread stopped serving, if it failed: the broker then stops too, since
+    /// handshakes would go unanswered (or, without a ZAP handler, unauthenticated).
+    let failure = OneShot<String>()
 
     private init(number: Int) {
         frontendMonitor = "inproc://conveyor-guard-\(number)-frontend"
@@ -56,7 +59,8 @@ final class BrokerGuard: Sendable {
             do {
                 try guardian.serve(zap: zap, authenticator: authenticator, monitors: monitors, gate: gate)
             } catch {
-                logger.error("the broker's guard thread failed: handshakes are no longer answered", metadata: ["error": "\(error)"])
+                logger.critical("the broker's guard thread failed; the broker stops", metadata: ["error": "\(error)"])
+                _ = guardian.failure.set("\(error)")
             }
         }
         thread.start()
