@@ -1,4 +1,5 @@
 @testable import ConveyorBroker
+import ConveyorJournal
 import ConveyorProtocol
 import Foundation
 import Logging
@@ -151,6 +152,30 @@ struct AccessTests {
         #expect(engine.table["t1"]?.isQueued == true, "taken back from the consumer that lost its routing id")
         #expect(engine.table.consumers.consumers.isEmpty)
         #expect(outbox.messages.last?.command == .disconnect, "told to announce itself")
+    }
+
+    @Test("who submitted a task is journaled (a skippable record), survives a snapshot, and is restored")
+    func ownerJournaled() throws {
+        engine.table.journaling = true
+        submit(Wire.bytes("p-alice"), Self.alice, connection: 1, id: "kept", name: "sleep")
+        var bytes: [UInt8] = []
+        _ = engine.table.journal.take(into: &bytes)
+        JournalEncoder.sealChecksums(&bytes)
+        let records = try JournalRecord.decodeAll(bytes)
+        #expect(records.contains(.owned(id: "kept", owner: "alice")))
+        #expect(JournalRecord.Kind.owned.rawValue & JournalRecord.Kind.skippableBit != 0, "an older broker may skip it")
+        var replay = RecoveredState()
+        for record in records { replay.apply(record) }
+        #expect(replay.tasks["kept"]?.owner == "alice")
+        // A snapshot writes it again after the task.
+        var snapshot = JournalEncoder()
+        try replay.snapshotRecords(into: &snapshot) { _ throws(JournalError) in }
+        var written: [UInt8] = []
+        _ = snapshot.take(into: &written)
+        JournalEncoder.sealChecksums(&written)
+        var again = RecoveredState()
+        for record in try JournalRecord.decodeAll(written) { again.apply(record) }
+        #expect(again.tasks["kept"]?.owner == "alice")
     }
 
     @Test("without client authentication everyone may do everything, and the identity is the routing id")
