@@ -122,14 +122,14 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// Tasks waiting out a retry backoff (counted by `--max-queued` with the queued ones); absent
     /// from older brokers.
     public var delayed: Int?
+    /// Identities and connections (``Security``); absent from older brokers.
+    public var security: Security?
     /// The broker thread's longest loop turn since the previous `STATS`, and since it started
     /// (ms): how long one peer's messages held up everyone else. Absent from older brokers.
     public var longestTurnMilliseconds: Double?
     public var longestTurnEverMilliseconds: Double?
     /// The durable journal's figures; absent from a broker run `--in-memory` (and older ones).
     public var journal: Journal?
-    /// Identities and connections (``Security``); absent from older brokers.
-    public var security: Security?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, consumers, producers, totals
@@ -146,9 +146,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,
                 resultsKept: Int, totals: Totals, deadLetters: [DeadLetter], deadLetterTotal: Int,
                 protocolVersion: String? = ProtocolTag.currentText, journal: Journal? = nil, delayed: Int? = nil,
-                longestTurnMilliseconds: Double? = nil, longestTurnEverMilliseconds: Double? = nil,
-                security: Security? = nil) {
-        self.security = security
+                longestTurnMilliseconds: Double? = nil, longestTurnEverMilliseconds: Double? = nil) {
         self.longestTurnMilliseconds = longestTurnMilliseconds
         self.longestTurnEverMilliseconds = longestTurnEverMilliseconds
         self.queued = queued

@@ -59,6 +59,9 @@ public final class Producer: Service, Sendable {
     /// The first 8 bytes of every task id this producer makes.
     private let idPrefix: [UInt8]
     private let counter = Atomic<UInt64>(0)
+    /// When to connect again after the broker refused this producer's key (monotonic ns; 0:
+    /// not waiting). Read and written by the I/O thread.
+    let reconnectAfterRefusal = Atomic<UInt64>(0)
 
     /// Makes a producer. Starts nothing: no thread, no socket, until ``run()``.
     /// - Parameter logger: where the producer logs (a reconnection, a broker of another protocol

@@ -36,12 +36,10 @@ extension Producer {
         let monitorIndex = poller.add(monitor)
         var nextTick = monotonicNanoseconds()
         var received = Multipart()
-        // When to connect again after the broker refused this producer's key (libzmq does not
-        // retry a connection refused in its handshake): a clients file may list it by then.
-        var reconnectAt: UInt64?
         while true {
             try poller.poll(timeout: Self.tick)
             if poller.isReadable(wakeIndex) { wakeup.reset() }
+            try reconnectIfRefused(socket)
             let (requests, closed) = table.withLock { ($0.takeOutbox(), $0.isClosed) }
             if closed || stop.isSet {
                 _ = try? OutgoingMessage(.disconnect).send(on: socket, flags: .dontWait)
@@ -52,10 +50,6 @@ extension Producer {
             }
             if poller.isReadable(monitorIndex) {
                 while let event = try monitor.next(timeout: .zero) {
-                    if event.kind == .handshakeFailedAuth {
-                        refused(status: event.value)
-                        reconnectAt = monotonicNanoseconds() + Self.refusedReconnect.nanoseconds
-                    }
                     try follow(event, connection: &connection, socket: socket)
                 }
             }
@@ -67,11 +61,6 @@ extension Producer {
                 }
             }
             let now = monotonicNanoseconds()
-            if let at = reconnectAt, now >= at {
-                reconnectAt = nil
-                try? socket.disconnect(configuration.broker)
-                try socket.connect(configuration.broker)
-            }
             if now >= nextTick {
                 nextTick = now + Self.tick.nanoseconds
                 var alive = false
@@ -88,18 +77,6 @@ extension Producer {
         }
     }
 
-    /// How long a producer whose key the broker refused waits before it connects again.
-    static let refusedReconnect: Duration = .seconds(8)
-
-    /// The broker refused this producer's CURVE key in the handshake: everything unanswered fails
-    /// at once, saying so, instead of waiting for the request timeout.
-    private func refused(status: UInt32) {
-        let error = ProducerError.refused(
-            "the broker refused this producer's CURVE key (ZAP status \(status)): its public key is not on the broker's clients file, or its roles do not let it connect to the frontend (submit or admin)")
-        logger.error("the broker refused this producer's key", metadata: ["broker": "\(configuration.broker)", "status": "\(status)"])
-        table.withLock { $0.failUnanswered(with: error) }.perform()
-    }
-
     /// A DEALER with the producer's routing id, queue limits, heartbeats and CURVE keys, not
     /// connected yet.
     private func makeSocket(_ context: Context) throws -> Socket {
@@ -111,7 +88,7 @@ extension Producer {
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
         if let serverKey = configuration.curveServerKey {
-            let keys = try configuration.curveClientKeys ?? CurveKeyPair.generate()
+            let keys = try CurveKeyPair.generate()
             try socket.set(.curveServerKey, serverKey)
             try socket.set(.curvePublicKey, keys.publicKey)
             try socket.set(.curveSecretKey, keys.secretKey)
@@ -128,6 +105,9 @@ extension Producer {
         switch event.kind {
         case .connected: change = .connected
         case .disconnected: change = .disconnected
+        case .handshakeFailedAuth:
+            refused(status: event.value)
+            return
         default: return
         }
         let action: ConnectionState.Action
@@ -208,6 +188,8 @@ extension Producer {
             return
         }
         switch envelope.command {
+        case .error where envelope[0].count > 8 && envelope[0].string.hasPrefix("refused "):
+            answerRefusal(envelope[0].string)
         case .accepted:
             table.withLock { $0.accepted(envelope.body.lazy.map(\.string)) }.perform()
         case .rejected:
@@ -251,35 +233,10 @@ extension Producer {
             let error = ProducerError.protocolError(
                 "the broker speaks protocol \(tag); this producer speaks \(ProtocolTag.currentText)")
             table.withLock { $0.failUnanswered(with: error) }.perform()
-        case .error where envelope[0].count > 8 && envelope[0].string.hasPrefix("refused "):
-            // A command the broker refused for this producer's roles: `refused COMMAND[ ID]: why`
-            // (docs/PROTOCOL.md §9.2) says which request it answers.
-            let text = envelope[0].string
-            guard let key = Self.refusedRequest(text) else {
-                logger.error("the broker refused a request", metadata: ["error": "\(text)"])
-                return
-            }
-            table.withLock { $0.answer(key, with: .failure(.refused(text))) }.perform()
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
         default:
             logger.warning("unexpected command from broker", metadata: ["command": "\(envelope.command)"])
-        }
-    }
-
-    /// The request an `ERROR` `refused COMMAND[ ID]: …` answers, if it is one this producer asks.
-    static func refusedRequest(_ text: String) -> ReplyKey? {
-        guard let colon = text.range(of: ": ") else { return nil }
-        let words = text[text.index(text.startIndex, offsetBy: "refused ".count)..<colon.lowerBound].split(separator: " ", maxSplits: 1)
-        guard let command = words.first else { return nil }
-        let id = words.count > 1 ? String(words[1]) : nil
-        switch (command, id) {
-        case ("STATS", nil): return .statistics
-        case ("DEAD_LETTERS", nil): return .deadLetters
-        case ("PURGE", nil): return .purge
-        case ("STATUS", let id?): return .status(id)
-        case ("CANCEL", let id?): return .cancel(id)
-        default: return nil
         }
     }
 

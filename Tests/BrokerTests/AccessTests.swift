@@ -30,7 +30,8 @@ struct AccessTests {
     init() {
         var logger = Logger(label: "access-tests")
         logger.logLevel = .critical
-        engine = BrokerEngine(config: BrokerConfiguration(), logger: logger, outbox: RecordingOutbox(), credentials: credentials)
+        engine = BrokerEngine(config: BrokerConfiguration(), logger: logger, outbox: RecordingOutbox())
+        engine.credentials = credentials
     }
 
     /// A message from `route` on connection `connection`, whose credentials are `access`.
@@ -80,7 +81,7 @@ struct AccessTests {
         #expect(outbox.rejected.map(\.reason) == ["refused: identity 'alice' may not submit tasks named 'sha256' (its tasks: echo,sleep)"])
         submit(Wire.bytes("p-alice"), Self.alice, connection: 2, id: "t-echo")
         #expect(outbox.accepted == ["t-echo"])
-        #expect(engine.table["t-echo"]?.owner == "alice")
+        #expect(engine.table["t-echo"]?.submitter == "alice")
         #expect(engine.table["t-sha"] == nil && engine.table["t-ops"] == nil)
     }
 

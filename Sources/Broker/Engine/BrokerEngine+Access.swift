@@ -58,7 +58,7 @@ extension BrokerEngine {
             guard access.roles.contains(.submit) else {
                 return "refused \(command) \(id): needs the submit role (for its own tasks) or admin (for anyone's); identity '\(access.identity)' has the roles \(access.roles)"
             }
-            if let task = table[id], task.owner != access.identity {
+            if let task = table[id], task.submitter != access.identity {
                 return "refused \(command) \(id): the task is another identity's; \(command) of anyone's task needs the admin role"
             }
             return nil
@@ -77,7 +77,7 @@ extension BrokerEngine {
     /// theirs, and a resubmission of the id must come from them.
     func own(_ id: String, by identity: String) {
         guard let task = table[id] else { return }
-        task.owner = identity
+        task.submitter = identity
         if table.journaling { table.journal.owned(id: id, owner: identity) }
     }
 

@@ -35,16 +35,18 @@ extension BrokerEngine {
         case .done:
             // With client authentication, results are taken only from a registered consumer on its
             // own connection: another connection on a handed-over routing id gets nothing used.
-            if credentials == nil || consumer != nil { for group in envelope.groups {
+            let used = credentials == nil || consumer != nil
+            for group in envelope.groups where used {
                 let base = group.startIndex
                 done(id: group[base], status: group[base + 1], body: group[base + 2], info: group[base + 3],
                      from: consumer, sender: key, now: now)
-            } }
+            }
             if let consumer {
                 table.refill(consumer, now: now.wall)
             } else {
                 // A consumer the broker does not know (declared dead, or from before a restart):
-                // its results were used above; tell it to announce itself again.
+                // without client authentication its results were used above; tell it to announce
+                // itself again.
                 outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
             }
         case .renew:
@@ -179,8 +181,7 @@ extension BrokerEngine {
             journal: journalStatistics(),
             delayed: table.delayedCount,
             longestTurnMilliseconds: Double(longestTurnSinceStats) / 1e6,
-            longestTurnEverMilliseconds: Double(longestTurn) / 1e6,
-            security: securityStatistics())
+            longestTurnEverMilliseconds: Double(longestTurn) / 1e6)
     }
 
     private func journalStatistics() -> BrokerStatistics.Journal? {
@@ -194,6 +195,8 @@ extension BrokerEngine {
         defer { resetLongestTurn() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return (try? String(decoding: encoder.encode(statistics()), as: UTF8.self)) ?? "{}"
+        var statistics = statistics()
+        statistics.security = securityStatistics()
+        return (try? String(decoding: encoder.encode(statistics), as: UTF8.self)) ?? "{}"
     }
 }

@@ -60,16 +60,15 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// cannot write new tasks are refused.
     let journal: Journal?
     /// Reads who sent the message being handled, for a connection the engine has not met yet;
-    /// `nil` when clients are not authenticated (then every peer may do everything).
-    let credentials: (any CredentialReader)?
+    /// `nil` when clients are not authenticated (then every peer may do everything). Set once,
+    /// before the first message.
+    var credentials: (any CredentialReader)?
     /// The broker's connection counts, for `STATS` (`nil` in tests without sockets).
     var connections: ConnectionCounters?
     var accessLog = RateLimitedLog(interval: 1_000_000_000)
 
-    init(config: BrokerConfiguration, logger: Logger, outbox: Outbox, journal: Journal? = nil,
-         credentials: (any CredentialReader)? = nil) {
+    init(config: BrokerConfiguration, logger: Logger, outbox: Outbox, journal: Journal? = nil) {
         self.journal = journal
-        self.credentials = credentials
         self.config = config
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
@@ -168,7 +167,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             return
         }
         if let existing = table[id] {
-            if checked, existing.owner != access.identity {
+            if checked, existing.submitter != access.identity {
                 reject(id, "refused: task id \(id) is another identity's task; pick ids of your own")
                 return
             }

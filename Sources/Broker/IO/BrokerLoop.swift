@@ -71,7 +71,8 @@ final class BrokerLoop {
         try backend.bind(config.backend)
         outbox = SocketOutbox(frontend: frontend, backend: backend, dispatchBatch: config.dispatchBatch, logger: logger,
                               holdsFrontend: journal != nil)
-        engine = BrokerEngine(config: config, logger: logger, outbox: outbox, journal: journal, credentials: receivedCredentials)
+        engine = BrokerEngine(config: config, logger: logger, outbox: outbox, journal: journal)
+        engine.credentials = receivedCredentials
         engine.connections = connections
     }
 
@@ -79,7 +80,7 @@ final class BrokerLoop {
     func restore(_ state: RecoveredState) {
         engine.table.journaling = true
         engine.table.restore(state)
-        for entry in state.tasks.values where entry.owner != nil { engine.table[entry.id]?.owner = entry.owner }
+        for entry in state.tasks.values where entry.owner != nil { engine.table[entry.id]?.submitter = entry.owner }
     }
 
     var endpoints: BoundEndpoints {
