@@ -131,7 +131,7 @@ let package = Package(
         .target(
             name: "ConveyorTesting",
             dependencies: [
-                "ConveyorProtocol", "ConveyorProducer", "ConveyorProcess", "ConveyorSystem",
+                "ConveyorProtocol", "ConveyorProducer", "ConveyorProcess", "ConveyorSystem", "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

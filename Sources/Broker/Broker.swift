@@ -32,10 +32,14 @@ public final class Broker: Service, Sendable {
     private let stopFlag = StopFlag()
     private let urgentFlag = StopFlag()
     private let bound = OneShot<Result<BoundEndpoints, BrokerStartError>>()
+    /// The clients file in force, when clients are authenticated; replaced by
+    /// ``reloadClientAllowList()``.
+    private let allowList: AllowListHolder?
 
     public init(configuration: BrokerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        allowList = configuration.clientAllowList.map(AllowListHolder.init)
     }
 
     /// Binds both sockets and serves until graceful shutdown (or cancellation, or ``stop()``),
@@ -45,28 +49,83 @@ public final class Broker: Service, Sendable {
         try runState.begin()
         defer { runState.end() }
         let (configuration, logger, stop, bound, urgent) = (self.configuration, self.logger, self.stopFlag, self.bound, self.urgentFlag)
+        let allowList = self.allowList
         try await runOnDedicatedThread(name: "conveyor-broker", stop: stop) {
-            let loop: BrokerLoop
+            let context: Context
+            let guardian: BrokerGuard
+            let counters: ConnectionCounters
             do {
-                let wakeup = Wakeup()
-                let recovered = try configuration.journal.map { journal throws(JournalError) in
-                    try Self.openJournal(journal, logger: logger, wakeup: wakeup)
+                guard allowList == nil || configuration.curveSecretKey != nil else {
+                    throw BrokerStartError(underlying: "a clients file needs a CURVE secret key: client keys are checked in the CURVE handshake")
                 }
-                let context = try Context()
-                loop = try BrokerLoop(config: configuration, logger: logger, context: context,
-                                      journal: recovered?.journal, wakeup: wakeup)
-                if let recovered { loop.restore(recovered.state) }
-                bound.set(.success(try loop.endpoints))
+                context = try Context()
+                let fileLimit = ConnectionGate.fileLimit
+                counters = ConnectionCounters(limit: ConnectionGate.effectiveLimit(requested: configuration.maxConnections, fileLimit: fileLimit))
+                if counters.limit < configuration.maxConnections {
+                    logger.notice("connections capped below --max-connections by the open-files limit", metadata: [
+                        "connections.cap": "\(counters.limit)", "max_connections": "\(configuration.maxConnections)",
+                        "open_files_limit": "\(fileLimit)", "reserve": "\(ConnectionGate.descriptorReserve)",
+                    ])
+                }
+                guardian = try BrokerGuard.start(context: context, allowList: allowList, counters: counters,
+                                                 fileLimit: fileLimit, logger: logger)
             } catch {
                 bound.set(.failure(BrokerStartError(underlying: "\(error)")))
                 throw error
             }
-            do {
-                try loop.run(stop: stop, urgent: urgent)
-            } catch {
-                logger.error("broker loop failed", metadata: ["error": "\(error)"])
-                throw error
+            // After the loop (and with it the broker's sockets) is gone: no handshake is left
+            // unanswered while a socket is open.
+            defer { guardian.stopAndWait() }
+            try Self.serve(configuration: configuration, logger: logger, context: context, guardian: guardian,
+                           counters: counters, bound: bound, stop: stop, urgent: urgent)
+        }
+    }
+
+    /// Makes the loop, binds, serves until stopped; the loop and its sockets are released on return.
+    private static func serve(configuration: BrokerConfiguration, logger: Logger, context: Context, guardian: BrokerGuard,
+                              counters: ConnectionCounters, bound: OneShot<Result<BoundEndpoints, BrokerStartError>>,
+                              stop: StopFlag, urgent: StopFlag) throws {
+        let loop: BrokerLoop
+        do {
+            let wakeup = Wakeup()
+            let recovered = try configuration.journal.map { journal throws(JournalError) in
+                try Self.openJournal(journal, logger: logger, wakeup: wakeup)
             }
+            loop = try BrokerLoop(config: configuration, logger: logger, context: context,
+                                  journal: recovered?.journal, wakeup: wakeup, guardian: guardian, connections: counters)
+            if let recovered { loop.restore(recovered.state) }
+            bound.set(.success(try loop.endpoints))
+        } catch {
+            bound.set(.failure(BrokerStartError(underlying: "\(error)")))
+            throw error
+        }
+        do {
+            try loop.run(stop: stop, urgent: urgent)
+        } catch {
+            logger.error("broker loop failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// Reads the clients file again (``BrokerConfiguration/clientAllowList``'s source): the
+    /// new list applies to every connection from now on (a removed key is refused at its next
+    /// handshake; connections made before keep what they had). On any problem the file is not
+    /// used, the list in force stays, and the error says the line. Logs either way.
+    @discardableResult
+    public func reloadClientAllowList() throws(AllowListError) -> AllowList {
+        guard let allowList, let path = allowList.current.source else {
+            throw AllowListError(file: nil, line: nil, problem: "this broker was not started with a clients file")
+        }
+        do {
+            let list = try AllowList.load(path: path)
+            allowList.replace(with: list)
+            logger.notice("clients file reloaded", metadata: ["file": "\(path)", "keys": "\(list.count)"])
+            return list
+        } catch {
+            logger.error("clients file not reloaded; the previous list stays in force", metadata: [
+                "error": "\(error)", "keys": "\(allowList.current.count)",
+            ])
+            throw error
         }
     }
 

@@ -41,8 +41,20 @@ public struct BrokerConfiguration: Sendable {
     public var deadLetterBytes = 128 << 20
     /// The broker's CURVE secret key (32 bytes). When set, both sockets are CURVE servers: every
     /// connection is encrypted, and only clients that know the matching public key can talk to
-    /// the broker (clients are not authenticated: there is no allow-list of client keys).
+    /// the broker. Clients are authenticated only with a ``clientAllowList``.
     public var curveSecretKey: [UInt8]?
+    /// The client keys a CURVE broker lets in, each with its identity, roles and task names
+    /// (docs/SECURITY.md); the broker answers libzmq's ZAP requests from it on a thread of its own
+    /// and checks every command against the sender's roles. `nil`: every client that has the
+    /// broker's public key may connect and do everything. Needs ``curveSecretKey``.
+    public var clientAllowList: AllowList?
+    /// TCP connections (both sockets together) the broker keeps at most; one past it is closed at
+    /// once, before its handshake (a rate-limited log line says so). Never more than the process's
+    /// open-files limit less a reserve of 128 descriptors, so that libzmq never runs out of them.
+    public var maxConnections = 10_000
+    /// How long a new connection may take to complete its ZMTP handshake (`ZMQ_HANDSHAKE_IVL`):
+    /// one that connects and says nothing is closed after it.
+    public var handshakeTimeout: Duration = .seconds(10)
     /// How long a dispatched task's lease lasts: a consumer that neither answers nor renews it
     /// (RENEW, which consumers send every heartbeat interval for what they hold) within it loses
     /// the task to another consumer, the attempt counted.

@@ -1,13 +1,18 @@
 import ConveyorProtocol
 import ConveyorSystem
+public import ZeroMQ
 
 /// Everything a consumer process can be told at start.
 public struct ConsumerConfiguration: Sendable {
     /// The broker's backend endpoint.
     public var backend = "tcp://127.0.0.1:5556"
     /// The broker's CURVE public key (32 bytes), for a broker with CURVE on: the connection is
-    /// encrypted and the broker authenticated (the consumer makes itself a key pair).
+    /// encrypted and the broker authenticated.
     public var curveServerKey: [UInt8]?
+    /// The consumer's own CURVE key pair, for a broker that authenticates its clients: its public
+    /// key must be on the broker's clients file with the `consume` role, and the task names it may
+    /// serve there. `nil`: a fresh key pair per connection.
+    public var curveClientKeys: CurveKeyPair?
     /// Worker threads in the pool.
     public var threads = 4
     /// Tasks the broker may send beyond the free threads: see ``Prefetch``.

@@ -28,6 +28,9 @@ final class ConsumerLoop {
     private var heartbeats: Heartbeats
     private var held: HeldTasks
     private var socket: Socket?
+    /// The socket's monitor: says when the broker refused this consumer's key.
+    private var monitor: SocketMonitor?
+    private var monitorIndex = 0
     private var poller = Poller()
     private var socketIndex = 0
     private var wakeIndex = 0
@@ -92,6 +95,15 @@ final class ConsumerLoop {
         try poller.poll(timeout: .milliseconds(timeout))
         if poller.isReadable(wakeIndex) { outboxes.wakeup.reset() }
         try flushResults()
+        if poller.isReadable(monitorIndex), let monitor {
+            while let event = try monitor.next(timeout: .zero) {
+                guard event.kind == .handshakeFailedAuth else { continue }
+                // libzmq does not retry such a connection; the broker-silence reconnect below does.
+                logger.error("the broker refused this consumer's CURVE key: it is not on the broker's clients file, or has no consume role", metadata: [
+                    "broker": "\(configuration.backend)", "status": "\(event.value)",
+                ])
+            }
+        }
         if poller.isReadable(socketIndex) { try receive() }
         if case .stopped = machine.state { return }
         let now = monotonicNanoseconds()
@@ -179,6 +191,8 @@ final class ConsumerLoop {
             // A broker without leases (capability `leases`): renew nothing more.
             held.renewals = false
             logger.info("the broker does not take RENEW; leases are not renewed", metadata: ["error": "\(envelope[0].string)"])
+        case .error where envelope[0].string.hasPrefix("refused "):
+            logger.error("the broker refused a request of this consumer", metadata: ["error": "\(envelope[0].string)"])
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
         default:
@@ -216,10 +230,13 @@ final class ConsumerLoop {
             // The reconnect sequence, written once: a new socket, a new poller, fresh heartbeats;
             // then the machine says what to announce on it.
             socket = nil
-            let socket = try connect()
+            monitor = nil
+            let (socket, monitor) = try connect()
             self.socket = socket
+            self.monitor = monitor
             poller = Poller()
             socketIndex = poller.add(socket)
+            monitorIndex = poller.add(monitor)
             wakeIndex = poller.add(fileDescriptor: outboxes.wakeup.readDescriptor)
             heartbeats.reset(now: monotonicNanoseconds())
             if case .reconnecting = machine.state {
@@ -292,7 +309,7 @@ final class ConsumerLoop {
 
     // MARK: The socket
 
-    private func connect() throws -> Socket {
+    private func connect() throws -> (Socket, SocketMonitor) {
         let socket = try Socket(context, type: .dealer)
         try socket.set(.linger, 2000)
         try socket.set(.maxMessageSize, Limits.frameLimit(forMessageSize: configuration.maxMessageSize))
@@ -301,13 +318,15 @@ final class ConsumerLoop {
         try socket.set(.sendHighWaterMark, 100_000)
         try socket.set(.receiveHighWaterMark, 100_000)
         if let serverKey = configuration.curveServerKey {
-            let keys = try CurveKeyPair.generate()
+            let keys = try configuration.curveClientKeys ?? CurveKeyPair.generate()
             try socket.set(.curveServerKey, serverKey)
             try socket.set(.curvePublicKey, keys.publicKey)
             try socket.set(.curveSecretKey, keys.secretKey)
         }
+        // Attached before zmq_connect, so that no event of the first connection is lost.
+        let monitor = try SocketMonitor(socket)
         try socket.connect(configuration.backend)
-        return socket
+        return (socket, monitor)
     }
 
     private func announce(capacity: Int, update: Bool, on socket: Socket) throws {

@@ -72,13 +72,38 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a stopping broker (SIGTERM) waits for the results of running tasks, taking no new ones; a second SIGTERM stops it at once.")
     var drainTimeout: Double = 30
 
-    @Option(help: "A file with the broker's CURVE secret key (from conveyor keygen): every connection is encrypted and needs the broker's public key.")
+    @Option(help: "A file with the broker's CURVE secret key (from conveyor keygen): every connection is encrypted and needs the broker's public key. Needs --curve-clients-file (or --curve-allow-any-client).")
     var curveSecretFile: String?
+
+    @Option(help: "The client keys this CURVE broker lets in, one a line: KEY NAME roles=submit,consume,admin [tasks=NAME,...] (docs/SECURITY.md). Reloaded on SIGHUP.")
+    var curveClientsFile: String?
+
+    @Flag(help: "With --curve-secret-file and no clients file: let every client that has the broker's public key connect and do everything (submit, consume, administer).")
+    var curveAllowAnyClient = false
+
+    @Option(help: "TCP connections kept at most (both sockets together); one past it is closed at once. Never more than the open-files limit less 128.")
+    var maxConnections = 10_000
 
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if let curveSecretFile { _ = try CurveKeys.secretKey(file: curveSecretFile) }
+        if let curveClientsFile {
+            guard curveSecretFile != nil else {
+                throw ValidationError("--curve-clients-file needs --curve-secret-file FILE: client keys are checked in the CURVE handshake")
+            }
+            guard !curveAllowAnyClient else {
+                throw ValidationError("choose --curve-clients-file or --curve-allow-any-client, not both")
+            }
+            do {
+                _ = try AllowList.load(path: curveClientsFile)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        } else if curveSecretFile != nil && !curveAllowAnyClient {
+            throw ValidationError("--curve-secret-file needs --curve-clients-file FILE, the client keys it lets in and what each may do (docs/SECURITY.md); --curve-allow-any-client lets everyone who has the broker's public key do everything")
+        }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard maxQueued > 0 else { throw ValidationError("--max-queued must be at least 1") }
         guard maxQueuedBytes >= 1024 else { throw ValidationError("--max-queued-bytes must be at least 1024") }
         guard (1...100).contains(queueShare) else { throw ValidationError("--queue-share must be 1-100 (percent)") }
@@ -159,13 +184,35 @@ struct BrokerCommand: AsyncParsableCommand {
             journal.repair = journalRepair
             configuration.journal = journal
         }
+        configuration.maxConnections = maxConnections
         var curvePublicKey: String?
         if let curveSecretFile {
+            if let warning = CurveKeys.exposure(of: curveSecretFile) {
+                logger.warning("the broker's secret key file is readable by others", metadata: ["warning": "\(warning)"])
+            }
             let secret = try CurveKeys.secretKey(file: curveSecretFile)
             configuration.curveSecretKey = secret
             curvePublicKey = try Z85.encode(CurveKeyPair(secretKey: secret).publicKey)
+            if curveAllowAnyClient {
+                logger.warning("clients are not authenticated (--curve-allow-any-client): everyone who has the broker's public key may submit, consume and administer")
+            }
+        }
+        if let curveClientsFile {
+            do {
+                let list = try AllowList.load(path: curveClientsFile)
+                configuration.clientAllowList = list
+                logger.info("clients authenticated", metadata: ["clients_file": "\(curveClientsFile)", "keys": "\(list.count)"])
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode.failure
+            }
         }
         let broker = Broker(configuration: configuration, logger: logger)
+        if configuration.clientAllowList != nil {
+            // SIGHUP: read the clients file again (a bad one is refused and the old list kept; the
+            // broker logs which).
+            TerminationSignals.installHangup { _ in _ = try? broker.reloadClientAllowList() }
+        }
         let publicKey = curvePublicKey
         do {
             try await ConveyorServices.run([broker], logger: logger, started: { _ in

@@ -44,6 +44,9 @@ struct ConsumerCommand: AsyncParsableCommand {
     @Option(help: "The broker's CURVE public key (Z85), for a broker started with --curve-secret-file.")
     var curveServerKey: String?
 
+    @Option(help: "This consumer's own key pair (a file from conveyor keygen), for a broker that authenticates clients: its public key must be on the broker's clients file with the consume role.")
+    var curveSecretFile: String?
+
     @Option(help: "Heartbeat interval in milliseconds.")
     var heartbeatMs = 1000
 
@@ -73,6 +76,12 @@ struct ConsumerCommand: AsyncParsableCommand {
             throw ValidationError("--max-message-size must be 1024-\(Limits.maxMessageSizeLimit)")
         }
         if let curveServerKey { _ = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
+        if let curveSecretFile {
+            _ = try CurveKeys.keyPair(file: curveSecretFile)
+            guard curveServerKey != nil else {
+                throw ValidationError("--curve-secret-file needs --curve-server-key KEY: the broker's public key")
+            }
+        }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard drainTimeout >= 0, drainTimeout <= 86_400 else { throw ValidationError("--drain-timeout must be 0-86400 seconds") }
     }
@@ -107,6 +116,12 @@ struct ConsumerCommand: AsyncParsableCommand {
         configuration.prefetch = Prefetch(prefetch) ?? .automatic()
         configuration.maxMessageSize = maxMessageSize
         if let curveServerKey { configuration.curveServerKey = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
+        if let curveSecretFile {
+            if let warning = CurveKeys.exposure(of: curveSecretFile) {
+                logger.warning("secret key file readable by others", metadata: ["warning": "\(warning)"])
+            }
+            configuration.curveClientKeys = try CurveKeys.keyPair(file: curveSecretFile)
+        }
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.processIndex = processIndex
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))

@@ -140,6 +140,8 @@ struct JournalDumpCommand: ParsableCommand {
             result(entry)
         case .evicted(let id), .deadLettersTaken(let id):
             fields.append(("id", JSONText.quoted(id)))
+        case .owned(let id, let owner):
+            fields += [("id", JSONText.quoted(id)), ("owner", JSONText.quoted(owner))]
         case .deadLettered(let letter):
             fields += [("id", JSONText.quoted(letter.id)), ("name", JSONText.quoted(letter.name)),
                        ("attempts", "\(letter.attempts)"), ("reason", JSONText.quoted(letter.reason)),

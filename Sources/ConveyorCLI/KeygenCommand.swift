@@ -3,22 +3,80 @@ import ArgumentParser
 import Foundation
 import ZeroMQ
 
-/// `conveyor keygen`: a CURVE key pair for a broker.
+/// `conveyor keygen`: a CURVE key pair, for a broker or for one of its clients.
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
-        abstract: "Make a CURVE key pair for a broker (encrypted connections, the broker authenticated).",
+        abstract: "Make a CURVE key pair: a broker's, or a producer's or consumer's for the broker's clients file.",
         discussion: """
-            Prints 'public-key Z85' and 'secret-key Z85'. Keep the output in a file only the broker's \
-            user can read and start the broker with --curve-secret-file FILE; give the public key to \
-            consumers and producers with --curve-server-key KEY.
+            With --output FILE, writes 'public-key Z85' and 'secret-key Z85' to FILE, readable by its \
+            owner only (mode 0600), never over an existing file, and prints the public key. Without it, \
+            prints both lines (a file they are redirected to is made mode 0600). Start a broker with \
+            --curve-secret-file FILE and give its public key to its clients (--curve-server-key); a \
+            client uses its own file with --curve-secret-file and its public key goes on the broker's \
+            clients file (docs/SECURITY.md).
             """)
+
+    @Option(help: "Write the key pair to this new file (mode 0600); refuses a file that exists.")
+    var output: String?
 
     func run() throws {
         let keys = try CurveKeyPair.generate()
-        printLine("public-key \(try Z85.encode(keys.publicKey))")
-        printLine("secret-key \(try Z85.encode(keys.secretKey))")
+        let publicLine = "public-key \(try Z85.encode(keys.publicKey))"
+        let text = publicLine + "\n" + "secret-key \(try Z85.encode(keys.secretKey))" + "\n"
+        guard let output else {
+            // `conveyor keygen > FILE`: the shell made FILE with the umask's mode, often readable
+            // by everyone. Only its owner should read a secret key.
+            var status = stat()
+            if fstat(STDOUT_FILENO, &status) == 0, (status.st_mode & 0o170000) == 0o100000, status.st_mode & 0o077 != 0 {
+                if fchmod(STDOUT_FILENO, 0o600) == 0 {
+                    printError("note: the file standard output goes to is now readable by its owner only (mode 0600)")
+                } else {
+                    printError("warning: standard output is a file others can read, and its mode could not be changed: keep the secret key private (chmod 600)")
+                }
+            }
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return
+        }
+        do {
+            try Self.writeNew(output, text)
+        } catch let error as KeyFileError {
+            printError("error: \(error.message)")
+            throw ExitCode.failure
+        }
+        printLine(publicLine)
+        printError("wrote the key pair to \(output) (mode 0600); give the public key above to the broker's clients file or to its clients")
     }
+
+    /// Creates `path` with mode 0600 and writes `text`; never replaces an existing file.
+    static func writeNew(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let code = errno
+            if code == EEXIST {
+                throw KeyFileError("\(path) exists: conveyor keygen never overwrites a key file (remove it first, or choose another name)")
+            }
+            throw KeyFileError("cannot create \(path): \(String(cString: strerror(code)))")
+        }
+        defer { close(fd) }
+        // The umask can only narrow 0600; make it exactly that.
+        _ = fchmod(fd, 0o600)
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw KeyFileError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            written += count
+        }
+        guard fsync(fd) == 0 else { throw KeyFileError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// A key file that could not be written.
+struct KeyFileError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
 }
 
 /// CURVE keys given on the command line.
@@ -34,13 +92,26 @@ enum CurveKeys {
 
     /// The secret key in a file written by `conveyor keygen` (its `secret-key` line), or holding
     /// just the key.
-    static func secretKey(file path: String) throws -> [UInt8] {
+    static func secretKey(file path: String, option: String = "--curve-secret-file") throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read --curve-secret-file '\(path)'")
+            throw ValidationError("cannot read \(option) '\(path)'")
         }
         let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
         let secret = lines.first { $0.hasPrefix("secret-key ") }.map { String($0.dropFirst("secret-key ".count)) }
             ?? (lines.count == 1 ? String(lines[0]) : "")
-        return try key(z85: secret, option: "the secret key in --curve-secret-file")
+        return try key(z85: secret, option: "the secret key in \(option)")
+    }
+
+    /// The key pair of the secret key in `path` (its public key derived from the secret).
+    static func keyPair(file path: String, option: String = "--curve-secret-file") throws -> CurveKeyPair {
+        try CurveKeyPair(secretKey: try secretKey(file: path, option: option))
+    }
+
+    /// A warning when others than the file's owner may read `path` (mode bits 0o077), else `nil`.
+    static func exposure(of path: String, option: String = "--curve-secret-file") -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
+        let mode = String(status.st_mode & 0o777, radix: 8)
+        return "\(option) \(path) is readable by others than its owner (mode \(mode)): anyone who reads it can pose as its owner; chmod 600 \(path)"
     }
 }

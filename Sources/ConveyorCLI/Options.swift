@@ -15,8 +15,17 @@ struct BrokerEndpointOptions: ParsableArguments {
     @Option(name: .long, help: "The broker's CURVE public key (Z85), for a broker started with --curve-secret-file.")
     var curveServerKey: String?
 
+    @Option(name: .long, help: "This client's own key pair (a file from conveyor keygen), for a broker that authenticates clients: its public key must be on the broker's clients file.")
+    var curveSecretFile: String?
+
     func validate() throws {
         if let curveServerKey { _ = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
+        if let curveSecretFile {
+            _ = try CurveKeys.keyPair(file: curveSecretFile)
+            guard curveServerKey != nil else {
+                throw ValidationError("--curve-secret-file needs --curve-server-key KEY: the broker's public key")
+            }
+        }
     }
 
     /// The producer configuration these options describe.
@@ -24,6 +33,10 @@ struct BrokerEndpointOptions: ParsableArguments {
         var configuration = ProducerConfiguration(broker: broker)
         configuration.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
         if let curveServerKey { configuration.curveServerKey = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
+        if let curveSecretFile {
+            if let warning = CurveKeys.exposure(of: curveSecretFile) { printError("warning: \(warning)") }
+            configuration.curveClientKeys = try CurveKeys.keyPair(file: curveSecretFile)
+        }
         return configuration
     }
 }

@@ -104,14 +104,25 @@ enum StatsFormatter {
         lines.append("queued: \(stats.queuedTotal)" + (queued.isEmpty ? "" : "  (" + queued.joined(separator: ", ") + ")"))
         if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
         lines.append("running: \(stats.running)")
-        lines.append("producers: \(stats.producers)")
+        lines.append("producers: \(stats.producers)" + (stats.security?.producerIdentities.map { identities in
+            identities.isEmpty ? "" : "  (" + identities.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+        } ?? ""))
+        if let security = stats.security {
+            var line = "clients: " + (security.authenticated ? "authenticated by the clients file" : "not authenticated (everyone may do everything)")
+            if let open = security.connections, let limit = security.connectionLimit {
+                line += "; connections \(open) of at most \(limit)"
+            }
+            if let refused = security.refusedAtCap, refused > 0 { line += ", \(refused) refused at the cap" }
+            if let refused = security.refusedHandshakes, refused > 0 { line += ", \(refused) handshakes refused" }
+            lines.append(line)
+        }
         if let turn = stats.longestTurnMilliseconds, let ever = stats.longestTurnEverMilliseconds {
             lines.append(String(format: "longest loop turn: %.1f ms since the last stats, %.1f ms since the start", turn, ever))
         }
         lines.append("results kept: \(stats.resultsKept)")
         lines.append("consumers: \(stats.consumers.count)")
         for consumer in stats.consumers {
-            lines.append("  pid \(consumer.pid) on \(consumer.host): threads \(consumer.threads), in flight \(consumer.inFlight), free credit \(consumer.freeCredit), completed \(consumer.completed)"
+            lines.append("  pid \(consumer.pid) on \(consumer.host)" + (consumer.identity.map { " as \($0)" } ?? "") + ": threads \(consumer.threads), in flight \(consumer.inFlight), free credit \(consumer.freeCredit), completed \(consumer.completed)"
                 + (consumer.leasesExpired.map { $0 > 0 ? ", leases expired \($0)" : "" } ?? "")
                 + (consumer.quarantined == true ? ", QUARANTINED (its leases keep running out: no new tasks until it answers one)" : ""))
         }

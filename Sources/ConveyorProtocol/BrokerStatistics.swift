@@ -15,16 +15,21 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         /// dispatches until it answers a task). Absent from older brokers.
         public var leasesExpired: Int?
         public var quarantined: Bool?
+        /// Who it is: its key's name in the broker's clients file, or its routing id as text.
+        /// Absent from older brokers.
+        public var identity: String?
 
         enum CodingKeys: String, CodingKey {
-            case pid, host, process, threads, capacity, completed, tasks, quarantined
+            case pid, host, process, threads, capacity, completed, tasks, quarantined, identity
             case inFlight = "in_flight"
             case freeCredit = "free_credit"
             case leasesExpired = "leases_expired"
         }
 
         public init(pid: Int, host: String, process: Int?, threads: Int, capacity: Int, inFlight: Int,
-                    freeCredit: Int, completed: Int, tasks: [String], leasesExpired: Int? = nil, quarantined: Bool? = nil) {
+                    freeCredit: Int, completed: Int, tasks: [String], leasesExpired: Int? = nil, quarantined: Bool? = nil,
+                    identity: String? = nil) {
+            self.identity = identity
             self.leasesExpired = leasesExpired
             self.quarantined = quarantined
             self.pid = pid
@@ -117,6 +122,8 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// Tasks waiting out a retry backoff (counted by `--max-queued` with the queued ones); absent
     /// from older brokers.
     public var delayed: Int?
+    /// Identities and connections (``Security``); absent from older brokers.
+    public var security: Security?
     /// The broker thread's longest loop turn since the previous `STATS`, and since it started
     /// (ms): how long one peer's messages held up everyone else. Absent from older brokers.
     public var longestTurnMilliseconds: Double?
@@ -137,7 +144,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
-        case journal, delayed
+        case journal, delayed, security
         case longestTurnMilliseconds = "longest_turn_ms"
         case longestTurnEverMilliseconds = "longest_turn_ever_ms"
         case unreadBytes = "unread_bytes"

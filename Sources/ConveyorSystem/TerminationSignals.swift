@@ -12,7 +12,8 @@ import Darwin
 /// async-signal-safe).
 nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 
-/// Turns SIGINT and SIGTERM into a callback, run on a thread of its own (not in the signal handler).
+/// Turns SIGINT and SIGTERM into a callback, run on a thread of its own (not in the signal handler),
+/// and SIGHUP into another (``installHangup(_:)``: the broker's "read the clients file again").
 ///
 /// ``start()`` installs a handler at once, first thing in `main`, that only writes the signal's
 /// number to a pipe (the self-pipe trick); a thread reads the pipe and calls the handler the
@@ -23,6 +24,7 @@ nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 /// default: the process ends.
 public enum TerminationSignals {
     private static let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
+    private static let hangupHandler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
     private static let started = Atomic<Bool>(false)
 
@@ -39,7 +41,7 @@ public enum TerminationSignals {
         _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
         signalPipeWriteEnd = fds[1]
         let readEnd = fds[0]
-        for number in [SIGINT, SIGTERM] {
+        for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number) { number in
                 // Only async-signal-safe calls here; errno is the interrupted code's, so keep it.
                 let saved = errno
@@ -56,7 +58,8 @@ public enum TerminationSignals {
                 if count < 0 && errno == EINTR { continue }
                 guard count == 1 else { return }
                 let number = Int32(byte)
-                if let handler = handler.withLock({ $0 }) {
+                let chosen = number == SIGHUP ? hangupHandler.withLock({ $0 }) : handler.withLock({ $0 })
+                if let handler = chosen {
                     handler(number)
                 } else {
                     // No handler: the default action, which ends the process.
@@ -72,5 +75,11 @@ public enum TerminationSignals {
     /// to the default action (the process ends).
     public static func install(_ handler: (@Sendable (Int32) -> Void)?) {
         self.handler.withLock { $0 = handler }
+    }
+
+    /// Calls `handler` each time SIGHUP arrives; `nil` goes back to the default action (the
+    /// process ends). Call ``start()`` first.
+    public static func installHangup(_ handler: (@Sendable (Int32) -> Void)?) {
+        hangupHandler.withLock { $0 = handler }
     }
 }

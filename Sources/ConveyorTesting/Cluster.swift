@@ -5,6 +5,7 @@ public import Foundation
 public import ConveyorProducer
 public import Logging
 import Synchronization
+public import ZeroMQ
 
 /// A real Conveyor deployment for a test: one broker process and any number of consumer
 /// processes, on ports the OS picks. Use ``withCluster(_:body:)`` so it is torn down even when the
@@ -32,18 +33,26 @@ public final class Cluster: Sendable {
         public var consumerArguments: [String]
         /// The `conveyor` executable; found by ``Cluster/locateExecutable()`` when `nil`.
         public var executable: URL?
+        /// A command the broker runs under, which runs the rest of its arguments (e.g.
+        /// `["/usr/bin/prlimit", "--nofile=1100:1100"]`); the broker's pid is then its pid.
+        public var brokerLauncher: [String] = []
         /// The broker's CURVE public key, when `brokerArguments` start it with
         /// `--curve-secret-file`: the cluster's producers (``Cluster/makeProducer(configure:)``,
         /// ``Cluster/stats()``) use it.
         public var curveServerKey: [UInt8]?
+        /// The key pair of the cluster's producers (``Cluster/makeProducer(configure:)``,
+        /// ``Cluster/stats()``), for a broker started with `--curve-clients-file`: list its
+        /// public key there with the `admin` role (and `submit` for producers that submit).
+        public var curveClientKeys: CurveKeyPair?
         /// The logger of the cluster's producers. By default one labelled `conveyor.testing`, which
         /// logs wherever the test process bootstrapped logging (standard error if it did not).
         public var logger: Logger
 
         public init(consumers: Int = 1, threads: Int = 4, brokerArguments: [String] = [],
                     consumerArguments: [String] = [], executable: URL? = nil, curveServerKey: [UInt8]? = nil,
-                    logger: Logger = Logger(label: "conveyor.testing")) {
+                    curveClientKeys: CurveKeyPair? = nil, logger: Logger = Logger(label: "conveyor.testing")) {
             self.curveServerKey = curveServerKey
+            self.curveClientKeys = curveClientKeys
             self.logger = logger
             self.consumers = consumers
             self.threads = threads
@@ -139,10 +148,12 @@ public final class Cluster: Sendable {
 
     /// Starts (or restarts) the broker on the given endpoints and waits until it has bound them.
     public func startBroker(frontend: String, backend: String) throws {
+        let arguments = ["broker", "--frontend", frontend, "--backend", backend] + options.brokerArguments
+            + (ownsDataDirectory ? ["--data-dir", dataDirectory!] : [])
+        let launcher = options.brokerLauncher
         let broker = try ManagedProcess(
-            name: "broker", executable: executable,
-            arguments: ["broker", "--frontend", frontend, "--backend", backend] + options.brokerArguments
-                + (ownsDataDirectory ? ["--data-dir", dataDirectory!] : []))
+            name: "broker", executable: launcher.first.map { URL(fileURLWithPath: $0) } ?? executable,
+            arguments: launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable.path] + arguments)
         guard let front = broker.waitForLine(containing: "frontend ", timeout: .seconds(30)),
               let back = broker.waitForLine(containing: "backend ", timeout: .seconds(30))
         else {
@@ -180,6 +191,7 @@ public final class Cluster: Sendable {
     public func makeProducer(configure: (inout ProducerConfiguration) -> Void = { _ in }) throws -> Producer {
         var configuration = ProducerConfiguration(broker: frontend)
         configuration.curveServerKey = options.curveServerKey
+        configuration.curveClientKeys = options.curveClientKeys
         configure(&configuration)
         let producer = Producer(configuration: configuration, logger: options.logger)
         let logger = options.logger

@@ -70,6 +70,10 @@ public struct JournalEncoder: Sendable {
         end()
     }
 
+    public mutating func owned(id: String, owner: String) {
+        begin(.owned); putString(id); putString(owner); end()
+    }
+
     public mutating func deadLettersTaken(id: String) {
         begin(.deadLettersTaken); putString(id); end()
     }
@@ -109,6 +113,7 @@ public struct JournalEncoder: Sendable {
         case .deadLettered(let letter): deadLetter(letter)
         case .deadLettersTaken(let id): deadLettersTaken(id: id)
         case .task(let entry): task(entry)
+        case .owned(let id, let owner): owned(id: id, owner: owner)
         }
     }
 
@@ -228,6 +233,7 @@ extension JournalRecord {
             entry.notBefore = try reader.u64()
             if try reader.u8() == 1 { entry.result = try reader.result() }
             self = .task(entry)
+        case .owned: self = .owned(id: try reader.string(), owner: try reader.string())
         }
         guard reader.isAtEnd else {
             throw RecordDecodingError(description: "\(kind.name) record has \(reader.remaining) bytes too many")

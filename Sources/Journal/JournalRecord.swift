@@ -25,6 +25,10 @@ public enum JournalRecord: Sendable, Equatable {
     case deadLettersTaken(id: String)
     /// A snapshot's form of one live task or kept result.
     case task(TaskEntry)
+    /// Who submitted a task, when the broker authenticates clients (docs/SECURITY.md): only they
+    /// (and an admin) may see it and cancel it. Written after its `accepted` (or `task`) record.
+    /// Skippable (type 0x81): an older broker that skips it only loses the ownership check.
+    case owned(id: String, owner: String)
 
     /// Record types. Types with ``skippableBit`` set may be skipped by a reader that does not know
     /// them; any other unknown type makes the reader refuse the journal (docs/RELIABILITY.md,
@@ -32,6 +36,7 @@ public enum JournalRecord: Sendable, Equatable {
     public enum Kind: UInt8, Sendable, CaseIterable {
         case accepted = 1, rerouted, dispatched, queued, delayed, finished, evicted, deadLettered,
              deadLettersTaken, task
+        case owned = 0x81
 
         public static let skippableBit: UInt8 = 0x80
 
@@ -47,6 +52,7 @@ public enum JournalRecord: Sendable, Equatable {
             case .deadLettered: "dead_lettered"
             case .deadLettersTaken: "dead_letters_taken"
             case .task: "task"
+            case .owned: "owned"
             }
         }
     }
@@ -63,6 +69,7 @@ public enum JournalRecord: Sendable, Equatable {
         case .deadLettered: .deadLettered
         case .deadLettersTaken: .deadLettersTaken
         case .task: .task
+        case .owned: .owned
         }
     }
 
@@ -71,7 +78,7 @@ public enum JournalRecord: Sendable, Equatable {
         switch self {
         case .accepted(let task), .task(let task): task.id
         case .rerouted(let id, _), .dispatched(let id, _), .queued(let id, _), .delayed(let id, _, _),
-             .finished(let id, _), .evicted(let id), .deadLettersTaken(let id): id
+             .finished(let id, _), .evicted(let id), .deadLettersTaken(let id), .owned(let id, _): id
         case .deadLettered(let letter): letter.id
         }
     }
@@ -97,6 +104,8 @@ public struct TaskEntry: Sendable, Equatable {
     public var attempts: UInt32
     public var notBefore: UInt64
     public var result: ResultEntry?
+    /// Who submitted it (an `owned` record), when the broker authenticates clients.
+    public var owner: String?
 
     public init(id: String, name: String, args: [UInt8], options: TaskOptions, producer: [UInt8], sequence: UInt64,
                 deadline: UInt64, state: TaskEntryState = .queued, attempts: UInt32 = 0, notBefore: UInt64 = 0,

@@ -56,6 +56,8 @@ public struct RecoveredState: Sendable {
         case .deadLettered(let letter):
             deadLetters.append(letter)
             if deadLetters.count > deadLetterCapacity { deadLetters.removeFirst() }
+        case .owned(let id, let owner):
+            update(id) { $0.owner = owner }
         case .deadLettersTaken(let id):
             if id.isEmpty {
                 deadLetters.removeAll()
@@ -92,6 +94,7 @@ public struct RecoveredState: Sendable {
         throws(JournalError) {
         for task in tasks.values.sorted(by: { $0.sequence < $1.sequence }) {
             encoder.task(task)
+            if let owner = task.owner { encoder.owned(id: task.id, owner: owner) }
             if encoder.bytes.count >= 1 << 20 { try flush(&encoder) }
         }
         for letter in deadLetters {

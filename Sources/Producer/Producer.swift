@@ -59,6 +59,9 @@ public final class Producer: Service, Sendable {
     /// The first 8 bytes of every task id this producer makes.
     private let idPrefix: [UInt8]
     private let counter = Atomic<UInt64>(0)
+    /// When to connect again after the broker refused this producer's key (monotonic ns; 0:
+    /// not waiting). Read and written by the I/O thread.
+    let reconnectAfterRefusal = Atomic<UInt64>(0)
 
     /// Makes a producer. Starts nothing: no thread, no socket, until ``run()``.
     /// - Parameter logger: where the producer logs (a reconnection, a broker of another protocol
@@ -75,7 +78,11 @@ public final class Producer: Service, Sendable {
         let random = generator.next() as UInt64
         let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
         idPrefix = [letters[Int(random % UInt64(letters.count))]] + Self.idCharacters(random >> 8, count: 7)
-        routingID = Array("producer-".utf8) + idPrefix
+        // The routing id is not the id prefix, which every consumer sees in task ids: a peer that
+        // knew a producer's routing id could take its connection over (ROUTER handover) and with
+        // it the results on their way. 16 more random characters (96 bits) no one else sees.
+        routingID = Array("producer-".utf8) + idPrefix + Array("-".utf8)
+            + Self.idCharacters(generator.next(), count: 8) + Self.idCharacters(generator.next(), count: 8)
     }
 
     // MARK: Service

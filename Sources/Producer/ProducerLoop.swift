@@ -43,6 +43,7 @@ extension Producer {
         while true {
             try poller.poll(timeout: Self.tick)
             if poller.isReadable(wakeIndex) { wakeup.reset() }
+            try reconnectIfRefused(socket)
             let (requests, closed) = table.withLock { ($0.takeOutbox(), $0.isClosed) }
             if closed || stop.isSet {
                 _ = try? OutgoingMessage(.disconnect).send(on: socket, flags: .dontWait)
@@ -116,6 +117,9 @@ extension Producer {
         switch event.kind {
         case .connected: change = .connected
         case .disconnected: change = .disconnected
+        case .handshakeFailedAuth:
+            refused(status: event.value)
+            return
         default: return
         }
         let action: ConnectionState.Action
@@ -210,6 +214,8 @@ extension Producer {
             return .handled
         }
         switch envelope.command {
+        case .error where envelope[0].count > 8 && envelope[0].string.hasPrefix("refused "):
+            answerRefusal(envelope[0].string)
         case .accepted:
             table.withLock { $0.accepted(envelope.body.lazy.map(\.string)) }.perform()
         case .rejected:

@@ -1,14 +1,20 @@
 public import ConveyorProtocol
 import ConveyorSystem
 import Foundation
+public import ZeroMQ
 
 /// Everything a producer can be told at start.
 public struct ProducerConfiguration: Sendable {
     /// The broker's frontend endpoint.
     public var broker = "tcp://127.0.0.1:5555"
     /// The broker's CURVE public key (32 bytes), for a broker with CURVE on: the connection is
-    /// encrypted and the broker authenticated (the producer makes itself a key pair).
+    /// encrypted and the broker authenticated.
     public var curveServerKey: [UInt8]?
+    /// The producer's own CURVE key pair, for a broker that authenticates its clients
+    /// (`--curve-clients-file`): its public key must be on the broker's clients file, and its
+    /// name there is the producer's identity. `nil`: a fresh key pair per connection, which a
+    /// broker without a clients file accepts.
+    public var curveClientKeys: CurveKeyPair?
     /// Tasks submitted and not yet finished, at most; further submits wait for a free slot. (A
     /// task of ``Producer/submitDetached(batch:)`` counts only until the broker accepts it.)
     public var window = 1_000
@@ -73,6 +79,10 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
     case closed
     /// The broker said the request broke the protocol.
     case protocolError(String)
+    /// The broker refused the request or the connection: the producer's identity lacks the role
+    /// it needs, or its CURVE key is not on the broker's clients file. The text is the broker's
+    /// (`refused STATS: needs the admin role; …`) or says which.
+    case refused(String)
     /// The task did not succeed (from ``TaskHandle/result(as:)``).
     case taskFailed(TaskResult)
     /// The result did not decode to the type asked for.
@@ -87,6 +97,7 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
         case .brokerTimeout(let endpoint, let waited): "no answer from the broker at \(endpoint) within \(waited)"
         case .closed: "the producer is closed"
         case .protocolError(let text): "the broker reported a protocol error: \(text)"
+        case .refused(let text): "the broker refused it: \(text)"
         case .taskFailed(let result): "task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)"
         case .undecodableResult(let text): text
         case .unexpectedReply(let text): "unexpected reply from the broker: \(text)"

@@ -41,14 +41,55 @@ public struct SocketEvent: Sendable, Equatable {
     public let endpoint: String
 }
 
+/// The events a monitor reports (`ZMQ_EVENT_*` bits), for ``Socket/startMonitor(endpoint:events:)``.
+public struct SocketEventMask: OptionSet, Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let connected = SocketEventMask(rawValue: ZMQ_EVENT_CONNECTED)
+    public static let listening = SocketEventMask(rawValue: ZMQ_EVENT_LISTENING)
+    public static let accepted = SocketEventMask(rawValue: ZMQ_EVENT_ACCEPTED)
+    public static let acceptFailed = SocketEventMask(rawValue: ZMQ_EVENT_ACCEPT_FAILED)
+    public static let closed = SocketEventMask(rawValue: ZMQ_EVENT_CLOSED)
+    public static let disconnected = SocketEventMask(rawValue: ZMQ_EVENT_DISCONNECTED)
+    public static let monitorStopped = SocketEventMask(rawValue: ZMQ_EVENT_MONITOR_STOPPED)
+    public static let handshakeSucceeded = SocketEventMask(rawValue: ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+    public static let handshakeFailedAuth = SocketEventMask(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+    public static let all = SocketEventMask(rawValue: ZMQ_EVENT_ALL)
+}
+
+extension Socket {
+    /// Makes this socket report `events` on a PAIR socket bound to `endpoint` (an `inproc://`
+    /// name; `zmq_socket_monitor`), for a ``SocketMonitor`` made with
+    /// ``SocketMonitor/init(context:endpoint:)`` on another thread. Call it on this socket's
+    /// thread, after that monitor connected if no event may be lost (libzmq drops events while
+    /// nothing is connected). Monitoring stops when this socket closes.
+    public func startMonitor(endpoint: String, events: SocketEventMask) throws(ZMQError) {
+        try zmqCheck("zmq_socket_monitor \(endpoint)") { zmq_socket_monitor(handle, endpoint, events.rawValue) }
+    }
+}
+
 /// Reads a socket's events (`zmq_socket_monitor`) through an `inproc://` PAIR socket.
 ///
-/// Thread rules: create the monitor on the thread that owns the monitored socket; the monitor's
-/// own socket then belongs to that thread too.
+/// Thread rules: made with ``init(_:)``, create the monitor on the thread that owns the
+/// monitored socket; the monitor's own socket then belongs to that thread too. Made with
+/// ``init(context:endpoint:)``, it belongs to the thread that made it, and the monitored socket's
+/// thread calls ``Socket/startMonitor(endpoint:events:)``.
 public final class SocketMonitor {
     private static let counter = Atomic<Int>(0)
     let pair: Socket
     private weak var monitored: Socket?
+
+    /// A monitor that reads the events another thread's socket reports to `endpoint` (see
+    /// ``Socket/startMonitor(endpoint:events:)``): connects a PAIR socket to it, which `inproc`
+    /// allows before the other side binds. Its queue has no limit, so the libzmq I/O thread that
+    /// reports an event never waits for this reader (libzmq's own monitor socket would block it
+    /// once a bounded queue filled).
+    public init(context: Context, endpoint: String) throws(ZMQError) {
+        pair = try Socket(context, type: .pair)
+        try pair.set(.linger, 0)
+        try pair.set(.receiveHighWaterMark, 0)
+        try pair.connect(endpoint)
+    }
 
     /// Starts monitoring `socket` for all events.
     public init(_ socket: Socket) throws(ZMQError) {

@@ -30,7 +30,7 @@ struct SecureClusterTests {
         defer { try? FileManager.default.removeItem(at: file) }
         let serverKey = try Z85.decode(publicKey)
         let options = Cluster.Options(
-            consumers: 1, threads: 2, brokerArguments: ["--curve-secret-file", file.path],
+            consumers: 1, threads: 2, brokerArguments: ["--curve-secret-file", file.path, "--curve-allow-any-client"],
             consumerArguments: ["--curve-server-key", publicKey], curveServerKey: serverKey)
         try await withCluster(options) { cluster in
             // The broker derives and prints the public key of the secret it was given.

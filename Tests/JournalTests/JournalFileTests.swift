@@ -24,7 +24,7 @@ struct JournalFileTests {
             .evicted(id: "task-1"),
             .deadLettered(DeadLetterEntry(id: "d", name: "n", attempts: 3, reason: "why", args: Array("[]".utf8),
                                           options: TaskOptions(maxAttempts: 3), producer: [9])),
-            .deadLettersTaken(id: ""), .task(done),
+            .deadLettersTaken(id: ""), .task(done), .owned(id: "task-1", owner: "billing"),
         ]
         var encoder = JournalEncoder()
         for record in records { encoder.append(record) }

@@ -7,10 +7,12 @@ import ZeroMQ
 extension BrokerEngine {
     // MARK: Backend (consumers)
 
-    func handleBackend(_ envelope: Envelope, now: BrokerInstant) {
+    /// One message from a consumer. `connection`: the number ZAP gave the connection it came on
+    /// (0 without client authentication).
+    func handleBackend(_ envelope: Envelope, connection: UInt64 = 0, now: BrokerInstant) {
         let route = envelope.routingID!
         let key = route.bytes
-        let consumer = table.consumers[key]
+        let consumer = credentials == nil ? table.consumers[key] : self.consumer(key, connection: connection, now: now)
         let version = envelope.version
         consumer?.lastSeen = now.monotonic
         consumer?.version = version
@@ -29,9 +31,12 @@ extension BrokerEngine {
                 reply(error: "READY body is not a valid consumer announcement: \(error)", to: route, on: .backend, version: version)
                 return
             }
-            ready(info, from: consumer, route: route, key: key, version: version, now: now)
+            ready(info, from: consumer, route: route, key: key, connection: connection, version: version, now: now)
         case .done:
-            for group in envelope.groups {
+            // With client authentication, results are taken only from a registered consumer on its
+            // own connection: another connection on a handed-over routing id gets nothing used.
+            let used = credentials == nil || consumer != nil
+            for group in envelope.groups where used {
                 let base = group.startIndex
                 done(id: group[base], status: group[base + 1], body: group[base + 2], info: group[base + 3],
                      from: consumer, sender: key, now: now)
@@ -40,7 +45,8 @@ extension BrokerEngine {
                 table.refill(consumer, now: now.wall)
             } else {
                 // A consumer the broker does not know (declared dead, or from before a restart):
-                // its results were used above; tell it to announce itself again.
+                // without client authentication its results were used above; tell it to announce
+                // itself again.
                 outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
             }
         case .renew:
@@ -65,8 +71,8 @@ extension BrokerEngine {
 
     /// A READY: a new consumer, or a known one's new capacity (0: draining, it keeps its running
     /// tasks and gets no more).
-    func ready(_ info: ReadyInfo, from consumer: ConsumerRecord?, route: Frame, key: [UInt8], version: ProtocolVersion,
-               now: BrokerInstant) {
+    func ready(_ info: ReadyInfo, from consumer: ConsumerRecord?, route: Frame, key: [UInt8], connection: UInt64 = 0,
+               version: ProtocolVersion, now: BrokerInstant) {
         guard info.tasks.count <= Limits.maxServedNames else {
             table.totals.badMessages += 1
             reply(error: "READY lists \(info.tasks.count) task names; a consumer may serve at most \(Limits.maxServedNames)",
@@ -82,17 +88,22 @@ extension BrokerEngine {
             return
         }
         if let consumer {
-            table.update(consumer, info: info, now: now.wall)
+            table.update(consumer, info: allowedAnnouncement(info, for: consumer.access ?? .unauthenticated(routingID: key), tell: false, route: route, version: version),
+                         now: now.wall)
         } else if info.update == true {
             // A capacity update from a consumer this broker has let go (declared dead, or met
             // before a restart): it must announce itself anew, on a new connection.
             outbox.send(OutgoingMessage(to: route, .disconnect, version: version), on: .backend)
         } else {
-            let record = ConsumerRecord(key: key, info: info, now: now.monotonic)
+            guard let access = consumerAccess(key, connection: connection, route: route, version: version) else { return }
+            let allowed = allowedAnnouncement(info, for: access, tell: true, route: route, version: version)
+            let record = ConsumerRecord(key: key, info: allowed, now: now.monotonic)
             record.version = version
+            record.access = access
+            record.connection = connection
             logger.info("consumer ready", metadata: [
-                "consumer.pid": "\(info.pid)", "consumer.host": "\(info.host)",
-                "consumer.capacity": "\(info.capacity)", "consumer.tasks": "\(info.tasks.count)",
+                "consumer.pid": "\(info.pid)", "consumer.host": "\(info.host)", "identity": "\(access.identity)",
+                "consumer.capacity": "\(info.capacity)", "consumer.tasks": "\(allowed.tasks.count)",
             ])
             table.register(record, now: now.wall)
         }
@@ -118,7 +129,8 @@ extension BrokerEngine {
         for (consumer, held) in zip(gone, table.remove(gone, reason: reason, now: now.wall)) {
             guard let held else { continue }
             logger.warning("consumer removed", metadata: [
-                "consumer.pid": "\(consumer.info.pid)", "reason": "\(reason)", "tasks.requeued": "\(held)",
+                "consumer.pid": "\(consumer.info.pid)", "identity": "\(consumer.identity)", "reason": "\(reason)",
+                "tasks.requeued": "\(held)",
             ])
         }
     }
@@ -186,7 +198,7 @@ extension BrokerEngine {
                     pid: $0.info.pid, host: $0.info.host, process: $0.info.process, threads: $0.info.threads,
                     capacity: $0.info.capacity, inFlight: $0.inFlight.count, freeCredit: max(0, $0.credit),
                     completed: $0.completed, tasks: $0.info.tasks.sorted(),
-                    leasesExpired: $0.leasesExpired, quarantined: $0.isQuarantined)
+                    leasesExpired: $0.leasesExpired, quarantined: $0.isQuarantined, identity: $0.identity)
             }.sorted { ($0.host, $0.pid) < ($1.host, $1.pid) },
             producers: producers.count,
             resultsKept: table.results.count,
@@ -214,7 +226,9 @@ extension BrokerEngine {
         defer { resetLongestTurn() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return (try? String(decoding: encoder.encode(statistics()), as: UTF8.self)) ?? "{}"
+        var statistics = statistics()
+        statistics.security = securityStatistics()
+        return (try? String(decoding: encoder.encode(statistics), as: UTF8.self)) ?? "{}"
     }
 }
 

@@ -14,10 +14,22 @@ struct BrokerInstant: Sendable {
     static var now: BrokerInstant { BrokerInstant(wall: wallClockNanoseconds(), monotonic: monotonicNanoseconds()) }
 }
 
-/// A producer the broker has heard from: when (monotonic ns), and in which protocol version.
+/// A producer the broker has heard from: when (monotonic ns), in which protocol version, and who
+/// it is.
 struct ProducerPeer {
     var lastSeen: UInt64
     var version: ProtocolVersion
+    /// Who it is and what it may do: its connection's credentials from the clients file, or,
+    /// without client authentication, everything under its routing id.
+    let access: PeerAccess
+    /// The number the ZAP handler gave its connection (0 without client authentication): a
+    /// routing id handed over to another connection gets a new record, with that one's identity.
+    let connection: UInt64
+
+    /// The producer's identity: the name of its key in the clients file (`--curve-clients-file`),
+    /// or, without client authentication, its routing id as text. What per-identity limits and
+    /// fair shares key on; several connections (a CLI call, a restarted producer) may share one.
+    var identity: String { access.identity }
 }
 
 /// The broker's protocol logic without sockets: takes decoded commands from producers and
@@ -31,8 +43,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     @exclusivity(unchecked) var table: TaskTable<Outbox>
     /// The table's outbox, held here too: reading it through `table` would copy the table.
     let outbox: Outbox
-    /// Producers heard from recently, told DISCONNECT when the broker stops.
-    private(set) var producers: [[UInt8]: ProducerPeer] = [:]
+    /// Producers heard from recently, by routing id, told DISCONNECT when the broker stops. Written
+    /// by this engine only (``handleFrontend(_:connection:now:)``, ``meetProducer(_:connection:version:now:)``).
+    var producers: [[UInt8]: ProducerPeer] = [:]
     /// Set once the broker is stopping: no new tasks, no dispatches.
     private(set) var draining = false
     var badInputLog = RateLimitedLog(interval: 1_000_000_000)
@@ -46,6 +59,13 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// The durable broker's journal (`nil` in memory): its figures go into `STATS`, and while it
     /// cannot write new tasks are refused.
     let journal: Journal?
+    /// Reads who sent the message being handled, for a connection the engine has not met yet;
+    /// `nil` when clients are not authenticated (then every peer may do everything). Set once,
+    /// before the first message.
+    var credentials: (any CredentialReader)?
+    /// The broker's connection counts, for `STATS` (`nil` in tests without sockets).
+    var connections: ConnectionCounters?
+    var accessLog = RateLimitedLog(interval: 1_000_000_000)
 
     /// When the engine was made (monotonic ns).
     let startedAt = monotonicNanoseconds()
@@ -68,19 +88,37 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
 
     // MARK: Frontend (producers)
 
-    func handleFrontend(_ envelope: Envelope, now: BrokerInstant) {
+    /// One message from a producer. `connection`: the number ZAP gave the connection it came on
+    /// (0 without client authentication).
+    func handleFrontend(_ envelope: Envelope, connection: UInt64 = 0, now: BrokerInstant) {
         let route = envelope.routingID!
         let key = route.bytes
         let version = envelope.version
-        if producers.updateValue(ProducerPeer(lastSeen: now.monotonic, version: version), forKey: key)?.version != version {
-            outbox.producer(key, speaks: version)
+        let access: PeerAccess
+        if let index = producers.index(forKey: key), producers.values[index].connection == connection {
+            producers.values[index].lastSeen = now.monotonic
+            access = producers.values[index].access
+            if producers.values[index].version != version {
+                producers.values[index].version = version
+                outbox.producer(key, speaks: version)
+            }
+        } else {
+            guard let met = meetProducer(key, connection: connection, version: version, now: now) else {
+                reply(error: "refused \(envelope.command): this connection has no identity", to: route, on: .frontend, version: version)
+                return
+            }
+            access = met
+        }
+        if credentials != nil, let refusal = refusal(of: envelope, by: access) {
+            refuse(refusal, to: route, on: .frontend, version: version)
+            return
         }
         switch envelope.command {
         case .submit:
             for group in envelope.groups {
                 let base = group.startIndex
                 submit(id: group[base], name: group[base + 1], options: group[base + 2], args: group[base + 3],
-                       route: route, key: key, version: version, now: now)
+                       route: route, key: key, version: version, access: access, now: now)
             }
         case .cancel:
             var reply = OutgoingMessage(to: route, .cancelReply, version: version)
@@ -134,7 +172,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// One SUBMIT group: a new task, or a resubmission of one the broker holds (safe by design:
     /// the same task, whatever the content).
     func submit(id idFrame: Frame, name nameFrame: Frame, options optionsFrame: Frame, args: Frame,
-                route: Frame, key: [UInt8], version: ProtocolVersion, now: BrokerInstant) {
+                route: Frame, key: [UInt8], version: ProtocolVersion, access: PeerAccess, now: BrokerInstant) {
         func reject(_ id: String, _ reason: String) {
             outbox.rejected(id, reason: reason, to: key, route: route, version: version)
         }
@@ -142,7 +180,16 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(idFrame.string, "task id must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII")
             return
         }
+        let checked = credentials != nil
+        if checked, !access.roles.contains(.submit) {
+            reject(id, "refused: SUBMIT needs the submit role; identity '\(access.identity)' has the roles \(access.roles)")
+            return
+        }
         if let existing = table[id] {
+            if checked, existing.submitter != access.identity {
+                reject(id, "refused: task id \(id) is another identity's task; pick ids of your own")
+                return
+            }
             // Follow the producer's new route; a finished task's result goes again.
             table.reroute(existing, to: key)
             outbox.accepted(idFrame, to: key, route: route, version: version)
@@ -153,6 +200,10 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         }
         guard let name = Self.identifier(nameFrame) else {
             reject(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII")
+            return
+        }
+        if checked, !access.allows(task: name) {
+            reject(id, "refused: identity '\(access.identity)' may not submit tasks named '\(name)' (its tasks: \(access.tasksDescription))")
             return
         }
         let options: TaskOptions
@@ -185,6 +236,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.
         outbox.accepted(idFrame, to: key, route: route, version: version)
         table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, now: now.wall)
+        if checked { own(id, by: access.identity) }
     }
 
     /// Why a new task for `name` with `args` bytes from producer `key` is refused for the queue

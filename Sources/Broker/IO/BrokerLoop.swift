@@ -18,6 +18,11 @@ final class BrokerLoop {
     private let wakeup: Wakeup
     /// The receive buffer, reused message after message.
     private var received = Multipart()
+    /// With client authentication, the first frame of the message being handled, whose ZAP
+    /// metadata says who sent it (``ReceivedCredentials``); `nil` otherwise.
+    private let receivedCredentials: ReceivedCredentials?
+    /// The thread that answers ZAP and counts connections: the loop stops if it fails.
+    private let guardian: BrokerGuard
 
     /// How long one poll waits when nothing arrives.
     static let pollInterval: Duration = .milliseconds(50)
@@ -33,13 +38,24 @@ final class BrokerLoop {
     static let goodbyeLinger: Int32 = 1000
 
     /// Creates both sockets and binds them. Call on the thread that will run the loop.
-    init(config: BrokerConfiguration, logger: Logger, context: Context, journal: Journal?, wakeup: Wakeup) throws {
+    init(config: BrokerConfiguration, logger: Logger, context: Context, journal: Journal?, wakeup: Wakeup,
+         guardian: BrokerGuard, connections: ConnectionCounters) throws {
         self.journal = journal
         self.wakeup = wakeup
         self.drainTimeout = config.drainTimeout
+        self.guardian = guardian
         frontend = try Socket(context, type: .router)
         backend = try Socket(context, type: .router)
-        for socket in [frontend, backend] {
+        let authenticated = config.clientAllowList != nil && config.curveSecretKey != nil
+        receivedCredentials = authenticated ? ReceivedCredentials() : nil
+        for (socket, side) in [(frontend, BrokerSide.frontend), (backend, .backend)] {
+            // Counted by the guard thread from the first connection on (docs/RELIABILITY.md).
+            try socket.startMonitor(endpoint: side == .frontend ? guardian.frontendMonitor : guardian.backendMonitor,
+                                    events: BrokerGuard.events)
+            try socket.set(.handshakeInterval, Int32(clamping: config.handshakeTimeout.milliseconds))
+            if authenticated {
+                try socket.set(.zapDomain, side == .frontend ? ClientAuthenticator.frontendDomain : ClientAuthenticator.backendDomain)
+            }
             try socket.set(.linger, 0)
             try socket.set(.routerMandatory, true)
             try socket.set(.routerHandover, true)
@@ -57,12 +73,15 @@ final class BrokerLoop {
                               holdsFrontend: journal != nil, unreadBudget: config.maxUnreadBytes,
                               unreadTotalBudget: config.maxUnreadTotal)
         engine = BrokerEngine(config: config, logger: logger, outbox: outbox, journal: journal)
+        engine.credentials = receivedCredentials
+        engine.connections = connections
     }
 
     /// Rebuilds the task state from the journal's replay; call before ``run(stop:)``.
     func restore(_ state: RecoveredState) {
         engine.table.journaling = true
         engine.table.restore(state)
+        for entry in state.tasks.values where entry.owner != nil { engine.table[entry.id]?.submitter = entry.owner }
     }
 
     var endpoints: BoundEndpoints {
@@ -97,6 +116,7 @@ final class BrokerLoop {
             }
             try poller.poll(timeout: Self.pollInterval)
             wakeup.endWait()
+            if let failure = guardian.failure.value { throw BrokerStartError(underlying: "the broker's guard thread failed: \(failure)") }
             let turnStarted = monotonicNanoseconds()
             if poller.isReadable(woken) { wakeup.reset() }
             if poller.isReadable(back) { try receive(from: backend, side: .backend) }
@@ -133,7 +153,8 @@ final class BrokerLoop {
 
     private func receive(from socket: Socket, side: BrokerSide) throws {
         var handled = 0
-        while handled < Self.receiveBurst, try socket.receiveMultipart(into: &received, flags: .dontWait) {
+        let metadata = receivedCredentials?.metadata(on: side)
+        while handled < Self.receiveBurst, try receiveOne(from: socket, metadata: metadata) {
             handled += 1
             let envelope: Envelope
             do {
@@ -143,12 +164,22 @@ final class BrokerLoop {
                 continue
             }
             let now = BrokerInstant.now
+            // One property lookup a message (libzmq's, no copy); the rest is read only for a
+            // connection the engine has not met.
+            let connection = metadata?.withProperty(AccessProperty.connection, AccessProperty.connectionNumber) ?? 0
             switch side {
-            case .frontend: engine.handleFrontend(envelope, now: now)
-            case .backend: engine.handleBackend(envelope, now: now)
+            case .frontend: engine.handleFrontend(envelope, connection: connection, now: now)
+            case .backend: engine.handleBackend(envelope, connection: connection, now: now)
             }
             removeUnreachable(now: now)
         }
+    }
+
+    /// Receives one message into ``received`` (and its first frame into `metadata`, when given).
+    @inline(__always)
+    private func receiveOne(from socket: Socket, metadata: MessageMetadata?) throws -> Bool {
+        if let metadata { return try socket.receiveMultipart(into: &received, metadata: metadata, flags: .dontWait) }
+        return try socket.receiveMultipart(into: &received, flags: .dontWait)
     }
 
     /// Sends what the turn gathered. A failed dispatch removes its consumer, which requeues its
@@ -163,5 +194,24 @@ final class BrokerLoop {
     private func removeUnreachable(now: BrokerInstant) {
         let unreachable = outbox.takeUnreachable()
         if !unreachable.isEmpty { engine.remove(unreachable, reason: "consumer unreachable", now: now) }
+    }
+}
+
+/// Who sent the message the loop is handling, from the ZAP metadata of its first frame: the
+/// engine's ``CredentialReader`` when clients are authenticated. One holder per socket, received
+/// into by ``BrokerLoop`` and read by the engine while it handles that message.
+final class ReceivedCredentials: CredentialReader {
+    private let frontend = MessageMetadata()
+    private let backend = MessageMetadata()
+
+    func metadata(on side: BrokerSide) -> MessageMetadata {
+        side == .frontend ? frontend : backend
+    }
+
+    func access(on side: BrokerSide) -> PeerAccess? {
+        let metadata = metadata(on: side)
+        return AccessProperty.access(userID: metadata.property("\(AccessProperty.userID)"),
+                                     roles: metadata.property("\(AccessProperty.roles)"),
+                                     tasks: metadata.property("\(AccessProperty.tasks)"))
     }
 }

@@ -30,6 +30,10 @@ final class ConsumerRecord {
     var unreachable = false
     /// The protocol version of its last message: what the broker writes to it in.
     var version: ProtocolVersion = .current
+    /// Who it is (the engine sets it at READY; see `identity`) and the number ZAP gave its
+    /// connection (0 without client authentication).
+    var access: PeerAccess?
+    var connection: UInt64 = 0
     /// DISPATCH groups gathered during this loop turn by the socket outbox, sent at its end or
     /// once a batch is full. Kept here so that a dispatch costs no hashing of the routing id.
     var pending: OutgoingMessage?

@@ -69,6 +69,10 @@ final class TaskRecord {
     private var laterDispatches: [[UInt8]] = []
     /// The result, once done, while the retention keeps it.
     var result: StoredResult?
+    /// The identity that submitted it, when clients are authenticated: its status and cancel are
+    /// that identity's (and an admin's), and only it may resubmit the id. `nil` without client
+    /// authentication, and for a dead letter requeued by an admin.
+    var submitter: String?
     /// Order of arrival, for first-in first-out within a priority.
     let sequence: UInt64
     /// When the task times out, queued or running: wall-clock nanoseconds since the Unix epoch,
