@@ -228,18 +228,20 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
         }
-        if let reason = admission(name: name, args: args.count, from: key) {
+        // Shares go by the client's name where clients are authenticated, else by routing id.
+        let owner = checked ? Array(access.identity.utf8) : key
+        if let reason = admission(name: name, args: args.count, from: owner) {
             table.totals.rejected += 1
             reject(id, reason)
             return
         }
         // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.
         outbox.accepted(idFrame, to: key, route: route, version: version)
-        table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, now: now.wall)
+        table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, owner: owner, now: now.wall)
         if checked { own(id, by: access.identity) }
     }
 
-    /// Why a new task for `name` with `args` bytes from producer `key` is refused for the queue
+    /// Why a new task for `name` with `args` bytes from producer identity `key` is refused for the queue
     /// bounds, if it is: the broker's bounds (`--max-queued`, `--max-queued-bytes`), then the
     /// share of each that one task name and one producer identity may hold (`--queue-share`).
     /// The count bounds apply to a task that would wait (no consumer is free for it); the byte

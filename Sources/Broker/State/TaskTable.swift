@@ -177,12 +177,13 @@ struct TaskTable<Outbox: BrokerOutbox> {
     // MARK: Accept and dispatch
 
     /// (new) → queued, then straight on to running when a consumer serving `name` has credit and
-    /// no task of that name waits before it. The caller has checked the id is new.
+    /// no task of that name waits before it. The caller has checked the id is new. `owner` is the
+    /// producer identity whose share it counts against (by default its routing id, `producer`).
     @discardableResult
     mutating func accept(id: String, name: String, args: [UInt8], options: TaskOptions, producer: [UInt8],
-                         now: UInt64) -> TaskRecord {
+                         owner: [UInt8]? = nil, now: UInt64) -> TaskRecord {
         let task = TaskRecord(id: id, name: name, args: args, options: options, producer: producer,
-                              owner: shares.producer(producer), nameShare: shares.name(name),
+                              owner: shares.producer(owner ?? producer), nameShare: shares.name(name),
                               sequence: nextSequence(), now: now)
         records[id] = task
         heldArgsBytes += args.count
