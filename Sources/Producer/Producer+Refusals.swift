@@ -15,12 +15,22 @@ extension Producer {
     /// at once, saying so, instead of waiting for the request timeout; the connection is tried
     /// again after ``refusedReconnect``.
     func refused(status: UInt32) {
-        let error = ProducerError.refused(
-            "the broker refused this producer's CURVE key (ZAP status \(status)): its public key is not on the broker's clients file, or its roles do not let it connect to the frontend (submit or admin)")
+        let error = ProducerError.refused(Self.refusedKeyText + " (ZAP status \(status))")
         logger.error("the broker refused this producer's key", metadata: ["broker": "\(configuration.broker)", "status": "\(status)"])
         reconnectAfterRefusal.store(monotonicNanoseconds() &+ Self.refusedReconnect.nanoseconds, ordering: .relaxed)
         table.withLock { $0.failUnanswered(with: error) }.perform()
     }
+
+    /// While the broker's refusal stands (until the connection is tried again), requests are not
+    /// sent (libzmq has no connection to queue them on): they fail at once, saying why. Returns
+    /// whether it refused.
+    func refusesSending() -> Bool {
+        guard reconnectAfterRefusal.load(ordering: .relaxed) != 0 else { return false }
+        table.withLock { $0.failUnanswered(with: .refused(Self.refusedKeyText)) }.perform()
+        return true
+    }
+
+    static let refusedKeyText = "the broker refused this producer's CURVE key: its public key is not on the broker's clients file, or its roles do not let it connect to the frontend (submit or admin)"
 
     /// Connects again once the wait after a refused handshake is over.
     func reconnectIfRefused(_ socket: Socket) throws {

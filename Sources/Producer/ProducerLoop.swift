@@ -98,8 +98,11 @@ extension Producer {
         try socket.set(.receiveHighWaterMark, Self.highWaterMark)
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
+        // A DEALER whose connection libzmq gave up (a handshake the broker refused) has no peer,
+        // and a send to no peer blocks: never for more than a second on this thread.
+        try socket.set(.sendTimeout, 1000)
         if let serverKey = configuration.curveServerKey {
-            let keys = try CurveKeyPair.generate()
+            let keys = try configuration.curveClientKeys ?? CurveKeyPair.generate()
             try socket.set(.curveServerKey, serverKey)
             try socket.set(.curvePublicKey, keys.publicKey)
             try socket.set(.curveSecretKey, keys.secretKey)
@@ -156,6 +159,7 @@ extension Producer {
     }
 
     private func send(_ requests: [Request], on socket: Socket) throws {
+        if refusesSending() { return }
         var submit: OutgoingMessage?
         var groups = 0
         for request in requests {

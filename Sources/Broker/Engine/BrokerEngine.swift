@@ -45,7 +45,9 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     let outbox: Outbox
     /// Producers heard from recently, by routing id, told DISCONNECT when the broker stops. Written
     /// by this engine only (``handleFrontend(_:connection:now:)``, ``meetProducer(_:connection:version:now:)``).
-    var producers: [[UInt8]: ProducerPeer] = [:]
+    // Checked statically, as `table` is: only this engine, on the broker thread, touches it, and
+    // it is looked at several times per message.
+    @exclusivity(unchecked) var producers: [[UInt8]: ProducerPeer] = [:]
     /// Set once the broker is stopping: no new tasks, no dispatches.
     private(set) var draining = false
     var badInputLog = RateLimitedLog(interval: 1_000_000_000)
@@ -61,8 +63,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     let journal: Journal?
     /// Reads who sent the message being handled, for a connection the engine has not met yet;
     /// `nil` when clients are not authenticated (then every peer may do everything). Set once,
-    /// before the first message.
-    var credentials: (any CredentialReader)?
+    /// before the first message; read for every message (hence no dynamic exclusivity check).
+    @exclusivity(unchecked) var credentials: (any CredentialReader)?
     /// The broker's connection counts, for `STATS` (`nil` in tests without sockets).
     var connections: ConnectionCounters?
     var accessLog = RateLimitedLog(interval: 1_000_000_000)

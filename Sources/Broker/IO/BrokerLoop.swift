@@ -153,33 +153,37 @@ final class BrokerLoop {
 
     private func receive(from socket: Socket, side: BrokerSide) throws {
         var handled = 0
-        let metadata = receivedCredentials?.metadata(on: side)
-        while handled < Self.receiveBurst, try receiveOne(from: socket, metadata: metadata) {
-            handled += 1
-            let envelope: Envelope
-            do {
-                envelope = try Envelope(received, fromRouter: true)
-            } catch {
-                engine.rejectBadInput(received, error: error, side: side)
-                continue
+        if let metadata = receivedCredentials?.metadata(on: side) {
+            // With client authentication: one property lookup a message (libzmq's, no copy); the
+            // rest is read only for a connection the engine has not met.
+            while handled < Self.receiveBurst, try socket.receiveMultipart(into: &received, metadata: metadata, flags: .dontWait) {
+                handled += 1
+                handleReceived(side: side, connection: metadata.withProperty(AccessProperty.connection, AccessProperty.connectionNumber))
             }
-            let now = BrokerInstant.now
-            // One property lookup a message (libzmq's, no copy); the rest is read only for a
-            // connection the engine has not met.
-            let connection = metadata?.withProperty(AccessProperty.connection, AccessProperty.connectionNumber) ?? 0
-            switch side {
-            case .frontend: engine.handleFrontend(envelope, connection: connection, now: now)
-            case .backend: engine.handleBackend(envelope, connection: connection, now: now)
+        } else {
+            while handled < Self.receiveBurst, try socket.receiveMultipart(into: &received, flags: .dontWait) {
+                handled += 1
+                handleReceived(side: side, connection: 0)
             }
-            removeUnreachable(now: now)
         }
     }
 
-    /// Receives one message into ``received`` (and its first frame into `metadata`, when given).
+    /// Decodes the message just received and hands it to the engine.
     @inline(__always)
-    private func receiveOne(from socket: Socket, metadata: MessageMetadata?) throws -> Bool {
-        if let metadata { return try socket.receiveMultipart(into: &received, metadata: metadata, flags: .dontWait) }
-        return try socket.receiveMultipart(into: &received, flags: .dontWait)
+    private func handleReceived(side: BrokerSide, connection: UInt64) {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(received, fromRouter: true)
+        } catch {
+            engine.rejectBadInput(received, error: error, side: side)
+            return
+        }
+        let now = BrokerInstant.now
+        switch side {
+        case .frontend: engine.handleFrontend(envelope, connection: connection, now: now)
+        case .backend: engine.handleBackend(envelope, connection: connection, now: now)
+        }
+        removeUnreachable(now: now)
     }
 
     /// Sends what the turn gathered. A failed dispatch removes its consumer, which requeues its
