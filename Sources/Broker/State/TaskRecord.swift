@@ -60,6 +60,15 @@ final class TaskRecord {
 
     enum Phase: UInt8 {
         case queued, delayed, running, done
+
+        init(_ state: State) {
+            switch state {
+            case .queued: self = .queued
+            case .delayed: self = .delayed
+            case .running: self = .running
+            case .done: self = .done
+            }
+        }
     }
     /// Attempts started so far.
     var attempts: UInt32 = 0
@@ -124,15 +133,7 @@ final class TaskRecord {
     }
 
     /// The one write of `state`. Only ``TaskTable`` calls it, after checking the transition.
-    func move(to next: State) {
-        switch next {
-        case .queued: phase = .queued
-        case .delayed: phase = .delayed
-        case .running: phase = .running
-        case .done: phase = .done
-        }
-        state = next
-    }
+    func move(to next: State) { phase = Phase(next); state = next }
 
     func recordDispatch(to consumer: [UInt8]) {
         if firstDispatch == nil {
