@@ -42,31 +42,16 @@ public final class ManagedProcess: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
-        let buffer = Mutex<[UInt8]>([])
-        pipe.fileHandleForReading.readabilityHandler = { [shared, echo, name] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            let complete: [String] = buffer.withLock { pending in
-                pending.append(contentsOf: data)
-                var out: [String] = []
-                while let newline = pending.firstIndex(of: 0x0A) {
-                    out.append(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeSubrange(...newline)
-                }
-                return out
-            }
-            guard !complete.isEmpty else { return }
-            if echo {
-                for line in complete { FileHandle.standardError.write(Data("[\(name)] \(line)\n".utf8)) }
-            }
-            shared.lines.withLock { $0.append(contentsOf: complete) }
-            shared.lineArrived.lock()
-            shared.lineArrived.broadcast()
-            shared.lineArrived.unlock()
+        // A thread of its own reads the output, from a duplicate of the pipe's read end that it
+        // alone closes (at end of file). Not `FileHandle.readabilityHandler`: its dispatch source
+        // outlived the handle when this object was released before the output ended, and
+        // libdispatch then crashed on the closed descriptor (`_dispatch_event_loop_drain`).
+        let descriptor = fcntl(pipe.fileHandleForReading.fileDescriptor, F_DUPFD_CLOEXEC, 0)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+        let reader = Thread { [shared, echo, name] in
+            Self.readLines(from: descriptor, into: shared, echo: echo, name: name)
         }
+        reader.name = "output-\(name)"
         process.terminationHandler = { [shared] process in
             shared.exitStatus.withLock { $0 = process.terminationStatus }
             shared.exited.signal()
@@ -75,6 +60,36 @@ public final class ManagedProcess: Sendable {
             shared.lineArrived.unlock()
         }
         try process.run()
+        // The parent's copies of the pipe go; the reader's duplicate stays until end of file.
+        try? pipe.fileHandleForReading.close()
+        try? pipe.fileHandleForWriting.close()
+        reader.start()
+    }
+
+    /// Reads `descriptor` to its end, line by line, then closes it.
+    private static func readLines(from descriptor: Int32, into shared: Shared, echo: Bool, name: String) {
+        defer { close(descriptor) }
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            pending.append(contentsOf: chunk[0..<count])
+            var complete: [String] = []
+            while let newline = pending.firstIndex(of: 0x0A) {
+                complete.append(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+            guard !complete.isEmpty else { continue }
+            if echo {
+                for line in complete { FileHandle.standardError.write(Data("[\(name)] \(line)\n".utf8)) }
+            }
+            shared.lines.withLock { $0.append(contentsOf: complete) }
+            shared.lineArrived.lock()
+            shared.lineArrived.broadcast()
+            shared.lineArrived.unlock()
+        }
     }
 
     deinit {
