@@ -87,6 +87,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        try Endpoints.validate(frontend, option: "--frontend", example: "tcp://127.0.0.1:5555", binds: true)
+        try Endpoints.validate(backend, option: "--backend", example: "tcp://127.0.0.1:5556", binds: true)
         if let curveSecretFile { _ = try CurveKeys.secretKey(file: curveSecretFile) }
         if let curveClientsFile {
             guard curveSecretFile != nil else {

@@ -69,6 +69,7 @@ struct ConsumerCommand: AsyncParsableCommand {
     static let shutdownMargin: Duration = .seconds(5)
 
     func validate() throws {
+        try Endpoints.validate(backend, option: "--backend", example: "tcp://127.0.0.1:5556")
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1-1024") }
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1-256") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import ConveyorProtocol
 import Foundation
 import ConveyorProducer
@@ -62,6 +63,7 @@ struct DetachedBatchSubmitter: Sendable {
         guard !submissions.isEmpty else { return output.compactMap { $0 } }
         do {
             let receipts = try await producer.submitDetached(batch: submissions)
+            try ExitStatus.exitIfUnreachable(receipts.lazy.compactMap(\.refusal).first?.errorMessage)
             for (offset, receipt) in zip(indexes, receipts) {
                 output[offset] = Self.line(index: first + offset, receipt: receipt)
                 if let refusal = receipt.refusal {
@@ -70,6 +72,8 @@ struct DetachedBatchSubmitter: Sendable {
                     counts.accepted += 1
                 }
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             // The producer closed under the batch (its loop failed): none of it is known accepted.
             for offset in indexes {

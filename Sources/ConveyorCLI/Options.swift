@@ -1,6 +1,7 @@
 import ConveyorSystem
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import ConveyorProducer
 
@@ -19,6 +20,7 @@ struct BrokerEndpointOptions: ParsableArguments {
     var curveSecretFile: String?
 
     func validate() throws {
+        try Endpoints.validate(broker, option: "--broker", example: "tcp://127.0.0.1:5555")
         if let curveServerKey { _ = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
         if let curveSecretFile {
             _ = try CurveKeys.keyPair(file: curveSecretFile)
@@ -32,6 +34,8 @@ struct BrokerEndpointOptions: ParsableArguments {
     func producerConfiguration() throws -> ProducerConfiguration {
         var configuration = ProducerConfiguration(broker: broker)
         configuration.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
+        // At a terminal, a broker that is not there is said at once (exit 69), not after the timeout.
+        configuration.failWhenUnreachable = true
         if let curveServerKey { configuration.curveServerKey = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
         if let curveSecretFile {
             if let warning = CurveKeys.exposure(of: curveSecretFile) { printError("warning: \(warning)") }
@@ -71,4 +75,52 @@ func printError(_ text: String) {
 /// Writes a line to standard output and flushes it, so pipes see each line as it is made.
 func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// Endpoints as the options take them.
+enum Endpoints {
+    /// `tcp://HOST:PORT` (PORT a number, or `*` where the option binds), `ipc://PATH` or
+    /// `inproc://NAME`; anything else is refused with an example (exit 64).
+    static func validate(_ endpoint: String, option: String, example: String, binds: Bool = false) throws {
+        func refuse() -> ValidationError {
+            ValidationError("\(option) must look like tcp://HOST:PORT (for example \(example)), not '\(endpoint)'")
+        }
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") {
+            guard endpoint.split(separator: "/", omittingEmptySubsequences: false).count > 2, !endpoint.hasSuffix("//") else { throw refuse() }
+            return
+        }
+        guard endpoint.hasPrefix("tcp://") else { throw refuse() }
+        let rest = endpoint.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":"), colon != rest.startIndex else { throw refuse() }
+        let port = rest[rest.index(after: colon)...]
+        if binds && port == "*" { return }
+        guard let number = Int(port), (1...65_535).contains(number) else { throw refuse() }
+    }
+}
+
+/// Exit statuses beyond 0 (success), 1 (a task or request failed) and 64 (bad usage).
+enum ExitStatus {
+    /// The broker cannot be reached at all: the connection was refused or failed, or its
+    /// handshake failed (sysexits' EX_UNAVAILABLE).
+    static let unreachable: Int32 = 69
+
+    /// Whether `message` says the broker cannot be reached (``ProducerError/unreachable(_:)``).
+    static func isUnreachable(_ message: String?) -> Bool {
+        guard let message else { return false }
+        return message.hasPrefix("cannot reach a broker at ") || message.hasPrefix("the handshake with the broker at ")
+    }
+
+    /// Prints `message` and exits 69 when it says the broker cannot be reached.
+    static func exitIfUnreachable(_ message: String?) throws {
+        guard isUnreachable(message), let message else { return }
+        printError("error: \(message)")
+        throw ExitCode(unreachable)
+    }
+}
+
+/// Why the broker could not be reached, noted by result callbacks for the submitting loop.
+final class UnreachableNote: Sendable {
+    private let text = Mutex<String?>(nil)
+    var reason: String? { text.withLock { $0 } }
+    func note(_ reason: String?) { text.withLock { $0 = $0 ?? reason } }
 }

@@ -16,6 +16,7 @@ func withBrokerClient<T>(
     do {
         return try await withProducer(configuration, logger: logger, body)
     } catch let error as ProducerError {
+        try ExitStatus.exitIfUnreachable(error.description)
         printError("error: \(error)")
         throw ExitCode.failure
     }

@@ -52,6 +52,8 @@ struct SubmitCommand: AsyncParsableCommand {
             refused or did not answer, {"index", "status": "error", "error"} for a line that is not JSON), \
             and exits once the broker has answered every task: 0 when it accepted them all, 1 otherwise \
             (a summary goes to stderr). The tasks stay queued in the broker; `conveyor status ID` follows one.
+
+            Exit status: 0 done (every task ok); 1 a task or request failed; 64 bad usage (an option, an             endpoint that is not tcp://HOST:PORT, args that are not JSON); 69 the broker cannot be reached:             nothing listens at --broker, the handshake failed (CURVE keys), or it is the broker's backend.             That is said within about a second, once; a broker that is reached but slow is waited for.
             """)
 
     @Argument(help: "The task name.")
@@ -110,6 +112,7 @@ struct SubmitCommand: AsyncParsableCommand {
             do {
                 handle = try await producer.submit(name, json: json, options: task.options, id: id)
             } catch {
+                try ExitStatus.exitIfUnreachable("\(error)")
                 printError("error: \(error)")
                 throw ExitCode.failure
             }
@@ -121,6 +124,7 @@ struct SubmitCommand: AsyncParsableCommand {
             if result.status == .ok {
                 printLine(result.body.text)
             } else {
+                try ExitStatus.exitIfUnreachable(result.errorMessage)
                 printError("error: task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)")
                 throw ExitCode.failure
             }
@@ -177,7 +181,13 @@ struct BatchSubmitter: Sendable {
         let finished = Finished(expected: tasks.count)
         let batchSize = max(1, min(256, producer.configuration.window))
         var start = 0
+        let unreachable = UnreachableNote()
         while start < tasks.count {
+            // A broker that cannot be reached is said once, at once, not once per line.
+            if let reason = unreachable.reason {
+                progress?.stop()
+                try ExitStatus.exitIfUnreachable(reason)
+            }
             let end = min(start + batchSize, tasks.count)
             var indexes: [Int] = []
             var submissions: [TaskSubmission] = []
@@ -200,6 +210,12 @@ struct BatchSubmitter: Sendable {
                 let handles = try await producer.submit(batch: submissions)
                 for (index, handle) in zip(indexes, handles) {
                     handle.whenDone { result in
+                        if ExitStatus.isUnreachable(result.errorMessage) {
+                            unreachable.note(result.errorMessage)
+                            tally.add("error")
+                            finished.one()
+                            return
+                        }
                         printLine(Self.line(index: index, result: result))
                         tally.add(result.status.rawValue)
                         finished.one()
@@ -215,11 +231,12 @@ struct BatchSubmitter: Sendable {
         }
         await finished.wait()
         progress?.stop()
+        try ExitStatus.exitIfUnreachable(unreachable.reason)
         let elapsed = started.duration(to: .now).seconds
         let counts = tally.counts.withLock { $0 }
         let summary = TaskStatus.allCases.compactMap { status in counts[status.rawValue].map { "\(status.rawValue) \($0)" } }
         let rate = elapsed > 0 ? Double(tasks.count) / elapsed : 0
-        printError("\(tasks.count) tasks: \(summary.joined(separator: ", ")) in \(String(format: "%.2f", elapsed)) s (\(String(format: "%.0f", rate)) tasks/s)")
+        printError("\(tasks.count) task\(tasks.count == 1 ? "" : "s"): \(summary.joined(separator: ", ")) in \(String(format: "%.2f", elapsed)) s (\(String(format: "%.0f", rate)) tasks/s)")
         return tasks.count - (counts["ok"] ?? 0)
     }
 

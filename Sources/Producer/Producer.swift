@@ -62,6 +62,9 @@ public final class Producer: Service, Sendable {
     /// When to connect again after the broker refused this producer's key (monotonic ns; 0:
     /// not waiting). Read and written by the I/O thread.
     let reconnectAfterRefusal = Atomic<UInt64>(0)
+    /// Set while a producer with ``ProducerConfiguration/failWhenUnreachable`` has never reached
+    /// its broker and the transport said why (Producer+Unreachable.swift). I/O thread only.
+    let unreachable = Mutex<String?>(nil)
 
     /// Makes a producer. Starts nothing: no thread, no socket, until ``run()``.
     /// - Parameter logger: where the producer logs (a reconnection, a broker of another protocol

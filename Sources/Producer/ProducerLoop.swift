@@ -116,6 +116,7 @@ extension Producer {
     /// One monitor event through the connection state machine, and what it asks for.
     private func follow(_ event: SocketEvent, connection: inout ConnectionState, socket: Socket,
                         reads: inout ReadReports) throws {
+        noteReachability(event, phase: connection.phase)
         let change: ConnectionState.Event
         switch event.kind {
         case .connected: change = .connected
@@ -159,7 +160,7 @@ extension Producer {
     }
 
     private func send(_ requests: [Request], on socket: Socket) throws {
-        if refusesSending() { return }
+        if refusesSending() || failWhileUnreachable() { return }
         var submit: OutgoingMessage?
         var groups = 0
         for request in requests {
@@ -266,6 +267,9 @@ extension Producer {
         case .error where envelope[0].string == "unknown command 0x" + String(Command.read.rawValue, radix: 16):
             logger.debug("the broker does not take READ reports", metadata: ["error": "\(envelope[0].string)"])
             return .readRefused
+        case .error where envelope[0].string.contains(" is not a consumer command;"):
+            // Connected to a broker's backend: nothing sent here will ever be answered.
+            wrongPort()
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
         case .resume:

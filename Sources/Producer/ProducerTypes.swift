@@ -29,6 +29,13 @@ public struct ProducerConfiguration: Sendable {
     /// no result for (safe: the broker treats a known id as the same task).
     public var heartbeatInterval: Duration = .seconds(1)
     public var liveness = 4
+    /// For command-line tools: while the producer has never reached its broker, a connection the
+    /// transport refused or could not make (libzmq retries it), or a failed handshake, fails every
+    /// waiting request at once with ``ProducerError/unreachable(_:)``, and later requests too
+    /// until a connection is made, instead of waiting out the request timeout. Once it has been
+    /// connected, a lost connection is waited out as before (a restarting broker), and a busy
+    /// broker is never taken for an absent one.
+    public var failWhenUnreachable = false
 
     public init(broker: String = "tcp://127.0.0.1:5555") {
         self.broker = broker
@@ -83,6 +90,9 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
     /// it needs, or its CURVE key is not on the broker's clients file. The text is the broker's
     /// (`refused STATS: needs the admin role; …`) or says which.
     case refused(String)
+    /// The broker could not be reached at all (``ProducerConfiguration/failWhenUnreachable``):
+    /// the connection was refused or failed, or its handshake failed; the text says which.
+    case unreachable(String)
     /// The task did not succeed (from ``TaskHandle/result(as:)``).
     case taskFailed(TaskResult)
     /// The result did not decode to the type asked for.
@@ -98,6 +108,7 @@ public enum ProducerError: Error, Equatable, CustomStringConvertible {
         case .closed: "the producer is closed"
         case .protocolError(let text): "the broker reported a protocol error: \(text)"
         case .refused(let text): "the broker refused it: \(text)"
+        case .unreachable(let text): text
         case .taskFailed(let result): "task \(result.id) ended \(result.status.rawValue): \(result.errorMessage ?? result.body.text)"
         case .undecodableResult(let text): text
         case .unexpectedReply(let text): "unexpected reply from the broker: \(text)"

@@ -201,12 +201,45 @@ struct CLITests {
         }
     }
 
-    @Test("a broker that does not answer gives a clear timeout, not a hang")
+    @Test("no broker at the address: a submit, a 20,000-line batch and a status each say so within seconds, once, with exit status 69")
     func noBroker() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in
-            let (status, output) = try run(cluster, ["submit", "echo", "{}", "--broker", "tcp://127.0.0.1:9", "--request-timeout", "1"])
-            #expect(status == 1)
-            #expect(output.contains { $0.contains("no answer from the broker") })
+            let nobody = "tcp://127.0.0.1:9"
+            var started = ContinuousClock.now
+            var (status, output) = try run(cluster, ["submit", "echo", "{}", "--broker", nobody])
+            #expect(status == 69, "\(output)")
+            #expect(output.contains { $0.contains("error: cannot reach a broker at \(nobody): the connection was refused or failed; is `conveyor broker` running") }, "\(output)")
+            #expect(started.duration(to: .now) < .seconds(5), "said within seconds, not after the 10 s request timeout")
+
+            let file = try inputFile((0..<20_000).map { #"{"n":\#($0)}"# }, name: "unreachable")
+            defer { try? FileManager.default.removeItem(at: file) }
+            started = ContinuousClock.now
+            (status, output) = try run(cluster, ["submit", "echo", "--input", file.path, "--broker", nobody])
+            #expect(status == 69)
+            #expect(output.filter { $0.contains("cannot reach a broker") }.count == 1, "said once: \(output.prefix(5))")
+            #expect(!output.contains { $0.hasPrefix("{") }, "no line per task")
+            #expect(started.duration(to: .now) < .seconds(10))
+
+            (status, output) = try run(cluster, ["status", "some-id", "--broker", nobody])
+            #expect(status == 69 && output.contains { $0.contains("cannot reach a broker") }, "\(output)")
+        }
+    }
+
+    @Test("a producer pointed at the consumers' port stops at once saying which port is which; an endpoint that is not tcp://HOST:PORT is a usage error")
+    func wrongPortAndBadEndpoints() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            let started = ContinuousClock.now
+            var (status, output) = try run(cluster, ["submit", "echo", "{}", "--broker", cluster.backend])
+            #expect(status == 69, "\(output)")
+            #expect(output.contains { $0.contains("that is a broker's backend, where consumers connect; producers connect to its frontend") }, "\(output)")
+            #expect(started.duration(to: .now) < .seconds(5))
+            for endpoint in ["127.0.0.1:5555", "localhost:5555", "5555", "tcp://localhost", "tcp://127.0.0.1:99999"] {
+                (status, output) = try run(cluster, ["submit", "echo", "{}", "--broker", endpoint])
+                #expect(status == 64, "\(endpoint): \(output)")
+                #expect(output.contains { $0.contains("--broker must look like tcp://HOST:PORT (for example tcp://127.0.0.1:5555), not '\(endpoint)'") }, "\(output)")
+            }
+            (status, output) = try run(cluster, ["consumer", "--backend", "5556"])
+            #expect(status == 64 && output.contains { $0.contains("--backend must look like tcp://HOST:PORT") }, "\(output)")
         }
     }
 
