@@ -36,6 +36,7 @@ struct BrokerEndpointOptions: ParsableArguments {
         configuration.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
         // At a terminal, a broker that is not there is said at once (exit 69), not after the timeout.
         configuration.failWhenUnreachable = true
+        configuration.onNotice = { _, text in printError("warning: \(text)") }
         if let curveServerKey { configuration.curveServerKey = try CurveKeys.key(z85: curveServerKey, option: "--curve-server-key") }
         if let curveSecretFile {
             if let warning = CurveKeys.exposure(of: curveSecretFile) { printError("warning: \(warning)") }

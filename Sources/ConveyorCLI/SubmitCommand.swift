@@ -22,6 +22,9 @@ struct TaskOptionFlags: ParsableArguments {
     @Option(help: "Milliseconds before the first retry; doubles each time.")
     var retryBackoffMs: UInt32 = 1000
 
+    @Flag(help: "Refuse the task at once when no connected consumer serves its name (instead of a warning and a wait for one).")
+    var requireConsumer = false
+
     @Flag(help: "Cancel the task while it waits if this producer goes away (exits, is killed, loses its connection for 4 s). Not with --no-wait, which goes away at once.")
     var cancelOnDisconnect = false
 
@@ -32,7 +35,8 @@ struct TaskOptionFlags: ParsableArguments {
 
     var options: TaskOptions {
         TaskOptions(timeoutMilliseconds: UInt32(timeout * 1000), priority: priority, maxAttempts: attempts,
-                    retryBackoffMilliseconds: retryBackoffMs, cancelOnDisconnect: cancelOnDisconnect)
+                    retryBackoffMilliseconds: retryBackoffMs, cancelOnDisconnect: cancelOnDisconnect,
+                    requireConsumer: requireConsumer)
     }
 }
 

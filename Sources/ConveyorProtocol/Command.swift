@@ -33,6 +33,10 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Broker → producer (version 3): replies to this connection were dropped while it did not
     /// read them and it reads again; it should resubmit what it has no answer for. One JSON frame.
     case resume = 0x19
+    /// Broker → producer (version 3): something the producer should know about a task it
+    /// submitted, which does not change its outcome (no consumer serves its name yet). One JSON
+    /// frame `{"id","name","notice","served"}`.
+    case notice = 0x1A
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -68,6 +72,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .purgeReply: "PURGE_REPLY"
         case .read: "READ"
         case .resume: "RESUME"
+        case .notice: "NOTICE"
         }
     }
 
@@ -75,7 +80,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
         switch self {
-        case .hello, .renew, .purge, .purgeReply, .read, .resume: .v3
+        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice: .v3
         default: .v2
         }
     }

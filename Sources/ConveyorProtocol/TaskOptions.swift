@@ -20,6 +20,10 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     /// (a web request that ended). Version 3 only; sent critical, so a broker that cannot honour
     /// it refuses the task rather than run it after all.
     public var cancelOnDisconnect: Bool
+    /// Refuse the task at once (`REJECTED`, naming the names served now) when no connected
+    /// consumer serves its name, instead of queueing it to wait for one. Version 3 only; sent
+    /// critical.
+    public var requireConsumer: Bool
 
     /// The size of a version-2 options field that is not empty.
     public static let version2Size = 16
@@ -30,13 +34,15 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         priority: Int32 = 0,
         maxAttempts: UInt32 = 1,
         retryBackoffMilliseconds: UInt32 = 1_000,
-        cancelOnDisconnect: Bool = false
+        cancelOnDisconnect: Bool = false,
+        requireConsumer: Bool = false
     ) {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.priority = priority
         self.maxAttempts = max(1, maxAttempts)
         self.retryBackoffMilliseconds = retryBackoffMilliseconds
         self.cancelOnDisconnect = cancelOnDisconnect
+        self.requireConsumer = requireConsumer
     }
 
     /// The options version 2 can carry (all but ``cancelOnDisconnect``).
@@ -67,6 +73,7 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if maxAttempts != Self.default.maxAttempts { count += 8 }
             if retryBackoffMilliseconds != Self.default.retryBackoffMilliseconds { count += 8 }
             if cancelOnDisconnect { count += 4 }
+            if requireConsumer { count += 4 }
             return count
         }
     }
@@ -98,6 +105,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             }
             if cancelOnDisconnect {
                 TaggedFields.append(OptionTag.cancelOnDisconnect | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
+            }
+            if requireConsumer {
+                TaggedFields.append(OptionTag.requireConsumer | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
             }
         }
     }
@@ -154,6 +164,11 @@ public struct TaskOptions: Sendable, Equatable, Codable {
                     throw TaggedFields.wrongSize(value.count, 0, "cancel_on_disconnect", tag, in: Self.what)
                 }
                 options.cancelOnDisconnect = true
+            case OptionTag.requireConsumer:
+                guard value.isEmpty else {
+                    throw TaggedFields.wrongSize(value.count, 0, "require_consumer", tag, in: Self.what)
+                }
+                options.requireConsumer = true
             default:
                 if tag & TaggedFields.criticalBit != 0 {
                     throw TaggedFields.unsupportedCritical(tag, in: Self.what, reserved: OptionTag.reservedName)
@@ -193,6 +208,8 @@ public enum OptionTag {
     public static let traceParent: UInt16 = 0x0009
     /// Reserved: W3C trace context `tracestate`, up to 512 bytes of ASCII. Send plain.
     public static let traceState: UInt16 = 0x000A
+    /// Refuse the task when no connected consumer serves its name; empty value. Sent critical.
+    public static let requireConsumer: UInt16 = 0x000B
     /// Numbers from here to 0x7FFF are for private use: never assigned by the protocol.
     public static let privateUse: ClosedRange<UInt16> = 0x7000...0x7FFF
 

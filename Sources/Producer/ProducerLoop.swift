@@ -272,6 +272,14 @@ extension Producer {
             wrongPort()
         case .error:
             logger.error("broker reported a protocol error", metadata: ["error": "\(envelope[0].string)"])
+        case .notice:
+            let notice = try? JSONDecoder().decode(Notice.self, from: Data(envelope[0].bytes))
+            let text = notice?.notice ?? envelope[0].string
+            if let onNotice = configuration.onNotice {
+                onNotice(notice?.id ?? "", text)
+            } else {
+                logger.warning("\(text)", metadata: ["task.id": "\(notice?.id ?? "")"])
+            }
         case .resume:
             logger.warning("the broker dropped replies while this producer did not read them", metadata: [
                 "broker.said": "\(envelope[0].string)",
@@ -355,4 +363,10 @@ struct ReadReports {
         message.append("connected")
         _ = try? message.send(on: socket, flags: .dontWait)
     }
+}
+
+/// The body of a `NOTICE`.
+private struct Notice: Decodable {
+    let id: String
+    let notice: String
 }

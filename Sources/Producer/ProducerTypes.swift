@@ -36,6 +36,11 @@ public struct ProducerConfiguration: Sendable {
     /// connected, a lost connection is waited out as before (a restarting broker), and a busy
     /// broker is never taken for an absent one.
     public var failWhenUnreachable = false
+    /// Called (on the producer's I/O thread: keep it short) with what the broker says about a
+    /// task that does not change its outcome, such as "no connected consumer serves 'ecko';
+    /// served now: echo, sleep; the task waits for one up to its timeout (300 s)" (`NOTICE`).
+    /// `nil`: logged as a warning.
+    public var onNotice: (@Sendable (_ taskID: String, _ text: String) -> Void)?
 
     public init(broker: String = "tcp://127.0.0.1:5555") {
         self.broker = broker

@@ -225,6 +225,29 @@ struct CLITests {
         }
     }
 
+    @Test("a typo in a task name is said at once: a warning naming what is served, or with --require-consumer an immediate rejection")
+    func unservedNameSaidAtOnce() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
+            let started = ContinuousClock.now
+            let waiting = try ManagedProcess(name: "typo", executable: cluster.executable,
+                                             arguments: ["submit", "ecko", "{}", "--timeout", "4", "--broker", cluster.frontend])
+            let warning = waiting.waitForLine(containing: "warning: no connected consumer serves 'ecko'", timeout: .seconds(10))
+            #expect(started.duration(to: .now) < .seconds(3), "warned at once, not after the timeout")
+            #expect(warning?.contains("served now: echo, fail, flaky, sha256, sleep") == true, "\(waiting.output)")
+            #expect(warning?.contains("up to its timeout (4 s)") == true, "\(String(describing: warning))")
+            #expect(waiting.waitForExit(timeout: .seconds(30)) == 1)
+
+            let refusedAt = ContinuousClock.now
+            let (status, output) = try run(cluster, ["submit", "ecko", "{}", "--require-consumer", "--broker", cluster.frontend])
+            #expect(status == 1)
+            #expect(output.contains { $0.contains("rejected: no connected consumer serves 'ecko' (require_consumer); served now: echo") }, "\(output)")
+            #expect(refusedAt.duration(to: .now) < .seconds(5))
+            // A served name with --require-consumer runs as usual.
+            let (okStatus, okOutput) = try run(cluster, ["submit", "echo", #"{"fine":1}"#, "--require-consumer", "--broker", cluster.frontend])
+            #expect(okStatus == 0 && okOutput.contains(#"{"fine":1}"#), "\(okOutput)")
+        }
+    }
+
     @Test("a producer pointed at the consumers' port stops at once saying which port is which; an endpoint that is not tcp://HOST:PORT is a usage error")
     func wrongPortAndBadEndpoints() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in

@@ -172,7 +172,7 @@ struct TaggedOptionsTests {
 
     static func reference(_ bytes: [UInt8]) -> Outcome {
         var values: [UInt16: [UInt8]] = [:]
-        var cancelOnDisconnect = false
+        var cancelOnDisconnect = false, requireConsumer = false
         var i = 0
         while i < bytes.count {
             if bytes.count - i < 4 { return .malformed }
@@ -184,9 +184,9 @@ struct TaggedOptionsTests {
             if (1...4).contains(number) {
                 if length != 4 { return .malformed }
                 values[number] = Array(bytes[i..<(i + 4)])
-            } else if number == 8 {
+            } else if number == 8 || number == 0x0B {
                 if length != 0 { return .malformed }
-                cancelOnDisconnect = true
+                if number == 8 { cancelOnDisconnect = true } else { requireConsumer = true }
             } else if tag & 0x8000 != 0 {
                 return .unsupported
             }
@@ -200,7 +200,7 @@ struct TaggedOptionsTests {
         if timeout == 0 { return .malformed }
         return .options(TaskOptions(timeoutMilliseconds: timeout, priority: Int32(bitPattern: u32(2, 0)),
                                     maxAttempts: u32(3, 1), retryBackoffMilliseconds: u32(4, 1000),
-                                    cancelOnDisconnect: cancelOnDisconnect))
+                                    cancelOnDisconnect: cancelOnDisconnect, requireConsumer: requireConsumer))
     }
 
     @Test("20,000 garbage and damaged options fields: no crash, and the same verdict as the reference decoder")

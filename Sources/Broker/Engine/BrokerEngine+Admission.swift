@@ -1,4 +1,6 @@
 import ConveyorProtocol
+import Foundation
+import ZeroMQ
 
 extension BrokerEngine {
     /// Why a new task for `name` with `args` bytes from producer identity `key` is refused for the queue
@@ -37,5 +39,30 @@ extension BrokerEngine {
     /// Whether anyone serves `name`, for a refusal of its tasks.
     func servedNote(_ name: String) -> String {
         table.consumers.isServed(name) ? "its consumers are busy" : "no connected consumer serves '\(name)': start one"
+    }
+
+    /// Notices per producer connection at most (one per unserved task name).
+    static var maxNotices: Int { 100 }
+
+    /// The names served now, for a message: "served now: a, b, c" (the first 20).
+    func servedNow() -> String {
+        let names = table.consumers.servedNames
+        guard !names.isEmpty else { return "no consumer is connected" }
+        let shown = names.prefix(20).joined(separator: ", ")
+        return "served now: " + shown + (names.count > 20 ? " and \(names.count - 20) more" : "")
+    }
+
+    /// A task accepted for a name no connected consumer serves: its producer is told at once
+    /// (`NOTICE`), once per name per connection, instead of finding out when it times out.
+    func noticeUnserved(_ name: String, id: String, to route: Frame, key: [UInt8], version: ProtocolVersion,
+                        options: TaskOptions) {
+        guard version >= .v3, let peer = producers[key], !peer.noticed.contains(name),
+              peer.noticed.count < Self.maxNotices else { return }
+        producers[key]?.noticed.insert(name)
+        let seconds = Double(options.timeoutMilliseconds) / 1000
+        let text = "no connected consumer serves '\(name)'; \(servedNow()); the task waits for one up to its timeout (\(seconds.formatted()) s)"
+        var notice = OutgoingMessage(to: route, .notice, version: version)
+        notice.append(#"{"id":\#(JSONText.quoted(id)),"name":\#(JSONText.quoted(name)),"notice":\#(JSONText.quoted(text))}"#)
+        outbox.send(notice, on: .frontend)
     }
 }

@@ -25,6 +25,9 @@ struct ProducerPeer {
     /// The number the ZAP handler gave its connection (0 without client authentication): a
     /// routing id handed over to another connection gets a new record, with that one's identity.
     let connection: UInt64
+    /// Task names it was told no consumer serves (``BrokerEngine/noticeUnserved``): once each,
+    /// at most ``BrokerEngine/maxNotices``.
+    var noticed: Set<String> = []
 
     /// The producer's identity: the name of its key in the clients file (`--curve-clients-file`),
     /// or, without client authentication, its routing id as text. What per-identity limits and
@@ -230,6 +233,12 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
         }
+        let served = table.consumers.isServed(name)
+        if !served, options.requireConsumer {
+            table.totals.rejected += 1
+            reject(id, "no connected consumer serves '\(name)' (require_consumer); \(servedNow())")
+            return
+        }
         // Shares go by the client's name where clients are authenticated, else by routing id.
         let owner = checked ? Array(access.identity.utf8) : key
         if let reason = admission(name: name, args: args.count, from: owner) {
@@ -240,6 +249,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.
         outbox.accepted(idFrame, to: key, route: route, version: version)
         table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, owner: owner, now: now.wall)
+        if !served { noticeUnserved(name, id: id, to: route, key: key, version: version, options: options) }
         if checked { own(id, by: access.identity) }
     }
 

@@ -76,6 +76,9 @@ struct Dispatcher {
     /// Whether any consumer serves `name` now.
     func isServed(_ name: String) -> Bool { byName[name] != nil }
 
+    /// The task names some connected consumer serves, sorted.
+    var servedNames: [String] { byName.keys.sorted() }
+
     /// Tasks held by all consumers.
     var runningCount: Int { consumers.values.reduce(0) { $0 + $1.inFlight.count } }
 
