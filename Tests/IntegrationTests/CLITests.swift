@@ -248,6 +248,22 @@ struct CLITests {
         }
     }
 
+    @Test("an id reused for another task (another name or other args) is rejected saying so; the same task again gets its result")
+    func idConflicts() async throws {
+        try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
+            var (status, output) = try run(cluster, ["submit", "echo", #"{"v":1}"#, "--id", "dup-1", "--broker", cluster.frontend])
+            #expect(status == 0 && output.contains(#"{"v":1}"#), "\(output)")
+            (status, output) = try run(cluster, ["submit", "sleep", #"{"ms":1}"#, "--id", "dup-1", "--broker", cluster.frontend])
+            #expect(status == 1)
+            #expect(output.contains { $0.contains("id dup-1 is held by a 'echo' task; this submit names 'sleep'") }, "\(output)")
+            (status, output) = try run(cluster, ["submit", "echo", #"{"v":2}"#, "--id", "dup-1", "--broker", cluster.frontend])
+            #expect(status == 1)
+            #expect(output.contains { $0.contains("id dup-1 is held by a 'echo' task with other args") }, "\(output)")
+            (status, output) = try run(cluster, ["submit", "echo", #"{"v":1}"#, "--id", "dup-1", "--broker", cluster.frontend])
+            #expect(status == 0 && output.contains(#"{"v":1}"#), "the same task again: its kept result; \(output)")
+        }
+    }
+
     @Test("a producer pointed at the consumers' port stops at once saying which port is which; an endpoint that is not tcp://HOST:PORT is a usage error")
     func wrongPortAndBadEndpoints() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in

@@ -195,6 +195,16 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                 reject(id, "refused: task id \(id) is another identity's task; pick ids of your own")
                 return
             }
+            // The same id is the same task only with the same name and args (asynq's
+            // ErrTaskIDConflict): anything else would answer with another task's result.
+            if !nameFrame.contentEquals(existing.name.utf8) {
+                reject(id, "id \(id) is held by a '\(existing.name)' task; this submit names '\(nameFrame.string.prefix(64))'. A resubmission must have the same name and args: use a new id")
+                return
+            }
+            if existing.argsDigest != 0, args.withUnsafeBytes({ TaskRecord.digest($0) }) != existing.argsDigest {
+                reject(id, "id \(id) is held by a '\(existing.name)' task with other args. A resubmission must have the same name and args: use a new id")
+                return
+            }
             // Follow the producer's new route; a finished task's result goes again.
             table.reroute(existing, to: key)
             outbox.accepted(idFrame, to: key, route: route, version: version)

@@ -1,3 +1,4 @@
+import ConveyorJournal
 import ConveyorProtocol
 
 /// Everything the broker knows of one task it accepted. Owned by the broker's I/O thread.
@@ -51,6 +52,9 @@ final class TaskRecord {
     /// name's (``Shares``). The submitter's stays when a resubmission reroutes the results.
     let owner: ShareAccount
     let nameShare: ShareAccount
+    /// CRC-32C of the args with bit 32 set, or 0 when they are not known (a result restored from
+    /// the journal without them): a resubmission of the id must carry the same args.
+    let argsDigest: UInt64
     /// Where the task stands; see ``State``. Changed only through ``move(to:)`` by ``TaskTable``.
     private(set) var state: State = .queued
     /// The state's case alone, kept with it by ``move(to:)``: the hot questions (``isQueued``,
@@ -116,8 +120,18 @@ final class TaskRecord {
         self.producer = producer
         self.owner = owner
         self.nameShare = nameShare
+        self.argsDigest = args.isEmpty ? 0 : Self.digest(args)
         self.sequence = sequence
         self.deadline = deadline
+    }
+
+    /// What ``argsDigest`` holds for `args`.
+    static func digest(_ args: [UInt8]) -> UInt64 {
+        args.withUnsafeBytes { digest($0) }
+    }
+
+    static func digest(_ args: UnsafeRawBufferPointer) -> UInt64 {
+        1 << 32 | UInt64(CRC32C.checksum(args))
     }
 
     var isQueued: Bool { phase == .queued }
