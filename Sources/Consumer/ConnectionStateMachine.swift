@@ -46,6 +46,16 @@ struct ConnectionStateMachine: Sendable {
         case handlerStuck(taskID: String, name: String)
         /// The broker speaks another protocol version (its tag).
         case protocolMismatch(String)
+        /// The endpoint is not a broker's backend (it answered as a frontend): what it said.
+        case wrongEndpoint(String)
+
+        /// Whether the broker will never take this consumer's messages (results, DISCONNECT).
+        var brokerUnreadable: Bool {
+            switch self {
+            case .protocolMismatch, .wrongEndpoint: true
+            case .drained, .drainTimedOut, .handlerStuck: false
+            }
+        }
     }
 
     /// What the socket loop must do, in order, after a transition.
@@ -212,7 +222,7 @@ struct ConnectionStateMachine: Sendable {
     /// ``StopReason/protocolMismatch(_:)``: a drain ends through ``finishDrain(now:)``.
     mutating func fail(_ reason: StopReason) throws(IllegalTransition) -> [Effect] {
         switch reason {
-        case .handlerStuck, .protocolMismatch: break
+        case .handlerStuck, .protocolMismatch, .wrongEndpoint: break
         case .drained, .drainTimedOut: throw refuse("fail(\(reason))")
         }
         switch state {
@@ -220,7 +230,7 @@ struct ConnectionStateMachine: Sendable {
         case .idle, .reconnecting, .stopped: throw refuse("fail")
         }
         state = .stopped(reason)
-        if case .protocolMismatch = reason {
+        if reason.brokerUnreadable {
             // This broker will never take our results or our DISCONNECT in a protocol it reads.
             return [.handBackUnstarted(atMost: nil)]
         }

@@ -106,6 +106,17 @@ extension Consumer {
         }
     }
 
+    /// Thrown by ``run()`` when the consumer was given an endpoint that is not a broker's backend:
+    /// restarting it would not help (the stock CLI exits with ``misconfiguredExitCode``, which
+    /// stops its supervisor too).
+    public struct Misconfigured: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    /// The exit status of a consumer process that cannot work as configured (sysexits' EX_CONFIG).
+    public static let misconfiguredExitCode: Int32 = 78
+
     /// Thrown by ``run()`` when a handler stayed stuck past the hard limit; the process should
     /// exit (with ``stuckExitCode``) rather than join its stuck thread.
     public struct StuckHandler: Error, CustomStringConvertible {

@@ -191,6 +191,11 @@ final class ConsumerLoop {
             // A broker without leases (capability `leases`): renew nothing more.
             held.renewals = false
             logger.info("the broker does not take RENEW; leases are not renewed", metadata: ["error": "\(envelope[0].string)"])
+        case .error where envelope[0].string.contains(" is not a producer command;"):
+            // Connected to a broker's frontend: it will never dispatch here.
+            try perform { machine in
+                try machine.fail(.wrongEndpoint("\(configuration.backend) is a broker's frontend, where producers connect; consumers connect to its backend (--backend, default port 5556)"))
+            }
         case .error where envelope[0].string.hasPrefix("refused "):
             logger.error("the broker refused a request of this consumer", metadata: ["error": "\(envelope[0].string)"])
         case .error:
@@ -304,6 +309,8 @@ final class ConsumerLoop {
             throw Consumer.StuckHandler(taskID: taskID, name: name)
         case .protocolMismatch(let tag):
             throw Consumer.ProtocolMismatch(brokerProtocol: tag)
+        case .wrongEndpoint(let text):
+            throw Consumer.Misconfigured(reason: text)
         }
     }
 

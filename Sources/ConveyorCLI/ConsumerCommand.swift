@@ -101,11 +101,18 @@ struct ConsumerCommand: AsyncParsableCommand {
     private func supervise(logger: Logger) async throws {
         // `consumer` and its options as this process got them, less what makes it a supervisor.
         let passed = Supervisor.arguments(Array(CommandLine.arguments.dropFirst()), removing: ["--processes", "--process-index"])
-        let configuration = Supervisor.Configuration(
+        var configuration = Supervisor.Configuration(
             executable: Supervisor.currentExecutablePath(), count: processes,
             shutdownGrace: .milliseconds(Int(drainTimeout * 1000)) + Self.shutdownMargin
         ) { index in passed + ["--process-index", "\(index)"] }
-        try await ConveyorServices.run([Supervisor(configuration: configuration, logger: logger)], logger: logger)
+        // A child that cannot work as configured (the wrong port, another protocol) stops them all.
+        configuration.stopStatus = Consumer.misconfiguredExitCode
+        do {
+            try await ConveyorServices.run([Supervisor(configuration: configuration, logger: logger)], logger: logger)
+        } catch let error as Supervisor.ChildMisconfigured {
+            printError("error: \(error)")
+            Self.exitProcess(Consumer.misconfiguredExitCode)
+        }
     }
 
     /// One consumer process (supervised or not), as a Service in a group that SIGTERM and SIGINT
@@ -147,6 +154,12 @@ struct ConsumerCommand: AsyncParsableCommand {
             logger.critical("exiting for replacement", metadata: ["reason": "\(error)"])
             // The stuck thread cannot be joined or killed; ending the process is the only way out.
             Self.exitProcess(Consumer.stuckExitCode)
+        } catch let error as Consumer.Misconfigured {
+            printError("error: \(error)")
+            Self.exitProcess(Consumer.misconfiguredExitCode)
+        } catch let error as Consumer.ProtocolMismatch {
+            printError("error: \(error)")
+            Self.exitProcess(Consumer.misconfiguredExitCode)
         } catch let error as Consumer.DrainTimedOut {
             logger.warning("exiting with work abandoned", metadata: ["reason": "\(error)"])
             Self.exitProcess(1)

@@ -1,6 +1,7 @@
 import ConveyorSystem
 import Foundation
 public import Logging
+import Synchronization
 public import ServiceLifecycle
 import Subprocess
 
@@ -39,6 +40,10 @@ public final class Supervisor: Service, Sendable {
         public var maximumBackoff: Duration = .seconds(30)
         /// A child that lived this long is restarted after `initialBackoff` again.
         public var healthyAfter: Duration = .seconds(60)
+        /// A child that exits with this status is not restarted, and the supervisor stops (its
+        /// other children with it) and throws ``ChildMisconfigured``: a configuration that
+        /// cannot work (the consumer's 78) fails the same way however often it is restarted.
+        public var stopStatus: Int32?
 
         /// The defaults restart after 1 s, doubling to 30 s, back to 1 s after a minute's life.
         public init(executable: String, count: Int, shutdownGrace: Duration,
@@ -53,6 +58,7 @@ public final class Supervisor: Service, Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let runState = ServiceRunState(service: "supervisor")
+    private let misconfigured = Mutex<Int32?>(nil)
 
     /// - Parameters:
     ///   - configuration: what to run; `count` must be at least 1.
@@ -72,9 +78,15 @@ public final class Supervisor: Service, Sendable {
         defer { runState.end() }
         await cancelWhenGracefulShutdown { [self] in
             await withGracefulShutdownHandler {
-                await withTaskGroup(of: Void.self) { group in
+                await withTaskGroup(of: Int32?.self) { group in
                     for index in 0..<configuration.count {
                         group.addTask { await self.keepRunning(index) }
+                    }
+                    // A child that cannot work as configured stops them all: restarting it
+                    // would fail the same way, forever.
+                    for await status in group where status != nil {
+                        misconfigured.withLock { $0 = status }
+                        group.cancelAll()
                     }
                 }
             } onGracefulShutdown: { [logger, configuration] in
@@ -82,10 +94,18 @@ public final class Supervisor: Service, Sendable {
             }
         }
         logger.info("supervisor stopped")
+        if let status = misconfigured.withLock({ $0 }) { throw ChildMisconfigured(status: status) }
     }
 
-    /// Runs child `index` again and again until the task is cancelled.
-    private func keepRunning(_ index: Int) async {
+    /// Thrown by ``run()`` when a child exited with ``Configuration/stopStatus``.
+    public struct ChildMisconfigured: Error, CustomStringConvertible {
+        public let status: Int32
+        public var description: String { "a supervised process exited with status \(status) (it cannot work as configured: see its error above); not restarting it" }
+    }
+
+    /// Runs child `index` again and again until the task is cancelled, or until it exits with
+    /// ``Configuration/stopStatus`` (returned).
+    private func keepRunning(_ index: Int) async -> Int32? {
         var options = PlatformOptions()
         // Run when the task is cancelled while the child runs; always ends with SIGKILL.
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: configuration.shutdownGrace)]
@@ -103,6 +123,12 @@ public final class Supervisor: Service, Sendable {
                     ])
                 }
                 status = "\(result.terminationStatus)"
+                if let stop = configuration.stopStatus, case .exited(let code) = result.terminationStatus, code == stop {
+                    logger.error("supervised process cannot work as configured; stopping", metadata: [
+                        "process": "\(index)", "status": "\(code)",
+                    ])
+                    return code
+                }
             } catch {
                 if Task.isCancelled { break }
                 logger.error("could not start supervised process", metadata: ["process": "\(index)", "error": "\(error)"])
@@ -123,6 +149,7 @@ public final class Supervisor: Service, Sendable {
                 break
             }
         }
+        return nil
     }
 
     /// `arguments` without the options named in `options` and their values (as `--name value`

@@ -264,6 +264,21 @@ struct CLITests {
         }
     }
 
+    @Test("a consumer pointed at the producers' port stops at once saying which port is which (exit 78); its supervisor does not restart it forever")
+    func consumerAtTheFrontend() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            for processes in ["1", "2"] {
+                let started = ContinuousClock.now
+                let (status, output) = try run(cluster, ["consumer", "--backend", cluster.frontend, "--processes", processes],
+                                               timeout: .seconds(30))
+                #expect(status == 78, "--processes \(processes): \(output.suffix(5))")
+                #expect(output.contains { $0.contains("is a broker's frontend, where producers connect; consumers connect to its backend") },
+                        "\(output.suffix(5))")
+                #expect(started.duration(to: .now) < .seconds(10), "--processes \(processes)")
+            }
+        }
+    }
+
     @Test("a producer pointed at the consumers' port stops at once saying which port is which; an endpoint that is not tcp://HOST:PORT is a usage error")
     func wrongPortAndBadEndpoints() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in

@@ -263,48 +263,6 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         if checked { own(id, by: access.identity) }
     }
 
-    private func statusReply(_ idFrame: Frame, to route: Frame, version: ProtocolVersion) -> OutgoingMessage {
-        var reply = OutgoingMessage(to: route, .statusReply, version: version)
-        reply.append(idFrame)
-        let record = table[idFrame.string]
-        let reported: TaskState
-        switch record?.state {
-        case .queued?, .delayed?: reported = .queued
-        case .running?: reported = .running
-        case .done?: reported = .done
-        case nil: reported = .unknown
-        }
-        reply.append(reported.rawValue)
-        if reported == .done, let stored = record?.result {
-            reply.append(stored.status.rawValue)
-            reply.append(stored.body)
-            reply.append(stored.info)
-        } else {
-            reply.append([UInt8]())
-            reply.append([UInt8]())
-            reply.append([UInt8]())
-        }
-        return reply
-    }
-
-    /// `DEAD_LETTERS`: requeue or purge one dead letter (by id) or all of them.
-    private func deadLetterReply(action text: String, id: String, to route: Frame, version: ProtocolVersion,
-                                 now: BrokerInstant) -> OutgoingMessage {
-        var reply = OutgoingMessage(to: route, .deadLettersReply, version: version)
-        switch DeadLetterAction(rawValue: text) {
-        case .purge?:
-            let count = table.purgeDeadLetters(id: id)
-            reply.append(#"{"action":"purge","count":\#(count)}"#)
-        case .requeue?:
-            let count = table.revive(id: id, now: now.wall)
-            reply.append(#"{"action":"requeue","count":\#(count)}"#)
-        case nil:
-            let error = "unknown dead-letter action '\(text)': use requeue or purge"
-            reply.append(#"{"error":\#(JSONText.quoted(error))}"#)
-        }
-        return reply
-    }
-
     // MARK: HELLO
 
     /// `HELLO` (version 3, either socket): answered with the broker's own, whatever the peer said.
