@@ -205,7 +205,8 @@ struct ProducerBatchTests {
                 TaskSubmission("echo", json: RawJSON(#"{"n":1}"#), id: "dup-across"),
                 TaskSubmission("echo", json: RawJSON(#"{"n":2}"#)),
                 TaskSubmission("echo", json: RawJSON(#"{"n":3}"#)),
-                TaskSubmission("echo", json: RawJSON(#"{"n":4}"#), id: "dup-across"),
+                // The same task again (same name and args: other args would be rejected).
+                TaskSubmission("echo", json: RawJSON(#"{"n":1}"#), id: "dup-across"),
                 TaskSubmission("echo", json: RawJSON(#"{"n":5}"#)),
             ])
             #expect(handles.map(\.id)[0] == "dup-across")

@@ -57,6 +57,7 @@ TAGS = {3: TAG, 2: TAG_V2}
 SUBMIT, CANCEL, STATUS, STATS, HEARTBEAT, DISCONNECT, DEAD_LETTERS = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 HELLO = 0x08                         # version 3 only (§5.5)
 READ, RESUME = 0x0A, 0x19            # version 3 only: the budget of unread bytes (§4.8.2)
+NOTICE = 0x1A                        # version 3 only: e.g. no consumer serves a task's name (§6.1)
 READ_REPORT_BYTES = 1 << 20          # report what was read once this much is read (and every second)
 ACCEPTED, REJECTED, RESULT, CANCEL_REPLY, STATUS_REPLY, STATS_REPLY = 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
 DEAD_LETTERS_REPLY = 0x17
@@ -67,7 +68,7 @@ COMMAND_NAMES = {
     SUBMIT: "SUBMIT", CANCEL: "CANCEL", STATUS: "STATUS", STATS: "STATS", HEARTBEAT: "HEARTBEAT",
     DISCONNECT: "DISCONNECT", DEAD_LETTERS: "DEAD_LETTERS", DEAD_LETTERS_REPLY: "DEAD_LETTERS_REPLY", ACCEPTED: "ACCEPTED", REJECTED: "REJECTED", RESULT: "RESULT",
     CANCEL_REPLY: "CANCEL_REPLY", STATUS_REPLY: "STATUS_REPLY", STATS_REPLY: "STATS_REPLY", ERROR: "ERROR",
-    READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE", HELLO: "HELLO", READ: "READ", RESUME: "RESUME",
+    READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE", HELLO: "HELLO", READ: "READ", RESUME: "RESUME", NOTICE: "NOTICE",
 }
 # Body: ("packed", k) for one packed frame holding one or more groups of k fields (§2.1),
 # ("fixed", n) for exactly n frames.
@@ -78,7 +79,7 @@ BODY_SHAPE = {
     ERROR: ("fixed", 1), STATS: ("fixed", 0), HEARTBEAT: ("fixed", 0), DISCONNECT: ("fixed", 0),
     CANCEL_REPLY: ("fixed", 2), STATUS_REPLY: ("fixed", 5),
     DEAD_LETTERS: ("fixed", 2), DEAD_LETTERS_REPLY: ("fixed", 1), HELLO: ("fixed", 1),
-    READ: ("fixed", 1), RESUME: ("fixed", 1),
+    READ: ("fixed", 1), RESUME: ("fixed", 1), NOTICE: ("fixed", 1),
 }
 
 MAX_IDENTIFIER_BYTES = 255
@@ -636,6 +637,12 @@ class Client:
             # The broker is stopping (§8.10) and forgets our tasks; they are submitted again when
             # the connection to its successor comes up (see _watch_connection).
             self.broker_disconnected = True
+        elif command == NOTICE:
+            # Something to know that does not change the task's outcome (no consumer serves it yet).
+            try:
+                self._log(f"broker notice: {json.loads(body[0])['notice']}")
+            except (ValueError, KeyError, TypeError):
+                self._log(f"broker notice: {body[0].decode('utf-8', 'replace')}")
         elif command == RESUME:
             # Replies were dropped while this client did not read them (§4.8.2): send again what
             # has no answer; finished tasks come back with their kept results.
@@ -920,8 +927,9 @@ def run_tasks(args: argparse.Namespace) -> int:
                 checker.check(client.cancel(first, timeout=left()) == "done", "CANCEL of a finished task says done")
                 checker.check(client.cancel(f"py-{run}-never-submitted", timeout=left()) == "unknown",
                               "CANCEL of an unknown id says unknown")
-                # Resubmitting a held id is the same task: accepted, and its kept result comes again.
-                again = client.submit_many([("echo", {"different": True}, None, first)])[0]
+                # Resubmitting a held id with its name and args is the same task: accepted, and its
+                # kept result comes again (other args would be rejected: another task, §8.1).
+                again = client.submit_many([(expected[first][0], expected[first][1], None, first)])[0]
                 accepted = client.wait_accepted([again], timeout=left())
                 checker.check(accepted[again] is None, "resubmitting a finished id is accepted")
                 repeat = client.results([again], timeout=min(left(), 10))
