@@ -105,6 +105,9 @@ enum ExitStatus {
     /// handshake failed (sysexits' EX_UNAVAILABLE).
     static let unreachable: Int32 = 69
 
+    /// Stopped by Ctrl-C (SIGINT) or SIGTERM, after saying what was left (128 + SIGINT, as shells do).
+    static let interrupted: Int32 = 130
+
     /// Whether `message` says the broker cannot be reached (``ProducerError/unreachable(_:)``).
     static func isUnreachable(_ message: String?) -> Bool {
         guard let message else { return false }

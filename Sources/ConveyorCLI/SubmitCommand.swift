@@ -78,6 +78,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Task id (single task). Submitting an id again is safe.")
     var id: String?
 
+    @Flag(help: "At Ctrl-C, leave the tasks at the broker instead of cancelling those still waiting there.")
+    var keepOnInterrupt = false
+
     @OptionGroup var task: TaskOptionFlags
     @OptionGroup var endpoint: BrokerEndpointOptions
     @OptionGroup var logging: LoggingOptions
@@ -105,10 +108,11 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         try await withProducer(configuration, logger: logger) { producer in
             if let input {
-                let lines = try BatchSubmitter.lines(of: input)
+                let lines = try BatchInput(path: input)
                 let failures = noWait
                     ? try await DetachedBatchSubmitter(producer: producer, name: name, options: task.options).run(lines)
-                    : try await BatchSubmitter(producer: producer, name: name, options: task.options).run(lines)
+                    : try await BatchSubmitter(producer: producer, name: name, options: task.options,
+                                               keepOnInterrupt: keepOnInterrupt).run(lines)
                 if failures > 0 { throw ExitCode.failure }
                 return
             }
@@ -124,7 +128,7 @@ struct SubmitCommand: AsyncParsableCommand {
                 printLine(handle.id)
                 return
             }
-            let result = await handle.result()
+            let result = await resultOrInterrupt(handle)
             if result.status == .ok {
                 printLine(result.body.text)
             } else {
@@ -134,191 +138,32 @@ struct SubmitCommand: AsyncParsableCommand {
             }
         }
     }
-}
 
-/// `conveyor submit NAME --input FILE`: pipelined tasks, one result line each as it arrives.
-struct BatchSubmitter: Sendable {
-    let producer: Producer
-    let name: String
-    let options: TaskOptions
-
-    private final class Tally: Sendable {
-        let counts = Mutex<[String: Int]>([:])
-        let done = Atomic<Int>(0)
-        func add(_ status: String) {
-            counts.withLock { $0[status, default: 0] += 1 }
-            done.add(1, ordering: .relaxed)
+    /// The task's result; or, at the first Ctrl-C, the task cancelled if it still waits at the
+    /// broker (not with --keep-on-interrupt), a line that says what became of it, and exit 130.
+    private func resultOrInterrupt(_ handle: TaskHandle) async -> TaskResult {
+        let interruption = Interruption { "interrupted again: exiting now; task \(handle.id) is left at the broker as it is" }
+        defer { interruption.end() }
+        let first = OneShot<TaskResult?>()
+        handle.whenDone { first.set($0) }
+        interruption.first.whenSet { _ in first.set(nil) }
+        if let result = await first.wait() { return result }
+        if keepOnInterrupt {
+            printError("interrupted: task \(handle.id) stays at the broker (--keep-on-interrupt); `conveyor status \(handle.id)` follows it")
+            Glibc.exit(ExitStatus.interrupted)
         }
-    }
-
-    /// The lines of `input` (a file, or - for standard input), one task's args each.
-    static func lines(of input: String) throws -> [Substring] {
-        let lines: [Substring]
-        if input == "-" {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        } else {
-            guard let data = FileManager.default.contents(atPath: input) else {
-                printError("error: cannot read --input file '\(input)'")
-                throw ExitCode.failure
-            }
-            lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let outcome = OneShot<CancelOutcome>()
+        Task { outcome.set((try? await handle.cancel()) ?? .unrecognized) }
+        Task {
+            try? await Task.sleep(for: .seconds(3))
+            outcome.set(.unrecognized)
         }
-        // A final newline does not make an extra task.
-        return lines.last?.isEmpty == true ? Array(lines.dropLast()) : lines
-    }
-
-    /// The output line of a line (0-based `index`) that is not valid JSON.
-    static func invalidLine(index: Int, error: any Error) -> String {
-        #"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("line \(index + 1): not valid JSON: \(error)"))}"#
-    }
-
-    /// Runs the batch, one task per line of `tasks`; returns how many tasks did not succeed.
-    func run(_ tasks: [Substring]) async throws -> Int {
-        let tally = Tally()
-        let started = ContinuousClock.now
-        let progress = isatty(2) != 0 ? Progress(total: tasks.count, tally: tally, started: started) : nil
-        progress?.start()
-        // Batches of up to 256 lines: each is one lock, one wake-up and one wait for acceptance in
-        // the producer, which keeps at most its window in flight; each result is printed from a
-        // `whenDone` callback as it arrives.
-        let finished = Finished(expected: tasks.count)
-        let batchSize = max(1, min(256, producer.configuration.window))
-        var start = 0
-        let unreachable = UnreachableNote()
-        while start < tasks.count {
-            // A broker that cannot be reached is said once, at once, not once per line.
-            if let reason = unreachable.reason {
-                progress?.stop()
-                try ExitStatus.exitIfUnreachable(reason)
-            }
-            let end = min(start + batchSize, tasks.count)
-            var indexes: [Int] = []
-            var submissions: [TaskSubmission] = []
-            for index in start..<end {
-                let line = String(tasks[index])
-                do {
-                    try JSONValidator.validate(Array(line.utf8))
-                } catch {
-                    printLine(Self.invalidLine(index: index, error: error))
-                    tally.add("error")
-                    finished.one()
-                    continue
-                }
-                indexes.append(index)
-                submissions.append(TaskSubmission(name, json: RawJSON(line), options: options))
-            }
-            start = end
-            guard !submissions.isEmpty else { continue }
-            do {
-                let handles = try await producer.submit(batch: submissions)
-                for (index, handle) in zip(indexes, handles) {
-                    handle.whenDone { result in
-                        if ExitStatus.isUnreachable(result.errorMessage) {
-                            unreachable.note(result.errorMessage)
-                            tally.add("error")
-                            finished.one()
-                            return
-                        }
-                        printLine(Self.line(index: index, result: result))
-                        tally.add(result.status.rawValue)
-                        finished.one()
-                    }
-                }
-            } catch {
-                for index in indexes {
-                    printLine(#"{"index":\#(index),"status":"error","error":\#(JSONText.quoted("\(error)"))}"#)
-                    tally.add("error")
-                    finished.one()
-                }
-            }
+        switch await outcome.wait() {
+        case .cancelled: printError("interrupted: task \(handle.id) was cancelled while it waited at the broker")
+        case .done: printError("interrupted: task \(handle.id) had just finished; `conveyor status \(handle.id)` has its result")
+        case .running: printError("interrupted: task \(handle.id) is running and finishes at the broker; `conveyor status \(handle.id)` will have its result")
+        default: printError("interrupted: the broker did not say whether task \(handle.id) was cancelled; `conveyor status \(handle.id)` tells")
         }
-        await finished.wait()
-        progress?.stop()
-        try ExitStatus.exitIfUnreachable(unreachable.reason)
-        let elapsed = started.duration(to: .now).seconds
-        let counts = tally.counts.withLock { $0 }
-        let summary = TaskStatus.allCases.compactMap { status in counts[status.rawValue].map { "\(status.rawValue) \($0)" } }
-        let rate = elapsed > 0 ? Double(tasks.count) / elapsed : 0
-        printError("\(tasks.count) task\(tasks.count == 1 ? "" : "s"): \(summary.joined(separator: ", ")) in \(String(format: "%.2f", elapsed)) s (\(String(format: "%.0f", rate)) tasks/s)")
-        return tasks.count - (counts["ok"] ?? 0)
-    }
-
-    /// Counts tasks answered (printed) and wakes the waiter once all are: an atomic count per
-    /// task, and a ``OneShot`` set by the last one.
-    private final class Finished: Sendable {
-        private let count = Atomic<Int>(0)
-        private let expected: Int
-        private let all = OneShot<Void>()
-
-        init(expected: Int) {
-            self.expected = expected
-            if expected == 0 { all.set(()) }
-        }
-
-        func one() {
-            if count.add(1, ordering: .acquiringAndReleasing).newValue == expected { all.set(()) }
-        }
-
-        func wait() async { await all.wait() }
-    }
-
-    /// Built by hand rather than encoded: the result is the task's own JSON, copied in untouched,
-    /// and this runs once per task.
-    static func line(index: Int, result: TaskResult) -> String {
-        var text = #"{"index":\#(index),"id":\#(JSONText.quoted(result.id)),"status":"\#(result.status.rawValue)""#
-        if result.status == .ok {
-            text += #","result":\#(result.body.text)"#
-        } else {
-            text += #","error":\#(JSONText.quoted(result.errorMessage ?? result.body.text))"#
-        }
-        if let info = result.info, info.pid != nil {
-            let worker = ResultInfo(host: info.host, pid: info.pid, thread: info.thread, process: info.process)
-            text += #","worker":\#(worker.json)"#
-        }
-        if let attempts = result.info?.attempts { text += #","attempts":\#(attempts)"# }
-        return text + "}"
-    }
-
-    /// A progress bar with rate and ETA on standard error.
-    private final class Progress: Sendable {
-        let total: Int
-        let tally: Tally
-        let started: ContinuousClock.Instant
-        let running = Atomic<Bool>(false)
-
-        init(total: Int, tally: Tally, started: ContinuousClock.Instant) {
-            self.total = total
-            self.tally = tally
-            self.started = started
-        }
-
-        func start() {
-            running.store(true, ordering: .relaxed)
-            Thread.detachNewThread { [self] in
-                while running.load(ordering: .relaxed) {
-                    draw()
-                    Thread.sleep(forTimeInterval: 0.2)
-                }
-            }
-        }
-
-        func stop() {
-            running.store(false, ordering: .relaxed)
-            draw()
-            FileHandle.standardError.write(Data("\n".utf8))
-        }
-
-        func draw() {
-            let done = tally.done.load(ordering: .relaxed)
-            let elapsed = started.duration(to: .now).seconds
-            let rate = elapsed > 0 ? Double(done) / elapsed : 0
-            let eta = rate > 0 ? Double(total - done) / rate : 0
-            let width = 30
-            let filled = total > 0 ? width * done / total : width
-            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            let text = String(format: "\r[%@] %d/%d  %.0f tasks/s  ETA %.1f s ", bar, done, total, rate, eta)
-            FileHandle.standardError.write(Data(text.utf8))
-        }
+        Glibc.exit(ExitStatus.interrupted)
     }
 }
