@@ -30,6 +30,7 @@ public final class Consumer: Service, Sendable {
     /// Wakes the I/O thread from its poll: for results, and for a stop.
     private let wakeup = Wakeup()
     private let stopFlag: StopFlag
+    private let stopNowFlag: StopFlag
     private let runState = ServiceRunState(service: "consumer")
     private let host = hostName()
     private let pid = Int(getpid())
@@ -48,6 +49,7 @@ public final class Consumer: Service, Sendable {
         self.registry = registry
         self.logger = logger
         stopFlag = StopFlag(onSet: { [wakeup] in wakeup.signal() })
+        stopNowFlag = StopFlag(onSet: { [wakeup] in wakeup.signal() })
     }
 
     /// Connects to the broker, announces the consumer, and serves tasks until a graceful shutdown
@@ -72,13 +74,25 @@ public final class Consumer: Service, Sendable {
         stopFlag.set()
     }
 
+    /// Stops at once (an operator's second Ctrl-C): hands back the tasks it has not started, sends
+    /// the results it has, and leaves the broker without waiting for running tasks, which the
+    /// broker gives to another consumer (their attempt counts). ``run()`` then throws
+    /// ``DrainTimedOut`` (the abandoned threads cannot be joined: exit the process).
+    public func stopNow() {
+        stopNowFlag.set()
+        stopFlag.set()
+    }
+
+    /// Whether ``stopNow()`` was called.
+    public var isStoppingNow: Bool { stopNowFlag.isSet }
+
     /// The I/O thread: the pool, the loop, and how the pool ends.
     private func serve() throws {
         let outboxes = ResultOutboxes(threads: configuration.threads, wakeup: wakeup)
         let pool = ThreadPool(threads: configuration.threads)
         do {
             let loop = try ConsumerLoop(configuration: configuration, registry: registry, logger: logger, pool: pool,
-                                        outboxes: outboxes, stop: stopFlag, host: host, pid: pid)
+                                        outboxes: outboxes, stop: stopFlag, stopNow: stopNowFlag, host: host, pid: pid)
             try loop.run()
         } catch let error as StuckHandler {
             // Joining the pool would wait forever on the stuck thread: leave it to the process exit.

@@ -19,6 +19,9 @@ final class ConsumerLoop {
     private let runner: TaskRunner
     private let outboxes: ResultOutboxes
     private let stop: StopFlag
+    /// Set with `stop` by ``Consumer/stopNow()``: the drain hands back what has not started and
+    /// ends at once, without waiting for running tasks (the broker requeues them).
+    private let stopNow: StopFlag
     private let host: String
     private let pid: Int
 
@@ -43,7 +46,7 @@ final class ConsumerLoop {
     static let spinBelowNanoseconds: UInt64 = 20_000
 
     init(configuration: ConsumerConfiguration, registry: TaskRegistry, logger: Logger, pool: ThreadPool,
-         outboxes: ResultOutboxes, stop: StopFlag, host: String, pid: Int) throws {
+         outboxes: ResultOutboxes, stop: StopFlag, stopNow: StopFlag, host: String, pid: Int) throws {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
@@ -51,6 +54,7 @@ final class ConsumerLoop {
         self.pool = pool
         self.outboxes = outboxes
         self.stop = stop
+        self.stopNow = stopNow
         self.host = host
         self.pid = pid
         runner = TaskRunner(configuration: configuration, registry: registry, logger: logger, outboxes: outboxes,
@@ -74,11 +78,15 @@ final class ConsumerLoop {
         try perform { machine in try machine.start() }
         while true {
             if stop.isSet && machine.acceptsWork {
-                logger.info("consumer draining", metadata: ["tasks.running": "\(machine.held)"])
+                logger.notice("consumer draining: running tasks finish (up to the drain timeout), unstarted ones go back to the broker; a second signal stops at once", metadata: [
+                    "tasks.held": "\(machine.held)", "drain_timeout_s": "\(configuration.drainTimeout.milliseconds / 1000)",
+                ])
                 try perform { machine in try machine.beginDrain(now: monotonicNanoseconds()) }
             }
             if case .draining = machine.state {
-                try perform { machine in try machine.finishDrain(now: monotonicNanoseconds()) ?? [] }
+                // Stopping now: the deadline counts as passed, so the drain ends at this turn.
+                let now = stopNow.isSet ? UInt64.max : monotonicNanoseconds()
+                try perform { machine in try machine.finishDrain(now: now) ?? [] }
             }
             if case .stopped(let reason) = machine.state { return try end(reason) }
             try turn()

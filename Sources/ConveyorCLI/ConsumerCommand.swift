@@ -107,8 +107,14 @@ struct ConsumerCommand: AsyncParsableCommand {
         ) { index in passed + ["--process-index", "\(index)"] }
         // A child that cannot work as configured (the wrong port, another protocol) stops them all.
         configuration.stopStatus = Consumer.misconfiguredExitCode
+        let supervisor = Supervisor(configuration: configuration, logger: logger)
         do {
-            try await ConveyorServices.run([Supervisor(configuration: configuration, logger: logger)], logger: logger)
+            // The first signal drains the children (the supervisor's SIGTERM); a second one is
+            // passed on, and each child stops at once, handing back what it has not started.
+            try await ConveyorServices.run([supervisor], logger: logger, again: {
+                printError("stopping now: each process hands back the tasks it has not started and exits; running tasks go back to the broker, which gives them to another consumer")
+                supervisor.signalChildren(SIGTERM)
+            })
         } catch let error as Supervisor.ChildMisconfigured {
             printError("error: \(error)")
             Self.exitProcess(Consumer.misconfiguredExitCode)
@@ -142,14 +148,21 @@ struct ConsumerCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
-        var services: [any Service] = [Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)]
+        let consumer = Consumer(configuration: configuration, registry: BuiltinTasks.registry, logger: logger)
+        var services: [any Service] = [consumer]
         if processIndex != nil {
             // A supervised child drains and exits if its supervisor disappears (even by SIGKILL),
             // rather than run on as an orphan: through SIGTERM, the path a signal from outside takes.
             services.append(ParentProcessWatch(logger: logger) { _ = kill(getpid(), SIGTERM) })
         }
         do {
-            try await ConveyorServices.run(services, logger: logger)
+            try await ConveyorServices.run(services, logger: logger, again: {
+                // A second signal: no more waiting for running tasks.
+                if processIndex == nil {
+                    printError("stopping now: handing back the tasks not started; running tasks go back to the broker, which gives them to another consumer")
+                }
+                consumer.stopNow()
+            })
         } catch let error as Consumer.StuckHandler {
             logger.critical("exiting for replacement", metadata: ["reason": "\(error)"])
             // The stuck thread cannot be joined or killed; ending the process is the only way out.
@@ -160,6 +173,9 @@ struct ConsumerCommand: AsyncParsableCommand {
         } catch let error as Consumer.ProtocolMismatch {
             printError("error: \(error)")
             Self.exitProcess(Consumer.misconfiguredExitCode)
+        } catch let error as Consumer.DrainTimedOut where consumer.isStoppingNow {
+            logger.notice("consumer stopped at once", metadata: ["tasks.abandoned": "\(error.abandoned)"])
+            Self.exitProcess(ExitStatus.interrupted)
         } catch let error as Consumer.DrainTimedOut {
             logger.warning("exiting with work abandoned", metadata: ["reason": "\(error)"])
             Self.exitProcess(1)

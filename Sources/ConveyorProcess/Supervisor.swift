@@ -59,6 +59,8 @@ public final class Supervisor: Service, Sendable {
     private let logger: Logger
     private let runState = ServiceRunState(service: "supervisor")
     private let misconfigured = Mutex<Int32?>(nil)
+    /// The pid of each running child, by index: for ``signalChildren(_:)``.
+    private let children = Mutex<[Int: pid_t]>([:])
 
     /// - Parameters:
     ///   - configuration: what to run; `count` must be at least 1.
@@ -97,6 +99,12 @@ public final class Supervisor: Service, Sendable {
         if let status = misconfigured.withLock({ $0 }) { throw ChildMisconfigured(status: status) }
     }
 
+    /// Sends `signal` to every running child: a second SIGTERM after the first (which the
+    /// teardown sends) asks a consumer to stop at once rather than drain.
+    public func signalChildren(_ signal: Int32) {
+        for pid in children.withLock({ Array($0.values) }) { _ = kill(pid, signal) }
+    }
+
     /// Thrown by ``run()`` when a child exited with ``Configuration/stopStatus``.
     public struct ChildMisconfigured: Error, CustomStringConvertible {
         public let status: Int32
@@ -109,6 +117,10 @@ public final class Supervisor: Service, Sendable {
         var options = PlatformOptions()
         // Run when the task is cancelled while the child runs; always ends with SIGKILL.
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: configuration.shutdownGrace)]
+        // A process group of its own: a terminal's Ctrl-C reaches the supervisor only, which
+        // passes it on (SIGTERM: drain; a second one: stop at once) instead of each child taking
+        // the terminal's signal and the supervisor's besides.
+        options.processGroupID = 0
         var backoff: Duration?
         while !Task.isCancelled {
             let started = ContinuousClock.now
@@ -117,11 +129,14 @@ public final class Supervisor: Service, Sendable {
                 let result = try await Subprocess.run(
                     .path(.init(configuration.executable)), arguments: Arguments(configuration.arguments(index)),
                     platformOptions: options, input: .none, output: .currentStandardOutput, error: .currentStandardError
-                ) { [logger] execution in
+                ) { [logger, self] execution in
+                    // Until the run returns, after the child has exited (below).
+                    self.children.withLock { $0[index] = execution.processIdentifier.value }
                     logger.info("supervised process started", metadata: [
                         "process": "\(index)", "consumer.pid": "\(execution.processIdentifier.value)",
                     ])
                 }
+                children.withLock { $0[index] = nil }
                 status = "\(result.terminationStatus)"
                 if let stop = configuration.stopStatus, case .exited(let code) = result.terminationStatus, code == stop {
                     logger.error("supervised process cannot work as configured; stopping", metadata: [
@@ -130,6 +145,7 @@ public final class Supervisor: Service, Sendable {
                     return code
                 }
             } catch {
+                children.withLock { $0[index] = nil }
                 if Task.isCancelled { break }
                 logger.error("could not start supervised process", metadata: ["process": "\(index)", "error": "\(error)"])
                 status = "not started"
