@@ -84,6 +84,12 @@ final class BatchState: Sendable {
         }
     }
 
+    /// Submitted tasks that are done but whose line is not printed yet.
+    var unprinted: Int {
+        let submitted = position.withLock { $0.tasks }
+        return max(0, submitted - inFlight.notDone().count - tally.answered)
+    }
+
     /// What the first interrupt left, on one line per kind.
     func interruptSummary(keeping: Bool, elapsed: Double) -> String {
         let position = position.withLock { $0 }

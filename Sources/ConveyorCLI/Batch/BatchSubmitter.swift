@@ -124,6 +124,10 @@ struct BatchSubmitter: Sendable {
                 cancelled.set(())
             }
             await Self.wait(for: cancelled, until: deadline)
+            // A result can wake its waiter here before its callback has printed its line.
+            while ContinuousClock.now < deadline, state.unprinted > 0 {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
         }
         // A submit in progress when the signal came: let it return, so its tasks are counted.
         if state.position.withLock({ $0.inSubmit }) > 0 { await Self.wait(for: loopEnded, until: deadline) }
