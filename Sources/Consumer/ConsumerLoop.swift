@@ -187,6 +187,16 @@ final class ConsumerLoop {
             } else {
                 jobs.forEach { $0.cancel() }
             }
+        case .revoke:
+            // Give back what has not started (a DONE `requeue` each, with the next results);
+            // a task that started runs on, and the broker hears nothing more of the REVOKE.
+            for group in envelope.groups {
+                let id = group[group.startIndex].string
+                if let job = pool.takePending(id: id) {
+                    logger.debug("task revoked before it started", metadata: ["task.id": "\(id)"])
+                    job.cancel()
+                }
+            }
         case .heartbeat:
             break
         case .disconnect:
@@ -348,7 +358,7 @@ final class ConsumerLoop {
         let info = ReadyInfo(capacity: capacity, tasks: registry.names, host: host, pid: pid,
                              threads: configuration.threads, process: configuration.processIndex,
                              heartbeatMilliseconds: configuration.heartbeatInterval.milliseconds,
-                             update: update ? true : nil)
+                             update: update ? true : nil, capabilities: [Capability.revoke.rawValue])
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var message = OutgoingMessage(.ready)

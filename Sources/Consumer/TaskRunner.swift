@@ -69,7 +69,8 @@ struct TaskRunner: Sendable {
             },
             cancel: { [outboxes] in
                 outboxes.post(Completed(id: id, status: .requeue, body: [], info: Completed.noInfo, elapsedNanoseconds: nil))
-            })
+            },
+            taskID: id)
     }
 
     /// The info frame of a result, through ``ResultInfo/appendJSON(to:)``.

@@ -28,6 +28,8 @@ public final class ThreadPool: @unchecked Sendable {
     struct Job {
         let run: @Sendable (WorkerContext) -> Void
         let cancel: @Sendable () -> Void
+        /// The task it runs, when it runs one: for ``takePending(id:)``.
+        var taskID: String?
     }
 
     /// Starts `threads` worker threads at once.
@@ -118,6 +120,14 @@ public final class ThreadPool: @unchecked Sendable {
         let taken = Array(jobs.suffix(count))
         jobs.removeLast(taken.count)
         return taken
+    }
+
+    /// Removes and returns the job of task `id` if it has not started (REVOKE).
+    func takePending(id: String) -> Job? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let index = jobs.firstIndex(where: { $0.taskID == id }) else { return nil }
+        return jobs.remove(at: index)
     }
 
     /// Removes and returns the jobs that have not started (used when draining).

@@ -24,7 +24,7 @@ func withBrokerClient<T>(
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Print where a task stands (queued, running, done, unknown) and its result when done.")
+        commandName: "status", abstract: "Print where a task stands (queued, reserved, running, done, unknown) and its result when done.")
 
     @Argument(help: "The task id.") var id: String
     @OptionGroup var endpoint: BrokerEndpointOptions
@@ -46,7 +46,7 @@ struct StatusCommand: AsyncParsableCommand {
 struct CancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel",
-        abstract: "Cancel a queued task. A running task cannot be cancelled; the answer says so.",
+        abstract: "Cancel a waiting task: queued, or reserved in a consumer's prefetch buffer. A task on a thread runs on; the answer says so.",
         discussion: "Prints cancelled, running, done or unknown; exits 0 only for cancelled.")
 
     @Argument(help: "The task id.") var id: String
@@ -82,10 +82,28 @@ struct StatsCommand: AsyncParsableCommand {
         abstract: "Print the broker's statistics: queued per task name, consumers with pid, threads and free credit, tasks in flight, totals, dead letters.")
 
     @Flag(help: "Print the broker's JSON as it sent it.") var json = false
+    @Option(name: [.customShort("w"), .long], help: "Print the statistics again every SECONDS until Ctrl-C (on a terminal, in place).")
+    var watch: Double?
     @OptionGroup var endpoint: BrokerEndpointOptions
     @OptionGroup var logging: LoggingOptions
 
+    func validate() throws {
+        if let watch, watch < 0.1 { throw ValidationError("--watch must be at least 0.1 seconds") }
+    }
+
     func run() async throws {
+        if let watch {
+            try await withBrokerClient(endpoint, logging, label: "conveyor.stats") { producer in
+                let terminal = isatty(1) != 0
+                while true {
+                    let text = json ? try await producer.statsJSON().text : StatsFormatter.format(try await producer.stats())
+                    // On a terminal: home, the statistics, clear what is left of the screen.
+                    printLine(terminal ? "\u{1B}[H" + text + "\u{1B}[J" : text)
+                    try await Task.sleep(for: .milliseconds(Int(watch * 1000)))
+                }
+            }
+            return
+        }
         if json {
             // The exact bytes, so that fields newer than this build are not lost.
             printLine(try await withBrokerClient(endpoint, logging, label: "conveyor.stats") { try await $0.statsJSON() }.text)
@@ -104,7 +122,17 @@ enum StatsFormatter {
         let queued = stats.queued.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         lines.append("queued: \(stats.queuedTotal)" + (queued.isEmpty ? "" : "  (" + queued.joined(separator: ", ") + ")"))
         if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
-        lines.append("running: \(stats.running)")
+        let reserved = stats.reserved ?? 0
+        lines.append("running: \(stats.running - reserved)" + (stats.reserved.map { "\nreserved: \($0) (in consumers' prefetch buffers, not started; cancel takes them back)" } ?? ""))
+        if let ages = stats.oldestQueuedAge, let oldest = ages.max(by: { $0.value < $1.value }) {
+            lines.append(String(format: "oldest queued: %.1f s (%@)", oldest.value, oldest.key))
+        }
+        if let uptime = stats.uptime {
+            var line = String(format: "uptime: %.0f s", uptime)
+            if let rate = stats.completedRate10s { line += String(format: "; finished %.1f tasks/s over 10 s", rate) }
+            if let rate = stats.completedRate60s { line += String(format: ", %.1f over 60 s", rate) }
+            lines.append(line)
+        }
         lines.append("producers: \(stats.producers)" + (stats.security?.producerIdentities.map { identities in
             identities.isEmpty ? "" : "  (" + identities.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
         } ?? ""))
@@ -123,7 +151,7 @@ enum StatsFormatter {
         lines.append("results kept: \(stats.resultsKept)")
         lines.append("consumers: \(stats.consumers.count)")
         for consumer in stats.consumers {
-            lines.append("  pid \(consumer.pid) on \(consumer.host)" + (consumer.identity.map { " as \($0)" } ?? "") + ": threads \(consumer.threads), in flight \(consumer.inFlight), free credit \(consumer.freeCredit), completed \(consumer.completed)"
+            lines.append("  pid \(consumer.pid) on \(consumer.host)" + (consumer.identity.map { " as \($0)" } ?? "") + ": threads \(consumer.threads), running \(min(consumer.inFlight, consumer.threads)), reserved \(max(0, consumer.inFlight - consumer.threads)), free credit \(consumer.freeCredit), completed \(consumer.completed)"
                 + (consumer.leasesExpired.map { $0 > 0 ? ", leases expired \($0)" : "" } ?? "")
                 + (consumer.quarantined == true ? ", QUARANTINED (its leases keep running out: no new tasks until it answers one)" : ""))
         }

@@ -107,8 +107,19 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// Tasks waiting, per name.
     public var queued: [String: Int]
     public var queuedTotal: Int
-    /// Tasks dispatched and not yet answered.
+    /// Tasks dispatched and not yet answered, reserved ones included.
     public var running: Int
+    /// Of ``running``, the tasks waiting in a consumer's prefetch buffer (every thread of that
+    /// consumer busy with earlier ones); absent from older brokers.
+    public var reserved: Int?
+    /// Seconds the oldest waiting task of each name has waited since it was accepted (what an
+    /// autoscaler wants beside the queue length); absent from older brokers.
+    public var oldestQueuedAge: [String: Double]?
+    /// Tasks finished per second over the last 10 s and the last 60 s (or since the start, when
+    /// shorter), and seconds since the broker started; absent from older brokers.
+    public var completedRate10s: Double?
+    public var completedRate60s: Double?
+    public var uptime: Double?
     public var consumers: [Consumer]
     /// Producers heard from within the result retention.
     public var producers: Int
@@ -138,7 +149,11 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public var resultBytes: Int?
 
     enum CodingKeys: String, CodingKey {
-        case queued, running, consumers, producers, totals
+        case queued, running, reserved, consumers, producers, totals
+        case oldestQueuedAge = "oldest_queued_age_s"
+        case completedRate10s = "completed_per_s_10s"
+        case completedRate60s = "completed_per_s_60s"
+        case uptime = "uptime_s"
         case queuedTotal = "queued_total"
         case resultsKept = "results_kept"
         case deadLetters = "dead_letters"

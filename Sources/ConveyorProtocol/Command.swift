@@ -45,6 +45,11 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case done = 0x23
     /// Consumer → broker (version 3): the ids of tasks it still holds, whose leases it renews.
     case renew = 0x24
+    /// Broker → consumer (version 3, capability `revoke`): give back these tasks (one id per
+    /// frame) if they have not started; the consumer answers each one it still held unstarted
+    /// with a DONE of status `requeue`, and the broker ends it `cancelled`. A task that started
+    /// runs on.
+    case revoke = 0x25
 
     public var description: String {
         switch self {
@@ -68,6 +73,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .dispatch: "DISPATCH"
         case .done: "DONE"
         case .renew: "RENEW"
+        case .revoke: "REVOKE"
         case .purge: "PURGE"
         case .purgeReply: "PURGE_REPLY"
         case .read: "READ"
@@ -80,7 +86,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
         switch self {
-        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice: .v3
+        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke: .v3
         default: .v2
         }
     }
@@ -91,7 +97,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .submit, .result, .dispatch, .done: 4
         case .rejected: 2
-        case .accepted, .renew: 1
+        case .accepted, .renew, .revoke: 1
         default: nil
         }
     }
@@ -152,8 +158,12 @@ public enum CancelOutcome: String, Sendable, Codable {
 /// Where a task stands, as answered to `STATUS`.
 public enum TaskState: String, Sendable, Codable {
     case queued, running, done, unknown
+    /// Dispatched to a consumer that holds it in its prefetch buffer, not started: every thread
+    /// of that consumer has an earlier task (version 3.1; sent as `running` to older peers).
+    /// `cancel` takes it back.
+    case reserved
     /// Never sent: what a receiver makes of a state word it does not know (the next versions add
-    /// `scheduled` and `reserved`). The broker holds the task and it is not finished: only `done`
+    /// `scheduled`). The broker holds the task and it is not finished: only `done`
     /// means finished and only `unknown` means not held (docs/PROTOCOL.md §4.6).
     case unrecognized
 

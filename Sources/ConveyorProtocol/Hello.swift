@@ -129,6 +129,9 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Codable, CustomS
     }
     public var description: String { rawValue }
 
+    /// A consumer that gives back a prefetched task it has not started when the broker sends
+    /// REVOKE (announced in READY's `capabilities`): `cancel` then works on reserved tasks.
+    public static let revoke = Capability(rawValue: "revoke")
     /// Reserved: the `not_before` option (run at a wall-clock time).
     public static let notBefore = Capability(rawValue: "not_before")
     /// Reserved: the `unique_key` option.

@@ -13,16 +13,19 @@ public struct ReadyInfo: Sendable, Codable, Equatable {
     /// `true` when this only changes the capacity of a consumer the broker knows: a broker that
     /// does not know the sender answers `DISCONNECT` instead of registering it.
     public var update: Bool?
+    /// Optional features of this consumer (``Capability``), e.g. `revoke`; absent from older ones.
+    public var capabilities: [String]?
 
     enum CodingKeys: String, CodingKey {
         case capacity, tasks, host, pid, threads, process
         case heartbeatMilliseconds = "heartbeat_ms"
-        case update
+        case update, capabilities
     }
 
     public init(capacity: Int, tasks: [String], host: String, pid: Int, threads: Int, process: Int? = nil,
-                heartbeatMilliseconds: Int? = nil, update: Bool? = nil) {
+                heartbeatMilliseconds: Int? = nil, update: Bool? = nil, capabilities: [String]? = nil) {
         self.update = update
+        self.capabilities = capabilities
         self.capacity = capacity
         self.tasks = tasks
         self.host = host

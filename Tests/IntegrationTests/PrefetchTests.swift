@@ -1,3 +1,4 @@
+import ConveyorProcess
 import ConveyorProtocol
 import ConveyorTesting
 import Foundation
@@ -179,6 +180,41 @@ struct ConsumerPrefetchTests {
             #expect(sampler.capacities.allSatisfy { $0 == 2 }, "capacities seen: \(Set(sampler.capacities))")
             #expect(sampler.inFlight.allSatisfy { $0 <= 2 }, "in flight seen: \(Set(sampler.inFlight))")
             #expect(!consumer.output.contains { $0.contains("new capacity") })
+        }
+    }
+
+    @Test("a prefetched task shows as reserved, cancel takes it back from the consumer at once, and stats count running and reserved apart")
+    func reservedTasksCanBeCancelled() async throws {
+        try await withCluster(.init(consumers: 0)) { cluster in
+            _ = try cluster.startConsumer(threads: 1, arguments: ["--prefetch", "4"])
+            try await cluster.waitForConsumers(1)
+            func cli(_ arguments: [String]) throws -> (Int32?, [String]) {
+                let process = try ManagedProcess(name: "cli", executable: cluster.executable, arguments: arguments + ["--broker", cluster.frontend])
+                let status = process.waitForExit(timeout: .seconds(20))
+                _ = process.waitForLine(timeout: .milliseconds(200)) { _ in false }
+                return (status, process.output)
+            }
+            for n in 1...4 {
+                #expect(try cli(["submit", "sleep", #"{"ms":3000}"#, "--no-wait", "--id", "r\(n)"]).0 == 0)
+            }
+            // t1 on the one thread; the others wait in the consumer's buffer.
+            let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+            while try await cluster.stats().running < 4, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try cli(["status", "r1"]).1.contains { $0.contains(#""state":"running""#) })
+            #expect(try cli(["status", "r3"]).1.contains { $0.contains(#""state":"reserved""#) })
+            let asked = ContinuousClock.now
+            let (cancelStatus, cancelOutput) = try cli(["cancel", "r3"])
+            #expect(cancelStatus == 0 && cancelOutput.contains("cancelled"), "\(cancelOutput)")
+            #expect(asked.duration(to: .now) < .seconds(3), "answered once the consumer handed it back, not after r1")
+            #expect(try cli(["status", "r3"]).1.contains { $0.contains(#""status":"cancelled""#) })
+            let (runningStatus, runningOutput) = try cli(["cancel", "r1"])
+            #expect(runningStatus == 1 && runningOutput.contains("running"), "a task on a thread runs on: \(runningOutput)")
+            let stats = try await cluster.stats()
+            #expect(stats.running == 3 && stats.reserved == 2, "running \(stats.running), reserved \(stats.reserved ?? -1)")
+            let text = try cli(["stats"]).1
+            #expect(text.contains("running: 1") && text.contains { $0.hasPrefix("reserved: 2") }, "\(text)")
         }
     }
 }

@@ -158,6 +158,25 @@ extension BrokerEngine {
         }
         forgetQuietProducers(now: now)
         cancelForGoneProducers(now: now)
+        settleCancels(now: now)
+        sampleCompletions(now: now.monotonic)
+    }
+
+    /// Once a second: the completed count, for the rates in `STATS` (61 samples kept).
+    func sampleCompletions(now: UInt64) {
+        if let last = completionSamples.last, now &- last.at < 1_000_000_000 { return }
+        completionSamples.append((now, table.totals.completed))
+        if completionSamples.count > 61 { completionSamples.removeFirst() }
+    }
+
+    /// Tasks finished per second over the last `seconds` (or since the first sample).
+    func completionRate(over seconds: Int, now: UInt64) -> Double? {
+        guard let newest = completionSamples.last else { return nil }
+        let cutoff = now &- UInt64(seconds) * 1_000_000_000
+        let oldest = completionSamples.first { $0.at >= cutoff } ?? newest
+        let span = Double(now &- oldest.at) / 1e9
+        guard span >= 0.5 else { return nil }
+        return Double(table.totals.completed - oldest.completed) / span
     }
 
     /// Tasks with `cancel_on_disconnect` whose producer's connection is gone (it sent DISCONNECT,
@@ -209,6 +228,13 @@ extension BrokerEngine {
             delayed: table.delayedCount,
             longestTurnMilliseconds: Double(longestTurnSinceStats) / 1e6,
             longestTurnEverMilliseconds: Double(longestTurn) / 1e6)
+        statistics.reserved = table.reservedCount
+        let wall = wallClockNanoseconds()
+        statistics.oldestQueuedAge = table.queue.oldestAcceptance.mapValues { Double(wall > $0 ? wall - $0 : 0) / 1e9 }
+        let now = monotonicNanoseconds()
+        statistics.uptime = Double(now &- startedAt) / 1e9
+        statistics.completedRate10s = completionRate(over: 10, now: now)
+        statistics.completedRate60s = completionRate(over: 60, now: now)
         statistics.unreadBytes = outbox.unreadTotal
         statistics.repliesDropped = outbox.repliesDropped
         statistics.resultBytes = table.results.bytes

@@ -10,7 +10,9 @@ extension BrokerEngine {
         let reported: TaskState
         switch record?.state {
         case .queued?, .delayed?: reported = .queued
-        case .running?: reported = .running
+        case .running?:
+            // A version-2 peer knows no `reserved`; a version-3 one takes a state it does not know.
+            reported = version != .v2 && record.map(table.isReserved) == true ? .reserved : .running
         case .done?: reported = .done
         case nil: reported = .unknown
         }

@@ -1,6 +1,7 @@
 import ConveyorJournal
 import ConveyorProtocol
 import ConveyorSystem
+import DequeModule
 import Foundation
 import Logging
 import ZeroMQ
@@ -71,6 +72,11 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// The broker's connection counts, for `STATS` (`nil` in tests without sockets).
     var connections: ConnectionCounters?
     var accessLog = RateLimitedLog(interval: 1_000_000_000)
+    /// Cancels of reserved tasks waiting for their consumer to hand the task back (REVOKE), by
+    /// task id (BrokerEngine+Revoke.swift).
+    var pendingCancels: [String: PendingCancel] = [:]
+    /// (monotonic ns, tasks completed) once a second, for the rates in `STATS`.
+    var completionSamples = Deque<(at: UInt64, completed: Int)>()
 
     /// When the engine was made (monotonic ns).
     let startedAt = monotonicNanoseconds()
@@ -81,7 +87,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
         self.outbox = outbox
-        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .purge], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .purge, .revoke], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
@@ -126,10 +132,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                        route: route, key: key, version: version, access: access, now: now)
             }
         case .cancel:
-            var reply = OutgoingMessage(to: route, .cancelReply, version: version)
-            reply.append(envelope[0])
-            reply.append(table.cancel(envelope[0].string, now: now.wall).rawValue)
-            outbox.send(reply, on: .frontend)
+            cancel(envelope[0], route: route, version: version, now: now)
         case .status:
             if outbox.isDropping(to: key) {
                 // It is not reading: a reply (perhaps a large result) would only be dropped.

@@ -24,6 +24,9 @@ protocol BrokerOutbox: AnyObject {
     /// The producer with routing id `producer` now speaks `version`: RESULT messages to it are
     /// written in that version from now on.
     func producer(_ producer: [UInt8], speaks version: ProtocolVersion)
+    /// REVOKE of the task `id` to `consumer`, after any DISPATCH to it still gathered (so that
+    /// the consumer has the task before it is asked to give it back).
+    func revoke(_ id: String, on consumer: ConsumerRecord)
     /// A whole message of its own (a reply, ERROR, HEARTBEAT, DISCONNECT), sent in order.
     func send(_ message: OutgoingMessage, on side: BrokerSide)
     /// The producer with routing id `producer` reports `bytes` more of the broker's messages read

@@ -83,6 +83,13 @@ final class SocketOutbox: BrokerOutbox {
         }
     }
 
+    func revoke(_ id: String, on consumer: ConsumerRecord) {
+        if let message = consumer.takePending() { sendDispatch(message, to: consumer) }
+        var message = OutgoingMessage(to: consumer.key, .revoke, version: consumer.version)
+        message.append(id)
+        transmit(message, on: .backend)
+    }
+
     func result(id: String, _ stored: StoredResult, to key: [UInt8], redelivery: Bool) {
         let full = Self.appendResult(id: id, stored, to: &outgoingResults[
             key, default: OutgoingMessage(to: key, .result, version: producerVersions[key] ?? .current)])

@@ -106,6 +106,11 @@ struct PriorityBucket {
         }
     }
 
+    /// The first live task of each lane (each lane is first-in first-out): where the oldest is.
+    var heads: [TaskRecord] {
+        turn.compactMap { $0.tasks.first(where: \.isQueued) }
+    }
+
     /// Drops the entries of tasks no longer queued; returns how many are left.
     mutating func compact() -> Int {
         var left = 0
@@ -184,6 +189,21 @@ struct MemoryTaskQueue: TaskQueue {
 
     var countsByName: [String: Int] {
         queues.compactMapValues { $0.live > 0 ? $0.live : nil }
+    }
+
+    /// The earliest acceptance time (wall-clock ns) of a task waiting, by name: for the age of
+    /// the oldest queued task in `STATS`. Looks at the head of every lane, not every task.
+    var oldestAcceptance: [String: UInt64] {
+        var oldest: [String: UInt64] = [:]
+        for (name, queue) in queues where queue.live > 0 {
+            for bucket in queue.buckets.values {
+                for task in bucket.heads {
+                    let accepted = task.deadline &- UInt64(task.options.timeoutMilliseconds) &* 1_000_000
+                    oldest[name] = min(oldest[name] ?? .max, accepted)
+                }
+            }
+        }
+        return oldest
     }
 
     mutating func append(_ task: TaskRecord) {

@@ -20,6 +20,7 @@ final class TaskRecord {
     ///                                                            │ finish / fail / exhaust
     ///   queued, delayed ── cancel / expire ──▶ done ◀────────────┘        (and expire)
     ///   done ── evict ──▶ (forgotten)      done ── revive (dead-letter requeue) ──▶ new record, queued
+    ///   running ── revoke (cancelled while reserved; handed back unstarted) ──▶ done
     /// ```
     enum State: Equatable {
         /// Waiting for a consumer with credit. Allows: `dispatch` → running; `cancel`, `expire`,
@@ -33,8 +34,9 @@ final class TaskRecord {
         /// Allows: `finish`/`fail` → done; `retry` → delayed (attempts left) or done (none);
         /// `requeue` (handed back unstarted: the attempt does not count), `release` (its
         /// consumer lost: the attempt counts) and `reclaim` (its lease ran out: the attempt
-        /// counts) → queued; `exhaust` (lost too often) → done; `expire` → done. Not `cancel`: a
-        /// running task is not cancelled.
+        /// counts) → queued; `exhaust` (lost too often) → done; `expire` → done; `revoke` (a
+        /// cancel while it was reserved, and its consumer handed it back unstarted) → done. Not
+        /// `cancel` directly: a task on a thread is not cancelled.
         case running(consumer: [UInt8])
         /// Ended: the result is kept on the record while the retention keeps it. Allows only
         /// `evict` (the retention lets it go); a dead letter's `revive` makes a new record.
@@ -82,6 +84,9 @@ final class TaskRecord {
     private var laterDispatches: [[UInt8]] = []
     /// The result, once done, while the retention keeps it.
     var result: StoredResult?
+    /// Which dispatch of the broker sent it last (``TaskTable/isReserved(_:)``: a consumer starts
+    /// tasks in the order they came).
+    var dispatchNumber: UInt64 = 0
     /// The identity that submitted it, when clients are authenticated: its status and cancel are
     /// that identity's (and an admin's), and only it may resubmit the id. `nil` without client
     /// authentication, and for a dead letter requeued by an admin.

@@ -40,6 +40,13 @@ extension TaskTable {
         guard owned || (status.isFinal && task.wasDispatched(to: sender)) else { return .duplicate }
         if task.isQueued { queue.remove(task) }
         switch status {
+        case .requeue where revoking.remove(task.id) != nil:
+            // Handed back after a REVOKE: the producer's cancel takes effect.
+            move(task, to: .done)
+            counted(.revoke)
+            totals.cancelled += 1
+            finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, "cancelled while reserved by a consumer (it had not started)"), now: now)
+            return .applied(.revoke)
         case .requeue:
             move(task, to: .queued)
             if task.attempts > 0 { task.attempts -= 1 }

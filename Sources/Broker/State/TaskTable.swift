@@ -2,64 +2,6 @@ import ConveyorJournal
 import ConveyorProtocol
 import ZeroMQ
 
-/// The transitions of the task state machine: one ``TaskTable`` method each, and each one the
-/// unit a journal records (see ``TaskRecord/State`` for which state allows which).
-enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
-    /// (new) → queued (or straight on to running).
-    case accept
-    /// A resubmission of a task the broker holds: its state does not change, its results go to
-    /// the producer's new route from now on (a journal records that too).
-    case reroute
-    /// queued → running(c): sent to a consumer; an attempt starts.
-    case dispatch
-    /// running (or a late result while queued/delayed) → done with the handler's result.
-    case finish
-    /// running (or late) → done with an error result: the handler's final error, or a retry
-    /// when no attempts are left.
-    case fail
-    /// running → delayed: the handler failed and attempts are left.
-    case retry
-    /// running → queued: handed back unstarted by its consumer; the attempt does not count.
-    case requeue
-    /// running → queued: its consumer was lost; the attempt counts.
-    case release
-    /// running → done: its consumer was lost and the attempts for lost deliveries are used up.
-    case exhaust
-    /// delayed → queued: the backoff is over.
-    case promote
-    /// queued or delayed → done, cancelled by its producer.
-    case cancel
-    /// queued, delayed or running → done: the deadline passed.
-    case expire
-    /// done → forgotten: the result retention let it go.
-    case evict
-    /// A dead letter submitted again: a new record, queued.
-    case revive
-    /// running → queued: its lease ran out (its consumer neither answered nor renewed it); the
-    /// attempt counts, and its consumer's thread stays counted busy until it answers.
-    case reclaim
-
-    var description: String {
-        switch self {
-        case .accept: "accept"
-        case .reroute: "reroute"
-        case .dispatch: "dispatch"
-        case .finish: "finish"
-        case .fail: "fail"
-        case .retry: "retry"
-        case .requeue: "requeue"
-        case .release: "release"
-        case .exhaust: "exhaust"
-        case .promote: "promote"
-        case .cancel: "cancel"
-        case .expire: "expire"
-        case .evict: "evict"
-        case .revive: "revive"
-        case .reclaim: "reclaim"
-        }
-    }
-}
-
 /// Every task record and every consumer's credit, and the only place where a task changes state.
 ///
 /// No sockets and no clock: each method takes the time (`now`: wall-clock ns for task times,
@@ -77,6 +19,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     var results: ResultStore<TaskRecord>
     var deadLetters: DeadLetters
     private var sequence: UInt64 = 0
+    /// Dispatches so far: each dispatch's number orders a consumer's tasks (``isReserved(_:)``).
+    private var dispatches: UInt64 = 0
+    /// Ids of reserved tasks a producer cancelled, whose consumer was sent REVOKE: handed back
+    /// unstarted, such a task ends `cancelled` instead of going back to the queue.
+    var revoking: Set<String> = []
     /// Counters for `STATS`; the engine adds its own (rejected, duplicates, bad messages).
     var totals = BrokerStatistics.Totals()
     /// How often each ``TaskTransition`` happened, by raw value.
@@ -244,6 +191,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
         // A version-2 consumer cannot renew (RENEW is version 3): no lease, only the deadline.
         task.leaseExpiry = consumer.version == .v2 ? .max : now &+ consumer.leaseNanos
         task.recordDispatch(to: consumer.key)
+        dispatches &+= 1
+        task.dispatchNumber = dispatches
         consumer.inFlight.insert(task.id)
         counted(.dispatch)
         if journaling { journal.dispatched(id: task.id, attempts: task.attempts) }

@@ -28,6 +28,9 @@ final class RecordingOutbox: BrokerOutbox {
         dispatches.append(Dispatch(id: task.id, consumer: consumer.key, attempt: attempt))
     }
 
+    var revoked: [(id: String, consumer: [UInt8])] = []
+    func revoke(_ id: String, on consumer: ConsumerRecord) { revoked.append((id, consumer.key)) }
+
     func result(id: String, _ result: StoredResult, to producer: [UInt8], redelivery: Bool) {
         results.append(Delivery(id: id, status: result.status, producer: producer, redelivery: redelivery))
     }
