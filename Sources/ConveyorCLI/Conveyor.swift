@@ -13,7 +13,7 @@ struct Conveyor: AsyncParsableCommand {
         version: "\(version) (protocol \(ProtocolTag.currentText); serves \(ProtocolTag.supportedText.joined(separator: ", ")))",
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
-            CancelCommand.self, PurgeCommand.self, StatsCommand.self, DeadLettersCommand.self, JournalCommand.self, DemoCommand.self, BenchCommand.self,
+            CancelCommand.self, PurgeCommand.self, StatsCommand.self, DeadLettersCommand.self, FailuresCommand.self, JournalCommand.self, DemoCommand.self, BenchCommand.self,
             KeygenCommand.self,
         ])
 

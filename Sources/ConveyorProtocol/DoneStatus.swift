@@ -34,4 +34,7 @@ public enum DeadLetterAction: String, Sendable, CaseIterable, Codable {
     case requeue
     /// Forget the dead letter.
     case purge
+    /// List the recent failures (every task that ended without succeeding, dead letter or not),
+    /// newest first; the id field names a task name to list only those (empty: all). Version 3.
+    case failures
 }

@@ -73,6 +73,29 @@ extension Producer {
         return DeadLetterOutcome(action: reply.action ?? action, count: count)
     }
 
+    /// The broker's recent failures: tasks that ended without succeeding (`error`, `timeout`; not
+    /// `cancelled`), dead letters or not, newest first, the newest 1,000 at most; only those
+    /// named `name` when given.
+    /// - Throws: ``ProducerError/protocolError(_:)`` from a broker that does not keep them (it
+    ///   says the action is unknown), and as ``stats()``.
+    public func recentFailures(named name: String? = nil) async throws -> [RecentFailure] {
+        guard case .deadLetters(let json) = try await request(.deadLetters(.failures, id: name ?? ""), awaiting: .deadLetters) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a DEAD_LETTERS")
+        }
+        struct Reply: Decodable {
+            let failures: [RecentFailure]?
+            let error: String?
+        }
+        let reply: Reply
+        do {
+            reply = try JSONDecoder().decode(Reply.self, from: Data(json.bytes))
+        } catch {
+            throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY does not decode: \(error): \(json.text)")
+        }
+        if let error = reply.error { throw ProducerError.protocolError(error) }
+        return reply.failures ?? []
+    }
+
     /// Cancels every waiting task (queued, or waiting to retry) named `name` at the broker, each
     /// answered `cancelled`; running ones run on. For a queue whose producer is gone, say.
     /// - Returns: how many tasks were cancelled.

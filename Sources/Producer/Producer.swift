@@ -52,6 +52,8 @@ public final class Producer: Service, Sendable {
     let table: Mutex<RequestTable>
     /// Wakes the I/O thread out of its poll.
     let wakeup = Wakeup()
+    /// The broker's limit on a task's args, as its HELLO said (Producer+MessageLimit.swift).
+    let messageLimit = Mutex(MessageLimit())
     /// Read by the I/O loop between polls; set by shutdown and by cancellation of ``run()``.
     let stop = StopFlag()
     let runState = ServiceRunState(service: "producer")

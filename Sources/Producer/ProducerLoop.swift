@@ -66,12 +66,17 @@ extension Producer {
                     case .handled: break
                     case .resubmit: try resubmitPending(on: socket, reason: "the broker dropped replies while this producer did not read; resubmitting")
                     case .readRefused: reads.brokerTakesReads = false
+                    case .hello(let body):
+                        let held = brokerSaidHello(body)
+                        if !held.isEmpty { try send(held, on: socket) }
                     }
                 }
                 if reads.unreported >= Self.readReportBytes { reads.report(on: socket, now: monotonicNanoseconds()) }
             }
             let now = monotonicNanoseconds()
             reads.reportIfDue(on: socket, now: now)
+            let overdue = heldPastTheirWait(now: now)
+            if !overdue.isEmpty { try send(overdue, on: socket) }
             if now >= nextTick {
                 nextTick = now + Self.tick.nanoseconds
                 var alive = false
@@ -133,6 +138,8 @@ extension Producer {
             logger.warning("connection event out of order", metadata: ["error": "\(error)"])
             return
         }
+        // Every new connection asks the broker's limits (it may be another broker now).
+        if change == .connected { sendHello(on: socket) }
         switch action {
         case .none:
             logger.debug("connection to the broker", metadata: ["state": "\(connection.phase)"])
@@ -157,15 +164,29 @@ extension Producer {
         case resubmit
         /// The broker does not know READ (one from before it): stop sending it.
         case readRefused
+        /// The broker's HELLO, with its limits.
+        case hello(Frame)
     }
 
     private func send(_ requests: [Request], on socket: Socket) throws {
         if refusesSending() || failWhileUnreachable() { return }
         var submit: OutgoingMessage?
         var groups = 0
+        var refused: [Outcome] = []
+        defer { if !refused.isEmpty { table.withLock { $0.finish(refused) }.perform() } }
         for request in requests {
             switch request {
             case .submit(let id, let task):
+                // Every allowed limit is 1 KiB or more: smaller args need no look at it.
+                if task.args.count > 1024 {
+                    switch checkSize(request, id: id, size: task.args.count, now: monotonicNanoseconds()) {
+                    case .send: break
+                    case .held: continue
+                    case .refused(let outcome):
+                        refused.append(outcome)
+                        continue
+                    }
+                }
                 if submit == nil { submit = OutgoingMessage(.submit) }
                 submit!.append(id)
                 submit!.append(task.name)
@@ -255,6 +276,8 @@ extension Producer {
             table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .purgeReply:
             table.withLock { $0.answer(.purge, with: .success(.purge(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .hello:
+            return .hello(envelope[0])
         case .heartbeat, .disconnect:
             break
         case .error where envelope.refusesVersion(.current):

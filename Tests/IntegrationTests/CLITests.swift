@@ -305,4 +305,28 @@ struct CLITests {
         #expect(line.contains("protocol \(ProtocolTag.currentText)"), "\(line)")
         #expect(line.contains("serves CVY3, CVY2"), "\(line)")
     }
+
+    @Test("args over the broker's limit are refused at once, saying the limit, with no reconnect loop: one over the default 16 MiB, one over a broker's 1 MiB")
+    func oversizedArgsRefusedBeforeSending() async throws {
+        try await withCluster(.init(consumers: 1, threads: 1, brokerArguments: ["--max-message-size", "1048576"])) { cluster in
+            let big = #"{"blob":""# + String(repeating: "x", count: 20_000_000) + #""}"#
+            let medium = #"{"blob":""# + String(repeating: "y", count: 3_000_000) + #""}"#
+            let file = try inputFile([big, medium, #"{"n":1}"#], name: "oversized")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let started = ContinuousClock.now
+            let (status, output) = try run(cluster, ["submit", "echo", "--input", file.path, "--broker", cluster.frontend],
+                                           timeout: .seconds(60), lastLine: "tasks:")
+            #expect(status == 1, "\(output.suffix(4))")
+            #expect(started.duration(to: .now) < .seconds(20))
+            let lines = jsonLines(output)
+            let byIndex = Dictionary(uniqueKeysWithValues: lines.compactMap { line in (line["index"] as? Int).map { ($0, line) } })
+            for index in [0, 1] {
+                #expect(byIndex[index]?["status"] as? String == "rejected")
+                #expect((byIndex[index]?["error"] as? String)?.contains("takes at most 1048576 bytes (1.0 MiB) per task (its --max-message-size)") == true,
+                        "\(String(describing: byIndex[index]?["error"]))")
+            }
+            #expect(byIndex[2]?["status"] as? String == "ok")
+            #expect(!output.contains { $0.contains("reconnected") }, "no reconnect: nothing too large was sent")
+        }
+    }
 }

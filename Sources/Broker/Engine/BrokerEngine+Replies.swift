@@ -1,4 +1,5 @@
 import ConveyorProtocol
+import Foundation
 import ZeroMQ
 
 /// The replies to STATUS and DEAD_LETTERS.
@@ -40,8 +41,14 @@ extension BrokerEngine {
         case .requeue?:
             let count = table.revive(id: id, now: now.wall)
             reply.append(#"{"action":"requeue","count":\#(count)}"#)
+        case .failures?:
+            let failures = table.failures.newest(named: id)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let list = (try? encoder.encode(failures)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+            reply.append(#"{"action":"failures","count":\#(failures.count),"total":\#(table.failures.total),"failures":\#(list)}"#)
         case nil:
-            let error = "unknown dead-letter action '\(text)': use requeue or purge"
+            let error = "unknown dead-letter action '\(text)': use requeue, purge or failures"
             reply.append(#"{"error":\#(JSONText.quoted(error))}"#)
         }
         return reply

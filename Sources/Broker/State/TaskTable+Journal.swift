@@ -67,6 +67,10 @@ extension TaskTable {
         // Newest first, each to the front: the oldest runs first.
         for task in running.reversed() { queue.prepend(task) }
         for (task, at) in finished.sorted(by: { $0.at < $1.at }) {
+            if let result = task.result, RecentFailures.counts(result.status) {
+                failures.add(id: task.id, name: task.name, status: result.status, body: result.body, info: result.info,
+                             at: at, argsBytes: nil)
+            }
             let size = task.result.map { $0.body.count + $0.info.count } ?? 0
             for old in results.insert(task, finishedAt: at, size: size) { evict(old) }
         }

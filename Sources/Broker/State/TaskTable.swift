@@ -24,6 +24,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// Ids of reserved tasks a producer cancelled, whose consumer was sent REVOKE: handed back
     /// unstarted, such a task ends `cancelled` instead of going back to the queue.
     var revoking: Set<String> = []
+    /// The newest tasks that ended without succeeding (`conveyor failures`).
+    var failures = RecentFailures()
     /// Counters for `STATS`; the engine adds its own (rejected, duplicates, bad messages).
     var totals = BrokerStatistics.Totals()
     /// How often each ``TaskTransition`` happened, by raw value.
@@ -293,6 +295,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// it, and hands it to the producer. Called by every transition into `done`, once.
     mutating func finish(_ task: TaskRecord, status: TaskStatus, body: [UInt8], info: [UInt8], now: UInt64) {
         let stored = StoredResult(status: status, body: body, info: info)
+        if RecentFailures.counts(status) {
+            failures.add(id: task.id, name: task.name, status: status, body: body, info: info, at: now, argsBytes: task.args.count)
+        }
         task.result = stored
         heldArgsBytes -= task.args.count
         shares.release(task)
