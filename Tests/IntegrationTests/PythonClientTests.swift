@@ -14,7 +14,7 @@ struct PythonClientTests {
         .deletingLastPathComponent()   // Tests
         .deletingLastPathComponent()   // the root
 
-    private static let script = repositoryRoot.appendingPathComponent("examples/python-producer/producer.py")
+    private static let script = repositoryRoot.appendingPathComponent("clients/python/conveyor_client/client.py")
 
     @Test("submits 200 echo and 10 sha256 tasks and gets every result right")
     func submitsAndChecksResults() async throws {

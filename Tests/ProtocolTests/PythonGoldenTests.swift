@@ -9,7 +9,7 @@ import Testing
 struct PythonGoldenTests {
     static let script = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("examples/python-producer/producer.py")
+        .appendingPathComponent("clients/python/conveyor_client/client.py")
 
     static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
