@@ -31,6 +31,30 @@ struct PythonClientTests {
         }
     }
 
+    @Test("the example examples/python-producer/producer.py gets the five results it expects")
+    func example() async throws {
+        try PythonSupport.requirePython()
+        try await withCluster(.init(consumers: 1, threads: 2)) { cluster in
+            let script = PythonSupport.repositoryRoot.appendingPathComponent("examples/python-producer/producer.py")
+            // Without PYTHONPATH: the example finds the package in the checkout by itself.
+            let process = try ManagedProcess(
+                name: "python-example", executable: URL(fileURLWithPath: "/usr/bin/env"),
+                arguments: ["python3", script.path, "--broker", cluster.frontend, "--timeout", "30"],
+                environment: ["PYTHONUNBUFFERED": "1"])
+            guard let status = process.waitForExit(timeout: .seconds(90)) else {
+                process.stop(grace: .seconds(2))
+                Issue.record("producer.py did not exit within 90 s; output:\n\(process.output.joined(separator: "\n"))")
+                throw PythonTestError.hung("examples/python-producer/producer.py")
+            }
+            _ = process.waitForLine(timeout: .seconds(5)) { $0.hasSuffix("results as expected") }
+            let lines = process.output
+            let transcript = lines.joined(separator: "\n")
+            #expect(status == 0, "producer.py exited with status \(status); output:\n\(transcript)")
+            #expect(lines.contains("5/5 results as expected"), "output:\n\(transcript)")
+            #expect(lines.contains("fail    -> error: handler_error: this one fails on purpose"), "output:\n\(transcript)")
+        }
+    }
+
     /// Runs `python3 -m conveyor_client` with `arguments`, waits for it with a deadline, and expects
     /// exit status 0, a summary line containing `summary`, and "ALL OK". Returns its output lines.
     private func runClient(_ arguments: [String], expecting summary: String) throws -> [String] {
