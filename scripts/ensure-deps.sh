@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs when it is missing: libzmq (with pkg-config) for building, OpenSSL's
 # libcrypto (libssl-dev) for the built-in sha256 task and the C SHA-256 baseline bench/c/sha256.c,
-# and, with --python, pyzmq for the interoperability tests. Debian/Ubuntu through apt-get (with sudo when not root);
+# and, with --python, pyzmq and venv (for the Python client's tests: clients/python/tests). Debian/Ubuntu through apt-get (with sudo when not root);
 # elsewhere it says what to install.
 set -euo pipefail
 
@@ -51,4 +51,11 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import zmq' >/dev/null 2>&1; then
         || apt_install python3-zmq \
         || { echo "error: could not install pyzmq (pip install pyzmq)" >&2; exit 1; }
     python3 -c 'import zmq' || { echo "error: pyzmq installed but 'import zmq' fails" >&2; exit 1; }
+fi
+
+# The Python client's install test makes a virtual environment; Debian ships venv's ensurepip apart.
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "Installing python3-venv…" >&2
+    apt_install python3-venv \
+        || { echo "error: python3 cannot make virtual environments; install its venv module (Debian: python3-venv)" >&2; exit 1; }
 fi

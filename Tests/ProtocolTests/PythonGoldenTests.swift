@@ -2,20 +2,21 @@ import ConveyorProtocol
 import Foundation
 import Testing
 
-/// The Python client of examples/python-producer encodes what the Swift protocol module encodes:
-/// its self-test checks its encoders against the golden bytes of PROTOCOL.md, and against this
-/// module's own encodings, passed to it in the environment. No broker, no pyzmq needed.
+/// The Python client (clients/python) encodes what the Swift protocol module encodes: its
+/// self-test (`python3 -m conveyor_client --self-test`, run from the source tree) checks its
+/// encoders against the golden bytes of PROTOCOL.md, and against this module's own encodings,
+/// passed to it in the environment. No broker, no pyzmq needed.
 @Suite("Python client golden bytes")
 struct PythonGoldenTests {
-    static let script = URL(fileURLWithPath: #filePath)
+    static let package = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("examples/python-producer/producer.py")
+        .appendingPathComponent("clients/python")
 
     static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
-    @Test("producer.py --self-test passes, with the Swift encodings of options, meta and HELLO")
+    @Test("python3 -m conveyor_client --self-test passes, with the Swift encodings of options, meta and HELLO")
     func pythonSelfTest() throws {
         let options = TaskOptions(timeoutMilliseconds: 30000, priority: -2, maxAttempts: 3, retryBackoffMilliseconds: 500)
         var environment = ProcessInfo.processInfo.environment
@@ -25,7 +26,9 @@ struct PythonGoldenTests {
         environment["CONVEYOR_GOLDEN_HELLO"] = Hello(versions: [2, 3], role: .producer, software: "conveyor-swift").json
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script.path, "--self-test"]
+        environment["PYTHONPATH"] = ([Self.package.path] + [environment["PYTHONPATH"]].compactMap { $0 })
+            .joined(separator: ":")
+        process.arguments = ["python3", "-m", "conveyor_client", "--self-test"]
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -33,7 +36,7 @@ struct PythonGoldenTests {
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "producer.py --self-test failed:\n\(output)")
+        #expect(process.terminationStatus == 0, "python3 -m conveyor_client --self-test failed:\n\(output)")
         #expect(output.contains("ALL OK"), "\(output)")
         #expect(output.contains("the Swift HELLO body is ours byte for byte"), "\(output)")
         #expect(!output.contains("FAIL "), "\(output)")
