@@ -242,4 +242,4 @@ def decode_dispatch_meta(data: bytes, version: int = 3) -> Tuple[int, int]:
 # Result statuses and task states this version knows; a receiver maps any other word to
 # "not ok" / "held, not finished" and keeps it as it came (§6.4, §4.6).
 KNOWN_STATUSES = ("ok", "error", "timeout", "cancelled")
-KNOWN_STATES = ("queued", "running", "done", "unknown")
+KNOWN_STATES = ("queued", "reserved", "running", "done", "unknown")
