@@ -144,12 +144,16 @@ public final class ManagedProcess: Sendable {
     }
 
     /// SIGTERM, then SIGKILL if it has not ended within `grace`.
+    /// - Parameter signalled: the caller sent SIGTERM already: send no second one (a second
+    ///   SIGTERM asks a consumer to stop at once instead of draining).
     /// - Returns: the exit status.
     @discardableResult
-    public func stop(grace: Duration = .seconds(10)) -> Int32? {
+    public func stop(grace: Duration = .seconds(10), signalled: Bool = false) -> Int32? {
         guard isRunning else { return shared.exitStatus.withLock { $0 } }
-        send(SIGCONT)
-        send(SIGTERM)
+        if !signalled {
+            send(SIGCONT)
+            send(SIGTERM)
+        }
         if let status = waitForExit(timeout: grace) { return status }
         send(SIGKILL)
         return waitForExit(timeout: .seconds(10))

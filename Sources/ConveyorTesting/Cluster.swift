@@ -245,7 +245,7 @@ public final class Cluster: Sendable {
         for entry in producers.withLock({ $0 }) { entry.producer.beginGracefulShutdown() }
         let (broker, consumers) = state.withLock { ($0.broker, $0.consumers) }
         for consumer in consumers { consumer.send(SIGCONT); consumer.send(SIGTERM) }
-        for consumer in consumers { consumer.stop(grace: .seconds(15)) }
+        for consumer in consumers { consumer.stop(grace: .seconds(15), signalled: true) }
         broker?.stop()
         if ownsDataDirectory, let dataDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }

@@ -18,7 +18,9 @@ extension Producer {
             return
         case (.connectRetried, .connecting):
             reason = "cannot reach a broker at \(configuration.broker): the connection was refused or failed; is `conveyor broker` running, and is this its frontend (producers connect to --frontend, default port 5555)?"
-        case (.handshakeFailedProtocol, .connecting), (.handshakeFailedNoDetail, .connecting):
+        case (.handshakeFailedProtocol, _), (.handshakeFailedNoDetail, _):
+            // In any phase: libzmq says CONNECTED once the TCP connection is up, before the
+            // ZMTP handshake that then fails (plain ZMTP against a CURVE broker).
             reason = "the handshake with the broker at \(configuration.broker) failed: "
                 + (configuration.curveServerKey == nil
                     ? "if the broker uses CURVE, give its public key with --curve-server-key; or this is not a Conveyor broker's frontend"

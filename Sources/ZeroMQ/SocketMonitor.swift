@@ -54,6 +54,8 @@ public struct SocketEventMask: OptionSet, Sendable {
     public static let monitorStopped = SocketEventMask(rawValue: ZMQ_EVENT_MONITOR_STOPPED)
     public static let handshakeSucceeded = SocketEventMask(rawValue: ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
     public static let handshakeFailedAuth = SocketEventMask(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+    public static let handshakeFailedProtocol = SocketEventMask(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+    public static let handshakeFailedNoDetail = SocketEventMask(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
     public static let all = SocketEventMask(rawValue: ZMQ_EVENT_ALL)
 }
 

@@ -49,6 +49,17 @@ struct SecureClusterTests {
                 }
                 await #expect(throws: ProducerError.self) { try await stranger.submit("echo", json: "[1]") }
             }
+            // At the terminal: without the key, the CLI says at once that the handshake failed
+            // and how to give the key (exit 69), and the broker logs the refused handshake.
+            let started = ContinuousClock.now
+            let cli = try ManagedProcess(name: "cli", executable: cluster.executable,
+                                         arguments: ["submit", "echo", "{}", "--broker", cluster.frontend])
+            #expect(cli.waitForExit(timeout: .seconds(20)) == 69)
+            #expect(started.duration(to: .now) < .seconds(5))
+            _ = cli.waitForLine(containing: "handshake", timeout: .seconds(2))
+            #expect(cli.output.contains { $0.contains("the handshake with the broker at \(cluster.frontend) failed: if the broker uses CURVE, give its public key with --curve-server-key") },
+                    "\(cli.output)")
+            #expect(broker.waitForLine(containing: "a client's handshake failed", timeout: .seconds(5)) != nil)
             // A consumer with the wrong key never registers.
             try cluster.startConsumer(threads: 1, arguments: ["--curve-server-key", try Z85.encode(CurveKeyPair.generate().publicKey)])
             try await Task.sleep(for: .seconds(1))

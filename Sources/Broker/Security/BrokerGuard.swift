@@ -21,7 +21,7 @@ final class BrokerGuard: Sendable {
     let frontendMonitor: String
     let backendMonitor: String
     /// The events the broker's sockets report.
-    static let events: SocketEventMask = [.accepted, .disconnected]
+    static let events: SocketEventMask = [.accepted, .disconnected, .handshakeFailedProtocol, .handshakeFailedNoDetail]
     private let stop = StopFlag()
     private let finished = OneShot<Void>()
     /// Why the guard thread stopped serving, if it failed: the broker then stops too, since

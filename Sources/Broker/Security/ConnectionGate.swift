@@ -67,6 +67,7 @@ final class ConnectionGate {
     /// Accepted descriptors not yet reported gone.
     private var open = Set<Int32>()
     private var capLog = RateLimitedLog(interval: 5_000_000_000)
+    private var handshakeLog = RateLimitedLog(interval: 5_000_000_000)
     private var lastCheck = monotonicNanoseconds()
 
     init(counters: ConnectionCounters, fileLimit: UInt64, logger: Logger) {
@@ -88,6 +89,14 @@ final class ConnectionGate {
                 }
             case .disconnected:
                 open.remove(fd)
+            case .handshakeFailedProtocol, .handshakeFailedNoDetail:
+                // Refused before ZAP is asked (ZAP's refusals are counted and logged there): a
+                // client without the broker's key (plain ZMTP against CURVE), with another key, or
+                // not speaking ZMTP at all.
+                counters.refusedHandshakes.add(1, ordering: .relaxed)
+                handshakeLog.log(logger, "a client's handshake failed: it is not using CURVE with this broker's public key (give it --curve-server-key), or it is not a ZeroMQ peer", metadata: [
+                    "endpoint": "\(event.endpoint)", "zmtp.error": "0x\(String(event.value, radix: 16))",
+                ])
             default:
                 break
             }
@@ -119,4 +128,5 @@ final class ConnectionGate {
         }
         counters.open.store(open.count, ordering: .relaxed)
     }
+
 }
