@@ -222,7 +222,9 @@ struct BrokerCommand: AsyncParsableCommand {
                 printLine("frontend \(endpoints.frontend)")
                 printLine("backend \(endpoints.backend)")
                 if let publicKey { printLine("curve-public-key \(publicKey)") }
-                logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
+                logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)",
+                                                          "version": "\(ConveyorVersion.number)", "protocol": "\(ProtocolTag.currentText)",
+                                                          "journal_format": "\(SegmentHeader.currentVersion)"])
             }, again: { broker.stopNow() })
         } catch let error as BrokerStartError {
             printError("error: \(error)")
