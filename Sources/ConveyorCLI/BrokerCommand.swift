@@ -214,6 +214,11 @@ struct BrokerCommand: AsyncParsableCommand {
             // SIGHUP: read the clients file again (a bad one is refused and the old list kept; the
             // broker logs which).
             TerminationSignals.installHangup { _ in _ = try? broker.reloadClientAllowList() }
+        } else {
+            // Nothing to reload, but a reload (kill -HUP, systemctl reload) must not end the broker.
+            TerminationSignals.installHangup { [logger] _ in
+                logger.notice("SIGHUP: nothing to reload (no --curve-clients-file); the broker goes on")
+            }
         }
         let publicKey = curvePublicKey
         do {
