@@ -20,7 +20,7 @@ release_version() {
 # CHANGELOG.md must describe the version being released.
 release_require_changelog_entry() {
     local version=$1
-    grep -q "^## \[$version\] - [0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}\$" CHANGELOG.md 2>/dev/null \
+    grep -q "^## \[${version//./\\.}\] - [0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}\$" CHANGELOG.md 2>/dev/null \
         || release_fail "CHANGELOG.md has no entry '## [$version] - YYYY-MM-DD' for the version in Sources/ConveyorProtocol/Version.swift"
 }
 
