@@ -47,6 +47,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# Whatever fails without a message of its own still says what and where.
+trap 'echo "check-release: FAILED: line $LINENO: $BASH_COMMAND (status $?)" >&2' ERR
 
 fail() {
     echo "check-release: FAILED: $*" >&2
@@ -85,6 +87,8 @@ esac
 echo "check-release: --version: $line" >&2
 
 cd "$work"
+# Made before the processes start, so that reading them never races the shell's redirections.
+: > broker.out; : > broker.log; : > consumer.out; : > consumer.log; : > submit.log
 "${clean_environment[@]}" "$binary" broker --in-memory --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' \
     > broker.out 2> broker.log &
 pids+=("$!")

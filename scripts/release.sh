@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/release-common.sh
+trap 'echo "release: FAILED: line $LINENO: $BASH_COMMAND (status $?)" >&2' ERR
 
 check=0
 case "${1:-}" in
