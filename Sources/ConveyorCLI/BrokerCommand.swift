@@ -214,6 +214,11 @@ struct BrokerCommand: AsyncParsableCommand {
             // SIGHUP: read the clients file again (a bad one is refused and the old list kept; the
             // broker logs which).
             TerminationSignals.installHangup { _ in _ = try? broker.reloadClientAllowList() }
+        } else {
+            // Nothing to reload, but a reload (kill -HUP, systemctl reload) must not end the broker.
+            TerminationSignals.installHangup { [logger] _ in
+                logger.notice("SIGHUP: nothing to reload (no --curve-clients-file); the broker goes on")
+            }
         }
         let publicKey = curvePublicKey
         do {
@@ -222,7 +227,9 @@ struct BrokerCommand: AsyncParsableCommand {
                 printLine("frontend \(endpoints.frontend)")
                 printLine("backend \(endpoints.backend)")
                 if let publicKey { printLine("curve-public-key \(publicKey)") }
-                logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)"])
+                logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)",
+                                                          "version": "\(ConveyorVersion.number)", "protocol": "\(ProtocolTag.currentText)",
+                                                          "journal_format": "\(SegmentHeader.currentVersion)"])
             }, again: { broker.stopNow() })
         } catch let error as BrokerStartError {
             printError("error: \(error)")

@@ -1,16 +1,20 @@
 import ConveyorSystem
 import ArgumentParser
+import ConveyorJournal
 import ConveyorProtocol
 
 /// `conveyor`: one program, a subcommand per job. The root only dispatches.
 @main
 struct Conveyor: AsyncParsableCommand {
-    static let version = "0.1.0"
+    /// What `--version` prints: the release (``ConveyorVersion/number``), the protocol this build
+    /// speaks and the ones it serves, and the journal format it writes (it reads that one and every
+    /// older one): `0.1.0 (protocol CVY3; serves CVY3, CVY2; journal format 1)`.
+    static let versionLine = "\(ConveyorVersion.number) (protocol \(ProtocolTag.currentText); serves \(ProtocolTag.supportedText.joined(separator: ", ")); journal format \(SegmentHeader.currentVersion))"
 
     static let configuration = CommandConfiguration(
         commandName: "conveyor",
         abstract: "A distributed task queue on ZeroMQ: producers, a broker, and consumer processes × threads.",
-        version: "\(version) (protocol \(ProtocolTag.currentText); serves \(ProtocolTag.supportedText.joined(separator: ", ")))",
+        version: versionLine,
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
             CancelCommand.self, PurgeCommand.self, StatsCommand.self, DeadLettersCommand.self, FailuresCommand.self, JournalCommand.self, DemoCommand.self, BenchCommand.self,

@@ -297,13 +297,15 @@ struct CLITests {
         }
     }
 
-    @Test("conveyor --version names the protocol it speaks and the ones it serves")
+    @Test("conveyor --version names the release, the protocol it speaks and the ones it serves, and the journal format")
     func versionNamesTheProtocol() throws {
         let process = try ManagedProcess(name: "version", executable: try Cluster.locateExecutable(), arguments: ["--version"])
         #expect(process.waitForExit(timeout: .seconds(30)) == 0)
         let line = process.output.joined(separator: "\n")
+        #expect(line.hasPrefix("\(ConveyorVersion.number) ("), "\(line)")
         #expect(line.contains("protocol \(ProtocolTag.currentText)"), "\(line)")
         #expect(line.contains("serves CVY3, CVY2"), "\(line)")
+        #expect(line.contains(/; journal format [0-9]+\)$/), "\(line)")
     }
 
     @Test("args over the broker's limit are refused at once, saying the limit, with no reconnect loop: one over the default 16 MiB, one over a broker's 1 MiB")
