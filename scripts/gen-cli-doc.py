@@ -102,7 +102,12 @@ hold: the file is not read for them.
 
 **Where a value came from:** `conveyor config show [COMMAND [OPTIONS…]]` prints each option of the
 command (of every command without one) with its effective value and its source: `flag`,
-`env CONVEYOR_NAME`, `file PATH:LINE` or `default`; `--json` for JSON.
+`env CONVEYOR_NAME`, `file PATH:LINE` or `default`. Options after COMMAND are that command's, as
+you would give them (shown as `flag`). `--json` prints
+`{"configFile": {"path", "namedBy"} or null, "commands": [{"command", "options": [{"option", "key",
+"environment", "value", "source", "variable" or "file" and "line"}]}]}`, where `value` is a string
+(`"true"`/`"false"` for a flag), `null` when unset with no default, or an array for an option given
+more than once, and `source` is `flag`, `env`, `file` or `default`.
 
 A consumer supervisor (`conveyor consumer --processes N`) gives its children its own command line
 and environment, so they take the same values; a child (`--process-index`, given by the supervisor)

@@ -118,17 +118,21 @@ struct CLIConfigurationTests {
         (status, output, took) = try run(["submit", "echo", "--config", sections])
         #expect(status == 64, "\(output)")
         #expect(output.contains { $0.hasPrefix("Error: \(sections):1: [sumbit] names no conveyor command") }, "\(output)")
+        #expect(took < .seconds(5))
 
         (status, output, took) = try run(["submit", "--help"], environment: ["CONVEYOR_CONFIG": file])
         #expect(status == 0, "\(output)")
         #expect(output.contains { $0.hasPrefix("USAGE: conveyor submit") }, "\(output)")
+        #expect(took < .seconds(5))
 
         (status, output, took) = try run(["--version"], environment: ["CONVEYOR_CONFIG": file, "CONVEYOR_BROKER": "5555"])
         #expect(status == 0 && output.contains { $0.hasPrefix("0.") }, "\(output)")
+        #expect(took < .seconds(5))
 
         (status, output, took) = try run(["submit", "echo", "--config", "/nonexistent/conveyor.toml"])
         #expect(status == 64, "\(output)")
         #expect(output.contains("Error: cannot read the config file /nonexistent/conveyor.toml (named by --config): no such file"), "\(output)")
+        #expect(took < .seconds(5))
     }
 
     @Test("a CONVEYOR_ variable that names no option is a warning, and the command runs")
@@ -170,8 +174,10 @@ struct CLIConfigurationTests {
         })
         #expect(rows.count > 10 && valueColumns.count == 1, "\(rows)")
 
-        (status, output, took) = try run(["config", "show", "--json", "submit", "--priority", "2"], environment: environment)
+        // --json after a command that has none is config show's own.
+        (status, output, took) = try run(["config", "show", "submit", "--priority", "2", "--json"], environment: environment)
         #expect(status == 0, "\(output)")
+        #expect(took < .seconds(5))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(output.joined(separator: "\n").utf8)) as? [String: Any])
         #expect((json["configFile"] as? [String: Any])?["namedBy"] as? String == "CONVEYOR_CONFIG")
         let options = try #require(((json["commands"] as? [[String: Any]])?.first)?["options"] as? [[String: Any]])
@@ -184,6 +190,11 @@ struct CLIConfigurationTests {
         #expect(byName["--window"]?["value"] as? String == "7")
         #expect(byName["--id"]?["value"] is NSNull)
         #expect(byName["--broker"]?["environment"] as? String == "CONVEYOR_BROKER")
+
+        (status, output, took) = try run(["config", "show", "sumbit"], environment: environment)
+        #expect(status == 64, "\(output)")
+        #expect(output.contains { $0.hasPrefix("Error: sumbit is not a conveyor command (commands: broker, consumer, submit") }, "\(output)")
+        #expect(took < .seconds(5))
 
         (status, output, took) = try run(["config", "show"], environment: environment)
         #expect(status == 0, "\(output)")
