@@ -136,11 +136,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The CLI's options from the environment and a config file (a small TOML subset), read off
+        // the argument parser's own description of the commands; see docs/CLI.md.
+        .target(name: "ConveyorCLIConfig", path: "Sources/CLIConfig", swiftSettings: strict),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
                 "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting", "ConveyorJournal",
+                "ConveyorCLIConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -174,6 +178,7 @@ let package = Package(
             dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem", "TestSupport"],
             swiftSettings: strict
         ),
+        .testTarget(name: "CLIConfigTests", dependencies: ["ConveyorCLIConfig"], swiftSettings: strict),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "JournalTests",

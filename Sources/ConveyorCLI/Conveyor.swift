@@ -18,12 +18,20 @@ struct Conveyor: AsyncParsableCommand {
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
             CancelCommand.self, PurgeCommand.self, StatsCommand.self, DeadLettersCommand.self, FailuresCommand.self, JournalCommand.self, DemoCommand.self, BenchCommand.self,
-            KeygenCommand.self,
+            KeygenCommand.self, ConfigCommand.self,
         ])
+
+    /// Read before parsing, for every command (``ConfigLayer``), and taken off the command line
+    /// wherever it is; declared here so that help and docs/CLI.md show it.
+    @Option(help: ArgumentHelp(
+        "A config file (TOML) with option values for every command: shared keys at the top, [COMMAND] sections. Also CONVEYOR_CONFIG. Command line beats environment beats file beats default; see docs/CLI.md.",
+        valueName: "file"))
+    var config: String?
 
     static func main() async {
         // Before anything starts a thread: see TerminationSignals.
         TerminationSignals.start()
-        await main(nil)
+        // Options from the environment and the config file go on the command line first.
+        await ConfigLayer.main()
     }
 }
