@@ -26,13 +26,13 @@ struct ConsumerCommand: AsyncParsableCommand {
             Built-in tasks: echo, sleep {"ms": n}, sha256 {"seed": s, "iterations": n}, fail {"message": m}.
             """)
 
-    @Option(help: "The broker's backend endpoint.")
+    @Option(name: [.customShort("b"), .long], help: "The broker's backend endpoint.")
     var backend = "tcp://127.0.0.1:5556"
 
-    @Option(help: "Worker threads per process.")
+    @Option(name: [.customShort("t"), .long], help: "Worker threads per process.")
     var threads = 4
 
-    @Option(help: "Consumer processes (more than 1: this process supervises them).")
+    @Option(name: [.customShort("p"), .long], help: "Consumer processes (more than 1: this process supervises them).")
     var processes = 1
 
     @Option(help: "Tasks the broker may send beyond the free threads: a number, or auto (enough for 5 ms of work at the handlers' measured pace, at most 1000).")
@@ -100,7 +100,7 @@ struct ConsumerCommand: AsyncParsableCommand {
     /// arguments (minus `--processes`) and its index.
     private func supervise(logger: Logger) async throws {
         // `consumer` and its options as this process got them, less what makes it a supervisor.
-        let passed = Supervisor.arguments(Array(CommandLine.arguments.dropFirst()), removing: ["--processes", "--process-index"])
+        let passed = Supervisor.arguments(Array(CommandLine.arguments.dropFirst()), removing: ["--processes", "-p", "--process-index"])
         var configuration = Supervisor.Configuration(
             executable: Supervisor.currentExecutablePath(), count: processes,
             shutdownGrace: .milliseconds(Int(drainTimeout * 1000)) + Self.shutdownMargin

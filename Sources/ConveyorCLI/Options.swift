@@ -7,7 +7,7 @@ import ConveyorProducer
 
 /// `--broker`, shared by every command that talks to a broker's frontend.
 struct BrokerEndpointOptions: ParsableArguments {
-    @Option(name: .long, help: "The broker's frontend endpoint.")
+    @Option(name: [.customShort("b"), .long], help: "The broker's frontend endpoint.")
     var broker = "tcp://127.0.0.1:5555"
 
     @Option(name: .long, help: "Seconds to wait for the broker to answer a request.")

@@ -46,18 +46,37 @@ struct SubmitCommand: AsyncParsableCommand {
         abstract: "Submit a task (or one task per input line) and print the result.",
         discussion: """
             One task: prints the result JSON on stdout; exits non-zero with the error on stderr when the \
-            task did not succeed. With --input FILE (- for stdin), each line is one task's args (NDJSON); \
-            stdout gets one JSON line per task as its result arrives: {"index", "id", "status", "result" or \
-            "error", "worker"}.
+            task did not succeed.
+
+            With --input FILE (- for stdin; a pipe is read as it comes, so `tail -f x.ndjson | conveyor \
+            submit NAME --input -` works), each line is one task's args (NDJSON); blank lines are skipped \
+            and keep their number. Stdout gets one JSON line per task as its result arrives: {"index" (the \
+            line, from 0), "id", "status", then "result" (status ok) or "error" and "kind", then "worker" \
+            {"host", "pid", "thread", "process"}, "attempts", "elapsed_ms" (the handler's time) when a \
+            consumer ran it}. A summary goes to stderr.
+
+            Status values: ok; error (the handler failed, or a line is not JSON); timeout; cancelled; \
+            rejected (the broker refused the task: queue full, no such name with --require-consumer, args \
+            over its --max-message-size, an id held by another task). Kinds: handler_error, unknown_task, \
+            malformed_json, bad_args, timeout, cancelled, rejected, attempts_exhausted, consumer_lost, \
+            unsupported.
+
+            Ctrl-C: the first stops reading, cancels what still waits at the broker (not with \
+            --keep-on-interrupt), prints what was done, cancelled, left running and not submitted (the line \
+            to resume from), and exits 130; a second one exits at once.
 
             --no-wait does not wait for results. One task: prints its id once the broker accepted it. \
             With --input: submits every line, prints one line per task in input order, {"index", "id"} for \
             each task the broker accepted ({"index", "status": "rejected" or "timeout", "error"} for one it \
             refused or did not answer, {"index", "status": "error", "error"} for a line that is not JSON), \
-            and exits once the broker has answered every task: 0 when it accepted them all, 1 otherwise \
-            (a summary goes to stderr). The tasks stay queued in the broker; `conveyor status ID` follows one.
+            and exits once the broker has answered every task: 0 when it accepted them all, 1 otherwise. \
+            The tasks stay queued in the broker; `conveyor status ID` follows one.
 
-            Exit status: 0 done (every task ok); 1 a task or request failed; 64 bad usage (an option, an             endpoint that is not tcp://HOST:PORT, args that are not JSON); 69 the broker cannot be reached:             nothing listens at --broker, the handshake failed (CURVE keys), or it is the broker's backend.             That is said within about a second, once; a broker that is reached but slow is waited for.
+            Exit status: 0 done (every task ok); 1 a task or request failed; 64 bad usage (an option, an \
+            endpoint that is not tcp://HOST:PORT, args that are not JSON); 69 the broker cannot be reached \
+            (nothing listens at --broker, the handshake failed: CURVE keys, or it is the broker's backend), \
+            said within about a second, once (a broker that is reached but slow is waited for); 130 \
+            interrupted (Ctrl-C or SIGTERM).
             """)
 
     @Argument(help: "The task name.")
@@ -66,7 +85,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Argument(help: "The task's args as JSON.")
     var args: String?
 
-    @Option(help: "Read one task's args per line from FILE (- for stdin).")
+    @Option(name: [.customShort("i"), .long], help: "Read one task's args per line from FILE (- for stdin, or a pipe: read as lines come).")
     var input: String?
 
     @Flag(help: "Print the task id (with --input: one line per task) once accepted, instead of waiting for the result.")
