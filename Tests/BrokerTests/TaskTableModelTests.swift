@@ -135,7 +135,7 @@ struct ModelRun {
         let c = nextConsumer
         let served = Set(names.filter { _ in rng.chance(0.6) })
         let capacity = Int(rng.below(4))
-        model.consumers[c] = ReferenceModel.Consumer(capacity: capacity, names: served)
+        model.consumers[c] = ReferenceModel.Consumer(capacity: capacity, threads: 1 + Int(rng.below(UInt64(max(1, capacity)))), names: served)
         ready(c, capacity: capacity, names: served.sorted(), update: false)
         return check()
     }
@@ -201,11 +201,15 @@ struct ModelRun {
     }
 
     private mutating func cancel() -> String? {
-        let id = rng.pick(model.tasks.keys.sorted()) ?? "nope"
-        let expected = model.cancel(id)
+        // Mostly a held task, so that reserved ones are cancelled too.
+        let held = model.tasks.filter { if case .held = $0.value.phase { return true } else { return false } }.keys.sorted()
+        let id = (rng.chance(0.6) ? rng.pick(held) : nil) ?? rng.pick(model.tasks.keys.sorted()) ?? "nope"
+        let again = model.pendingCancels[id] != nil
+        let expected = model.cancel(id, now: monotonic)
         send(.cancel, from: producers[0], [Wire.bytes(id)])
         let reply = outbox.messages.first { $0.command == .cancelReply }.map { String(decoding: $0.body[1], as: UTF8.self) }
-        if reply != expected { return "cancel \(id): broker said \(reply ?? "nothing"), model \(expected)" }
+        if reply != expected { return "cancel \(id): broker said \(reply ?? "nothing"), model \(expected ?? "nothing yet")" }
+        if expected == nil, outbox.revoked.map(\.id) != (again ? [] : [id]) { return "cancel of reserved \(id): REVOKE \(outbox.revoked.map(\.id))" }
         return check()
     }
 
@@ -225,7 +229,13 @@ struct ModelRun {
         outbox.clear()
         model.advance(to: wall, dropping: silent)
         engine.tick(now: now)
-        return observe()
+        // The tick's dispatches first (a task requeued or promoted goes out at once), then the
+        // cancels it settled, then everything else.
+        if let problem = applyDispatches() { return problem }
+        let replies = model.settle(now: monotonic)
+        let sent = outbox.messages.filter { $0.command == .cancelReply }.map { String(decoding: $0.body[1], as: UTF8.self) }.sorted()
+        if sent != replies { return "cancels settled at the tick: broker said \(sent), model \(replies)" }
+        return observe(dispatchesApplied: true)
     }
 
     // MARK: Plumbing
@@ -239,8 +249,8 @@ struct ModelRun {
 
     private mutating func ready(_ c: Int, capacity: Int, names: [String], update: Bool) {
         model.refilled(c)
-        let info = ReadyInfo(capacity: capacity, tasks: names, host: "model", pid: c, threads: max(1, capacity),
-                             heartbeatMilliseconds: 1000, update: update ? true : nil)
+        let info = ReadyInfo(capacity: capacity, tasks: names, host: "model", pid: c, threads: model.consumers[c]?.threads ?? 1,
+                             heartbeatMilliseconds: 1000, update: update ? true : nil, capabilities: [Capability.revoke.rawValue])
         let json = try! JSONEncoder().encode(info)
         send(.ready, from: Self.consumerKey(c), [Array(json)], backend: true)
     }
@@ -252,13 +262,18 @@ struct ModelRun {
         return problem
     }
 
-    private mutating func observe() -> String? {
+    private mutating func applyDispatches() -> String? {
         for dispatch in outbox.dispatches {
             if let problem = model.dispatched(dispatch.id, to: Self.consumerNumber(dispatch.consumer), attempt: dispatch.attempt,
                                               now: wall) {
                 return problem
             }
         }
+        return nil
+    }
+
+    private mutating func observe(dispatchesApplied: Bool = false) -> String? {
+        if !dispatchesApplied, let problem = applyDispatches() { return problem }
         let delivered = outbox.results.filter { !$0.redelivery }.map { "\($0.id)=\($0.status.rawValue)" }.sorted()
         let expected = model.expected.map { "\($0.id)=\($0.status)" }.sorted()
         if delivered != expected { return "results \(delivered); the model expects \(expected)" }
@@ -292,7 +307,8 @@ struct ModelRun {
             }
         }
         for (id, task) in model.tasks where task.phase == .waiting && model.hasFreeConsumer(for: task.name, except: task.avoiding) {
-            return "\(id) ('\(task.name)') waits while a consumer serving it has a free thread"
+            let detail = model.consumers.map { c, m in "c\(c): alive \(m.alive) cap \(m.capacity) thr \(m.threads) busy \(m.busy.sorted()) q \(m.quarantined) names \(m.names.sorted()) engine credit \(engine.table.consumers[Self.consumerKey(c)]?.credit ?? -99) inflight \(engine.table.consumers[Self.consumerKey(c)]?.inFlight.sorted() ?? [])" }.joined(separator: "; ")
+            return "\(id) ('\(task.name)') waits while a consumer serving it has a free thread [DEBUG \(detail)] avoiding \(String(describing: task.avoiding)) queue \(engine.table.queue.countsByName) state \(engine.table.records[id].map { "\($0.state)" } ?? "nil") trace \(trace.suffix(40).joined(separator: " | "))"
         }
         if engine.table.illegalTransitions > 0 { return "\(engine.table.illegalTransitions) illegal transition(s)" }
         return nil

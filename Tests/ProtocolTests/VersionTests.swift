@@ -48,7 +48,8 @@ struct VersionTests {
     @Test("An unknown command byte is named in the error, in either version")
     func unknownCommands() {
         #expect(parseError([cvy3, [0x7E]]) == .unknownCommand("0x7e"))
-        #expect(parseError([cvy3, [0x25], []]) == .unknownCommand("0x25"))
+        #expect(parseError([cvy3, [0x26], []]) == .unknownCommand("0x26"))
+        #expect(parseError([cvy2, [0x25], []]) == .unknownCommand("0x25"), "REVOKE is version 3 only")
         // RENEW is version 3 only: unknown to a version-2 peer.
         #expect(parseError([cvy2, [0x24], []]) == .unknownCommand("0x24"))
         #expect(parseError([cvy2, [0x09]]) == .unknownCommand("0x9"), "PURGE is version 3 only")

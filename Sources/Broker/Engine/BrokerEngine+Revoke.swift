@@ -41,7 +41,8 @@ extension BrokerEngine {
     /// wait is over. Every tick, while there are any.
     func settleCancels(now: BrokerInstant) {
         guard !pendingCancels.isEmpty else { return }
-        for (id, pending) in pendingCancels {
+        // In id order: the same run of events settles the same way every time.
+        for (id, pending) in pendingCancels.sorted(by: { $0.key < $1.key }) {
             let outcome: CancelOutcome
             switch table[id]?.phase {
             case nil:

@@ -168,7 +168,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// none of that name waits before it, else into the queue (at the front for a task that was
     /// already on its way once).
     mutating func route(_ task: TaskRecord, atFront: Bool, now: UInt64, avoiding avoided: ConsumerRecord? = nil) {
-        if dispatching, !queue.hasWaiting(named: task.name), let consumer = consumers.leastLoaded(serving: task.name, avoiding: avoided) {
+        // Tasks of the name waiting while a consumer serving it has credit can only be tasks that
+        // avoid that consumer (taken back from it when its lease ran out, until it asks for work
+        // again): this one avoids nothing and goes there, rather than wait behind them.
+        if dispatching, !queue.hasWaiting(named: task.name) || avoided == nil,
+           let consumer = consumers.leastLoaded(serving: task.name, avoiding: avoided) {
             dispatch(task, to: consumer, now: now)
         } else if atFront {
             queue.prepend(task)

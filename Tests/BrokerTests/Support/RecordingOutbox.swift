@@ -71,6 +71,7 @@ final class RecordingOutbox: BrokerOutbox {
         accepted.removeAll(keepingCapacity: true)
         rejected.removeAll(keepingCapacity: true)
         messages.removeAll(keepingCapacity: true)
+        revoked.removeAll(keepingCapacity: true)
     }
 }
 

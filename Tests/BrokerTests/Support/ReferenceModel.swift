@@ -23,6 +23,9 @@ struct ReferenceModel {
         /// last to submit it).
         var owner: [UInt8]
         var route: [UInt8]
+        /// Which dispatch sent it last (the model's own count): a consumer runs its tasks in the
+        /// order they came, so those past its threads are reserved.
+        var dispatchNumber = 0
         /// While held: when its lease runs out unless its consumer renews it.
         var leaseExpiry: UInt64 = 0
         /// Taken back from this consumer when its lease ran out: not given back to it until it
@@ -32,6 +35,7 @@ struct ReferenceModel {
 
     struct Consumer {
         var capacity: Int
+        var threads = 1
         var names: Set<String>
         var alive = true
         /// Tasks it was sent and has not answered (its threads are busy with them).
@@ -53,6 +57,11 @@ struct ReferenceModel {
     /// Results the model expects to see delivered by the last event.
     var expected: [(id: String, status: String)] = []
     private var arrivals = 0
+    private var dispatches = 0
+    /// Cancels of reserved tasks waiting for their consumer's hand-back: when the wait ends
+    /// (monotonic ns). `revoking`: those whose hand-back would still end them cancelled.
+    var pendingCancels: [String: (deadline: UInt64, waiters: Int)] = [:]
+    var revoking: Set<String> = []
 
     /// How long a lease lasts (the broker's, or three of the consumers' 1 s heartbeats if longer),
     /// and when leases were last looked at: the broker looks once a second of wall time.
@@ -135,6 +144,8 @@ struct ReferenceModel {
         guard !c.quarantined else { return "dispatched \(id) to consumer \(consumer), which is quarantined" }
         guard attempt == task.attempts + 1 else { return "dispatched \(id) as attempt \(attempt); expected \(task.attempts + 1)" }
         task.attempts = attempt
+        dispatches += 1
+        task.dispatchNumber = dispatches
         task.phase = .held(by: consumer)
         task.avoiding = nil
         task.leaseExpiry = now + leaseNanos
@@ -165,6 +176,8 @@ struct ReferenceModel {
             } else {
                 end(id, "error", deadLetter: task.maxAttempts > 1)
             }
+        case _ where revoking.remove(id) != nil: // handed back after a REVOKE: the cancel takes effect
+            end(id, "cancelled")
         default: // requeue: unstarted, the attempt does not count
             task.attempts = task.attempts > 0 ? task.attempts - 1 : 0
             task.phase = .waiting
@@ -214,16 +227,57 @@ struct ReferenceModel {
         }
     }
 
-    /// Returns the CANCEL_REPLY the broker must give.
-    mutating func cancel(_ id: String) -> String {
+    /// Returns the CANCEL_REPLY the broker must give at once; `nil` for none yet: the task is
+    /// reserved (every consumer announces `revoke`), and the answer comes at a tick (``settle(now:)``).
+    mutating func cancel(_ id: String, now: UInt64) -> String? {
+        if pendingCancels[id] != nil {
+            pendingCancels[id]!.waiters += 1
+            return nil
+        }
         guard let task = tasks[id] else { return "unknown" }
         switch task.phase {
         case .waiting, .backoff:
             end(id, "cancelled")
             return "cancelled"
-        case .held: return "running"
+        case .held(let c):
+            guard isReserved(id, on: c) else { return "running" }
+            pendingCancels[id] = (now + 1_000_000_000, 1)
+            revoking.insert(id)
+            return nil
         case .ended: return "done"
         }
+    }
+
+    /// Whether held task `id` is past consumer `c`'s threads in dispatch order.
+    func isReserved(_ id: String, on c: Int) -> Bool {
+        guard let consumer = consumers[c], consumer.alive, consumer.busy.count > consumer.threads,
+              let mine = tasks[id]?.dispatchNumber else { return false }
+        let earlier = consumer.busy.filter { other in tasks[other].map { $0.dispatchNumber < mine } ?? false }.count
+        return earlier >= consumer.threads
+    }
+
+    /// The cancel replies due at a tick at `now` (monotonic ns): a hand-back came (`cancelled`),
+    /// the task ended otherwise (`done`) or is gone (`unknown`), it is waiting again (cancelled
+    /// now), or the wait is over while it runs (`running`).
+    mutating func settle(now: UInt64) -> [String] {
+        var replies: [String] = []
+        for (id, pending) in pendingCancels.sorted(by: { $0.key < $1.key }) {
+            let reply: String
+            switch tasks[id]?.phase {
+            case nil: reply = "unknown"
+            case .ended(let status)?: reply = !revoking.contains(id) && status == "cancelled" ? "cancelled" : "done"
+            case .waiting?, .backoff?:
+                end(id, "cancelled")
+                reply = "cancelled"
+            case .held?:
+                guard now >= pending.deadline else { continue }
+                reply = "running"
+            }
+            revoking.remove(id)
+            pendingCancels[id] = nil
+            replies += Array(repeating: reply, count: pending.waiters)
+        }
+        return replies.sorted()
     }
 
     /// Tasks whose deadline passed end; consumers in `dropping` are dropped; backoffs that are over

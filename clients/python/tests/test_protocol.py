@@ -219,9 +219,9 @@ class PackageTests(unittest.TestCase):
         self.assertIn(f'\nversion = "{version}"', pyproject)
         if not _support.IN_REPOSITORY:
             self.skipTest("not inside the Conveyor repository: no Swift version to compare with")
-        swift = (REPOSITORY_ROOT / "Sources/ConveyorCLI/Conveyor.swift").read_text(encoding="utf-8")
-        match = re.search(r'static let version = "([^"]+)"', swift)
-        self.assertIsNotNone(match, "Conveyor.swift no longer says `static let version = \"...\"`")
+        swift = (REPOSITORY_ROOT / "Sources/ConveyorProtocol/Version.swift").read_text(encoding="utf-8")
+        match = re.search(r'static let number = "([^"]+)"', swift)
+        self.assertIsNotNone(match, "Version.swift no longer says `static let number = \"...\"`")
         self.assertEqual(version, match.group(1), "the Python client's version differs from `conveyor --version`")
 
     def test_the_command_line_self_test_and_version(self):
