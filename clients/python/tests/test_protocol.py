@@ -220,7 +220,7 @@ class PackageTests(unittest.TestCase):
         if not _support.IN_REPOSITORY:
             self.skipTest("not inside the Conveyor repository: no Swift version to compare with")
         swift = (REPOSITORY_ROOT / "Sources/ConveyorProtocol/Version.swift").read_text(encoding="utf-8")
-        match = re.search(r'static let number = "([^"]+)"', swift)
+        match = re.search(r'^\s*public static let number = "([^"]+)"', swift, re.MULTILINE)
         self.assertIsNotNone(match, "Version.swift no longer says `static let number = \"...\"`")
         self.assertEqual(version, match.group(1), "the Python client's version differs from `conveyor --version`")
 
