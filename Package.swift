@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ConveyorProcess", targets: ["ConveyorProcess"]),
         .library(name: "ConveyorBuiltinTasks", targets: ["ConveyorBuiltinTasks"]),
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
+        .library(name: "ConveyorWorker", targets: ["ConveyorWorker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -139,12 +140,25 @@ let package = Package(
         // The CLI's options from the environment and a config file (a small TOML subset), read off
         // the argument parser's own description of the commands; see docs/CLI.md.
         .target(name: "ConveyorCLIConfig", path: "Sources/CLIConfig", swiftSettings: strict),
+        // A ready-made worker command: the stock consumer's options and supervision for an app's
+        // own TaskRegistry (`ConveyorWorker.main(registry:)`); the CLI's `consumer` is one.
+        .target(
+            name: "ConveyorWorker",
+            dependencies: [
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorConsumer", "ConveyorProcess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Worker",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
                 "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting", "ConveyorJournal",
-                "ConveyorCLIConfig",
+                "ConveyorCLIConfig", "ConveyorWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -153,20 +167,17 @@ let package = Package(
             swiftSettings: strict
         ),
         // Examples, built with the package so they cannot rot.
+        // The example app's task definitions, shared by its worker and its producer.
+        .target(name: "ExampleTasks", dependencies: ["ConveyorProtocol"], path: "examples/example-tasks", swiftSettings: strict),
         .executableTarget(
             name: "thumbnail-consumer",
-            dependencies: [
-                "ConveyorConsumer", "ConveyorSystem",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["ConveyorConsumer", "ConveyorWorker", "ExampleTasks"],
             path: "examples/thumbnail-consumer",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "swift-producer",
-            dependencies: ["ConveyorProducer", "ConveyorProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ConveyorProducer", "ConveyorSystem", "ExampleTasks", .product(name: "Logging", package: "swift-log")],
             path: "examples/swift-producer",
             swiftSettings: strict
         ),
@@ -197,7 +208,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "ConveyorTesting", "ConveyorProducer", "ConveyorProtocol", "ZeroMQ", "ConveyorSystem",
-                "ConveyorBroker", "ConveyorProcess", "TestSupport",
+                "ConveyorBroker", "ConveyorProcess", "TestSupport", "ConveyorConsumer", "ExampleTasks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

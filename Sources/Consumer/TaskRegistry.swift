@@ -2,22 +2,6 @@ public import ConveyorProtocol
 import ConveyorSystem
 import Foundation
 
-/// What a handler knows about the task it runs.
-public struct TaskContext: Sendable {
-    public let taskID: String
-    public let name: String
-    /// 1 for the first attempt.
-    public let attempt: Int
-    /// Index of the worker thread running the handler.
-    public let threadIndex: Int
-    /// When the task's time runs out; a long handler should check ``isPastDeadline``.
-    public let deadline: ContinuousClock.Instant
-
-    /// Whether the task's time limit has passed: the cooperative cancellation flag. Threads
-    /// cannot be killed safely, so long handlers check this and stop early.
-    public var isPastDeadline: Bool { ContinuousClock.now >= deadline }
-}
-
 /// Thrown by a handler wrapper when a task's input is unusable: the result is an `error` of the
 /// given kind, and the task is not retried.
 public struct TaskInputError: Error, CustomStringConvertible {
@@ -35,12 +19,15 @@ public struct TaskInputError: Error, CustomStringConvertible {
 /// ```
 public struct TaskRegistry: Sendable {
     typealias Handler = @Sendable (RawJSON, TaskContext) throws -> RawJSON
+    typealias AsyncHandler = @Sendable (RawJSON, TaskContext) async throws -> RawJSON
     private(set) var handlers: [String: Handler] = [:]
+    /// `async` handlers: run as Swift tasks, so they hold no worker thread while they wait.
+    private(set) var asyncHandlers: [String: AsyncHandler] = [:]
 
     public init() {}
 
     /// The names served, sorted.
-    public var names: [String] { handlers.keys.sorted() }
+    public var names: [String] { Set(handlers.keys).union(asyncHandlers.keys).sorted() }
 
     /// Registers a handler whose arguments and result are Codable. Arguments that do not decode
     /// give an `error` result (`bad_args`) that names the field at fault; a thrown error gives an
@@ -49,20 +36,62 @@ public struct TaskRegistry: Sendable {
         _ name: String,
         _ handler: @escaping @Sendable (Args, TaskContext) throws -> Output
     ) {
+        asyncHandlers[name] = nil
         handlers[name] = { json, context in
-            let args: Args
-            do {
-                args = try JSONDecoder().decode(Args.self, from: Data(json.bytes))
-            } catch let error as DecodingError {
-                throw TaskInputError(kind: .badArgs, message: "args for '\(name)' do not decode to \(Args.self): \(describe(error))")
-            } catch {
-                throw TaskInputError(kind: .malformedJSON, message: "args for '\(name)' are not valid JSON: \(error)")
-            }
-            let output = try handler(args, context)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return RawJSON(bytes: Array(try encoder.encode(output)))
+            try Self.encode(try handler(try Self.decode(Args.self, json, for: name), context))
         }
+    }
+
+    /// Registers an `async` handler whose arguments and result are Codable. It runs as a Swift
+    /// task, not on a worker thread: while it awaits (a download, a database), the consumer's
+    /// threads run other tasks. Errors as for the synchronous form.
+    ///
+    /// ```swift
+    /// registry.register("fetch") { (args: Fetch.Args, context) async throws -> Fetch.Output in
+    ///     try await fetcher.fetch(args.url)
+    /// }
+    /// ```
+    public mutating func register<Args: Decodable & Sendable, Output: Encodable & Sendable>(
+        _ name: String,
+        _ handler: @escaping @Sendable (Args, TaskContext) async throws -> Output
+    ) {
+        handlers[name] = nil
+        asyncHandlers[name] = { json, context in
+            try Self.encode(try await handler(try Self.decode(Args.self, json, for: name), context))
+        }
+    }
+
+    /// Registers the handler of a ``TaskDefinition``: its name, `Args` and `Output` come from the
+    /// type, which a producer's ``submit`` uses too, so the two sides cannot disagree.
+    public mutating func register<Definition: TaskDefinition>(
+        _ definition: Definition.Type,
+        _ handler: @escaping @Sendable (Definition.Args, TaskContext) throws -> Definition.Output
+    ) {
+        register(Definition.name, handler)
+    }
+
+    /// Registers the `async` handler of a ``TaskDefinition``.
+    public mutating func register<Definition: TaskDefinition>(
+        _ definition: Definition.Type,
+        _ handler: @escaping @Sendable (Definition.Args, TaskContext) async throws -> Definition.Output
+    ) {
+        register(Definition.name, handler)
+    }
+
+    private static func decode<Args: Decodable>(_ type: Args.Type, _ json: RawJSON, for name: String) throws -> Args {
+        do {
+            return try JSONDecoder().decode(Args.self, from: Data(json.bytes))
+        } catch let error as DecodingError {
+            throw TaskInputError(kind: .badArgs, message: "args for '\(name)' do not decode to \(Args.self): \(describe(error))")
+        } catch {
+            throw TaskInputError(kind: .malformedJSON, message: "args for '\(name)' are not valid JSON: \(error)")
+        }
+    }
+
+    private static func encode<Output: Encodable>(_ output: Output) throws -> RawJSON {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return RawJSON(bytes: Array(try encoder.encode(output)))
     }
 
     /// Registers a Codable handler that does not need its ``TaskContext``.
@@ -76,10 +105,15 @@ public struct TaskRegistry: Sendable {
     /// Registers a handler that takes and returns JSON text. The consumer checks that the args are
     /// valid JSON before calling it, and that what it returns is valid JSON.
     public mutating func registerRaw(_ name: String, _ handler: @escaping @Sendable (RawJSON, TaskContext) throws -> RawJSON) {
+        asyncHandlers[name] = nil
         handlers[name] = handler
     }
 
+    /// The synchronous handler of `name`, if it has one.
     func handler(named name: String) -> Handler? { handlers[name] }
+
+    /// The `async` handler of `name`, if it has one.
+    func asyncHandler(named name: String) -> AsyncHandler? { asyncHandlers[name] }
 }
 
 /// A decoding error in words: which field, and what was wrong with it.

@@ -49,19 +49,24 @@ struct TaskRunner: Sendable {
                     outboxes.post(Completed(id: id, status: .error, body: Array(body.utf8), info: Completed.noInfo, elapsedNanoseconds: nil))
                     return
                 }
+                let context = TaskContext(
+                    taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,
+                    deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))), logger: logger)
+                configuration.executionLog?.record(id: id, name: name, attempt: meta.attempt, pid: infoTemplate.pid.map(Int32.init) ?? 0,
+                                                   thread: worker.threadIndex)
+                let handler = registry.handler(named: name)
+                if handler == nil, let asyncHandler = registry.asyncHandler(named: name) {
+                    // An async handler runs as a Swift task: this thread is free for the next job.
+                    runAsync(asyncHandler, id: id, args: args, context: context, attempt: meta.attempt)
+                    return
+                }
                 // The hard limit counts from the task's deadline, or from its start if it started later.
                 slot.running.withLock { $0 = WorkerSlot.Running(id: id, name: name, limit: max(monotonicNanoseconds(), deadline) + grace) }
                 let started = monotonicNanoseconds()
-                configuration.executionLog?.record(id: id, name: name, attempt: meta.attempt, pid: infoTemplate.pid.map(Int32.init) ?? 0,
-                                                   thread: worker.threadIndex)
-                logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
-                let context = TaskContext(
-                    taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,
-                    deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))))
-                let (status, body) = execute(name: name, args: args, context: context)
+                let (status, body) = execute(handler, name: name, args: args, context: context)
                 let nanoseconds = monotonicNanoseconds() &- started
                 let info = resultInfo(thread: worker.threadIndex, attempt: meta.attempt, nanoseconds: nanoseconds)
-                logger.debug("task finished", metadata: ["task.id": "\(id)", "task.status": "\(status.rawValue)"])
+                logOutcome(status, body: body, nanoseconds: nanoseconds, context: context)
                 slot.running.withLock { $0 = nil }
                 outboxes.workerFinished(
                     Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds),
@@ -89,36 +94,89 @@ struct TaskRunner: Sendable {
     /// Runs the handler for one task and says how it went: ``DoneStatus/ok``,
     /// ``DoneStatus/error`` (final), or ``DoneStatus/retry`` (the handler threw; the broker
     /// retries while attempts remain).
-    private func execute(name: String, args: [UInt8], context: TaskContext) -> (DoneStatus, [UInt8]) {
-        func failure(_ kind: ErrorKind, _ message: String) -> (DoneStatus, [UInt8]) {
-            (.error, Array(JSONText.errorBody(kind, message).utf8))
+    private func execute(_ handler: TaskRegistry.Handler?, name: String, args: [UInt8], context: TaskContext) -> (DoneStatus, [UInt8]) {
+        guard let handler else { return Self.unknown(name, registry) }
+        if let invalid = validArgs(args, name: name) { return invalid }
+        do {
+            return check(try handler(RawJSON(bytes: args), context), args: args, name: name)
+        } catch {
+            return Self.failed(error)
         }
-        guard let handler = registry.handler(named: name) else {
-            let served = registry.names.joined(separator: ", ")
-            return failure(.unknownTask, "unknown task '\(name)': this consumer serves \(served)")
+    }
+
+    /// An async handler, run as a Swift task; its result goes to the outboxes when it returns.
+    private func runAsync(_ handler: @escaping TaskRegistry.AsyncHandler, id: String, args: [UInt8], context: TaskContext,
+                          attempt: UInt32) {
+        Task { [self] in
+            let started = monotonicNanoseconds()
+            let (status, body): (DoneStatus, [UInt8])
+            if let invalid = validArgs(args, name: context.name) {
+                (status, body) = invalid
+            } else {
+                do {
+                    (status, body) = check(try await handler(RawJSON(bytes: args), context), args: args, name: context.name)
+                } catch {
+                    (status, body) = Self.failed(error)
+                }
+            }
+            let nanoseconds = monotonicNanoseconds() &- started
+            logOutcome(status, body: body, nanoseconds: nanoseconds, context: context)
+            let info = resultInfo(thread: context.threadIndex, attempt: attempt, nanoseconds: nanoseconds)
+            outboxes.post(Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds))
         }
+    }
+
+    /// One line per task: a failure at info with its error, a success at debug with its time.
+    private func logOutcome(_ status: DoneStatus, body: [UInt8], nanoseconds: UInt64, context: TaskContext) {
+        if status == .ok {
+            logger.debug("task succeeded", metadata: [
+                "task.id": "\(context.taskID)", "task.name": "\(context.name)", "task.attempt": "\(context.attempt)",
+                "elapsed_ms": "\(Double(nanoseconds / 1000) / 1000)",
+            ])
+        } else {
+            logger.info("task failed", metadata: [
+                "task.id": "\(context.taskID)", "task.name": "\(context.name)", "task.attempt": "\(context.attempt)",
+                "task.status": "\(status.rawValue)", "error": "\(String(decoding: body.prefix(500), as: UTF8.self))",
+                "elapsed_ms": "\(Double(nanoseconds / 1000) / 1000)",
+            ])
+        }
+    }
+
+    private static func failure(_ kind: ErrorKind, _ message: String) -> (DoneStatus, [UInt8]) {
+        (.error, Array(JSONText.errorBody(kind, message).utf8))
+    }
+
+    private static func unknown(_ name: String, _ registry: TaskRegistry) -> (DoneStatus, [UInt8]) {
+        failure(.unknownTask, "unknown task '\(name)': this consumer serves \(registry.names.joined(separator: ", "))")
+    }
+
+    /// What a handler's throw means: bad input is final, anything else may be retried.
+    private static func failed(_ error: any Error) -> (DoneStatus, [UInt8]) {
+        if let input = error as? TaskInputError { return failure(input.kind, input.message) }
+        return (.retry, Array(JSONText.errorBody(.handlerError, "\(error)").utf8))
+    }
+
+    private func validArgs(_ args: [UInt8], name: String) -> (DoneStatus, [UInt8])? {
         do {
             try JSONValidator.validate(args)
+            return nil
         } catch {
-            return failure(.malformedJSON, "args for '\(name)' are not valid JSON: \(error)")
+            return Self.failure(.malformedJSON, "args for '\(name)' are not valid JSON: \(error)")
         }
+    }
+
+    /// A handler's output, checked: valid JSON, within the size limit.
+    private func check(_ output: RawJSON, args: [UInt8], name: String) -> (DoneStatus, [UInt8]) {
         do {
-            let output = try handler(RawJSON(bytes: args), context)
-            do {
-                // Bytes handed back untouched (an echo) were validated above.
-                if !output.bytes.sharesStorage(with: args) { try JSONValidator.validate(output.bytes) }
-            } catch {
-                return failure(.handlerError, "handler for '\(name)' returned invalid JSON: \(error)")
-            }
-            guard output.bytes.count <= configuration.maxMessageSize else {
-                return failure(.handlerError, "result of '\(name)' is \(output.bytes.count) bytes; the limit is \(configuration.maxMessageSize)")
-            }
-            return (.ok, output.bytes)
-        } catch let error as TaskInputError {
-            return failure(error.kind, error.message)
+            // Bytes handed back untouched (an echo) were validated above.
+            if !output.bytes.sharesStorage(with: args) { try JSONValidator.validate(output.bytes) }
         } catch {
-            return (.retry, Array(JSONText.errorBody(.handlerError, "\(error)").utf8))
+            return Self.failure(.handlerError, "handler for '\(name)' returned invalid JSON: \(error)")
         }
+        guard output.bytes.count <= configuration.maxMessageSize else {
+            return Self.failure(.handlerError, "result of '\(name)' is \(output.bytes.count) bytes; the limit is \(configuration.maxMessageSize)")
+        }
+        return (.ok, output.bytes)
     }
 }
 

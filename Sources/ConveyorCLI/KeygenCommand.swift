@@ -1,5 +1,6 @@
 import ConveyorSystem
 import ArgumentParser
+import ConveyorWorker
 import Foundation
 import ZeroMQ
 
@@ -79,39 +80,3 @@ struct KeyFileError: Error {
     init(_ message: String) { self.message = message }
 }
 
-/// CURVE keys given on the command line.
-enum CurveKeys {
-    /// A 32-byte key from its 40 Z85 characters.
-    static func key(z85 text: String, option: String) throws -> [UInt8] {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.utf8.count == 40, let key = try? Z85.decode(trimmed), key.count == 32 else {
-            throw ValidationError("\(option) must be a CURVE key: 40 characters of Z85 (see conveyor keygen)")
-        }
-        return key
-    }
-
-    /// The secret key in a file written by `conveyor keygen` (its `secret-key` line), or holding
-    /// just the key.
-    static func secretKey(file path: String, option: String = "--curve-secret-file") throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read \(option) '\(path)'")
-        }
-        let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-        let secret = lines.first { $0.hasPrefix("secret-key ") }.map { String($0.dropFirst("secret-key ".count)) }
-            ?? (lines.count == 1 ? String(lines[0]) : "")
-        return try key(z85: secret, option: "the secret key in \(option)")
-    }
-
-    /// The key pair of the secret key in `path` (its public key derived from the secret).
-    static func keyPair(file path: String, option: String = "--curve-secret-file") throws -> CurveKeyPair {
-        try CurveKeyPair(secretKey: try secretKey(file: path, option: option))
-    }
-
-    /// A warning when others than the file's owner may read `path` (mode bits 0o077), else `nil`.
-    static func exposure(of path: String, option: String = "--curve-secret-file") -> String? {
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
-        let mode = String(status.st_mode & 0o777, radix: 8)
-        return "\(option) \(path) is readable by others than its owner (mode \(mode)): anyone who reads it can pose as its owner; chmod 600 \(path)"
-    }
-}

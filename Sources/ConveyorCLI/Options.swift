@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import Logging
 import ConveyorProducer
+import ConveyorWorker
 
 /// `--broker`, shared by every command that talks to a broker's frontend.
 struct BrokerEndpointOptions: ParsableArguments {
@@ -46,28 +47,6 @@ struct BrokerEndpointOptions: ParsableArguments {
     }
 }
 
-/// `--log-level`, shared by every command.
-struct LoggingOptions: ParsableArguments {
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
-
-    func bootstrap(label: String) -> Logger {
-        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        return Logger(label: label)
-    }
-
-    func validate() throws {
-        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-        }
-    }
-}
-
 /// Writes a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -76,27 +55,6 @@ func printError(_ text: String) {
 /// Writes a line to standard output and flushes it, so pipes see each line as it is made.
 func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
-}
-
-/// Endpoints as the options take them.
-enum Endpoints {
-    /// `tcp://HOST:PORT` (PORT a number, or `*` where the option binds), `ipc://PATH` or
-    /// `inproc://NAME`; anything else is refused with an example (exit 64).
-    static func validate(_ endpoint: String, option: String, example: String, binds: Bool = false) throws {
-        func refuse() -> ValidationError {
-            ValidationError("\(option) must look like tcp://HOST:PORT (for example \(example)), not '\(endpoint)'")
-        }
-        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") {
-            guard endpoint.split(separator: "/", omittingEmptySubsequences: false).count > 2, !endpoint.hasSuffix("//") else { throw refuse() }
-            return
-        }
-        guard endpoint.hasPrefix("tcp://") else { throw refuse() }
-        let rest = endpoint.dropFirst("tcp://".count)
-        guard let colon = rest.lastIndex(of: ":"), colon != rest.startIndex else { throw refuse() }
-        let port = rest[rest.index(after: colon)...]
-        if binds && port == "*" { return }
-        guard let number = Int(port), (1...65_535).contains(number) else { throw refuse() }
-    }
 }
 
 /// Exit statuses beyond 0 (success), 1 (a task or request failed) and 64 (bad usage).

@@ -1,3 +1,4 @@
+import ConveyorWorker
 import ArgumentParser
 import ConveyorProtocol
 import ConveyorSystem

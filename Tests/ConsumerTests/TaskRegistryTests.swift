@@ -158,4 +158,34 @@ struct TaskRegistryTests {
         #expect(!Self.context(deadline: .now + .seconds(60)).isPastDeadline)
         #expect(Self.context(deadline: .now - .milliseconds(1)).isPastDeadline)
     }
+
+    enum Resize: TaskDefinition {
+        static let name = "resize-typed"
+        typealias Args = ResizeArgs
+        typealias Output = ResizeResult
+    }
+
+    @Test("a TaskDefinition registers under its name with its types; an async handler is kept apart and replaces a sync one of the same name")
+    func typedAndAsyncRegistration() async throws {
+        var registry = TaskRegistry()
+        registry.register(Resize.self) { args, _ in ResizeResult(path: args.path, pixels: args.size.width * args.size.height) }
+        #expect(try Self.run(registry, "resize-typed", #"{"path":"p","size":{"width":2,"height":3}}"#) == #"{"path":"p","pixels":6}"#)
+        registry.register(Resize.self) { args, _ async in
+            await Task.yield()
+            return ResizeResult(path: args.path, pixels: 0)
+        }
+        #expect(registry.handler(named: "resize-typed") == nil)
+        let handler = try #require(registry.asyncHandler(named: "resize-typed"))
+        #expect(try await handler(RawJSON(#"{"path":"q","size":{"width":1,"height":1}}"#), Self.context("resize-typed")).text
+            == #"{"path":"q","pixels":0}"#)
+        #expect(registry.names == ["resize-typed"])
+        await #expect(throws: TaskInputError.self) { try await handler(RawJSON(#"{"path":1}"#), Self.context("resize-typed")) }
+    }
+
+    @Test("the context's logger carries the task's id, name and attempt")
+    func contextLogger() {
+        let logger = TaskContext(taskID: "t-9", name: "resize", attempt: 2, threadIndex: 0, deadline: .now).logger
+        #expect(logger[metadataKey: "task.id"] == "t-9" && logger[metadataKey: "task.name"] == "resize")
+        #expect(logger[metadataKey: "task.attempt"] == "2")
+    }
 }

@@ -3,10 +3,10 @@
 //   swift run swift-producer --broker tcp://127.0.0.1:5555
 //
 // Works against `conveyor consumer` (echo, sha256) and, if it runs, `thumbnail-consumer`.
-import ConveyorProtocol
-import ConveyorSystem
-import Foundation
 import ConveyorProducer
+import ConveyorSystem
+import ExampleTasks
+import Foundation
 import Logging
 
 struct SHA256Args: Encodable { let seed: String; let iterations: Int }
@@ -58,9 +58,11 @@ let failures = try await withProducer(ProducerConfiguration(broker: broker), log
     print("fail task ended \(failed.status.rawValue): \(failed.errorMessage ?? "")")
 
     if withThumbnails {
-        struct ThumbnailArgs: Encodable { let url: String; let width: Int; let height: Int }
-        let thumbnail = try await producer.submit("thumbnail", ThumbnailArgs(url: "https://example.com/cat.png", width: 64, height: 64))
-        print("thumbnail: \(await thumbnail.result().body)")
+        // Typed tasks: the name and both types come from the definition the worker registered.
+        let thumbnail = try await producer.run(Thumbnail.self, .init(url: "https://example.com/cat.png", width: 64, height: 64))
+        print("thumbnail: \(thumbnail.thumbnail) (\(thumbnail.bytes) bytes)")
+        let words = try await producer.submit(WordCount.self, .init(text: "one task type, two sides"))
+        print("word-count: \(try await words.value().words)")
     }
     return failures
 }

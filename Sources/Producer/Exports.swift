@@ -1,0 +1,3 @@
+// What the public API of this module uses from the protocol module (TaskOptions, RawJSON,
+// TaskStatus, ErrorKind, TaskDefinition, ...): `import ConveyorProducer` alone is enough.
+@_exported public import ConveyorProtocol
