@@ -52,7 +52,7 @@ final class BatchState: Sendable {
             unreachable.note(result.errorMessage)
             tally.add(.error)
         } else {
-            LineWriter.standardOutput.write(BatchSubmitter.line(index: index, result: result))
+            LineWriter.standardOutput.write { BatchSubmitter.appendLine(index: index, result: result, to: &$0) }
             tally.add(result.status)
         }
         answeredOne()
@@ -125,17 +125,19 @@ final class BatchState: Sendable {
 
 /// Answers counted by status; one lock per answer.
 final class Tally: Sendable {
+    /// `TaskStatus.allCases`, made once (the synthesized property builds an array per call).
+    private static let statuses = TaskStatus.allCases
     private let counts = Mutex<[Int]>(Array(repeating: 0, count: TaskStatus.allCases.count))
     private let doneCount = Atomic<Int>(0)
 
     func add(_ status: TaskStatus) {
-        let slot = TaskStatus.allCases.firstIndex(of: status) ?? 0
+        let slot = Self.statuses.firstIndex(of: status) ?? 0
         counts.withLock { $0[slot] += 1 }
         doneCount.add(1, ordering: .relaxed)
     }
 
     func count(_ status: TaskStatus) -> Int {
-        counts.withLock { $0[TaskStatus.allCases.firstIndex(of: status) ?? 0] }
+        counts.withLock { $0[Self.statuses.firstIndex(of: status) ?? 0] }
     }
 
     /// Answers so far (lines that are not JSON included).
@@ -147,7 +149,7 @@ final class Tally: Sendable {
     /// "ok 98, error 2".
     var summary: String {
         let counts = counts.withLock { $0 }
-        return zip(TaskStatus.allCases, counts).filter { $0.1 > 0 }.map { "\($0.0.rawValue) \($0.1)" }.joined(separator: ", ")
+        return zip(Self.statuses, counts).filter { $0.1 > 0 }.map { "\($0.0.rawValue) \($0.1)" }.joined(separator: ", ")
     }
 }
 

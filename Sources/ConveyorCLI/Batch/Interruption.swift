@@ -55,6 +55,15 @@ final class LineWriter: Sendable {
         }
     }
 
+    /// Appends what `body` writes (one or more whole lines, newlines included).
+    func write(_ body: (inout [UInt8]) -> Void) {
+        startFlusher()
+        buffer.withLock { bytes in
+            body(&bytes)
+            if bytes.count >= 32_768 { drain(&bytes) }
+        }
+    }
+
     func flush() {
         buffer.withLock { drain(&$0) }
     }
