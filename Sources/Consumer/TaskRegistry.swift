@@ -46,6 +46,13 @@ public struct TaskRegistry: Sendable {
     /// task, not on a worker thread: while it awaits (a download, a database), the consumer's
     /// threads run other tasks. Errors as for the synchronous form.
     ///
+    /// How many run at once is what the broker sends: threads plus prefetch. Give a consumer of
+    /// slow `async` tasks a fixed prefetch of the concurrency you want (`--prefetch 100`,
+    /// ``ConsumerConfiguration/prefetch``): the automatic one sizes the buffer for threads that
+    /// are busy, and keeps it small for slow tasks. The stuck-handler watchdog does not watch
+    /// `async` handlers (they hold no thread); the broker's deadline still ends such a task, and
+    /// `STATUS` may call one `reserved` that has started (it counts the consumer's threads).
+    ///
     /// ```swift
     /// registry.register("fetch") { (args: Fetch.Args, context) async throws -> Fetch.Output in
     ///     try await fetcher.fetch(args.url)

@@ -54,6 +54,7 @@ struct TaskRunner: Sendable {
                     deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))), logger: logger)
                 configuration.executionLog?.record(id: id, name: name, attempt: meta.attempt, pid: infoTemplate.pid.map(Int32.init) ?? 0,
                                                    thread: worker.threadIndex)
+                logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
                 let handler = registry.handler(named: name)
                 if handler == nil, let asyncHandler = registry.asyncHandler(named: name) {
                     // An async handler runs as a Swift task: this thread is free for the next job.

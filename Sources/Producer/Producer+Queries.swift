@@ -51,24 +51,15 @@ extension Producer {
     /// - Throws: ``ProducerError/protocolError(_:)`` when the broker refuses the request, and as
     ///   ``stats()``.
     public func deadLetters(_ action: DeadLetterAction, id: String? = nil) async throws -> DeadLetterOutcome {
-        guard case .deadLetters(let json) = try await request(.deadLetters(action, id: id ?? ""), awaiting: .deadLetters) else {
-            throw ProducerError.unexpectedReply("a reply of another kind came for a DEAD_LETTERS")
-        }
         // `{"action": ..., "count": n}`, or `{"error": ...}` (docs/PROTOCOL.md §4.8).
-        struct Reply: Decodable {
+        struct Reply: Decodable, DeadLettersReply {
             let action: DeadLetterAction?
             let count: Int?
             let error: String?
         }
-        let reply: Reply
-        do {
-            reply = try JSONDecoder().decode(Reply.self, from: Data(json.bytes))
-        } catch {
-            throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY does not decode: \(error): \(json.text)")
-        }
-        if let error = reply.error { throw ProducerError.protocolError(error) }
+        let (reply, text) = try await deadLettersRequest(action, id: id ?? "", as: Reply.self)
         guard let count = reply.count else {
-            throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY has no count: \(json.text)")
+            throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY has no count: \(text)")
         }
         return DeadLetterOutcome(action: reply.action ?? action, count: count)
     }
@@ -79,12 +70,19 @@ extension Producer {
     /// - Throws: ``ProducerError/protocolError(_:)`` from a broker that does not keep them (it
     ///   says the action is unknown), and as ``stats()``.
     public func recentFailures(named name: String? = nil) async throws -> [RecentFailure] {
-        guard case .deadLetters(let json) = try await request(.deadLetters(.failures, id: name ?? ""), awaiting: .deadLetters) else {
-            throw ProducerError.unexpectedReply("a reply of another kind came for a DEAD_LETTERS")
-        }
-        struct Reply: Decodable {
+        struct Reply: Decodable, DeadLettersReply {
             let failures: [RecentFailure]?
             let error: String?
+        }
+        return try await deadLettersRequest(.failures, id: name ?? "", as: Reply.self).reply.failures ?? []
+    }
+
+    /// A `DEAD_LETTERS` request and its reply decoded as `Reply`; a reply with `error` throws it.
+    private func deadLettersRequest<Reply: Decodable & DeadLettersReply>(
+        _ action: DeadLetterAction, id: String, as type: Reply.Type
+    ) async throws -> (reply: Reply, text: String) {
+        guard case .deadLetters(let json) = try await request(.deadLetters(action, id: id), awaiting: .deadLetters) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a DEAD_LETTERS")
         }
         let reply: Reply
         do {
@@ -93,7 +91,7 @@ extension Producer {
             throw ProducerError.unexpectedReply("the broker's DEAD_LETTERS_REPLY does not decode: \(error): \(json.text)")
         }
         if let error = reply.error { throw ProducerError.protocolError(error) }
-        return reply.failures ?? []
+        return (reply, json.text)
     }
 
     /// Cancels every waiting task (queued, or waiting to retry) named `name` at the broker, each
@@ -129,4 +127,9 @@ extension Producer {
             }
         }
     }
+}
+
+/// A `DEAD_LETTERS_REPLY` body: whatever it holds, it may carry an `error`.
+private protocol DeadLettersReply {
+    var error: String? { get }
 }

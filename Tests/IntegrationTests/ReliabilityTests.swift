@@ -29,11 +29,11 @@ struct ReliabilityTests {
                 #expect(result.status == .ok)
                 pids[result.info?.pid ?? 0, default: 0] += 1
             }
-            let finishedBefore = frozen.output.filter { $0.contains("task finished") }.count
+            let finishedBefore = frozen.output.filter { $0.contains("task succeeded") }.count
             frozen.send(SIGCONT)
             // The thawed consumer finishes the sleeps it held and reports them; the broker, which
             // has long given those tasks to the other consumer, must not complete them again.
-            try await waitUntil { frozen.output.filter { $0.contains("task finished") }.count >= finishedBefore + 2 }
+            try await waitUntil { frozen.output.filter { $0.contains("task succeeded") }.count >= finishedBefore + 2 }
             try await waitUntil { (try? await cluster.stats())?.running == 0 }
             let stats = try await cluster.stats()
             #expect(stats.totals.completed == 4)
