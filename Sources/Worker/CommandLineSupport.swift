@@ -1,4 +1,5 @@
 public import ArgumentParser
+import ConveyorSystem
 import Foundation
 public import Logging
 public import ZeroMQ
@@ -16,9 +17,18 @@ public struct LoggingOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log lines as text, or json: one JSON object per line (ts, level, msg, label, source, then the metadata: task.id, task.name, error, …).")
+    public var logFormat: String = "text"
+
     public func bootstrap(label: String) -> Logger {
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        let json = logFormat.lowercased() == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -29,6 +39,9 @@ public struct LoggingOptions: ParsableArguments {
     public func validate() throws {
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard ["text", "json"].contains(logFormat.lowercased()) else {
+            throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
         }
     }
 }
