@@ -38,20 +38,20 @@ enum ConfigLayer {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let environment = ProcessInfo.processInfo.environment
         guard Layering.mayApply(to: arguments, environment: environment) else {
-            await Conveyor.main(arguments)
+            await run(arguments)
             return
         }
         let resolution: Layering.Resolution
         do {
             resolution = try layering().resolve(arguments, environment: environment, readFile: readFile)
         } catch {
-            printError("Error: \(error.message)")
+            printError("error: \(error.message)")
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         for warning in resolution.warnings { printError("warning: \(warning)") }
         let injected = resolution.injected
         guard !injected.isEmpty else {
-            await Conveyor.main(resolution.arguments)
+            await run(resolution.arguments)
             return
         }
         var command: any ParsableCommand
@@ -67,8 +67,36 @@ enum ConfigLayer {
                 try command.run()
             }
         } catch {
-            Conveyor.exit(withError: error)
+            fail(error)
         }
+    }
+
+    /// Parses and runs `arguments`, as `Conveyor.main` does, but says a failure in the CLI's one
+    /// style (`error: …`, lower case, as every runtime error of the commands).
+    static func run(_ arguments: [String]) async {
+        do {
+            var command = try Conveyor.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Exits for `error`: help and `--version` as the parser prints them; anything else as
+    /// `error: …` with the parser's usage hint, and its exit status.
+    static func fail(_ error: any Error) -> Never {
+        let code = Conveyor.exitCode(for: error)
+        guard code != .success else { Conveyor.exit(withError: error) }
+        let message = Conveyor.fullMessage(for: error)
+        // An ExitCode thrown after the command said why has no message: print nothing.
+        if !message.isEmpty {
+            printError(message.hasPrefix("Error: ") ? "error: " + message.dropFirst("Error: ".count) : message)
+        }
+        Foundation.exit(code.rawValue)
     }
 
     /// Exits for a parse error, naming the environment variable or the file line of each value
@@ -82,10 +110,10 @@ enum ConfigLayer {
             if case .inversion(let negative) = setting.option.kind { spellings.append(negative) }
             return spellings.contains { mentions(message, $0) }
         }
-        guard code != .success, !culprits.isEmpty else { Conveyor.exit(withError: error) }
+        guard code != .success, !culprits.isEmpty else { fail(error) }
         let sources = culprits.compactMap(\.given).joined(separator: "; ")
         let label = "Error: "
-        let explained = message.hasPrefix(label) ? label + sources + ": " + message.dropFirst(label.count) : sources + ": " + message
+        let explained = message.hasPrefix(label) ? "error: " + sources + ": " + message.dropFirst(label.count) : sources + ": " + message
         printError(explained)
         Foundation.exit(code.rawValue)
     }

@@ -84,7 +84,7 @@ struct CLIConfigurationTests {
     func badValuesNameTheirSource() throws {
         var (status, output, took) = try run(["submit", "echo", "{}"], environment: ["CONVEYOR_BROKER": "5555"])
         #expect(status == 64, "\(output)")
-        #expect(output.contains { $0.hasPrefix("Error: CONVEYOR_BROKER=5555 (from the environment): --broker must look like tcp://HOST:PORT") },
+        #expect(output.contains { $0.hasPrefix("error: CONVEYOR_BROKER=5555 (from the environment): --broker must look like tcp://HOST:PORT") },
                 "\(output)")
         #expect(took < .seconds(5))
 
@@ -92,13 +92,13 @@ struct CLIConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: file) }
         (status, output, took) = try run(["broker", "--in-memory", "--config", file])
         #expect(status == 64, "\(output)")
-        #expect(output.contains { $0.hasPrefix(#"Error: max-queued = "lots" (from \#(file):3): The value 'lots' is invalid for '--max-queued"#) },
+        #expect(output.contains { $0.hasPrefix(#"error: max-queued = "lots" (from \#(file):3): The value 'lots' is invalid for '--max-queued"#) },
                 "\(output)")
         #expect(took < .seconds(5))
 
         (status, output, took) = try run(["broker", "--in-memory"], environment: ["CONVEYOR_JOURNAL_REPAIR": "maybe"])
         #expect(status == 64, "\(output)")
-        #expect(output.contains("Error: CONVEYOR_JOURNAL_REPAIR=maybe (from the environment): --journal-repair is a flag: give true or false (or 1/0, yes/no)"),
+        #expect(output.contains("error: CONVEYOR_JOURNAL_REPAIR=maybe (from the environment): --journal-repair is a flag: give true or false (or 1/0, yes/no)"),
                 "\(output)")
         #expect(took < .seconds(5))
     }
@@ -109,7 +109,7 @@ struct CLIConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: file) }
         var (status, output, took) = try run(["status", "some-id"], environment: ["CONVEYOR_CONFIG": file])
         #expect(status == 64, "refused whichever command runs: \(output)")
-        #expect(output.contains("Error: \(file):4: unknown key brokr in [submit]: conveyor submit has no option --brokr (did you mean broker?)"),
+        #expect(output.contains("error: \(file):4: unknown key brokr in [submit]: conveyor submit has no option --brokr (did you mean broker?)"),
                 "\(output)")
         #expect(took < .seconds(5))
 
@@ -117,7 +117,7 @@ struct CLIConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: sections) }
         (status, output, took) = try run(["submit", "echo", "--config", sections])
         #expect(status == 64, "\(output)")
-        #expect(output.contains { $0.hasPrefix("Error: \(sections):1: [sumbit] names no conveyor command") }, "\(output)")
+        #expect(output.contains { $0.hasPrefix("error: \(sections):1: [sumbit] names no conveyor command") }, "\(output)")
         #expect(took < .seconds(5))
 
         (status, output, took) = try run(["submit", "--help"], environment: ["CONVEYOR_CONFIG": file])
@@ -131,7 +131,7 @@ struct CLIConfigurationTests {
 
         (status, output, took) = try run(["submit", "echo", "--config", "/nonexistent/conveyor.toml"])
         #expect(status == 64, "\(output)")
-        #expect(output.contains("Error: cannot read the config file /nonexistent/conveyor.toml (named by --config): no such file"), "\(output)")
+        #expect(output.contains("error: cannot read the config file /nonexistent/conveyor.toml (named by --config): no such file"), "\(output)")
         #expect(took < .seconds(5))
     }
 
@@ -193,7 +193,7 @@ struct CLIConfigurationTests {
 
         (status, output, took) = try run(["config", "show", "sumbit"], environment: environment)
         #expect(status == 64, "\(output)")
-        #expect(output.contains { $0.hasPrefix("Error: sumbit is not a conveyor command (commands: broker, consumer, submit") }, "\(output)")
+        #expect(output.contains { $0.hasPrefix("error: sumbit is not a conveyor command (commands: broker, consumer, submit") }, "\(output)")
         #expect(took < .seconds(5))
 
         (status, output, took) = try run(["config", "show"], environment: environment)
