@@ -53,6 +53,15 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import zmq' >/dev/null 2>&1; then
     python3 -c 'import zmq' || { echo "error: pyzmq installed but 'import zmq' fails" >&2; exit 1; }
 fi
 
+# The metrics test parses /metrics with the Prometheus client's own text-format parser.
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import prometheus_client.parser' >/dev/null 2>&1; then
+    echo "Installing prometheus-client…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check prometheus-client >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages prometheus-client >/dev/null 2>&1 \
+        || apt_install python3-prometheus-client \
+        || { echo "error: could not install prometheus-client (pip install prometheus-client)" >&2; exit 1; }
+fi
+
 # The Python client's install test makes a virtual environment; Debian ships venv's ensurepip apart.
 if [ "$want_python" -eq 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     echo "Installing python3-venv…" >&2

@@ -34,6 +34,9 @@ public struct BrokerConfiguration: Sendable {
     /// Largest args of one task in bytes: larger ones are rejected. Sockets take frames up to this
     /// plus ``Limits/packedFrameAllowance`` (ZMQ_MAXMSGSIZE), room for packed groups.
     public var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
+    /// Where the broker shows its statistics, liveness and readiness to other threads (a metrics
+    /// or health listener); `nil`: nowhere.
+    public var monitor: BrokerMonitor?
     /// Tasks sent to one consumer in one DISPATCH message at most.
     public var dispatchBatch = 64
     /// Dead-letter entries kept (tasks that used up their attempts), and bytes of their args.

@@ -31,6 +31,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Largest args of one task in bytes (larger ones are rejected; frames may be 2 MiB larger, for packing).")
     var maxMessageSize: Int64 = Limits.defaultMaxMessageSize
 
+    @Option(help: "Serve GET /metrics (Prometheus text), /healthz and /readyz on HOST:PORT (for example 127.0.0.1:9464; port 0: any free one, printed as 'metrics http://HOST:PORT/metrics'). HTTP without TLS: keep it on a private address.")
+    var metricsListen: String?
+
     @Option(help: "Finished results kept for status queries.")
     var keepResults = 100_000
 
@@ -170,6 +173,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.maxQueuedBytes = maxQueuedBytes
         configuration.queueShare = queueShare
         configuration.maxMessageSize = maxMessageSize
+        if metricsListen != nil { configuration.monitor = BrokerMonitor() }
         configuration.resultRetentionCount = keepResults
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
         configuration.resultRetentionBytes = keepResultBytes
@@ -222,12 +226,24 @@ struct BrokerCommand: AsyncParsableCommand {
             }
         }
         let publicKey = curvePublicKey
+        var listener: MetricsListener?
+        if let metricsListen, let monitor = configuration.monitor {
+            do {
+                listener = try MetricsListener(address: metricsListen, monitor: monitor)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode.validationFailure
+            }
+        }
+        defer { listener?.close() }
+        let metricsAddress = listener.map { "http://\(metricsListen!.split(separator: ":").dropLast().joined(separator: ":")):\($0.port)/metrics" }
         do {
             try await ConveyorServices.run([broker], logger: logger, started: { _ in
                 let endpoints = try await broker.endpoints()
                 printLine("frontend \(endpoints.frontend)")
                 printLine("backend \(endpoints.backend)")
                 if let publicKey { printLine("curve-public-key \(publicKey)") }
+                if let metricsAddress { printLine("metrics \(metricsAddress)") }
                 logger.info("broker listening", metadata: ["frontend": "\(endpoints.frontend)", "backend": "\(endpoints.backend)",
                                                           "version": "\(ConveyorVersion.number)", "protocol": "\(ProtocolTag.currentText)",
                                                           "journal_format": "\(SegmentHeader.currentVersion)"])

@@ -34,6 +34,8 @@ final class BrokerLoop {
     static let highWaterMark: Int32 = 100_000
     /// How long a stopping broker waits for running tasks' results.
     private let drainTimeout: Duration
+    /// Where other threads see the broker (metrics, health): ``BrokerConfiguration/monitor``.
+    private let monitor: BrokerMonitor?
     /// How long the goodbyes may take to leave once the broker stops, in ms.
     static let goodbyeLinger: Int32 = 1000
 
@@ -42,6 +44,7 @@ final class BrokerLoop {
          guardian: BrokerGuard, connections: ConnectionCounters) throws {
         self.journal = journal
         self.wakeup = wakeup
+        self.monitor = config.monitor
         self.drainTimeout = config.drainTimeout
         self.guardian = guardian
         frontend = try Socket(context, type: .router)
@@ -99,10 +102,13 @@ final class BrokerLoop {
         let back = poller.add(backend)
         let woken = poller.add(fileDescriptor: wakeup.readDescriptor)
         var nextTick = monotonicNanoseconds()
+        var nextPublish = nextTick
         var drainDeadline: UInt64?
+        monitor?.setReady(true)
         while true {
             if stop.isSet {
                 if drainDeadline == nil {
+                    monitor?.setReady(false)
                     engine.beginDrain(timeout: drainTimeout)
                     drainDeadline = monotonicNanoseconds() &+ drainTimeout.nanoseconds
                 }
@@ -125,10 +131,15 @@ final class BrokerLoop {
             if now.monotonic >= nextTick {
                 engine.tick(now: now)
                 nextTick = now.monotonic + Self.tickNanoseconds
+                if let monitor, now.monotonic >= nextPublish {
+                    monitor.publish(engine.statistics())
+                    nextPublish = now.monotonic + 1_000_000_000
+                }
             }
             flush(now: now)
             commit()
             engine.noteTurn(nanoseconds: monotonicNanoseconds() &- turnStarted)
+            monitor?.noteTurn(at: now.monotonic)
         }
         // Give the goodbyes time to leave before the sockets close.
         try? frontend.set(.linger, Self.goodbyeLinger)
