@@ -54,28 +54,20 @@ enum ConfigLayer {
             await run(resolution.arguments)
             return
         }
-        var command: any ParsableCommand
-        do {
-            command = try Conveyor.parseAsRoot(resolution.arguments)
-        } catch {
-            explain(error, injected: injected)
-        }
-        do {
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            fail(error)
-        }
+        await run(resolution.arguments) { error in explain(error, injected: injected) }
     }
 
     /// Parses and runs `arguments`, as `Conveyor.main` does, but says a failure in the CLI's one
-    /// style (`error: …`, lower case, as every runtime error of the commands).
-    static func run(_ arguments: [String]) async {
+    /// style (`error: …`, lower case, as every runtime error of the commands); a parse error goes
+    /// to `parseFailed`.
+    static func run(_ arguments: [String], parseFailed: (any Error) -> Never = { fail($0) }) async {
+        var command: any ParsableCommand
         do {
-            var command = try Conveyor.parseAsRoot(arguments)
+            command = try Conveyor.parseAsRoot(arguments)
+        } catch {
+            parseFailed(error)
+        }
+        do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
