@@ -267,8 +267,13 @@ final class ConsumerLoop {
             }
         case .announce(let capacity, let update):
             guard let socket else { return }
-            try announce(capacity: capacity, update: update, on: socket)
-            heartbeats.sent(now: monotonicNanoseconds())
+            // Not waiting: with no peer (a handshake the broker refused) a blocking send would
+            // never return, and a stop could not finish. The broker-silence reconnect announces again.
+            if try announce(capacity: capacity, update: update, on: socket) {
+                heartbeats.sent(now: monotonicNanoseconds())
+            } else {
+                logger.debug("READY not sent: no connection to the broker", metadata: ["capacity": "\(capacity)"])
+            }
         case .handBackUnstarted(let atMost):
             let jobs = atMost.map { pool.takePending(atMost: $0) } ?? pool.takePending()
             for job in jobs { job.cancel() }
@@ -276,7 +281,10 @@ final class ConsumerLoop {
             try flushResults()
         case .disconnect:
             guard let socket else { return }
-            try OutgoingMessage(.disconnect).send(on: socket)
+            // Not waiting either: a broker that never hears it requeues by heartbeat expiry.
+            if try !OutgoingMessage(.disconnect).send(on: socket, flags: .dontWait) {
+                logger.debug("DISCONNECT not sent: no connection to the broker")
+            }
         }
     }
 
@@ -337,6 +345,9 @@ final class ConsumerLoop {
     private func connect() throws -> (Socket, SocketMonitor) {
         let socket = try Socket(context, type: .dealer)
         try socket.set(.linger, 2000)
+        // Results wait for room (the broker's backpressure), but not forever: with no peer at
+        // all a send would never return. What is not sent is requeued by the broker at lease end.
+        try socket.set(.sendTimeout, Int32(Completed.sendTimeoutMilliseconds))
         try socket.set(.maxMessageSize, Limits.frameLimit(forMessageSize: configuration.maxMessageSize))
         try socket.set(.reconnectInterval, 1000)
         try socket.set(.reconnectIntervalMax, 8000)
@@ -354,7 +365,8 @@ final class ConsumerLoop {
         return (socket, monitor)
     }
 
-    private func announce(capacity: Int, update: Bool, on socket: Socket) throws {
+    /// Sends READY without waiting; false when libzmq has no connection to queue it on.
+    private func announce(capacity: Int, update: Bool, on socket: Socket) throws -> Bool {
         let info = ReadyInfo(capacity: capacity, tasks: registry.names, host: host, pid: pid,
                              threads: configuration.threads, process: configuration.processIndex,
                              heartbeatMilliseconds: configuration.heartbeatInterval.milliseconds,
@@ -363,6 +375,6 @@ final class ConsumerLoop {
         encoder.outputFormatting = .sortedKeys
         var message = OutgoingMessage(.ready)
         message.append(Array(try encoder.encode(info)))
-        try message.send(on: socket)
+        return try message.send(on: socket, flags: .dontWait)
     }
 }

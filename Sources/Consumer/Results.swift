@@ -75,13 +75,23 @@ final class ResultOutboxes: Sendable {
 }
 
 extension Completed {
+    /// How long a DONE message may wait for room on the socket (`ZMQ_SNDTIMEO`).
+    static let sendTimeoutMilliseconds = 10_000
+
+    /// A DONE message that found no room within ``sendTimeoutMilliseconds``.
+    struct NotSent: Error, CustomStringConvertible {
+        var description: String {
+            "no room on the broker connection for \(Completed.sendTimeoutMilliseconds / 1000) s (the broker is gone or not reading); it requeues these tasks when their leases end"
+        }
+    }
+
     /// Sends `results` on `socket` as DONE messages, many results per message (up to 256 or a
     /// full message each). A send that fails is logged by `failed` and the rest still go.
     static func send(_ results: [Completed], on socket: Socket, failed: (any Error) -> Void) {
         var message = OutgoingMessage(.done)
         func flush() {
             do {
-                try message.send(on: socket)
+                if try !message.send(on: socket) { failed(NotSent()) }
             } catch {
                 failed(error)
             }

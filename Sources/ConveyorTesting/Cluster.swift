@@ -228,7 +228,18 @@ public final class Cluster: Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw ClusterError("broker did not see \(count) consumers within \(timeout)")
+        let seen = (try? await producer.stats())?.consumers.count
+        throw ClusterError("broker did not see \(count) consumers within \(timeout) (it sees \(seen.map(String.init) ?? "? (no stats answer)"))"
+                           + consumerReport())
+    }
+
+    /// Each consumer process: running or its exit status, and its last lines; for failure messages.
+    func consumerReport() -> String {
+        consumers.map { consumer in
+            let state = consumer.isRunning ? "running" : "exited with \(consumer.waitForExit(timeout: .zero).map(String.init) ?? "?")"
+            let last = consumer.output.suffix(5).map { "\n    " + $0 }.joined()
+            return "\n  \(consumer.name) (pid \(consumer.pid)): \(state)\(last)"
+        }.joined()
     }
 
     /// Shuts every producer of the cluster down and waits until their loops have ended. Their

@@ -60,7 +60,8 @@ struct SecurityTests {
             // alice's key has only the submit role: as a consumer it is refused in the handshake.
             let aliceFile = ring.directory + "/alice.keys"
             let refusedConsumer = try cluster.startConsumer(threads: 1, arguments: ["--curve-secret-file", aliceFile])
-            #expect(refusedConsumer.waitForLine(containing: "the broker refused this consumer's CURVE key", timeout: .seconds(20)) != nil)
+            #expect(refusedConsumer.waitForLine(containing: "the broker refused this consumer's CURVE key", timeout: .seconds(20)) != nil,
+                    "running: \(refusedConsumer.isRunning); output: \(refusedConsumer.output)")
             let worker = try cluster.startConsumer(threads: 2, arguments: ["--curve-secret-file", setup.worker.file])
             try await cluster.waitForConsumers(1)
             #expect(try await cluster.stats().consumers.first?.tasks == ["echo", "flaky", "sleep"], "registered for its allowed names only")
@@ -82,6 +83,12 @@ struct SecurityTests {
             #expect(!ran.contains { $0.name == "sha256" && $0.pid == Int(worker.pid) }, "the worker never received a sha256")
             let identities = try await cluster.stats().consumers.compactMap(\.identity).sorted()
             #expect(identities == ["hasher", "worker"])
+
+            // A consumer that never got through stops at once on SIGTERM (nothing to drain; its
+            // READY and DISCONNECT do not wait for a connection that does not exist).
+            let stopping = ContinuousClock.now
+            #expect(refusedConsumer.stop(grace: .seconds(15)) == 0)
+            #expect(stopping.duration(to: .now) < .seconds(5), "stopped in \(stopping.duration(to: .now))")
         }
     }
 
