@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
@@ -68,6 +70,7 @@ let package = Package(
             dependencies: [
                 "CCRC32C", "ConveyorProtocol", "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "Sources/Journal",
@@ -78,6 +81,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorJournal",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,6 +94,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -140,12 +145,24 @@ let package = Package(
         // The CLI's options from the environment and a config file (a small TOML subset), read off
         // the argument parser's own description of the commands; see docs/CLI.md.
         .target(name: "ConveyorCLIConfig", path: "Sources/CLIConfig", swiftSettings: strict),
+        // A process's metrics and their listener (`--metrics-listen`): a swift-prometheus registry
+        // and plain-socket HTTP for /metrics, /healthz and /readyz; no HTTP stack.
+        .target(
+            name: "ConveyorMetrics",
+            dependencies: [
+                "ConveyorSystem",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/Metrics",
+            swiftSettings: strict
+        ),
         // A ready-made worker command: the stock consumer's options and supervision for an app's
         // own TaskRegistry (`ConveyorWorker.main(registry:)`); the CLI's `consumer` is one.
         .target(
             name: "ConveyorWorker",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorConsumer", "ConveyorProcess",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorConsumer", "ConveyorProcess", "ConveyorMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,7 +175,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
                 "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting", "ConveyorJournal",
-                "ConveyorCLIConfig", "ConveyorWorker",
+                "ConveyorCLIConfig", "ConveyorWorker", "ConveyorMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -1,4 +1,5 @@
 public import ConveyorJournal
+public import CoreMetrics
 import ConveyorProtocol
 import ConveyorSystem
 
@@ -37,6 +38,10 @@ public struct BrokerConfiguration: Sendable {
     /// Where the broker shows its statistics, liveness and readiness to other threads (a metrics
     /// or health listener); `nil`: nowhere.
     public var monitor: BrokerMonitor?
+    /// Where per-name counters, latency histograms and the journal's fsync timings go
+    /// (swift-metrics; the CLI gives a swift-prometheus factory): `nil` records nothing, at no
+    /// cost. Not `MetricsSystem.factory`, so that two brokers in one process (tests) keep theirs apart.
+    public var metricsFactory: (any MetricsFactory)?
     /// Tasks sent to one consumer in one DISPATCH message at most.
     public var dispatchBatch = 64
     /// Dead-letter entries kept (tasks that used up their attempts), and bytes of their args.

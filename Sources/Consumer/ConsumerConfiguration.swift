@@ -33,6 +33,9 @@ public struct ConsumerConfiguration: Sendable {
     public var hardLimitGrace: Duration = .seconds(30)
     /// Where to append a line for every task a handler starts (``ExecutionLog``), if anywhere.
     public var executionLog: ExecutionLog?
+    /// Where the consumer shows busy threads, held tasks and handler times to a metrics listener
+    /// (``ConsumerMonitor``); `nil`: nowhere, at no cost.
+    public var monitor: ConsumerMonitor?
 
     public init() {}
 }

@@ -115,6 +115,10 @@ final class ConsumerLoop {
         if poller.isReadable(socketIndex) { try receive() }
         if case .stopped = machine.state { return }
         let now = monotonicNanoseconds()
+        if let monitor = configuration.monitor {
+            let ready = if case .ready = machine.state { true } else { false }
+            monitor.noteTurn(at: now, held: machine.held, registered: ready)
+        }
         if let stuck = watchdog.check(now: now) {
             logger.critical("handler stuck past its hard limit; handing back work and exiting for replacement", metadata: [
                 "task.id": "\(stuck.id)", "task.name": "\(stuck.name)", "tasks.held": "\(machine.held)",

@@ -63,9 +63,14 @@ struct TaskRunner: Sendable {
                 }
                 // The hard limit counts from the task's deadline, or from its start if it started later.
                 slot.running.withLock { $0 = WorkerSlot.Running(id: id, name: name, limit: max(monotonicNanoseconds(), deadline) + grace) }
+                configuration.monitor?.handlerStarted()
                 let started = monotonicNanoseconds()
                 let (status, body) = execute(handler, name: name, args: args, context: context)
                 let nanoseconds = monotonicNanoseconds() &- started
+                if let monitor = configuration.monitor {
+                    monitor.handlerEnded()
+                    monitor.handled(name, nanoseconds: nanoseconds)
+                }
                 let info = resultInfo(thread: worker.threadIndex, attempt: meta.attempt, nanoseconds: nanoseconds)
                 logOutcome(status, body: body, nanoseconds: nanoseconds, context: context)
                 slot.running.withLock { $0 = nil }
@@ -121,6 +126,7 @@ struct TaskRunner: Sendable {
                 }
             }
             let nanoseconds = monotonicNanoseconds() &- started
+            configuration.monitor?.handled(context.name, nanoseconds: nanoseconds)
             logOutcome(status, body: body, nanoseconds: nanoseconds, context: context)
             let info = resultInfo(thread: context.threadIndex, attempt: attempt, nanoseconds: nanoseconds)
             outboxes.post(Completed(id: id, status: status, body: body, info: info, elapsedNanoseconds: nanoseconds))

@@ -2,6 +2,7 @@ import ConveyorWorker
 import ArgumentParser
 import ConveyorBroker
 import ConveyorJournal
+import ConveyorMetrics
 import ConveyorProtocol
 import ConveyorSystem
 import Foundation
@@ -173,7 +174,12 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.maxQueuedBytes = maxQueuedBytes
         configuration.queueShare = queueShare
         configuration.maxMessageSize = maxMessageSize
-        if metricsListen != nil { configuration.monitor = BrokerMonitor() }
+        // Metrics only when served: without --metrics-listen nothing is recorded (no cost at all).
+        let metrics = metricsListen.map { _ in MetricsRegistry() }
+        if let metrics {
+            configuration.monitor = BrokerMonitor()
+            configuration.metricsFactory = metrics.factory
+        }
         configuration.resultRetentionCount = keepResults
         configuration.resultRetention = .milliseconds(Int(resultTTL * 1000))
         configuration.resultRetentionBytes = keepResultBytes
@@ -189,6 +195,7 @@ struct BrokerCommand: AsyncParsableCommand {
             journal.segmentBytes = journalSegmentBytes
             journal.deadLetterCapacity = configuration.deadLetterCapacity
             journal.repair = journalRepair
+            journal.metricsFactory = metrics?.factory
             configuration.journal = journal
         }
         configuration.maxConnections = maxConnections
@@ -227,16 +234,16 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let publicKey = curvePublicKey
         var listener: MetricsListener?
-        if let metricsListen, let monitor = configuration.monitor {
+        if let metricsListen, let monitor = configuration.monitor, let metrics {
             do {
-                listener = try MetricsListener(address: metricsListen, monitor: monitor)
+                listener = try MetricsListener(address: metricsListen, endpoints: BrokerExposition(monitor: monitor, metrics: metrics))
             } catch {
                 printError("error: \(error)")
                 throw ExitCode.validationFailure
             }
         }
         defer { listener?.close() }
-        let metricsAddress = listener.map { "http://\(metricsListen!.split(separator: ":").dropLast().joined(separator: ":")):\($0.port)/metrics" }
+        let metricsAddress = listener.map { MetricsListener.url(address: metricsListen!, port: $0.port) }
         do {
             try await ConveyorServices.run([broker], logger: logger, started: { _ in
                 let endpoints = try await broker.endpoints()

@@ -61,6 +61,12 @@ public final class Supervisor: Service, Sendable {
     private let misconfigured = Mutex<Int32?>(nil)
     /// The pid of each running child, by index: for ``signalChildren(_:)``.
     private let children = Mutex<[Int: pid_t]>([:])
+    private let restartCount = Atomic<Int>(0)
+
+    /// Children restarted since the supervisor started (each end of a child it started again).
+    public var restarts: Int { restartCount.load(ordering: .relaxed) }
+    /// Children running now.
+    public var running: Int { children.withLock { $0.count } }
 
     /// - Parameters:
     ///   - configuration: what to run; `count` must be at least 1.
@@ -156,6 +162,7 @@ public final class Supervisor: Service, Sendable {
                 ? configuration.initialBackoff
                 : min(backoff! * 2, configuration.maximumBackoff)
             backoff = delay
+            restartCount.add(1, ordering: .relaxed)
             logger.warning("supervised process ended; restarting", metadata: [
                 "process": "\(index)", "status": "\(status)", "restart.delay_ms": "\(delay.milliseconds)",
             ])

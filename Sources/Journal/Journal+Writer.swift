@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ConveyorSystem
+import CoreMetrics
 import Dispatch
 import Foundation
 import Synchronization
@@ -139,10 +140,13 @@ extension Journal {
     }
 
     func sync(_ writer: inout JournalWriterState) throws(JournalError) {
+        let started = monotonicNanoseconds()
         try writer.segment.sync()
         writer.unsynced = false
         writer.lastSync = monotonicNanoseconds()
         let (records, segment, offset) = (writer.unsyncedRecords, writer.segment.number, writer.segment.offset)
+        fsyncDuration?.recordNanoseconds(Int64(writer.lastSync &- started))
+        recordsPerFsync?.record(records)
         writer.unsyncedRecords = 0
         shared.withLock {
             $0.syncs += 1

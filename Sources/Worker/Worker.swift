@@ -1,5 +1,6 @@
 import ArgumentParser
 public import ConveyorConsumer
+import ConveyorMetrics
 import ConveyorProcess
 import ConveyorProtocol
 import ConveyorSystem
@@ -44,6 +45,10 @@ public enum Worker {
         // A child that cannot work as configured (the wrong port, another protocol) stops them all.
         configuration.stopStatus = Consumer.misconfiguredExitCode
         let supervisor = Supervisor(configuration: configuration, logger: logger)
+        let listener = options.metricsListen.map { address in
+            listen(address, SupervisorExposition(supervisor: supervisor, metrics: MetricsRegistry(), processes: options.processes))
+        }
+        defer { listener?.close() }
         do {
             // The first signal drains the children (the supervisor's SIGTERM); a second one is
             // passed on, and each child stops at once, handing back what it has not started.
@@ -84,6 +89,15 @@ public enum Worker {
                 exitProcess(1)
             }
         }
+        var listener: MetricsListener?
+        if let address = options.metricsListen {
+            let metrics = MetricsRegistry()
+            let monitor = ConsumerMonitor(names: registry.names, factory: metrics.factory)
+            configuration.monitor = monitor
+            listener = listen(options.processIndex.map { WorkerMetrics.childAddress(address, index: $0) } ?? address,
+                              ConsumerExposition(monitor: monitor, metrics: metrics, threads: options.threads))
+        }
+        defer { listener?.close() }
         let consumer = Consumer(configuration: configuration, registry: registry, logger: logger)
         var services: [any Service] = [consumer]
         if options.processIndex != nil {
@@ -116,6 +130,16 @@ public enum Worker {
         } catch let error as Consumer.DrainTimedOut {
             logger.warning("exiting with work abandoned", metadata: ["reason": "\(error)"])
             Self.exitProcess(1)
+        }
+    }
+
+    /// `--metrics-listen`: the listener, or the process exits 64 saying why it cannot listen.
+    static func listen(_ address: String, _ endpoints: any MetricsEndpoints) -> MetricsListener {
+        do {
+            return try WorkerMetrics.listen(address, endpoints)
+        } catch {
+            printError("error: \(error)")
+            exitProcess(64)
         }
     }
 

@@ -40,6 +40,9 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Append one JSON line per task started (id, name, attempt, pid, thread) to this file: an audit of what ran where (shared safely by every process and thread).")
     public var executionLog: String?
 
+    @Option(help: "Serve /metrics, /healthz and /readyz on this HOST:PORT (plain HTTP; 0 for any free port). With --processes P the supervisor serves HOST:PORT and process i serves PORT+1+i (docs/OBSERVABILITY.md).")
+    public var metricsListen: String?
+
     @Option(help: .hidden)
     public var processIndex: Int?
 

@@ -95,6 +95,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                                resultRetentionNanoseconds: config.resultRetention.nanoseconds,
                                deadLetterCapacity: config.deadLetterCapacity, deadLetterBytes: config.deadLetterBytes,
                                leaseNanoseconds: config.leaseDuration.nanoseconds)
+        table.metrics = config.metricsFactory.map(TaskMetrics.init(factory:))
     }
 
     // MARK: Frontend (producers)
@@ -238,7 +239,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             return
         }
         if let journal, journal.isFailing {
-            table.totals.rejected += 1
+            table.tallyRejected(name: name)
             reject(id, "the broker cannot write its journal (\(journal.writeFailure ?? "write failed")); nothing it accepted is lost, but it takes no new tasks until the journal can be written again: free space in \(journal.configuration.directory)")
             return
         }
@@ -248,14 +249,14 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         }
         let served = table.consumers.isServed(name)
         if !served, options.requireConsumer {
-            table.totals.rejected += 1
+            table.tallyRejected(name: name)
             reject(id, "no connected consumer serves '\(name)' (require_consumer); \(servedNow())")
             return
         }
         // Shares go by the client's name where clients are authenticated, else by routing id.
         let owner = checked ? Array(access.identity.utf8) : key
         if let reason = admission(name: name, args: args.count, from: owner) {
-            table.totals.rejected += 1
+            table.tallyRejected(name: name)
             reject(id, reason)
             return
         }

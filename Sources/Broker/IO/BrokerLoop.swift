@@ -132,7 +132,8 @@ final class BrokerLoop {
                 engine.tick(now: now)
                 nextTick = now.monotonic + Self.tickNanoseconds
                 if let monitor, now.monotonic >= nextPublish {
-                    monitor.publish(engine.statistics())
+                    let held = engine.table.heldByName()
+                    monitor.publish(engine.statistics(), held: NameLoad(running: held.running, reserved: held.reserved))
                     nextPublish = now.monotonic + 1_000_000_000
                 }
             }

@@ -97,6 +97,10 @@ final class TaskRecord {
     /// counted from when it became ready to run (today: its acceptance). Wall clock, so that the
     /// deadline means the same after a restart; time while the broker is down counts.
     let deadline: UInt64
+    /// Its name's metrics, once looked up (``TaskTable/meter(of:)``); `nil` while metrics are off.
+    var meter: NameMeter?
+    /// When it became ready to run (wall-clock ns): its deadline less its timeout.
+    var acceptedAt: UInt64 { deadline &- UInt64(options.timeoutMilliseconds) &* 1_000_000 }
     /// When a delayed retry may be queued again (wall-clock ns); while the task runs, when its
     /// lease runs out (``leaseExpiry``: one field for both, which never matter at once).
     var notBefore: UInt64 = 0

@@ -44,7 +44,7 @@ extension TaskTable {
             // Handed back after a REVOKE: the producer's cancel takes effect.
             move(task, to: .done)
             counted(.revoke)
-            totals.cancelled += 1
+            tally(.cancelled, task)
             finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, "cancelled while reserved by a consumer (it had not started)"), now: now)
             return .applied(.revoke)
         case .requeue:
@@ -52,7 +52,7 @@ extension TaskTable {
             if task.attempts > 0 { task.attempts -= 1 }
             counted(.requeue)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }
-            totals.requeued += 1
+            tally(.requeued, task)
             route(task, atFront: true, now: now)
             return .applied(.requeue)
         case .retry where task.attempts < task.options.maxAttempts:
@@ -64,12 +64,12 @@ extension TaskTable {
             timers.addNotBefore(task)
             counted(.retry)
             if journaling { journal.delayed(id: task.id, attempts: task.attempts, notBefore: task.notBefore) }
-            totals.retried += 1
+            tally(.retried, task)
             return .applied(.retry)
         case .retry:
             move(task, to: .done)
             counted(.fail)
-            totals.failed += 1
+            tally(.failed, task)
             if task.options.maxAttempts > 1 {
                 let last = (try? JSONDecoder().decode(ErrorText.self, from: Data(body.bytes)))?.error ?? "handler failed"
                 addDeadLetter(task, reason: "failed \(task.attempts) attempts; last error: \(last)")
@@ -80,7 +80,7 @@ extension TaskTable {
             move(task, to: .done)
             let transition: TaskTransition = status == .ok ? .finish : .fail
             counted(transition)
-            if status == .ok { totals.succeeded += 1 } else { totals.failed += 1 }
+            tally(status == .ok ? .succeeded : .failed, task)
             finish(task, status: status == .ok ? .ok : .error, body: body.bytes, info: info.bytes, now: now)
             return .applied(transition)
         }
@@ -97,7 +97,7 @@ extension TaskTable {
             if task.isQueued { queue.remove(task) }
             move(task, to: .done)
             counted(.cancel)
-            totals.cancelled += 1
+            tally(.cancelled, task)
             finish(task, status: .cancelled, body: JSONText.errorBody(.cancelled, reason), now: now)
             return .cancelled
         case .running:
@@ -170,7 +170,7 @@ extension TaskTable {
         }
         move(task, to: .done)
         counted(.expire)
-        totals.timedOut += 1
+        tally(.timedOut, task)
         finish(task, status: .timeout, body: JSONText.errorBody(.timeout, message), now: now)
     }
 
@@ -193,7 +193,7 @@ extension TaskTable {
             timers.addDeadline(task)
             counted(.revive)
             if journaling { journalAccepted(task) }
-            totals.requeued += 1
+            tally(.requeued, task)
             route(task, atFront: false, now: now)
             count += 1
         }

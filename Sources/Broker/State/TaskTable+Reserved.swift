@@ -43,3 +43,23 @@ extension TaskTable {
         revoking.remove(id)
     }
 }
+
+extension TaskTable {
+    /// Tasks on consumers by name: those on a thread (`running`) and those in a prefetch buffer
+    /// (`reserved`), as ``isReserved(_:)`` tells them apart. Walks every task held by a consumer
+    /// (sorting only where a consumer holds more than its threads): for the metrics snapshot,
+    /// once a second, not for the hot path.
+    func heldByName() -> (running: [String: Int], reserved: [String: Int]) {
+        var running: [String: Int] = [:]
+        var reserved: [String: Int] = [:]
+        for consumer in consumers.consumers.values {
+            let threads = max(1, consumer.info.threads)
+            var tasks = consumer.inFlight.compactMap { records[$0] }
+            if tasks.count > threads { tasks.sort { $0.dispatchNumber < $1.dispatchNumber } }
+            for (index, task) in tasks.enumerated() {
+                if index < threads { running[task.name, default: 0] += 1 } else { reserved[task.name, default: 0] += 1 }
+            }
+        }
+        return (running, reserved)
+    }
+}

@@ -54,6 +54,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// turn's end (TaskTable+Journal.swift).
     var journal = JournalEncoder(capacity: 0)
     var journaling = false
+    /// Per-name counters and latencies (TaskMetrics.swift); `nil`: not recorded.
+    var metrics: TaskMetrics?
 
     /// A task lost with its consumer is tried at least this many times before it is dead-lettered.
     static var lostDeliveryAttempts: UInt32 { 3 }
@@ -139,7 +141,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         Shares.adopt(task, held: true)
         if options.cancelOnDisconnect { disconnectCancels[producer, default: []].insert(id) }
         timers.addDeadline(task)
-        totals.submitted += 1
+        tally(.submitted, task)
         counted(.accept)
         if journaling { journalAccepted(task) }
         route(task, atFront: false, now: now)
@@ -199,6 +201,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
         task.recordDispatch(to: consumer.key)
         dispatches &+= 1
         task.dispatchNumber = dispatches
+        if task.attempts == 1, let meter = meter(of: task) {
+            meter.dispatchLatency.recordNanoseconds(Int64(clamping: now &- task.acceptedAt))
+        }
         consumer.inFlight.insert(task.id)
         counted(.dispatch)
         if journaling { journal.dispatched(id: task.id, attempts: task.attempts) }
@@ -277,7 +282,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         if task.attempts >= limit {
             move(task, to: .done)
             counted(.exhaust)
-            totals.failed += 1
+            tally(.failed, task)
             let why = "\(reason) \(task.attempts) time\(task.attempts == 1 ? "" : "s"); attempts exhausted"
             addDeadLetter(task, reason: why)
             finish(task, status: .error, body: JSONText.errorBody(.attemptsExhausted, why), now: now)
@@ -288,7 +293,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
             #endif
             counted(transition)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }
-            totals.requeued += 1
+            tally(.requeued, task)
             route(task, atFront: true, now: now, avoiding: avoided)
         }
     }
@@ -313,6 +318,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now, size: body.count + info.count) { evict(old) }
         totals.completed += 1
+        if status == .ok || status == .error, let meter = meter(of: task) {
+            meter.latency.recordNanoseconds(Int64(clamping: now &- task.acceptedAt))
+        }
         outbox.result(id: task.id, stored, to: task.producer, redelivery: false)
     }
 
@@ -341,6 +349,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         }
         deadLetters.add(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason,
                                    args: task.args, options: task.options, producer: task.producer))
+        tally(.deadLettered, task)
     }
 }
 

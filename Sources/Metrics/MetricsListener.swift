@@ -1,5 +1,3 @@
-import ConveyorBroker
-import ConveyorProtocol
 import ConveyorSystem
 import Foundation
 import Synchronization
@@ -8,19 +6,27 @@ import Synchronization
 import Glibc
 #endif
 
-/// `broker --metrics-listen HOST:PORT`: a small HTTP/1.1 listener on a thread of its own (never
-/// the broker's I/O thread), answering `GET /metrics` (Prometheus text format, from the snapshot
-/// the broker publishes once a second), `GET /healthz` (200 while the broker's loop turns) and
-/// `GET /readyz` (200 once bound and recovered, until it drains). One request per connection;
-/// anything else gets 404 or 405. Part of the CLI, not of a library product: the HTTP side stays
-/// out of the libraries.
-final class MetricsListener: Sendable {
-    let port: Int
+/// What a ``MetricsListener`` serves: the broker's or a consumer's figures.
+public protocol MetricsEndpoints: Sendable {
+    /// The Prometheus text exposition, or `nil` while there is nothing to show yet (503).
+    func exposition() -> String?
+    /// `/healthz`: `nil` while alive, else why not.
+    func unhealthy() -> String?
+    /// `/readyz`: `nil` when ready, else why not.
+    func unready() -> String?
+}
+
+/// `--metrics-listen HOST:PORT`: a small HTTP/1.1 listener on a thread of its own (never a
+/// broker's or consumer's I/O thread), answering `GET /metrics` (the Prometheus text format),
+/// `GET /healthz` and `GET /readyz` from its ``MetricsEndpoints``. One request per connection;
+/// anything else gets 404 or 405. Plain sockets, no HTTP stack: the libraries stay free of one.
+public final class MetricsListener: Sendable {
+    public let port: Int
     private let descriptor: Int32
     private let stop = Atomic<Bool>(false)
 
-    /// Binds `address` (`HOST:PORT`, port 0 for any free one) and starts serving `monitor`.
-    init(address: String, monitor: BrokerMonitor) throws {
+    /// Binds `address` (`HOST:PORT`, port 0 for any free one) and starts serving `endpoints`.
+    public init(address: String, endpoints: any MetricsEndpoints) throws {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
             throw ListenerError("--metrics-listen must look like HOST:PORT (for example 127.0.0.1:9464), not '\(address)'")
         }
@@ -53,16 +59,21 @@ final class MetricsListener: Sendable {
         self.descriptor = fd
         let thread = Thread { [self] in
             setCurrentThreadName("conveyor-metrics")
-            serve(monitor)
+            serve(endpoints)
         }
         thread.start()
     }
 
-    func close() {
+    /// `http://HOST:PORT/metrics` for the address it was given (with the port it got).
+    public static func url(address: String, port: Int) -> String {
+        "http://\(address.split(separator: ":").dropLast().joined(separator: ":")):\(port)/metrics"
+    }
+
+    public func close() {
         stop.store(true, ordering: .relaxed)
     }
 
-    private func serve(_ monitor: BrokerMonitor) {
+    private func serve(_ endpoints: any MetricsEndpoints) {
         defer { Glibc.close(descriptor) }
         while !stop.load(ordering: .relaxed) {
             var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
@@ -70,13 +81,13 @@ final class MetricsListener: Sendable {
             let client = accept(descriptor, nil, nil)
             guard client >= 0 else { continue }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            answer(client, monitor)
+            answer(client, endpoints)
             Glibc.close(client)
         }
     }
 
     /// Reads one request (its head, 8 KiB at most, 2 s at most) and answers it.
-    private func answer(_ client: Int32, _ monitor: BrokerMonitor) {
+    private func answer(_ client: Int32, _ endpoints: any MetricsEndpoints) {
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var head: [UInt8] = []
@@ -97,17 +108,17 @@ final class MetricsListener: Sendable {
         } else {
             switch parts[1].split(separator: "?").first ?? "" {
             case "/metrics":
-                if let statistics = monitor.statistics {
-                    (status, type, body) = ("200 OK", "text/plain; version=0.0.4; charset=utf-8", PrometheusText.broker(statistics))
+                if let text = endpoints.exposition() {
+                    (status, type, body) = ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
                 } else {
-                    (status, type, body) = ("503 Service Unavailable", "text/plain", "no statistics yet: the broker is starting\n")
+                    (status, type, body) = ("503 Service Unavailable", "text/plain", "no figures yet: starting\n")
                 }
             case "/healthz":
-                (status, type, body) = monitor.turned(within: 5_000_000_000)
-                    ? ("200 OK", "text/plain", "ok\n") : ("503 Service Unavailable", "text/plain", "the broker's loop has not turned for 5 s\n")
+                let problem = endpoints.unhealthy()
+                (status, type, body) = problem.map { ("503 Service Unavailable", "text/plain", $0 + "\n") } ?? ("200 OK", "text/plain", "ok\n")
             case "/readyz":
-                (status, type, body) = monitor.isReady
-                    ? ("200 OK", "text/plain", "ready\n") : ("503 Service Unavailable", "text/plain", "not ready: starting, recovering its journal, or draining\n")
+                let problem = endpoints.unready()
+                (status, type, body) = problem.map { ("503 Service Unavailable", "text/plain", "not ready: " + $0 + "\n") } ?? ("200 OK", "text/plain", "ready\n")
             default:
                 (status, type, body) = ("404 Not Found", "text/plain", "GET /metrics, /healthz or /readyz\n")
             }
@@ -125,8 +136,8 @@ final class MetricsListener: Sendable {
         }
     }
 
-    struct ListenerError: Error, CustomStringConvertible {
-        let description: String
+    public struct ListenerError: Error, CustomStringConvertible {
+        public let description: String
         init(_ description: String) { self.description = description }
     }
 }
