@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Only its `Instrumentation` product (no dependencies of its own): the producer injects the
+        // caller's trace context into a task's options, the consumer extracts it for the handler.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.0.0"),
     ],
     targets: [
         // libzmq through pkg-config; see Sources/CZMQ/module.modulemap.
@@ -97,6 +100,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             path: "Sources/Consumer",
             swiftSettings: strict
@@ -117,6 +121,7 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             path: "Sources/Producer",
             swiftSettings: strict
@@ -198,8 +203,13 @@ let package = Package(
             path: "examples/swift-producer",
             swiftSettings: strict
         ),
-        // What the test targets share (a seeded generator); not part of any product.
-        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
+        // What the test targets share (a seeded generator, a test instrument); not part of any product.
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Instrumentation", package: "swift-distributed-tracing")],
+            path: "Tests/Support",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(
             name: "BrokerTests",
@@ -216,8 +226,9 @@ let package = Package(
         .testTarget(
             name: "ConsumerTests",
             dependencies: [
-                "ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorProtocol", "ConveyorSystem", "ConveyorProcess",
+                "ConveyorConsumer", "ConveyorBuiltinTasks", "ConveyorProtocol", "ConveyorSystem", "ConveyorProcess", "TestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),
@@ -227,6 +238,7 @@ let package = Package(
                 "ConveyorTesting", "ConveyorProducer", "ConveyorProtocol", "ZeroMQ", "ConveyorSystem",
                 "ConveyorBroker", "ConveyorProcess", "TestSupport", "ConveyorConsumer", "ExampleTasks",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

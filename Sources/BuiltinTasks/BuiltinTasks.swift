@@ -18,15 +18,25 @@ public enum BuiltinTasks {
     public struct FailArgs: Codable, Sendable { public let message: String }
     public struct FlakyArgs: Codable, Sendable { public let failures: Int }
     public struct FlakyResult: Codable, Sendable { public let attempt: Int }
+    /// `trace`'s args: none (any object).
+    public struct TraceArgs: Codable, Sendable {}
+    /// `trace`'s result: the trace context the handler got; keys absent when the task has none.
+    public struct TraceResult: Codable, Sendable, Equatable {
+        public let trace_id: String?
+        public let traceparent: String?
+        public let tracestate: String?
+    }
 
     public struct HandlerFailure: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// `echo`, `sleep`, `sha256`, `fail` and `flaky` added to `registry`.
+    /// `echo`, `sleep`, `sha256`, `fail`, `flaky` and `trace` added to `registry`.
     ///
     /// `flaky` {"failures": n} fails on its first n attempts and then succeeds, returning
-    /// {"attempt": k}: a deterministic way to exercise retries.
+    /// {"attempt": k}: a deterministic way to exercise retries. `trace` {} returns the trace context
+    /// its handler got, {"trace_id", "traceparent", "tracestate"} ({} for a task without one): a
+    /// way to check that a submitter's trace reaches the consumers.
     public static func register(into registry: inout TaskRegistry) {
         registry.registerRaw("echo") { json, _ in json }
         registry.register("sleep") { (args: SleepArgs, context: TaskContext) -> SleepResult in
@@ -46,6 +56,9 @@ public enum BuiltinTasks {
                 throw HandlerFailure(description: "flaky failure on attempt \(context.attempt) of \(args.failures + 1)")
             }
             return FlakyResult(attempt: context.attempt)
+        }
+        registry.register("trace") { (_: TraceArgs, context: TaskContext) -> TraceResult in
+            TraceResult(trace_id: context.traceID, traceparent: context.traceparent, tracestate: context.tracestate)
         }
     }
 

@@ -51,10 +51,11 @@ struct TaskRunner: Sendable {
                 }
                 let context = TaskContext(
                     taskID: id, name: name, attempt: Int(meta.attempt), threadIndex: worker.threadIndex,
-                    deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))), logger: logger)
+                    deadline: received.advanced(by: .milliseconds(Int(meta.timeoutMilliseconds))),
+                    traceparent: meta.traceparent, tracestate: meta.tracestate, logger: logger)
                 configuration.executionLog?.record(id: id, name: name, attempt: meta.attempt, pid: infoTemplate.pid.map(Int32.init) ?? 0,
                                                    thread: worker.threadIndex)
-                logger.debug("task started", metadata: ["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"])
+                logger.debug("task started", metadata: context.withTraceID(["task.id": "\(id)", "task.name": "\(name)", "thread": "\(worker.threadIndex)"]))
                 let handler = registry.handler(named: name)
                 if handler == nil, let asyncHandler = registry.asyncHandler(named: name) {
                     // An async handler runs as a Swift task: this thread is free for the next job.
@@ -65,7 +66,7 @@ struct TaskRunner: Sendable {
                 slot.running.withLock { $0 = WorkerSlot.Running(id: id, name: name, limit: max(monotonicNanoseconds(), deadline) + grace) }
                 configuration.monitor?.handlerStarted()
                 let started = monotonicNanoseconds()
-                let (status, body) = execute(handler, name: name, args: args, context: context)
+                let (status, body) = context.withServiceContext { execute(handler, name: name, args: args, context: context) }
                 let nanoseconds = monotonicNanoseconds() &- started
                 if let monitor = configuration.monitor {
                     monitor.handlerEnded()
@@ -120,7 +121,8 @@ struct TaskRunner: Sendable {
                 (status, body) = invalid
             } else {
                 do {
-                    (status, body) = check(try await handler(RawJSON(bytes: args), context), args: args, name: context.name)
+                    let output = try await context.withServiceContext { try await handler(RawJSON(bytes: args), context) }
+                    (status, body) = check(output, args: args, name: context.name)
                 } catch {
                     (status, body) = Self.failed(error)
                 }
@@ -136,16 +138,16 @@ struct TaskRunner: Sendable {
     /// One line per task: a failure at info with its error, a success at debug with its time.
     private func logOutcome(_ status: DoneStatus, body: [UInt8], nanoseconds: UInt64, context: TaskContext) {
         if status == .ok {
-            logger.debug("task succeeded", metadata: [
+            logger.debug("task succeeded", metadata: context.withTraceID([
                 "task.id": "\(context.taskID)", "task.name": "\(context.name)", "task.attempt": "\(context.attempt)",
                 "elapsed_ms": "\(Double(nanoseconds / 1000) / 1000)",
-            ])
+            ]))
         } else {
-            logger.info("task failed", metadata: [
+            logger.info("task failed", metadata: context.withTraceID([
                 "task.id": "\(context.taskID)", "task.name": "\(context.name)", "task.attempt": "\(context.attempt)",
                 "task.status": "\(status.rawValue)", "error": "\(String(decoding: body.prefix(500), as: UTF8.self))",
                 "elapsed_ms": "\(Double(nanoseconds / 1000) / 1000)",
-            ])
+            ]))
         }
     }
 

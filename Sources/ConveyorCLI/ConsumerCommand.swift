@@ -12,7 +12,7 @@ struct ConsumerCommand: AsyncParsableCommand {
             running tasks, return their results, hand back what it had not started, and exit (a child \
             still running 5 s after its drain timeout is killed); a second signal stops them at once.
             Built-in tasks: echo, sleep {"ms": n}, sha256 {"seed": s, "iterations": n}, fail {"message": m}, \
-            flaky {"failures": n}. An app serves its own tasks with the same options through ConveyorWorker.
+            flaky {"failures": n}, trace {} (returns the trace context it got). An app serves its own tasks with the same options through ConveyorWorker.
             """)
 
     @OptionGroup var options: WorkerOptions

@@ -29,15 +29,24 @@ struct TaskOptionFlags: ParsableArguments {
     @Flag(help: "Cancel the task while it waits if this producer goes away (exits, is killed, loses its connection for 4 s). Not with --no-wait, which goes away at once.")
     var cancelOnDisconnect = false
 
+    @Option(help: ArgumentHelp(
+        "A W3C trace context traceparent for the task (00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>): its handler gets it, and the consumer logs its trace id (trace.id) with the task.",
+        valueName: "traceparent"))
+    var traceparent: String?
+
+    @Option(help: ArgumentHelp("The W3C tracestate that goes with --traceparent (at most 512 bytes).", valueName: "tracestate"))
+    var tracestate: String?
+
     func validate() throws {
         guard timeout > 0, timeout <= 4_000_000 else { throw ValidationError("--timeout must be between 0 and 4000000 seconds") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+        if let problem = options.problem { throw ValidationError("--\(problem)") }
     }
 
     var options: TaskOptions {
         TaskOptions(timeoutMilliseconds: UInt32(timeout * 1000), priority: priority, maxAttempts: attempts,
                     retryBackoffMilliseconds: retryBackoffMs, cancelOnDisconnect: cancelOnDisconnect,
-                    requireConsumer: requireConsumer)
+                    requireConsumer: requireConsumer, traceparent: traceparent, tracestate: tracestate)
     }
 }
 

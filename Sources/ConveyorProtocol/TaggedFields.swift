@@ -76,6 +76,11 @@ public enum TaggedFields {
         write(&bytes)
     }
 
+    /// A text value (a trace context field), as its UTF-8 bytes.
+    static func appendText(_ tag: UInt16, _ value: String, to bytes: inout [UInt8]) {
+        append(tag, length: value.utf8.count, to: &bytes) { $0.append(contentsOf: value.utf8) }
+    }
+
     static func appendU32(_ tag: UInt16, _ value: UInt32, to bytes: inout [UInt8]) {
         append(tag, length: 4, to: &bytes) { $0.appendBigEndian(value) }
     }

@@ -24,6 +24,17 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     /// consumer serves its name, instead of queueing it to wait for one. Version 3 only; sent
     /// critical.
     public var requireConsumer: Bool
+    /// The W3C Trace Context `traceparent` of the work that submitted the task (a web request's
+    /// `traceparent` header), handed to the handler's ``TaskContext`` and logged with the task, so
+    /// the request can be followed into the task that served it. Version 3 only; sent plain (a
+    /// broker that ignores it only loses the trace). The producer library takes it from
+    /// swift-distributed-tracing's current `ServiceContext` when this is `nil`, and refuses a
+    /// task whose value is not valid (``problem``): check a header you copy from a request with
+    /// ``TraceContextFormat/problem(traceparent:)`` first, and leave out one that is not valid.
+    public var traceparent: String?
+    /// The W3C Trace Context `tracestate` that goes with ``traceparent`` (vendors' own data), at
+    /// most 512 bytes of printable ASCII; carried only with a `traceparent`.
+    public var tracestate: String?
 
     /// The size of a version-2 options field that is not empty.
     public static let version2Size = 16
@@ -35,7 +46,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         maxAttempts: UInt32 = 1,
         retryBackoffMilliseconds: UInt32 = 1_000,
         cancelOnDisconnect: Bool = false,
-        requireConsumer: Bool = false
+        requireConsumer: Bool = false,
+        traceparent: String? = nil,
+        tracestate: String? = nil
     ) {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.priority = priority
@@ -43,9 +56,36 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         self.retryBackoffMilliseconds = retryBackoffMilliseconds
         self.cancelOnDisconnect = cancelOnDisconnect
         self.requireConsumer = requireConsumer
+        self.traceparent = traceparent
+        self.tracestate = tracestate
     }
 
-    /// The options version 2 can carry (all but ``cancelOnDisconnect``).
+    /// Why these options cannot be sent, naming the option (a ``traceparent`` or ``tracestate``
+    /// that is not valid, or a `tracestate` without a `traceparent`); `nil` when they can. The
+    /// producer library refuses such a task before sending it.
+    public var problem: String? {
+        guard traceparent != nil || tracestate != nil else { return nil }
+        if let traceparent, let reason = TraceContextFormat.problem(traceparent: traceparent) {
+            return "traceparent \(Self.quoted(traceparent)) is not a W3C traceparent: \(reason); pass the incoming request's traceparent header unchanged, or none"
+        }
+        if let tracestate {
+            guard traceparent != nil else {
+                return "tracestate is given without a traceparent: W3C tracestate goes only with a traceparent; pass both or neither"
+            }
+            if let reason = TraceContextFormat.problem(tracestate: tracestate) {
+                return "tracestate \(Self.quoted(tracestate)) is not a W3C tracestate: \(reason); pass the incoming request's tracestate header unchanged, or none"
+            }
+        }
+        return nil
+    }
+
+    /// `value` in quotes, cut to 80 characters for an error message.
+    private static func quoted(_ value: String) -> String {
+        value.count <= 80 ? "'\(value)'" : "'\(value.prefix(80))…'"
+    }
+
+    /// The options version 2 can carry (all but ``cancelOnDisconnect``, ``requireConsumer`` and the
+    /// trace context).
     private var version2Default: Bool {
         timeoutMilliseconds == Self.default.timeoutMilliseconds && priority == Self.default.priority
             && maxAttempts == Self.default.maxAttempts && retryBackoffMilliseconds == Self.default.retryBackoffMilliseconds
@@ -74,6 +114,8 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if retryBackoffMilliseconds != Self.default.retryBackoffMilliseconds { count += 8 }
             if cancelOnDisconnect { count += 4 }
             if requireConsumer { count += 4 }
+            if let traceparent { count += TaggedFields.headerSize + traceparent.utf8.count }
+            if let tracestate { count += TaggedFields.headerSize + tracestate.utf8.count }
             return count
         }
     }
@@ -106,6 +148,8 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if cancelOnDisconnect {
                 TaggedFields.append(OptionTag.cancelOnDisconnect | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
             }
+            if let traceparent { TaggedFields.appendText(OptionTag.traceParent, traceparent, to: &bytes) }
+            if let tracestate { TaggedFields.appendText(OptionTag.traceState, tracestate, to: &bytes) }
             if requireConsumer {
                 TaggedFields.append(OptionTag.requireConsumer | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
             }
@@ -118,9 +162,11 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     ///
     /// Total: any bytes give either options or an error, never a crash, and the common case
     /// allocates nothing. Errors: `.malformed` for a field that does not parse (wrong length, a
-    /// header cut short, a value running past the end, `timeout_ms` 0), `.unsupportedField` for a
-    /// critical field of a number this build does not know. Both are reasons to reject the task:
-    /// send `error.description` in `REJECTED`.
+    /// header cut short, a value running past the end, `timeout_ms` 0, a trace context field sent
+    /// critical that is not valid), `.unsupportedField` for a critical field of a number this build
+    /// does not know. Both are reasons to reject the task: send `error.description` in `REJECTED`.
+    /// A plain `traceparent` or `tracestate` that is not valid is dropped (the task goes on without
+    /// it, as W3C asks of a receiver), and so is a `tracestate` without a valid `traceparent`.
     public init(field bytes: UnsafeRawBufferPointer, version: ProtocolVersion) throws(ProtocolError) {
         switch version {
         case .v2: try self.init(version2: bytes)
@@ -169,6 +215,12 @@ public struct TaskOptions: Sendable, Equatable, Codable {
                     throw TaggedFields.wrongSize(value.count, 0, "require_consumer", tag, in: Self.what)
                 }
                 options.requireConsumer = true
+            case OptionTag.traceParent:
+                options.traceparent = try TraceContextFormat.decode(
+                    value, tag: tag, name: "traceparent", in: Self.what, problem: TraceContextFormat.problem(traceparent:))
+            case OptionTag.traceState:
+                options.tracestate = try TraceContextFormat.decode(
+                    value, tag: tag, name: "tracestate", in: Self.what, problem: TraceContextFormat.problem(tracestate:))
             default:
                 if tag & TaggedFields.criticalBit != 0 {
                     throw TaggedFields.unsupportedCritical(tag, in: Self.what, reserved: OptionTag.reservedName)
@@ -176,6 +228,7 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             }
         }
         guard options.timeoutMilliseconds > 0 else { throw .malformed("options field: timeout_ms must be positive") }
+        if options.traceparent == nil { options.tracestate = nil }
         self = options
     }
 }
@@ -192,9 +245,9 @@ public enum OptionTag {
     /// u32, milliseconds. Default 1000.
     public static let retryBackoff: UInt16 = 0x0004
 
-    // Reserved for the next versions of the broker (all below but cancel_on_disconnect); a broker
-    // of this version does not implement them, so it skips them when sent plain and rejects the
-    // task when they are sent critical.
+    // Reserved for the next versions of the broker (all below but cancel_on_disconnect and the
+    // trace context); a broker of this version does not implement them, so it skips them when sent
+    // plain and rejects the task when they are sent critical.
 
     /// Reserved: run at, u64 milliseconds since the Unix epoch (wall clock). Send critical.
     public static let notBefore: UInt16 = 0x0005
@@ -204,9 +257,9 @@ public enum OptionTag {
     public static let workflowParent: UInt16 = 0x0007
     /// Cancel the task while it waits once its producer is gone; empty value. Sent critical.
     public static let cancelOnDisconnect: UInt16 = 0x0008
-    /// Reserved: W3C trace context `traceparent`, 55 bytes of ASCII. Send plain.
+    /// W3C trace context `traceparent`, 55 bytes of ASCII for version 00. Sent plain.
     public static let traceParent: UInt16 = 0x0009
-    /// Reserved: W3C trace context `tracestate`, up to 512 bytes of ASCII. Send plain.
+    /// W3C trace context `tracestate`, up to 512 bytes of printable ASCII. Sent plain.
     public static let traceState: UInt16 = 0x000A
     /// Refuse the task when no connected consumer serves its name; empty value. Sent critical.
     public static let requireConsumer: UInt16 = 0x000B

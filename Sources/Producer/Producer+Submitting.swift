@@ -102,6 +102,7 @@ extension Producer {
     /// broker's answers; `detached` tasks give their slots back once accepted.
     private func enqueue(_ submissions: [TaskSubmission], group: AcceptGroup?,
                          detached: Bool = false) async throws -> [TaskHandle] {
+        let submissions = withCurrentTraceContext(submissions)
         var handles: [TaskHandle] = []
         handles.reserveCapacity(submissions.count)
         var start = submissions.startIndex

@@ -187,6 +187,10 @@ extension Producer {
                         continue
                     }
                 }
+                if let refusal = Self.refusal(of: task.options, id: id) {
+                    refused.append(refusal)
+                    continue
+                }
                 if submit == nil { submit = OutgoingMessage(.submit) }
                 submit!.append(id)
                 submit!.append(task.name)

@@ -233,7 +233,7 @@ struct CLITests {
                                              arguments: ["submit", "ecko", "{}", "--timeout", "4", "--broker", cluster.frontend])
             let warning = waiting.waitForLine(containing: "warning: no connected consumer serves 'ecko'", timeout: .seconds(10))
             #expect(started.duration(to: .now) < .seconds(3), "warned at once, not after the timeout")
-            #expect(warning?.contains("served now: echo, fail, flaky, sha256, sleep") == true, "\(waiting.output)")
+            #expect(warning?.contains("served now: echo, fail, flaky, sha256, sleep, trace;") == true, "\(waiting.output)")
             #expect(warning?.contains("up to its timeout (4 s)") == true, "\(String(describing: warning))")
             #expect(waiting.waitForExit(timeout: .seconds(30)) == 1)
 

@@ -17,8 +17,12 @@ struct JournalFileTests {
         done.state = .done
         done.args = []
         done.result = ResultEntry(status: .ok, body: Array(#"{"ok":1}"#.utf8), info: Array("{}".utf8), finishedAt: 99)
+        // A task's trace context is journaled with its options.
+        var traced = entry(2)
+        traced.options = TaskOptions(timeoutMilliseconds: 5000, traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                     tracestate: "rojo=00f067aa0ba902b7")
         let records: [JournalRecord] = [
-            .accepted(entry(1)), .rerouted(id: "task-1", producer: [1, 2, 3]), .dispatched(id: "task-1", attempts: 1),
+            .accepted(entry(1)), .accepted(traced), .rerouted(id: "task-1", producer: [1, 2, 3]), .dispatched(id: "task-1", attempts: 1),
             .queued(id: "task-1", attempts: 1), .delayed(id: "task-1", attempts: 2, notBefore: 12345),
             .finished(id: "task-1", result: ResultEntry(status: .timeout, body: Array("{}".utf8), info: [], finishedAt: 5)),
             .evicted(id: "task-1"),

@@ -55,7 +55,6 @@ struct TaggedOptionsTests {
     @Test("An unknown plain option is skipped, whatever its length")
     func unknownPlainOptionSkipped() throws {
         let bytes = tlv(0x0042, []) + tlv(0x0001, be32(1234)) + tlv(0x7ABC, [UInt8](repeating: 0xEE, count: 300))
-            + tlv(OptionTag.traceParent, Array("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".utf8))
         #expect(try decode(bytes) == TaskOptions(timeoutMilliseconds: 1234))
     }
 
@@ -173,6 +172,7 @@ struct TaggedOptionsTests {
     static func reference(_ bytes: [UInt8]) -> Outcome {
         var values: [UInt16: [UInt8]] = [:]
         var cancelOnDisconnect = false, requireConsumer = false
+        var traceparent: String?, tracestate: String?
         var i = 0
         while i < bytes.count {
             if bytes.count - i < 4 { return .malformed }
@@ -187,6 +187,12 @@ struct TaggedOptionsTests {
             } else if number == 8 || number == 0x0B {
                 if length != 0 { return .malformed }
                 if number == 8 { cancelOnDisconnect = true } else { requireConsumer = true }
+            } else if number == 9 || number == 10 {
+                let value = Array(bytes[i..<(i + length)])
+                let valid = number == 9 ? referenceTraceparent(value) : referenceTracestate(value)
+                if !valid && tag & 0x8000 != 0 { return .malformed }
+                let text = valid ? String(decoding: value, as: UTF8.self) : nil
+                if number == 9 { traceparent = text } else { tracestate = text }
             } else if tag & 0x8000 != 0 {
                 return .unsupported
             }
@@ -200,7 +206,22 @@ struct TaggedOptionsTests {
         if timeout == 0 { return .malformed }
         return .options(TaskOptions(timeoutMilliseconds: timeout, priority: Int32(bitPattern: u32(2, 0)),
                                     maxAttempts: u32(3, 1), retryBackoffMilliseconds: u32(4, 1000),
-                                    cancelOnDisconnect: cancelOnDisconnect, requireConsumer: requireConsumer))
+                                    cancelOnDisconnect: cancelOnDisconnect, requireConsumer: requireConsumer,
+                                    traceparent: traceparent, tracestate: traceparent == nil ? nil : tracestate))
+    }
+
+    /// A version-00 traceparent, as W3C writes it (later versions are not generated here).
+    static func referenceTraceparent(_ value: [UInt8]) -> Bool {
+        let text = String(decoding: value, as: UTF8.self)
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard value.count == 55, parts.map(\.count) == [2, 32, 16, 2],
+              parts.allSatisfy({ $0.allSatisfy { "0123456789abcdef".contains($0) } }) else { return false }
+        return parts[0] == "00" && parts[1] != String(repeating: "0", count: 32) && parts[2] != String(repeating: "0", count: 16)
+    }
+
+    /// 1-512 bytes of printable ASCII or tab.
+    static func referenceTracestate(_ value: [UInt8]) -> Bool {
+        (1...512).contains(value.count) && value.allSatisfy { (0x20...0x7E).contains($0) || $0 == 0x09 }
     }
 
     @Test("20,000 garbage and damaged options fields: no crash, and the same verdict as the reference decoder")

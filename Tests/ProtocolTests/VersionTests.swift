@@ -133,8 +133,8 @@ struct VersionTests {
 
     @Test("Dispatch meta follows the same rules: unknown plain fields skipped, critical ones refused, last wins")
     func metaRules() throws {
-        let trace = tlv(MetaTag.traceParent, Array("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".utf8))
-        #expect(try meta(trace + Self.metaFixture + tlv(0x0003, [UInt8](repeating: 0, count: 8))) == DispatchMeta(attempt: 2, timeoutMilliseconds: 59_750))
+        let lease = tlv(MetaTag.lease, [UInt8](repeating: 0, count: 8))
+        #expect(try meta(lease + Self.metaFixture + tlv(0x0003, [UInt8](repeating: 0, count: 8))) == DispatchMeta(attempt: 2, timeoutMilliseconds: 59_750))
         #expect(try meta(Self.metaFixture + tlv(0x0001, be32(3))).attempt == 3)
         #expect(metaError(Self.metaFixture + tlv(0x800B, be32(1)))
                     == .unsupportedField("dispatch meta field: field 0x800b (lease) is marked critical and this peer does not support it"))

@@ -68,7 +68,8 @@ final class SocketOutbox: BrokerOutbox {
     var hasPending: Bool { !dispatchPending.isEmpty || !outgoingResults.isEmpty }
 
     func dispatch(_ task: TaskRecord, attempt: UInt32, timeoutMilliseconds: UInt32, to consumer: ConsumerRecord) {
-        let meta = DispatchMeta(attempt: attempt, timeoutMilliseconds: timeoutMilliseconds)
+        let meta = DispatchMeta(attempt: attempt, timeoutMilliseconds: timeoutMilliseconds,
+                                traceparent: task.options.traceparent, tracestate: task.options.tracestate)
         if consumer.pending == nil {
             consumer.pending = OutgoingMessage(to: consumer.key, .dispatch, version: consumer.version)
             dispatchPending.append(consumer)

@@ -58,7 +58,9 @@ CRITICAL = 0x8000                    # the tag's top bit: understand this field 
 OPT_TIMEOUT, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_RETRY_BACKOFF = 0x0001, 0x0002, 0x0003, 0x0004
 # Reserved for the next versions (a broker of this version rejects them when sent critical):
 OPT_NOT_BEFORE, OPT_UNIQUE_KEY, OPT_WORKFLOW_PARENT = 0x0005, 0x0006, 0x0007
-OPT_CANCEL_ON_DISCONNECT, OPT_TRACEPARENT, OPT_TRACESTATE = 0x0008, 0x0009, 0x000A
+OPT_CANCEL_ON_DISCONNECT = 0x0008
+# W3C Trace Context, text values sent plain (TaskOptions.traceparent and .tracestate):
+OPT_TRACEPARENT, OPT_TRACESTATE = 0x0009, 0x000A
 # Empty value, sent critical: reject the task at once when no connected consumer serves its name.
 OPT_REQUIRE_CONSUMER = 0x000B
 META_ATTEMPT, META_TIMEOUT = 0x0001, 0x0002
@@ -151,17 +153,66 @@ def hello_body(role: str = "producer", versions: Sequence[int] = (2, 3), capabil
 
 
 
+_TRACE_FORM = ("expected version-traceid-parentid-flags in lowercase hex (2, 32, 16 and 2 digits), "
+               "e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def traceparent_problem(value: bytes) -> Optional[str]:
+    """Why ``value`` is not a W3C traceparent as Conveyor carries it (§6.1), or None when it is:
+    version-traceid-parentid-flags in lowercase hex, 55 characters for version 00; a later version
+    may go on after a '-' (at most 255 characters); ids not all zeros, version not ff."""
+    count = len(value)
+    if count < 55:
+        return f"it has {count} characters; version 00 has 55: {_TRACE_FORM}"
+    if count > 255:
+        return f"it has {count} characters; at most 255 are carried"
+    for offset in range(55):
+        if offset in (2, 35, 52):
+            if value[offset] != ord("-"):
+                return f"character {offset + 1} is not '-': {_TRACE_FORM}"
+        elif value[offset] not in _HEX:
+            return f"character {offset + 1} is not a lowercase hex digit: {_TRACE_FORM}"
+    if value[:2] == b"ff":
+        return "version ff is invalid"
+    if value[:2] == b"00" and count != 55:
+        return f"it has {count} characters; version 00 has 55: {_TRACE_FORM}"
+    if count > 55 and value[55] != ord("-"):
+        return "character 56 is not '-' (a later version's fields follow the 55 characters of version 00)"
+    if value[3:35] == b"0" * 32:
+        return "its trace id is all zeros"
+    if value[36:52] == b"0" * 16:
+        return "its parent id is all zeros"
+    return None
+
+
+def tracestate_problem(value: bytes) -> Optional[str]:
+    """Why ``value`` is not a W3C tracestate as Conveyor carries it (§6.1): 1 to 512 bytes of
+    printable ASCII, space and tab included; None when it is."""
+    if not value:
+        return "it is empty (leave it out instead)"
+    if len(value) > 512:
+        return f"it has {len(value)} bytes; at most 512 are carried"
+    for offset, byte in enumerate(value):
+        if not (0x20 <= byte <= 0x7E or byte == 0x09):
+            return f"byte {offset + 1} ({byte:#x}) is not printable ASCII"
+    return None
+
+
 @dataclass(frozen=True)
 class TaskOptions:
     """The options field of SUBMIT: tagged fields in version 3 (PROTOCOL.md §6.1), 16 bytes in
-    version 2 (§13.2). ``extra`` holds further (tag, value) fields to send as they are, e.g. a
-    trace context (0x0009) or an option of a newer broker (set the CRITICAL bit if it must not be
-    ignored)."""
+    version 2 (§13.2). ``traceparent`` and ``tracestate`` are a W3C trace context (a web request's
+    headers), handed to the task's handler and logged with it; version 2 cannot carry them.
+    ``extra`` holds further (tag, value) fields to send as they are, e.g. an option of a newer
+    broker (set the CRITICAL bit if it must not be ignored)."""
     timeout_ms: int = 300_000
     priority: int = 0
     max_attempts: int = 1
     retry_backoff_ms: int = 1_000
     extra: Tuple[Tuple[int, bytes], ...] = ()
+    traceparent: Optional[str] = None
+    tracestate: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout_ms <= 0xFFFFFFFF:
@@ -170,15 +221,29 @@ class TaskOptions:
             raise ValueError("priority must fit in a signed 32-bit integer")
         if not 0 <= self.max_attempts <= 0xFFFFFFFF or not 0 <= self.retry_backoff_ms <= 0xFFFFFFFF:
             raise ValueError("max_attempts and retry_backoff_ms must fit in an unsigned 32-bit integer")
+        if self.traceparent is not None:
+            problem = traceparent_problem(self.traceparent.encode("utf-8"))
+            if problem:
+                raise ValueError(f"traceparent {self.traceparent[:80]!r} is not a W3C traceparent: {problem}; "
+                                 "pass the incoming request's traceparent header unchanged, or none")
+        if self.tracestate is not None:
+            if self.traceparent is None:
+                raise ValueError("tracestate is given without a traceparent: W3C tracestate goes only with a "
+                                 "traceparent; pass both or neither")
+            problem = tracestate_problem(self.tracestate.encode("utf-8"))
+            if problem:
+                raise ValueError(f"tracestate {self.tracestate[:80]!r} is not a W3C tracestate: {problem}; "
+                                 "pass the incoming request's tracestate header unchanged, or none")
 
     def encode(self, version: int = 3) -> bytes:
         """The options field in ``version``'s encoding. Version 3: each option that differs from its
         default as a plain tagged field, in number order, then ``extra``; so the defaults are empty.
-        Version 2: empty for the defaults, 16 big-endian bytes otherwise (``extra`` cannot be sent)."""
+        Version 2: empty for the defaults, 16 big-endian bytes otherwise (``extra`` cannot be sent,
+        and the trace context is left out, as the Swift producer does)."""
         if version == 2:
             if self.extra:
                 raise ValueError("a version-2 options field cannot carry extra tagged fields")
-            if self == DEFAULT_OPTIONS:
+            if (self.timeout_ms, self.priority, self.max_attempts, self.retry_backoff_ms) == (300_000, 0, 1, 1_000):
                 return b""
             return struct.pack(">IiII", self.timeout_ms, self.priority, self.max_attempts, self.retry_backoff_ms)
         fields = []
@@ -190,12 +255,17 @@ class TaskOptions:
             fields.append((OPT_MAX_ATTEMPTS, struct.pack(">I", self.max_attempts)))
         if self.retry_backoff_ms != 1_000:
             fields.append((OPT_RETRY_BACKOFF, struct.pack(">I", self.retry_backoff_ms)))
+        if self.traceparent is not None:
+            fields.append((OPT_TRACEPARENT, self.traceparent.encode("ascii")))
+        if self.tracestate is not None:
+            fields.append((OPT_TRACESTATE, self.tracestate.encode("ascii")))
         return pack_tagged(fields + list(self.extra))
 
     @staticmethod
     def decode(data: bytes, version: int = 3) -> "TaskOptions":
         """Reads an options field as a broker does (§6.1): unknown plain fields skipped, the last of a
-        repeated option wins; ValueError for a malformed field or an unknown critical one."""
+        repeated option wins; a plain trace context field that is not valid is dropped (sent critical,
+        it is malformed); ValueError for a malformed field or an unknown critical one."""
         if version == 2:
             if not data:
                 return DEFAULT_OPTIONS
@@ -209,11 +279,20 @@ class TaskOptions:
                 if len(value) != 4:
                     raise ValueError(f"option {tag:#06x} has {len(value)} bytes; expected 4")
                 values[number] = value
+            elif number in (OPT_TRACEPARENT, OPT_TRACESTATE):
+                problem = (traceparent_problem if number == OPT_TRACEPARENT else tracestate_problem)(value)
+                if problem and tag & CRITICAL:
+                    raise ValueError(f"option {tag:#06x} is not valid: {problem}")
+                values[number] = None if problem else value
             elif tag & CRITICAL:
                 raise ValueError(f"field {tag:#06x} is marked critical and is not supported")
         get = lambda number, fmt, default: struct.unpack(fmt, values[number])[0] if number in values else default
+        traceparent = values.get(OPT_TRACEPARENT)
+        tracestate = values.get(OPT_TRACESTATE) if traceparent else None
         return TaskOptions(get(OPT_TIMEOUT, ">I", 300_000), get(OPT_PRIORITY, ">i", 0),
-                           max(1, get(OPT_MAX_ATTEMPTS, ">I", 1)), get(OPT_RETRY_BACKOFF, ">I", 1_000))
+                           max(1, get(OPT_MAX_ATTEMPTS, ">I", 1)), get(OPT_RETRY_BACKOFF, ">I", 1_000),
+                           traceparent=traceparent.decode("ascii") if traceparent else None,
+                           tracestate=tracestate.decode("ascii") if tracestate else None)
 
 
 DEFAULT_OPTIONS = TaskOptions()

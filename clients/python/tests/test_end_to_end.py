@@ -146,6 +146,13 @@ class EndToEndTests(unittest.TestCase):
         result = self.client.result(self.client.submit("fail", {"message": "boom"}, id=self.id_for("fail")), timeout=30)
         self.assertEqual((result.ok, result.status, result.error, result.kind), (False, "error", "boom", "handler_error"))
 
+    def test_a_traceparent_reaches_the_handler(self):
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        options = TaskOptions(traceparent=traceparent, tracestate="rojo=1")
+        result = self.client.result(self.client.submit("trace", {}, id=self.id_for("trace"), options=options), timeout=30)
+        self.assertEqual(result.value, {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "traceparent": traceparent,
+                                        "tracestate": "rojo=1"})
+
     def test_a_name_nobody_serves_gets_a_notice_and_waits(self):
         name = f"no-such-task-{self.run_id}"
         task_id = self.client.submit(name, {"x": 1}, id=self.id_for("lonely"), wait=10)

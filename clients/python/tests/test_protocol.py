@@ -25,6 +25,7 @@ RESULT_FRAME = (bytes.fromhex("00000005" "6a6f622d31" "00000002" "6f6b" "0000000
                 + RESULT_INFO)
 # §6.1 and §13.2: every option set, in both versions; §6.2: attempt 2, 59,750 ms left.
 FULL = TaskOptions(timeout_ms=30_000, priority=-2, max_attempts=3, retry_backoff_ms=500)
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 FULL_V3 = bytes.fromhex("0001000400007530" "00020004fffffffe" "0003000400000003" "00040004000001f4")
 FULL_V2 = bytes.fromhex("00007530fffffffe00000003000001f4")
 META_V3 = bytes.fromhex("0001000400000002" "000200040000e966")
@@ -98,9 +99,9 @@ class TaskOptionsTests(unittest.TestCase):
         self.assertEqual(TaskOptions(timeout_ms=5000).encode(2), bytes.fromhex("00001388" "00000000" "00000001" "000003e8"))
 
     def test_extra_fields_follow_the_options_as_given(self):
-        extra = ((protocol.OPT_REQUIRE_CONSUMER | CRITICAL, b""), (protocol.OPT_TRACEPARENT, b"00-ab"))
+        extra = ((protocol.OPT_REQUIRE_CONSUMER | CRITICAL, b""), (0x7001, b"00-ab"))
         encoded = TaskOptions(priority=1, extra=extra).encode(3)
-        self.assertEqual(encoded, bytes.fromhex("0002000400000001" "800b0000" "00090005") + b"00-ab")
+        self.assertEqual(encoded, bytes.fromhex("0002000400000001" "800b0000" "70010005") + b"00-ab")
         with self.assertRaisesRegex(ValueError, "version-2 options field cannot carry extra"):
             TaskOptions(extra=extra).encode(2)
 
@@ -117,6 +118,30 @@ class TaskOptionsTests(unittest.TestCase):
                 TaskOptions.decode(bad)
         with self.assertRaisesRegex(ValueError, "expected 0 or 16"):
             TaskOptions.decode(b"\x00" * 15, 2)
+
+    def test_trace_context_is_two_plain_text_fields_in_number_order(self):
+        options = TaskOptions(timeout_ms=5000, traceparent=TRACEPARENT, tracestate="rojo=1")
+        golden = bytes.fromhex("0001000400001388" "00090037") + TRACEPARENT.encode() + bytes.fromhex("000a0006") + b"rojo=1"
+        self.assertEqual(options.encode(3), golden)
+        self.assertEqual(TaskOptions.decode(golden), options)
+        self.assertEqual(options.encode(2), TaskOptions(timeout_ms=5000).encode(2), "version 2 cannot carry it")
+        self.assertEqual(TaskOptions(traceparent=TRACEPARENT).encode(2), b"")
+
+    def test_a_malformed_trace_context_is_refused_naming_the_option(self):
+        with self.assertRaisesRegex(ValueError, r"traceparent '00-abc' is not a W3C traceparent: it has 6 characters"):
+            TaskOptions(traceparent="00-abc")
+        with self.assertRaisesRegex(ValueError, "its trace id is all zeros"):
+            TaskOptions(traceparent="00-" + "0" * 32 + "-00f067aa0ba902b7-01")
+        with self.assertRaisesRegex(ValueError, "tracestate is given without a traceparent"):
+            TaskOptions(tracestate="rojo=1")
+        with self.assertRaisesRegex(ValueError, "is not printable ASCII"):
+            TaskOptions(traceparent=TRACEPARENT, tracestate="a\nb")
+
+    def test_decoding_drops_a_plain_trace_field_that_is_not_valid_as_the_broker_does(self):
+        self.assertEqual(TaskOptions.decode(pack_tagged([(protocol.OPT_TRACEPARENT, b"00-no")])), DEFAULT_OPTIONS)
+        self.assertEqual(TaskOptions.decode(pack_tagged([(protocol.OPT_TRACESTATE, b"rojo=1")])), DEFAULT_OPTIONS)
+        with self.assertRaisesRegex(ValueError, "is not valid"):
+            TaskOptions.decode(pack_tagged([(protocol.OPT_TRACEPARENT | CRITICAL, b"00-no")]))
 
     def test_values_out_of_range_are_refused(self):
         for arguments in ({"timeout_ms": 0}, {"timeout_ms": 2**32}, {"priority": 2**31}, {"priority": -2**31 - 1},
