@@ -40,8 +40,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Run the broker durable, journaling to a temporary data dir with this fsync policy (always, interval:MS, never); without it the broker runs --in-memory.")
     var fsync: String?
 
-    /// How the bench's brokers keep their state.
-    private var durability: [String] { fsync.map { ["--fsync", $0] } ?? ["--in-memory"] }
+    @Flag(help: "Record and serve metrics in the broker and the consumers (--metrics-listen 127.0.0.1:0): what metrics cost the hot path.")
+    var metrics = false
+
+    /// How the bench's brokers keep their state, and whether they record metrics.
+    private var durability: [String] {
+        (fsync.map { ["--fsync", $0] } ?? ["--in-memory"]) + metricsListen
+    }
+    private var metricsListen: [String] { metrics ? ["--metrics-listen", "127.0.0.1:0"] : [] }
 
     func validate() throws {
         let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull"])
@@ -101,7 +107,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func cluster(processes: Int, threads: Int) async throws -> Cluster {
         let cluster = try await Cluster(.init(consumers: 0, threads: threads, brokerArguments: durability))
-        try cluster.startConsumer(threads: threads, processes: processes, arguments: ["--prefetch", "\(prefetch)"])
+        try cluster.startConsumer(threads: threads, processes: processes, arguments: ["--prefetch", "\(prefetch)"] + metricsListen)
         try await cluster.waitForConsumers(processes)
         return cluster
     }
