@@ -139,6 +139,10 @@ final class TaskRecord {
         1 << 32 | UInt64(CRC32C.checksum(args))
     }
 
+    /// When the broker accepted it (wall-clock ns): its deadline less its timeout, which counts
+    /// from the acceptance (a revived dead letter's from its revival).
+    var acceptedAt: UInt64 { deadline &- UInt64(options.timeoutMilliseconds) &* 1_000_000 }
+
     var isQueued: Bool { phase == .queued }
     var isDelayed: Bool { phase == .delayed }
     /// Queued or delayed: what the queue bounds count.
