@@ -17,6 +17,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// connection at most its budget of unread bytes (docs/PROTOCOL.md §4.9). Sent at least once
     /// a heartbeat interval: it is also the producer's sign of life.
     case read = 0x0A
+    /// Producer → broker (version 3, capability `tasks`): one page of the broker's tasks, chosen
+    /// by a JSON query (``TaskQuery``); answered with ``tasksReply``.
+    case tasks = 0x0B
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -37,6 +40,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// submitted, which does not change its outcome (no consumer serves its name yet). One JSON
     /// frame `{"id","name","notice","served"}`.
     case notice = 0x1A
+    /// Broker → producer (version 3): one page of tasks (``TaskPage``), or `{"error"}` naming the
+    /// field of the query that was wrong. One JSON frame.
+    case tasksReply = 0x1B
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -79,6 +85,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .read: "READ"
         case .resume: "RESUME"
         case .notice: "NOTICE"
+        case .tasks: "TASKS"
+        case .tasksReply: "TASKS_REPLY"
         }
     }
 
@@ -86,7 +94,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
         switch self {
-        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke: .v3
+        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke, .tasks, .tasksReply: .v3
         default: .v2
         }
     }

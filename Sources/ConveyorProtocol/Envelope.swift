@@ -105,7 +105,8 @@ public struct Envelope {
         }
         let expected: Int
         switch command {
-        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply, .read, .resume, .notice:
+        case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply, .read, .resume, .notice,
+             .tasks, .tasksReply:
             expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
         case .cancelReply, .deadLetters: expected = 2

@@ -148,8 +148,10 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let progress = Capability(rawValue: "progress")
     /// The broker takes `RENEW` (§5.3.1) and leases dispatched tasks (§8.3.1).
     public static let leases = Capability(rawValue: "leases")
-    /// Reserved: purging queued tasks.
+    /// The broker takes `PURGE` (§4.8.1): cancelling every waiting task of a name.
     public static let purge = Capability(rawValue: "purge")
+    /// The broker takes `TASKS` (§4.8.3): listing its tasks by state, a page at a time.
+    public static let tasks = Capability(rawValue: "tasks")
     /// Reserved: pausing and resuming a queue.
     public static let pause = Capability(rawValue: "pause")
     /// Reserved: warnings attached to replies.

@@ -1,14 +1,15 @@
 import ConveyorProtocol
 
 /// Which answer a request waits for. `STATUS_REPLY` and `CANCEL_REPLY` are matched by task id,
-/// `STATS_REPLY` and `DEAD_LETTERS_REPLY` first in first out (docs/PROTOCOL.md §8.2): the four
-/// waiter families of the producer, kept in one table.
+/// the other replies first in first out (docs/PROTOCOL.md §8.2): the waiter families of the
+/// producer, kept in one table.
 enum ReplyKey: Hashable, Sendable {
     case status(String)
     case cancel(String)
     case statistics
     case deadLetters
     case purge
+    case tasks
 }
 
 /// An answer of the broker to a request, as the I/O thread read it.
@@ -19,6 +20,7 @@ enum Reply: Sendable {
     case statistics(RawJSON)
     case deadLetters(RawJSON)
     case purge(RawJSON)
+    case tasks(RawJSON)
 }
 
 /// A caller waiting for a reply: `resume` is called exactly once, with the reply or an error.

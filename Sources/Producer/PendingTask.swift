@@ -91,6 +91,8 @@ enum Request: Sendable {
     case stats
     case deadLetters(DeadLetterAction, id: String)
     case purge(String)
+    /// `TASKS` with this query JSON.
+    case tasks(String)
 }
 
 /// When a pending task's result is due at the latest.

@@ -26,8 +26,10 @@ struct MessageLimit {
 }
 
 extension Producer {
-    /// `HELLO` on a new connection: the broker answers with its limits.
+    /// `HELLO` on a new connection: the broker answers with its limits and capabilities (until
+    /// then, those of the previous connection's broker are forgotten: it may be another one now).
     func sendHello(on socket: Socket) {
+        brokerCapabilities.withLock { $0 = nil }
         var message = OutgoingMessage(.hello)
         message.append(Hello(role: .producer, software: "conveyor").json)
         _ = try? message.send(on: socket, flags: .dontWait)
@@ -38,6 +40,7 @@ extension Producer {
     func brokerSaidHello(_ body: Frame) -> [Request] {
         let hello = try? JSONDecoder().decode(Hello.self, from: Data(body.bytes))
         let size = hello?.limits?.maxMessageSize ?? Limits.defaultMaxMessageSize
+        brokerCapabilities.withLock { $0 = Set(hello?.capabilities ?? []) }
         return messageLimit.withLock { limit in
             limit.known = size > 0 ? size : Int64.max
             defer { limit.held = [] }

@@ -114,6 +114,37 @@ extension Producer {
         return purged
     }
 
+    /// One page of the broker's tasks (docs/PROTOCOL.md §4.8.3): those `query` chooses, at most
+    /// its `limit`, from its `cursor` on. Pass the page's ``TaskPage/nextCursor`` in the next
+    /// query, unchanged otherwise, until it is `nil`; a page may hold fewer tasks than asked for,
+    /// none even, and still have a next one (the broker looks at a bounded number of records per
+    /// request). Without the admin role, where clients are authenticated, only the identity's own
+    /// tasks are listed.
+    /// - Throws: ``ProducerError/protocolError(_:)`` for a query the broker refuses (its text names
+    ///   the field) and from a broker too old to list tasks; ``ProducerError/refused(_:)`` for a
+    ///   listing of dead letters without the admin role; and as ``stats()``.
+    public func tasks(_ query: TaskQuery) async throws -> TaskPage {
+        if let known = brokerCapabilities.withLock({ $0 }), !known.contains(.tasks) { throw brokerLacksTasks() }
+        guard case .tasks(let json) = try await request(.tasks(query.json), awaiting: .tasks) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a TASKS")
+        }
+        struct Refusal: Decodable { let error: String? }
+        if let error = (try? JSONDecoder().decode(Refusal.self, from: Data(json.bytes)))?.error {
+            throw ProducerError.protocolError(error)
+        }
+        do {
+            return try JSONDecoder().decode(TaskPage.self, from: Data(json.bytes))
+        } catch {
+            throw ProducerError.unexpectedReply("the broker's TASKS_REPLY does not decode: \(error): \(json.text.prefix(300))")
+        }
+    }
+
+    /// What a listing fails with when the broker does not take `TASKS`: its HELLO does not list
+    /// the capability, or it answered `unknown command 0xb`.
+    func brokerLacksTasks() -> ProducerError {
+        .protocolError("the broker at \(configuration.broker) cannot list tasks (it does not take TASKS, capability 'tasks'): it is older than this producer; upgrade the broker")
+    }
+
     /// Queues `request` and waits for the reply filed under `key`, at most the request timeout
     /// (counted from now, even when the loop has not started yet).
     private func request(_ request: Request, awaiting key: ReplyKey) async throws -> Reply {

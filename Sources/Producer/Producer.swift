@@ -54,6 +54,9 @@ public final class Producer: Service, Sendable {
     let wakeup = Wakeup()
     /// The broker's limit on a task's args, as its HELLO said (Producer+MessageLimit.swift).
     let messageLimit = Mutex(MessageLimit())
+    /// The capabilities the broker listed in its HELLO on the current connection; `nil` until it
+    /// answers (Producer+MessageLimit.swift).
+    let brokerCapabilities = Mutex<Set<Capability>?>(nil)
     /// Read by the I/O loop between polls; set by shutdown and by cancellation of ``run()``.
     let stop = StopFlag()
     let runState = ServiceRunState(service: "producer")

@@ -221,6 +221,10 @@ extension Producer {
                 var message = OutgoingMessage(.purge)
                 message.append(name)
                 try message.send(on: socket)
+            case .tasks(let query):
+                var message = OutgoingMessage(.tasks)
+                message.append(query)
+                try message.send(on: socket)
             }
         }
         if let submit { try submit.send(on: socket) }
@@ -280,6 +284,8 @@ extension Producer {
             table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .purgeReply:
             table.withLock { $0.answer(.purge, with: .success(.purge(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .tasksReply:
+            table.withLock { $0.answer(.tasks, with: .success(.tasks(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .hello:
             return .hello(envelope[0])
         case .heartbeat, .disconnect:
@@ -294,6 +300,8 @@ extension Producer {
         case .error where envelope[0].string == "unknown command 0x" + String(Command.read.rawValue, radix: 16):
             logger.debug("the broker does not take READ reports", metadata: ["error": "\(envelope[0].string)"])
             return .readRefused
+        case .error where envelope[0].string == "unknown command 0x" + String(Command.tasks.rawValue, radix: 16):
+            table.withLock { $0.answer(.tasks, with: .failure(brokerLacksTasks())) }.perform()
         case .error where envelope[0].string.contains(" is not a consumer command;"):
             // Connected to a broker's backend: nothing sent here will ever be answered.
             wrongPort()
@@ -355,40 +363,6 @@ extension Producer {
         if let info = frame.withUnsafeBytes({ ResultInfo(parsing: $0) }) { return info }
         guard frame.count > 0 else { return nil }
         return try? JSONDecoder().decode(ResultInfo.self, from: Data(frame.bytes))
-    }
-}
-
-/// The producer's side of the broker's budget of unread bytes: READ, with the bytes of the
-/// broker's messages read since the last one, once 1 MiB is read and at least once a heartbeat
-/// interval (so it doubles as the producer's sign of life); `READ connected` on a new connection.
-struct ReadReports {
-    let interval: UInt64
-    var unreported = 0
-    var lastReport: UInt64 = 0
-    /// Cleared when the broker answers READ as an unknown command.
-    var brokerTakesReads = true
-
-    init(interval: UInt64) { self.interval = interval }
-
-    mutating func report(on socket: Socket, now: UInt64) {
-        lastReport = now
-        guard brokerTakesReads else { return }
-        var message = OutgoingMessage(.read)
-        message.append(String(unreported))
-        unreported = 0
-        _ = try? message.send(on: socket, flags: .dontWait)
-    }
-
-    mutating func reportIfDue(on socket: Socket, now: UInt64) {
-        if now &- lastReport >= interval { report(on: socket, now: now) }
-    }
-
-    mutating func connected(on socket: Socket) {
-        unreported = 0
-        guard brokerTakesReads else { return }
-        var message = OutgoingMessage(.read)
-        message.append("connected")
-        _ = try? message.send(on: socket, flags: .dontWait)
     }
 }
 

@@ -27,6 +27,9 @@ struct ModelRun {
     /// When set, the table journals and every step checks that replaying the journal gives the
     /// table's state (JournalReplayTests.swift).
     var journalReplay: RecoveredState?
+    /// When set, every step also lists the table's tasks in random pages and budgets and checks
+    /// them against the model (TaskListingModelTests.swift).
+    var checksListings = false
 
     init(seed: UInt64, faults: Set<SeededFault>) {
         rng = SplitMix64(seed: seed)
@@ -52,7 +55,7 @@ struct ModelRun {
     /// Runs one sequence; returns the first disagreement, if any.
     mutating func run(steps: Int) -> String? {
         for step in 0..<steps {
-            if let problem = self.step() ?? checkJournal() {
+            if let problem = self.step() ?? checkJournal() ?? (checksListings ? checkListing() : nil) {
                 return "step \(step): \(problem)\n  last events:\n    " + trace.suffix(12).joined(separator: "\n    ")
             }
         }
@@ -62,7 +65,9 @@ struct ModelRun {
                 if let problem = answer(id, by: c, status: "ok") { return "final answers: \(problem)" }
             }
         }
-        if let problem = tick(by: 1_000_000_000_000) ?? checkJournal() { return "final tick: \(problem)" }
+        if let problem = tick(by: 1_000_000_000_000) ?? checkJournal() ?? (checksListings ? checkListing() : nil) {
+            return "final tick: \(problem)"
+        }
         for (id, task) in model.tasks {
             guard case .ended = task.phase else { return "task \(id) never ended: \(task.phase)" }
         }

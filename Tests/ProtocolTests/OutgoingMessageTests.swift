@@ -14,7 +14,7 @@ struct OutgoingMessageTests {
         (.deadLettersReply, 0x17, "DEAD_LETTERS_REPLY"), (.purge, 0x09, "PURGE"), (.purgeReply, 0x18, "PURGE_REPLY"),
         (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
         (.renew, 0x24, "RENEW"), (.read, 0x0A, "READ"), (.resume, 0x19, "RESUME"),
-        (.notice, 0x1A, "NOTICE"), (.revoke, 0x25, "REVOKE"),
+        (.notice, 0x1A, "NOTICE"), (.revoke, 0x25, "REVOKE"), (.tasks, 0x0B, "TASKS"), (.tasksReply, 0x1B, "TASKS_REPLY"),
     ]
 
     @Test("The protocol tag is the four ASCII bytes CVY3 and the family prefix is CVY")

@@ -54,7 +54,8 @@ struct VersionTests {
         #expect(parseError([cvy2, [0x24], []]) == .unknownCommand("0x24"))
         #expect(parseError([cvy2, [0x09]]) == .unknownCommand("0x9"), "PURGE is version 3 only")
         #expect(parseError([cvy2, [0x0A], []]) == .unknownCommand("0xa"), "READ is version 3 only")
-        #expect(parseError([cvy3, [0x0B]]) == .unknownCommand("0xb"))
+        #expect(parseError([cvy2, [0x0B], []]) == .unknownCommand("0xb"), "TASKS is version 3 only")
+        #expect(parseError([cvy3, [0x0C]]) == .unknownCommand("0xc"))
     }
 
     @Test("The version to answer in: the message's own when spoken, else the current one")

@@ -18,6 +18,7 @@ protocol CredentialReader: AnyObject {
 /// | `SUBMIT` | `submit`, and a task name its `tasks=` allows; a resubmitted id must be its own |
 /// | `STATUS`, `CANCEL` | `submit` for its own tasks (or ids the broker does not hold), `admin` for anyone's |
 /// | `STATS`, `DEAD_LETTERS`, `PURGE` | `admin` |
+/// | `TASKS` | `submit` lists its own tasks (no dead letters), `admin` anyone's and the dead letters |
 /// | `READY`, `DONE`, `RENEW` (backend) | `consume`; only the task names its `tasks=` allows are registered |
 /// | `HELLO`, `HEARTBEAT`, `DISCONNECT` | nothing more than a connection |
 ///
@@ -52,6 +53,10 @@ extension BrokerEngine {
         case .stats, .deadLetters, .purge:
             return access.roles.contains(.admin) ? nil
                 : "refused \(command): needs the admin role; identity '\(access.identity)' has the roles \(access.roles)"
+        case .tasks:
+            // Which tasks it sees is the listing's business (BrokerEngine+Tasks.swift).
+            return access.roles.contains(.admin) || access.roles.contains(.submit) ? nil
+                : "refused TASKS: needs the submit role (for its own tasks) or admin (for anyone's); identity '\(access.identity)' has the roles \(access.roles)"
         case .status, .cancel:
             if access.roles.contains(.admin) { return nil }
             let id = envelope[0].string

@@ -75,6 +75,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     /// Cancels of reserved tasks waiting for their consumer to hand the task back (REVOKE), by
     /// task id (BrokerEngine+Revoke.swift).
     var pendingCancels: [String: PendingCancel] = [:]
+    /// What `TASKS` requests may still look at in the current window (BrokerEngine+Tasks.swift).
+    var listingBudget = ListingBudget()
     /// (monotonic ns, tasks completed) once a second, for the rates in `STATS`.
     var completionSamples = Deque<(at: UInt64, completed: Int)>()
 
@@ -87,7 +89,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
         self.outbox = outbox
-        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .purge, .revoke], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .purge, .revoke, .tasks], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
@@ -160,6 +162,13 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                 reply.append(#"{"error":"task name must be 1-\#(Limits.maxIdentifierBytes) bytes of visible ASCII"}"#)
             }
             outbox.send(reply, on: .frontend)
+        case .tasks:
+            if outbox.isDropping(to: key) {
+                // It is not reading: a page of up to a thousand tasks would only be dropped.
+                outbox.dropped(to: key)
+            } else if let reply = tasksReply(envelope[0], access: access, to: route, version: version, now: now) {
+                outbox.send(reply, on: .frontend)
+            }
         case .read:
             let text = envelope[0].string
             if text == "connected" {
@@ -173,7 +182,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         case .disconnect:
             producers[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, READ, HELLO, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, TASKS, READ, HELLO, HEARTBEAT and DISCONNECT",
                   to: route, on: .frontend, version: version)
         }
     }

@@ -38,6 +38,7 @@ extension TaskTable {
             task.notBefore = entry.notBefore
             records[entry.id] = task
             if !done {
+                live.append(task)
                 restoreHeldBytes(task.args.count)
                 Shares.adopt(task, held: true)
                 if entry.options.cancelOnDisconnect { disconnectCancels[entry.producer, default: []].insert(entry.id) }

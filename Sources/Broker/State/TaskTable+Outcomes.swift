@@ -72,7 +72,7 @@ extension TaskTable {
             tally(.failed, task)
             if task.options.maxAttempts > 1 {
                 let last = (try? JSONDecoder().decode(ErrorText.self, from: Data(body.bytes)))?.error ?? "handler failed"
-                addDeadLetter(task, reason: "failed \(task.attempts) attempts; last error: \(last)")
+                addDeadLetter(task, reason: "failed \(task.attempts) attempts; last error: \(last)", now: now)
             }
             finish(task, status: .error, body: body.bytes, info: info.bytes, now: now)
             return .applied(.fail)
@@ -146,10 +146,12 @@ extension TaskTable {
         }
     }
 
-    /// Lets results past their retention go, and compacts the timers.
+    /// Lets results past their retention go, and compacts the timers and the live tasks' order.
     mutating func expireResults(at now: UInt64) {
         for old in results.expire(now: now) { evict(old) }
         timers.compactIfNeeded(active: queue.count + runningCount + timers.delayedEntries)
+        live.trim()
+        live.compactIfNeeded(live: heldCount + runningCount)
     }
 
     /// queued, delayed or running → done (timeout).
@@ -188,6 +190,7 @@ extension TaskTable {
                                   producer: letter.producer, owner: shares.producer(letter.producer),
                                   nameShare: shares.name(letter.name), sequence: nextSequence(), now: now)
             records[letter.id] = task
+            live.append(task)
             restoreHeldBytes(task.args.count)
             Shares.adopt(task, held: true)
             timers.addDeadline(task)

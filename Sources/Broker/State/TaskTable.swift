@@ -13,6 +13,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
     let outbox: Outbox
     /// Every task not yet evicted, by id.
     var records: [String: TaskRecord] = [:]
+    /// The tasks not finished, in acceptance order, for `TASKS` (LiveTasks.swift).
+    var live = LiveTasks()
     var queue = MemoryTaskQueue()
     private(set) var consumers = Dispatcher()
     var timers = TaskTimers()
@@ -137,6 +139,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
                               owner: shares.producer(owner ?? producer), nameShare: shares.name(name),
                               sequence: nextSequence(), now: now)
         records[id] = task
+        live.append(task)
         heldArgsBytes += args.count
         Shares.adopt(task, held: true)
         if options.cancelOnDisconnect { disconnectCancels[producer, default: []].insert(id) }
@@ -284,7 +287,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
             counted(.exhaust)
             tally(.failed, task)
             let why = "\(reason) \(task.attempts) time\(task.attempts == 1 ? "" : "s"); attempts exhausted"
-            addDeadLetter(task, reason: why)
+            addDeadLetter(task, reason: why, now: now)
             finish(task, status: .error, body: JSONText.errorBody(.attemptsExhausted, why), now: now)
         } else {
             move(task, to: .queued)
@@ -342,13 +345,14 @@ struct TaskTable<Outbox: BrokerOutbox> {
         }
     }
 
-    mutating func addDeadLetter(_ task: TaskRecord, reason: String) {
+    mutating func addDeadLetter(_ task: TaskRecord, reason: String, now: UInt64) {
         if journaling {
             journal.deadLettered(id: task.id, name: task.name, attempts: task.attempts, reason: reason, args: task.args,
                                  options: task.options, producer: task.producer)
         }
         deadLetters.add(DeadLetter(id: task.id, name: task.name, attempts: task.attempts, reason: reason,
-                                   args: task.args, options: task.options, producer: task.producer))
+                                   args: task.args, options: task.options, producer: task.producer,
+                                   acceptedAt: task.acceptedAt, at: now))
         tally(.deadLettered, task)
     }
 }
