@@ -182,6 +182,8 @@ let package = Package(
                 "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting", "ConveyorJournal",
                 "ConveyorCLIConfig", "ConveyorWorker", "ConveyorMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -214,6 +216,11 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetricsRegistryTests",
+            dependencies: ["ConveyorMetrics", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(name: "CLIConfigTests", dependencies: ["ConveyorCLIConfig"], swiftSettings: strict),

@@ -25,7 +25,7 @@ struct BenchCommand: AsyncParsableCommand {
             the timed window (this process as the producer, the broker, each consumer process), per task.
             """)
 
-    @Argument(help: "Workloads to run: w1 … w6, or pushpull.")
+    @Argument(help: "Workloads to run: w1 … w6, pushpull, or timers (what one metrics timer record costs).")
     var workloads: [String] = []
 
     @Flag(help: "Print JSON instead of a table.") var json = false
@@ -50,9 +50,9 @@ struct BenchCommand: AsyncParsableCommand {
     private var metricsListen: [String] { metrics ? ["--metrics-listen", "127.0.0.1:0"] : [] }
 
     func validate() throws {
-        let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull"])
+        let known = Set(["w1", "w2", "w3", "w4", "w5", "w6", "pushpull", "timers"])
         for name in workloads where !known.contains(name.lowercased()) {
-            throw ValidationError("unknown workload '\(name)': choose from w1 w2 w3 w4 w5 w6 pushpull")
+            throw ValidationError("unknown workload '\(name)': choose from w1 w2 w3 w4 w5 w6 pushpull timers")
         }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
@@ -79,6 +79,10 @@ struct BenchCommand: AsyncParsableCommand {
                                      run.messages, run.size, run.seconds, run.msgsPerSec))
                 }
                 continue
+            case "timers":
+                let run = await TimerBenchmark.run(records: count(2_000_000))
+                printLine(json ? try encodedLine(run) : run.table)
+                continue
             case "w1": result = try await w1()
             case "w2": result = try await w2()
             case "w3": result = try await w3()
@@ -101,6 +105,12 @@ struct BenchCommand: AsyncParsableCommand {
             printError("error: some results were wrong or missing")
             throw ExitCode.failure
         }
+    }
+
+    private func encodedLine(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     private func count(_ base: Int) -> Int { max(1, Int(Double(base) * scale)) }

@@ -7,7 +7,10 @@ import Synchronization
 /// the means to copy figures from a statistics snapshot into gauges and counters at scrape time.
 public final class MetricsRegistry: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    public let factory: PrometheusMetricsFactory
+    /// What the libraries record through: timers are ``BucketHistogram``s (lock-free, rendered by
+    /// ``text()``), everything else swift-prometheus's.
+    public let factory: any MetricsFactory
+    private let timers = ConveyorMetricsFactory.Timers()
     /// The last total copied into each counter mirrored from a snapshot, by name and labels.
     private let mirroredTotals = Mutex<[String: Int64]>([:])
     /// The label values each labelled gauge family was last given, so that a vanished one reads 0.
@@ -28,11 +31,11 @@ public final class MetricsRegistry: Sendable {
     ]
 
     public init() {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
-        factory.durationHistogramBuckets = ["conveyor_journal_fsync_duration_seconds": Self.fsyncBuckets]
-        factory.valueHistogramBuckets = ["conveyor_journal_records_per_fsync": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]]
-        self.factory = factory
+        var prometheus = PrometheusMetricsFactory(registry: registry)
+        prometheus.valueHistogramBuckets = ["conveyor_journal_records_per_fsync": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]]
+        factory = ConveyorMetricsFactory(
+            prometheus: prometheus, timers: timers,
+            buckets: ["conveyor_journal_fsync_duration_seconds": Self.fsyncBuckets], defaultBuckets: Self.latencyBuckets)
     }
 
     /// Sets the gauge `name{labels}`.
@@ -65,7 +68,7 @@ public final class MetricsRegistry: Sendable {
     }
 
     /// The exposition (text format 0.0.4).
-    public func text() -> String { registry.emitToString() }
+    public func text() -> String { registry.emitToString() + timers.render() }
 
     private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
