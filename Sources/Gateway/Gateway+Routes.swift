@@ -64,7 +64,7 @@ extension Gateway {
         case .closed: APIError(.serviceUnavailable, "shutting_down", "the gateway is shutting down")
         case .unreachable(let text): APIError(.serviceUnavailable, "broker_unavailable", text)
         case .brokerTimeout: APIError(.gatewayTimeout, "broker_timeout", "\(error)")
-        case .protocolError(let text): APIError(.badRequest, "refused", "the broker refused the request: \(text)")
+        case .protocolError(let text): APIError(.unprocessableContent, "refused", "the broker refused the request: \(text)")
         case .refused(let text): APIError(.forbidden, "broker_refused", "the broker refused the gateway: \(text)")
         default: APIError(.badGateway, "broker_error", "\(error)")
         }

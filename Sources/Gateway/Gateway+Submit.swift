@@ -60,33 +60,29 @@ extension Gateway {
         guard !items.isEmpty, items.count <= configuration.maxBatch else {
             throw APIError.badField("tasks", "must hold 1-\(configuration.maxBatch) tasks, not \(items.count)")
         }
-        var results = [String?](repeating: nil, count: items.count)
+        // Every item is checked before any is sent: a malformed one fails the whole batch (400,
+        // naming it), so a client never has to find out which half of a bad batch went through.
         var submissions: [TaskSubmission] = []
-        var positions: [Int] = []
         for (index, item) in items.enumerated() {
-            do {
-                guard item.first == UInt8(ascii: "{") else { throw APIError.badField("tasks[\(index)]", "must be an object") }
-                let members = try JSONObjectScanner.members(item)
-                let task = try SubmitRequest(members: members, at: "tasks[\(index)]", defaults: Self.defaultOptions)
-                submissions.append(task.submission(id: key.map { Self.taskID(token: caller.name, key: $0, index: index) }))
-                positions.append(index)
-            } catch let error as APIError {
-                results[index] = Self.itemJSON(index, error: error)
-            }
+            guard item.first == UInt8(ascii: "{") else { throw APIError.badField("tasks[\(index)]", "must be an object") }
+            let members: [JSONObjectScanner.Member]
+            do { members = try JSONObjectScanner.members(item) } catch { throw APIError.badField("tasks[\(index)]", "must be an object") }
+            let task = try SubmitRequest(members: members, at: "tasks[\(index)]", defaults: Self.defaultOptions)
+            submissions.append(task.submission(id: key.map { Self.taskID(token: caller.name, key: $0, index: index) }))
         }
+        var results: [String] = []
+        results.reserveCapacity(items.count)
         var accepted = 0
-        if !submissions.isEmpty {
-            let receipts = try await Self.broker { try await caller.producer.submitDetached(batch: submissions) }
-            for (position, receipt) in zip(positions, receipts) {
-                if let refusal = receipt.refusal {
-                    results[position] = Self.itemJSON(position, error: Self.refusal(refusal))
-                } else {
-                    accepted += 1
-                    results[position] = #"{"index":\#(position),"id":"# + JSONText.quoted(receipt.id) + #","status":"accepted"}"#
-                }
+        let receipts = try await Self.broker { try await caller.producer.submitDetached(batch: submissions) }
+        for (index, receipt) in receipts.enumerated() {
+            if let refusal = receipt.refusal {
+                results.append(Self.itemJSON(index, error: Self.refusal(refusal)))
+            } else {
+                accepted += 1
+                results.append(#"{"index":\#(index),"id":"# + JSONText.quoted(receipt.id) + #","status":"accepted"}"#)
             }
         }
-        return JSONResponse.make(.ok, #"{"accepted":\#(accepted),"results":["# + results.map { $0 ?? "" }.joined(separator: ",") + "]}")
+        return JSONResponse.make(.ok, #"{"accepted":\#(accepted),"results":["# + results.joined(separator: ",") + "]}")
     }
 
     static func itemJSON(_ index: Int, error: APIError) -> String {
@@ -99,7 +95,7 @@ extension Gateway {
         switch result.status {
         case .timeout: return APIError(.gatewayTimeout, "broker_timeout", "the broker did not answer: \(reason)")
         case .rejected:
-            if result.errorKind == .unknownTask || reason.contains("no consumer") {
+            if result.errorKind == .unknownTask || reason.contains("consumer serves") {
                 return APIError(.unprocessableContent, "unknown_task", "name: \(reason)")
             }
             if reason.contains("held by another task") { return APIError(.conflict, "id_conflict", "Idempotency-Key: \(reason)") }

@@ -25,7 +25,7 @@ extension OpenAPIDocument {
           "MethodNotAllowed": {"description": "The path does not serve this method.", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "Conflict": {"description": "The task runs or has finished (cancel), or the idempotency key's id is another task's.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "TooLarge": {"description": "The body is over --max-body-bytes.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-          "Refused": {"description": "The broker refused the task (no consumer serves the name, args too large, ...), or callback_url was given (not delivered yet).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Refused": {"description": "The broker refused the task (no consumer serves the name, args too large, ...) or the query (a cursor it did not give), or callback_url was given (not delivered yet).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "RateLimited": {"description": "The token is past its rate.", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "Unavailable": {"description": "The broker cannot be reached, its queue is full, or the gateway is stopping.", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "Timeout": {"description": "The broker did not answer in time.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -61,9 +61,10 @@ extension OpenAPIDocument {
               "attempts": {"type": "integer", "minimum": 1, "maximum": 1000},
               "retry_backoff_ms": {"type": "integer", "minimum": 0, "maximum": 86400000},
               "require_consumer": {"type": "boolean", "description": "Refuse the task when no consumer serves its name (default true)."},
-              "traceparent": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
-              "tracestate": {"type": "string", "maxLength": 512}
-            }
+              "traceparent": {"type": "string", "pattern": "^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"},
+              "tracestate": {"type": "string", "pattern": "^[\\t -~]{1,512}$", "description": "Only with a traceparent."}
+            },
+            "dependentRequired": {"tracestate": ["traceparent"]}
           },
           "Accepted": {
             "type": "object", "additionalProperties": false, "required": ["id", "status"],

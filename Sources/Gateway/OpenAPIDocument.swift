@@ -73,6 +73,7 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Unauthorized"},
               "403": {"$ref": "#/components/responses/Forbidden"},
               "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+              "422": {"$ref": "#/components/responses/Refused"},
               "429": {"$ref": "#/components/responses/RateLimited"},
               "503": {"$ref": "#/components/responses/Unavailable"},
               "504": {"$ref": "#/components/responses/Timeout"}

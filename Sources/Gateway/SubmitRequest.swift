@@ -79,7 +79,9 @@ struct SubmitRequest {
         func integer(_ key: String, _ range: ClosedRange<Int64>) throws(APIError) -> Int64? {
             guard let value = fields[key] else { return nil }
             let text = String(decoding: value, as: UTF8.self)
-            guard let number = Int64(text), range.contains(number) else {
+            // JSON has one number type: 5.0 and 5e2 are whole numbers too (JSON Schema says so).
+            let whole = Int64(text) ?? Double(text).flatMap { $0.rounded() == $0 && abs($0) < 1e15 ? Int64($0) : nil }
+            guard let number = whole, range.contains(number) else {
                 throw APIError.badField(prefix + key, "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \(text.prefix(40))")
             }
             return number

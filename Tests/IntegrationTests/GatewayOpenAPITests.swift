@@ -42,10 +42,22 @@ struct GatewayOpenAPITests {
             let (valid, validation) = try run(validator, [file], timeout: .seconds(120))
             #expect(valid == 0, "\(validation.joined(separator: "\n"))")
 
+            // Requests valid by the schema that the broker refuses for what it holds now, which no
+            // schema can say: a name no connected consumer serves, a cursor it did not give (422).
+            let config = gateway.directory + "/schemathesis.toml"
+            try """
+                [[operations]]
+                include-name = "POST /v1/tasks"
+                checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+                [[operations]]
+                include-name = "GET /v1/tasks"
+                checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+                """.write(toFile: config, atomically: true, encoding: .utf8)
             let (status, output) = try run(schemathesis, [
-                "run", "http://127.0.0.1:\(gateway.port)/openapi.json", "--checks", "all",
+                "--config-file", config, "run", "http://127.0.0.1:\(gateway.port)/openapi.json", "--checks", "all",
                 "--header", "Authorization: Bearer \(GatewayProcess.full)",
-                "--max-examples", "40", "--request-timeout", "70", "--workers", "1", "--generation-deterministic",
+                "--max-examples", "40", "--request-timeout", "70", "--max-response-time", "65", "--workers", "1", "--generation-deterministic",
             ], timeout: .seconds(480))
             #expect(status == 0, "schemathesis:\n\(output.suffix(150).joined(separator: "\n"))")
         }
