@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 /// Finds the token of a request's `Authorization: Bearer` header and keeps each token's bucket.
@@ -31,12 +30,16 @@ final class Authenticator: Sendable {
     }
 
     /// The bearer secret of an `Authorization` header value, `nil` when it is not `Bearer X`.
+    /// Read from the bytes (no Foundation on this path: it runs on every request).
     static func bearer(_ header: String?) -> [UInt8]? {
-        guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let secret = parts[1].trimmingCharacters(in: .whitespaces)
-        return secret.isEmpty ? nil : Array(secret.utf8)
+        guard var bytes = header.map({ Array($0.utf8) }) else { return nil }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        let scheme = Array("bearer".utf8)
+        guard bytes.count > scheme.count + 1, bytes[scheme.count] == 0x20,
+              zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        var start = scheme.count
+        while start < bytes.count, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        return start < bytes.count ? Array(bytes[start...]) : nil
     }
 }
 

@@ -49,6 +49,12 @@ struct GatewayTests {
             let listed = try gateway.client().request("GET", "/v1/tasks?name=echo&limit=1000")
             let ids = (listed.json["tasks"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             #expect(ids.filter { $0 == id }.count == 1, "\(listed)")
+            // Each token is its own producer identity at the broker (its own fair share).
+            let producers = (listed.json["tasks"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) {
+                if let id = $1["id"] as? String { $0[id] = $1["producer"] as? String }
+            }
+            let otherID = try #require(other.json["id"] as? String)
+            #expect(producers[id] != nil && producers[otherID] != nil && producers[id] != producers[otherID], "\(producers)")
         }
     }
 
@@ -186,7 +192,7 @@ struct GatewayTests {
         }
     }
 
-    @Test("the gateway refuses to start without tokens, with --no-auth off loopback, or on a non-loopback address")
+    @Test("the gateway refuses to start without tokens, with a bad token file (the line named), or on a non-loopback address")
     func startupRefusals() async throws {
         try await withCluster(.init(consumers: 0)) { cluster in
             for (arguments, text) in [
@@ -200,6 +206,14 @@ struct GatewayTests {
                 #expect(status == 64, "\(arguments): \(process.output)")
                 #expect(process.output.joined(separator: "\n").contains(text), "\(arguments): \(process.output)")
             }
+            let directory = try Cluster.makeTemporaryDirectory(prefix: "conveyor-gateway-")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try "# tokens\nshort scopes=read\n".write(toFile: directory + "/tokens", atomically: true, encoding: .utf8)
+            let bad = try ManagedProcess(name: "gateway", executable: cluster.executable,
+                                         arguments: ["gateway", "--listen", "127.0.0.1:0", "--token-file", directory + "/tokens", "--broker", cluster.frontend])
+            #expect(bad.waitForExit(timeout: .seconds(30)) == 64)
+            _ = bad.waitForLine(timeout: .milliseconds(200)) { _ in false }
+            #expect(bad.output.contains { $0.contains("tokens:2:") && $0.contains("at least 16 characters") }, "\(bad.output)")
             let open = try ManagedProcess(name: "gateway", executable: cluster.executable,
                                           arguments: ["gateway", "--listen", "127.0.0.1:0", "--no-auth", "--broker", cluster.frontend])
             let line = try #require(open.waitForLine(containing: "listening http://", timeout: .seconds(30)), "\(open.output)")
