@@ -32,4 +32,7 @@ url=$(awk '/^listening /{print $2}' "$work/gateway.out")
 
 echo "wrk -t$threads -c$connections -d${seconds}s -s bench/gateway/submit.lua $url/v1/tasks"
 wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s bench/gateway/submit.lua "$url/v1/tasks"
+# The floor: the same server answering GET /healthz (no body, no token, no broker).
+echo "wrk -t$threads -c$connections -d${seconds}s $url/healthz"
+wrk -t"$threads" -c"$connections" -d"${seconds}s" "$url/healthz" | grep -E 'Requests/sec|Latency'
 "$conveyor" stats --broker "$frontend" 2>/dev/null | grep -iE 'queued|accepted|submitted' | head -5 || true
