@@ -242,6 +242,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CLIConfigTests", dependencies: ["ConveyorCLIConfig"], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["ConveyorGateway", "ConveyorProtocol"], swiftSettings: strict),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "JournalTests",
