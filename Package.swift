@@ -36,6 +36,8 @@ let package = Package(
         // Only its `Instrumentation` product (no dependencies of its own): the producer injects the
         // caller's trace context into a task's options, the consumer extracts it for the handler.
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.0.0"),
+        // Webhook deliveries' HTTP client (ConveyorWebhooks only; no library product links it).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // libzmq through pkg-config; see Sources/CZMQ/module.modulemap.
@@ -175,6 +177,18 @@ let package = Package(
             path: "Sources/Worker",
             swiftSettings: strict
         ),
+        // Webhook deliveries: the signer, the callback address policy and the sender that serves
+        // `conveyor.webhook` (docs/GATEWAY.md). Used by `conveyor gateway`; not a library product.
+        .target(
+            name: "ConveyorWebhooks",
+            dependencies: [
+                "ConveyorConsumer", "ConveyorProtocol", "COpenSSL",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Webhooks",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
@@ -216,6 +230,13 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WebhookTests",
+            dependencies: [
+                "ConveyorWebhooks", "ConveyorConsumer", "ConveyorProtocol", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -62,6 +62,14 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import prometheus_client.parser' >/
         || { echo "error: could not install prometheus-client (pip install prometheus-client)" >&2; exit 1; }
 fi
 
+# The webhook tests' receiver checks signatures with the Standard Webhooks project's own library.
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import standardwebhooks' >/dev/null 2>&1; then
+    echo "Installing standardwebhooks…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check standardwebhooks >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages standardwebhooks >/dev/null 2>&1 \
+        || { echo "error: could not install standardwebhooks (pip install standardwebhooks)" >&2; exit 1; }
+fi
+
 # The Python client's install test makes a virtual environment; Debian ships venv's ensurepip apart.
 if [ "$want_python" -eq 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     echo "Installing python3-venv…" >&2
