@@ -38,6 +38,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.0.0"),
         // Webhook deliveries' HTTP client (ConveyorWebhooks only; no library product links it).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        // The HTTP gateway's server (ConveyorGateway only; no library product links it).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Already in the graph through Hummingbird; named for `HTTPField.Name` (Idempotency-Key).
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // libzmq through pkg-config; see Sources/CZMQ/module.modulemap.
@@ -189,12 +193,26 @@ let package = Package(
             path: "Sources/Webhooks",
             swiftSettings: strict
         ),
+        // `conveyor gateway`: HTTP and JSON in front of a Producer (docs/GATEWAY.md). Not a library
+        // product, so that the HTTP stack stays out of what applications link.
+        .target(
+            name: "ConveyorGateway",
+            dependencies: [
+                "ConveyorProducer", "ConveyorProtocol", "ConveyorSystem", "COpenSSL", "ConveyorConsumer", "ConveyorWebhooks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Gateway",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
                 "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorBroker", "ConveyorConsumer",
                 "ConveyorBuiltinTasks", "ConveyorProducer", "ConveyorProcess", "ConveyorTesting", "ConveyorJournal",
-                "ConveyorCLIConfig", "ConveyorWorker", "ConveyorMetrics",
+                "ConveyorCLIConfig", "ConveyorWorker", "ConveyorMetrics", "ConveyorGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

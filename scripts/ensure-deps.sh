@@ -70,6 +70,15 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import standardwebhooks' >/dev/null
         || { echo "error: could not install standardwebhooks (pip install standardwebhooks)" >&2; exit 1; }
 fi
 
+# The gateway's OpenAPI test: openapi-spec-validator checks /openapi.json, schemathesis runs it
+# against the live gateway (Tests/IntegrationTests/GatewayOpenAPITests.swift).
+if [ "$want_python" -eq 1 ] && { ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v schemathesis >/dev/null 2>&1; }; then
+    echo "Installing openapi-spec-validator and schemathesis…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator schemathesis >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages openapi-spec-validator schemathesis >/dev/null 2>&1 \
+        || { echo "error: could not install openapi-spec-validator and schemathesis (pip install openapi-spec-validator schemathesis)" >&2; exit 1; }
+fi
+
 # The Python client's install test makes a virtual environment; Debian ships venv's ensurepip apart.
 if [ "$want_python" -eq 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     echo "Installing python3-venv…" >&2
