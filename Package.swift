@@ -36,6 +36,8 @@ let package = Package(
         // Only its `Instrumentation` product (no dependencies of its own): the producer injects the
         // caller's trace context into a task's options, the consumer extracts it for the handler.
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.0.0"),
+        // Webhook deliveries' HTTP client (ConveyorWebhooks only; no library product links it).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         // The HTTP gateway's server (ConveyorGateway only; no library product links it).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         // Already in the graph through Hummingbird; named for `HTTPField.Name` (Idempotency-Key).
@@ -179,12 +181,24 @@ let package = Package(
             path: "Sources/Worker",
             swiftSettings: strict
         ),
+        // Webhook deliveries: the signer, the callback address policy and the sender that serves
+        // `conveyor.webhook` (docs/GATEWAY.md). Used by `conveyor gateway`; not a library product.
+        .target(
+            name: "ConveyorWebhooks",
+            dependencies: [
+                "ConveyorConsumer", "ConveyorProtocol", "COpenSSL",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Webhooks",
+            swiftSettings: strict
+        ),
         // `conveyor gateway`: HTTP and JSON in front of a Producer (docs/GATEWAY.md). Not a library
         // product, so that the HTTP stack stays out of what applications link.
         .target(
             name: "ConveyorGateway",
             dependencies: [
-                "ConveyorProducer", "ConveyorProtocol", "ConveyorSystem", "COpenSSL",
+                "ConveyorProducer", "ConveyorProtocol", "ConveyorSystem", "COpenSSL", "ConveyorConsumer", "ConveyorWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -234,6 +248,13 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: ["ConveyorBroker", "ConveyorJournal", "ConveyorProtocol", "ConveyorSystem", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WebhookTests",
+            dependencies: [
+                "ConveyorWebhooks", "ConveyorConsumer", "ConveyorProtocol", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -62,6 +62,14 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import prometheus_client.parser' >/
         || { echo "error: could not install prometheus-client (pip install prometheus-client)" >&2; exit 1; }
 fi
 
+# The webhook tests' receiver checks signatures with the Standard Webhooks project's own library.
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import standardwebhooks' >/dev/null 2>&1; then
+    echo "Installing standardwebhooks…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check standardwebhooks >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages standardwebhooks >/dev/null 2>&1 \
+        || { echo "error: could not install standardwebhooks (pip install standardwebhooks)" >&2; exit 1; }
+fi
+
 # The gateway's OpenAPI test: openapi-spec-validator checks /openapi.json, schemathesis runs it
 # against the live gateway (Tests/IntegrationTests/GatewayOpenAPITests.swift).
 if [ "$want_python" -eq 1 ] && { ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v schemathesis >/dev/null 2>&1; }; then

@@ -2,12 +2,18 @@ public import ConveyorProtocol
 import ConveyorSystem
 import Foundation
 
-/// Thrown by a handler wrapper when a task's input is unusable: the result is an `error` of the
-/// given kind, and the task is not retried.
+/// Thrown by a handler wrapper when a task's input is unusable, or by a handler whose failure a
+/// retry would not mend: the result is an `error` of the given kind, and the task is not retried
+/// (any other error a handler throws is retried while attempts are left).
 public struct TaskInputError: Error, CustomStringConvertible {
     public let kind: ErrorKind
     public let message: String
     public var description: String { message }
+
+    public init(kind: ErrorKind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
 }
 
 /// The task handlers a consumer serves, by name.
@@ -114,6 +120,12 @@ public struct TaskRegistry: Sendable {
     public mutating func registerRaw(_ name: String, _ handler: @escaping @Sendable (RawJSON, TaskContext) throws -> RawJSON) {
         asyncHandlers[name] = nil
         handlers[name] = handler
+    }
+
+    /// Registers an `async` handler that takes and returns JSON text (the consumer checks both).
+    public mutating func registerRaw(_ name: String, _ handler: @escaping @Sendable (RawJSON, TaskContext) async throws -> RawJSON) {
+        handlers[name] = nil
+        asyncHandlers[name] = handler
     }
 
     /// The synchronous handler of `name`, if it has one.

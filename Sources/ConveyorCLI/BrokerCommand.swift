@@ -80,7 +80,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "A file with the broker's CURVE secret key (from conveyor keygen): every connection is encrypted and needs the broker's public key. Needs --curve-clients-file (or --curve-allow-any-client).")
     var curveSecretFile: String?
 
-    @Option(help: "The client keys this CURVE broker lets in, one a line: KEY NAME roles=submit,consume,admin [tasks=NAME,...] (docs/SECURITY.md). Reloaded on SIGHUP.")
+    @Option(help: "The client keys this CURVE broker lets in, one a line: KEY NAME roles=submit,consume,admin,gateway [tasks=NAME,...] (docs/SECURITY.md). Reloaded on SIGHUP.")
     var curveClientsFile: String?
 
     @Flag(help: "With --curve-secret-file and no clients file: let every client that has the broker's public key connect and do everything (submit, consume, administer).")

@@ -1,7 +1,10 @@
 import ArgumentParser
 import ConveyorGateway
 import ConveyorSystem
+import ConveyorConsumer
+import ConveyorWebhooks
 import ConveyorWorker
+import Foundation
 import Logging
 
 struct GatewayCommand: AsyncParsableCommand {
@@ -30,6 +33,24 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "The largest request body, bytes; larger ones get 413.")
     var maxBodyBytes = 1 << 20
 
+    @Option(help: ArgumentHelp("Deliver webhook callbacks, signed with this secret (Standard Webhooks: whsec_ and base64 of 24-64 bytes). Without it callback_url is refused.", valueName: "file"))
+    var webhookSecretFile: String?
+
+    @Option(help: ArgumentHelp("Where callbacks may go: host names, *.domain, addresses or networks (10.0.0.0/8), comma-separated or repeated. Internal addresses only when named.", valueName: "entry"))
+    var callbackAllow: [String] = []
+
+    @Option(help: "The broker's backend endpoint, where the gateway serves webhook deliveries as a consumer (with --webhook-secret-file).")
+    var backend = "tcp://127.0.0.1:5556"
+
+    @Option(help: "Seconds one delivery attempt may take before it counts as failed (and is retried).")
+    var webhookTimeout: Double = 10
+
+    @Option(help: "Redirects a delivery follows, each checked against --callback-allow (0: none; a 3xx is then a failure).")
+    var webhookMaxRedirects = 0
+
+    @Option(help: "Deliveries in flight at once.")
+    var webhookConcurrency = 32
+
     @OptionGroup var endpoint: BrokerEndpointOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -40,6 +61,18 @@ struct GatewayCommand: AsyncParsableCommand {
             throw ValidationError("give --token-file FILE (one token a line: SECRET scopes=submit,read rate=100), or --no-auth on a loopback address")
         }
         guard maxBodyBytes >= 1024, maxBodyBytes <= 64 << 20 else { throw ValidationError("--max-body-bytes must be from 1024 to 67108864") }
+        if webhookSecretFile != nil {
+            try Endpoints.validate(backend, option: "--backend", example: "tcp://127.0.0.1:5556")
+            if callbackAllow.isEmpty {
+                throw ValidationError("--webhook-secret-file needs --callback-allow ENTRY: the hosts (or networks) callbacks may go to")
+            }
+            do { _ = try CallbackPolicy(allowing: callbackAllow) } catch { throw ValidationError(error.description) }
+        } else if !callbackAllow.isEmpty {
+            throw ValidationError("--callback-allow needs --webhook-secret-file FILE: without a secret no webhook is delivered")
+        }
+        guard webhookTimeout > 0, webhookTimeout <= 300 else { throw ValidationError("--webhook-timeout must be from 0 to 300 seconds") }
+        guard (0...10).contains(webhookMaxRedirects) else { throw ValidationError("--webhook-max-redirects must be from 0 to 10") }
+        guard (1...10_000).contains(webhookConcurrency) else { throw ValidationError("--webhook-concurrency must be from 1 to 10000") }
     }
 
     /// `--listen` as host and port.
@@ -75,6 +108,25 @@ struct GatewayCommand: AsyncParsableCommand {
             throw ExitCode.validationFailure
         }
         var producer = try endpoint.producerConfiguration()
+        if let webhookSecretFile {
+            do {
+                let secret = try String(contentsOfFile: webhookSecretFile, encoding: .utf8)
+                var consumer = ConsumerConfiguration()
+                consumer.backend = backend
+                consumer.threads = webhookConcurrency
+                // The same keys as the producers: one identity, which needs the consume and gateway roles.
+                consumer.curveServerKey = producer.curveServerKey
+                consumer.curveClientKeys = producer.curveClientKeys
+                var webhooks = GatewayConfiguration.Webhooks(signer: try WebhookSigner(secret: secret),
+                                                             policy: try CallbackPolicy(allowing: callbackAllow), consumer: consumer)
+                webhooks.attemptTimeout = .milliseconds(Int(webhookTimeout * 1000))
+                webhooks.maxRedirects = webhookMaxRedirects
+                configuration.webhooks = webhooks
+            } catch {
+                printError("error: --webhook-secret-file \(webhookSecretFile): \(error)")
+                throw ExitCode.validationFailure
+            }
+        }
         // A server waits for its broker and reconnects; it does not give up as a command does.
         producer.failWhenUnreachable = false
         producer.onNotice = nil
@@ -82,9 +134,12 @@ struct GatewayCommand: AsyncParsableCommand {
         let gateway = Gateway(configuration: configuration, logger: logger)
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
         let (broker, tokens) = (producer.broker, configuration.tokens.count)
+        let webhooks = configuration.webhooks.map { "\($0.policy)" } ?? "off"
         try await ConveyorServices.run(gateway.services(onListening: { port in
             printLine("listening http://\(host):\(port)")
-            logger.info("gateway listening", metadata: ["address": "\(host):\(port)", "broker": "\(broker)", "tokens": "\(tokens)"])
+            logger.info("gateway listening", metadata: ["address": "\(host):\(port)", "broker": "\(broker)", "tokens": "\(tokens)",
+                                                         "webhooks": "\(webhooks)"])
         }), logger: logger)
+        await gateway.shutdown()
     }
 }

@@ -37,7 +37,15 @@ struct TaskOptionFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The W3C tracestate that goes with --traceparent (at most 512 bytes).", valueName: "tracestate"))
     var tracestate: String?
 
+    @Option(help: ArgumentHelp(
+        "POST the task's result to this http(s) URL when it ends, signed (Standard Webhooks): a conveyor gateway serves the delivery (docs/GATEWAY.md).",
+        valueName: "url"))
+    var callbackURL: String?
+
     func validate() throws {
+        if let callbackURL, let problem = Webhook.problem(callbackURL: callbackURL) {
+            throw ValidationError("--callback-url: \(problem)")
+        }
         guard timeout > 0, timeout <= 4_000_000 else { throw ValidationError("--timeout must be between 0 and 4000000 seconds") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         if let problem = options.problem { throw ValidationError("--\(problem)") }
@@ -46,7 +54,8 @@ struct TaskOptionFlags: ParsableArguments {
     var options: TaskOptions {
         TaskOptions(timeoutMilliseconds: UInt32(timeout * 1000), priority: priority, maxAttempts: attempts,
                     retryBackoffMilliseconds: retryBackoffMs, cancelOnDisconnect: cancelOnDisconnect,
-                    requireConsumer: requireConsumer, traceparent: traceparent, tracestate: tracestate)
+                    requireConsumer: requireConsumer, traceparent: traceparent, tracestate: tracestate,
+                    callbackURL: callbackURL)
     }
 }
 

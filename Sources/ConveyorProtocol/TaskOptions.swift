@@ -35,6 +35,10 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     /// The W3C Trace Context `tracestate` that goes with ``traceparent`` (vendors' own data), at
     /// most 512 bytes of printable ASCII; carried only with a `traceparent`.
     public var tracestate: String?
+    /// Where the result is POSTed when the task ends (Webhook.swift; docs/GATEWAY.md): `http://` or
+    /// `https://`, at most 2048 bytes. The broker then creates a delivery task that a gateway
+    /// serves. Version 3 only; sent critical, so a broker without webhooks refuses the task.
+    public var callbackURL: String?
 
     /// The size of a version-2 options field that is not empty.
     public static let version2Size = 16
@@ -48,7 +52,8 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         cancelOnDisconnect: Bool = false,
         requireConsumer: Bool = false,
         traceparent: String? = nil,
-        tracestate: String? = nil
+        tracestate: String? = nil,
+        callbackURL: String? = nil
     ) {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.priority = priority
@@ -58,12 +63,14 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         self.requireConsumer = requireConsumer
         self.traceparent = traceparent
         self.tracestate = tracestate
+        self.callbackURL = callbackURL
     }
 
     /// Why these options cannot be sent, naming the option (a ``traceparent`` or ``tracestate``
     /// that is not valid, or a `tracestate` without a `traceparent`); `nil` when they can. The
     /// producer library refuses such a task before sending it.
     public var problem: String? {
+        if let callbackURL, let reason = Webhook.problem(callbackURL: callbackURL) { return reason }
         guard traceparent != nil || tracestate != nil else { return nil }
         if let traceparent, let reason = TraceContextFormat.problem(traceparent: traceparent) {
             return "traceparent \(Self.quoted(traceparent)) is not a W3C traceparent: \(reason); pass the incoming request's traceparent header unchanged, or none"
@@ -116,6 +123,7 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if requireConsumer { count += 4 }
             if let traceparent { count += TaggedFields.headerSize + traceparent.utf8.count }
             if let tracestate { count += TaggedFields.headerSize + tracestate.utf8.count }
+            if let callbackURL { count += TaggedFields.headerSize + callbackURL.utf8.count }
             return count
         }
     }
@@ -152,6 +160,11 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if let tracestate { TaggedFields.appendText(OptionTag.traceState, tracestate, to: &bytes) }
             if requireConsumer {
                 TaggedFields.append(OptionTag.requireConsumer | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
+            }
+            if let callbackURL {
+                TaggedFields.append(OptionTag.callbackURL | TaggedFields.criticalBit, length: callbackURL.utf8.count, to: &bytes) {
+                    $0.append(contentsOf: callbackURL.utf8)
+                }
             }
         }
     }
@@ -221,6 +234,10 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             case OptionTag.traceState:
                 options.tracestate = try TraceContextFormat.decode(
                     value, tag: tag, name: "tracestate", in: Self.what, problem: TraceContextFormat.problem(tracestate:))
+            case OptionTag.callbackURL:
+                let url = String(decoding: value, as: UTF8.self)
+                if let reason = Webhook.problem(callbackURL: url) { throw .malformed("\(Self.what): \(reason)") }
+                options.callbackURL = url
             default:
                 if tag & TaggedFields.criticalBit != 0 {
                     throw TaggedFields.unsupportedCritical(tag, in: Self.what, reserved: OptionTag.reservedName)
@@ -263,6 +280,8 @@ public enum OptionTag {
     public static let traceState: UInt16 = 0x000A
     /// Refuse the task when no connected consumer serves its name; empty value. Sent critical.
     public static let requireConsumer: UInt16 = 0x000B
+    /// The callback URL, 1–2048 bytes of visible ASCII, `http://` or `https://`. Sent critical.
+    public static let callbackURL: UInt16 = 0x000C
     /// Numbers from here to 0x7FFF are for private use: never assigned by the protocol.
     public static let privateUse: ClosedRange<UInt16> = 0x7000...0x7FFF
 
@@ -275,6 +294,7 @@ public enum OptionTag {
         case cancelOnDisconnect: "cancel_on_disconnect"
         case traceParent: "traceparent"
         case traceState: "tracestate"
+        case callbackURL: "callback_url"
         default: nil
         }
     }

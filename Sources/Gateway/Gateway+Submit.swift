@@ -42,7 +42,8 @@ extension Gateway {
     func submit(_ request: Request) async throws -> Response {
         let caller = try authorize(request, .submit)
         let key = try Self.idempotencyKey(request)
-        let task = try SubmitRequest(members: try SubmitRequest.body(try await body(request)), defaults: Self.defaultOptions)
+        let task = try SubmitRequest(members: try SubmitRequest.body(try await body(request)), defaults: Self.defaultOptions,
+                                     callbacks: configuration.webhooks?.policy)
         let id = key.map { Self.taskID(token: caller.name, key: $0) }
         let receipt = try await Self.broker { try await caller.producer.submitDetached(batch: [task.submission(id: id)]) }[0]
         if let refusal = receipt.refusal { throw Self.refusal(refusal) }
@@ -67,7 +68,8 @@ extension Gateway {
             guard item.first == UInt8(ascii: "{") else { throw APIError.badField("tasks[\(index)]", "must be an object") }
             let members: [JSONObjectScanner.Member]
             do { members = try JSONObjectScanner.members(item) } catch { throw APIError.badField("tasks[\(index)]", "must be an object") }
-            let task = try SubmitRequest(members: members, at: "tasks[\(index)]", defaults: Self.defaultOptions)
+            let task = try SubmitRequest(members: members, at: "tasks[\(index)]", defaults: Self.defaultOptions,
+                                         callbacks: configuration.webhooks?.policy)
             submissions.append(task.submission(id: key.map { Self.taskID(token: caller.name, key: $0, index: index) }))
         }
         var results: [String] = []

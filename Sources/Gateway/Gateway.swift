@@ -1,4 +1,6 @@
+public import ConveyorConsumer
 import ConveyorProducer
+import ConveyorWebhooks
 import ConveyorProtocol
 public import Hummingbird
 public import Logging
@@ -13,6 +15,8 @@ public final class Gateway: Sendable {
     let authenticator: Authenticator
     /// One producer per token, in the order of ``Authenticator/entries``; with `--no-auth`, one.
     let producers: [Producer]
+    /// The consumer that serves webhook deliveries, and its sender; `nil` without webhooks.
+    let deliveries: (consumer: Consumer, sender: WebhookSender)?
     let logger: Logger
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
@@ -21,6 +25,13 @@ public final class Gateway: Sendable {
         authenticator = Authenticator(tokens: configuration.tokens)
         let count = configuration.noAuth ? 1 : max(1, configuration.tokens.count)
         producers = (0..<count).map { _ in Producer(configuration: configuration.producer, logger: logger) }
+        deliveries = configuration.webhooks.map { webhooks in
+            let sender = WebhookSender(signer: webhooks.signer, policy: webhooks.policy, attemptTimeout: webhooks.attemptTimeout,
+                                       maxRedirects: webhooks.maxRedirects, logger: logger)
+            var registry = TaskRegistry()
+            sender.register(in: &registry)
+            return (Consumer(configuration: webhooks.consumer, registry: registry, logger: logger), sender)
+        }
     }
 
     /// The producers and the HTTP server, to run in one group; `onListening` is called once the
@@ -34,7 +45,13 @@ public final class Gateway: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        return producers + [app]
+        let consumers: [any Service] = deliveries.map { [$0.consumer] } ?? []
+        return producers + consumers + [app]
+    }
+
+    /// Closes the webhook sender's HTTP client; call once the services have stopped.
+    public func shutdown() async {
+        try? await deliveries?.sender.client.shutdown()
     }
 
     /// Who is asking: a token's entry (or none with `--no-auth`) and its producer.

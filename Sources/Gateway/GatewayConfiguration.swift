@@ -1,4 +1,6 @@
+public import ConveyorConsumer
 public import ConveyorProducer
+public import ConveyorWebhooks
 
 /// What `conveyor gateway` was asked to serve (docs/GATEWAY.md).
 public struct GatewayConfiguration: Sendable {
@@ -18,6 +20,24 @@ public struct GatewayConfiguration: Sendable {
     public var maxWaitSeconds = 60.0
     /// The broker connection each token's producer is made with.
     public var producer = ProducerConfiguration()
+    /// Webhook deliveries (docs/GATEWAY.md, "Webhook callbacks"); `nil`: callback URLs are refused.
+    public var webhooks: Webhooks?
+
+    /// What delivering webhooks takes: the signing secret, where callbacks may go, and the
+    /// consumer connection (to the broker's backend) that serves `conveyor.webhook`.
+    public struct Webhooks: Sendable {
+        public var signer: WebhookSigner
+        public var policy: CallbackPolicy
+        public var consumer: ConsumerConfiguration
+        public var attemptTimeout: Duration = .seconds(10)
+        public var maxRedirects = 0
+
+        public init(signer: WebhookSigner, policy: CallbackPolicy, consumer: ConsumerConfiguration) {
+            self.signer = signer
+            self.policy = policy
+            self.consumer = consumer
+        }
+    }
 
     public init() {}
 

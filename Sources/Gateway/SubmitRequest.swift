@@ -1,5 +1,6 @@
 import ConveyorProducer
 import ConveyorProtocol
+import ConveyorWebhooks
 import Foundation
 
 /// One task of `POST /v1/tasks` (or one item of a batch), read and checked: every error names the
@@ -42,7 +43,9 @@ struct SubmitRequest {
         return seen
     }
 
-    init(members: [JSONObjectScanner.Member], at path: String = "", defaults: TaskOptions) throws(APIError) {
+    /// `callbacks`: where callback URLs may point; `nil` when the gateway delivers no webhooks.
+    init(members: [JSONObjectScanner.Member], at path: String = "", defaults: TaskOptions,
+         callbacks: CallbackPolicy?) throws(APIError) {
         let prefix = path.isEmpty ? "" : "\(path)."
         let fields = try Self.checked(members, known: Self.fields, at: path)
         guard let nameValue = fields["name"] else { throw APIError.badField(prefix + "name", "required: the task's name, a string") }
@@ -70,8 +73,13 @@ struct SubmitRequest {
                   !(parsed.host ?? "").isEmpty else {
                 throw APIError.badField(prefix + "callback_url", "must be an absolute http or https URL")
             }
-            throw APIError(.unprocessableContent, "callbacks_not_implemented",
-                           "\(prefix)callback_url: webhook callbacks are not delivered by this gateway yet; leave callback_url out and poll GET /v1/tasks/{id}?wait=30")
+            if let problem = Webhook.problem(callbackURL: url) { throw APIError.badField(prefix + "callback_url", problem) }
+            guard let callbacks else {
+                throw APIError(.unprocessableContent, "callbacks_off",
+                               "\(prefix)callback_url: this gateway delivers no webhooks (start it with --webhook-secret-file FILE and --callback-allow HOST); leave callback_url out and poll GET /v1/tasks/{id}?wait=30")
+            }
+            if let problem = callbacks.problem(url: url) { throw APIError.badField(prefix + "callback_url", problem) }
+            options.callbackURL = url
         }
     }
 

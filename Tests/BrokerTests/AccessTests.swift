@@ -142,6 +142,19 @@ struct AccessTests {
         #expect(engine.table["hash"]?.isQueued == true)
     }
 
+    @Test("only an identity with the gateway role is registered for webhook deliveries")
+    func gatewayRole() {
+        let any = PeerAccess(identity: "pool", roles: .consume, tasks: nil)
+        ready([0x43, 1], any, connection: 1, tasks: ["echo", Webhook.taskName])
+        #expect(errors.count == 1 && errors[0].hasPrefix("refused READY names \(Webhook.taskName): webhook deliveries carry other producers' results"),
+                "\(errors)")
+        #expect(engine.table.consumers[[0x43, 1]]?.names == ["echo"])
+        outbox.clear()
+        let gateway = PeerAccess(identity: "gateway", roles: [.consume, .gateway], tasks: nil)
+        ready([0x43, 2], gateway, connection: 2, tasks: [Webhook.taskName])
+        #expect(errors.isEmpty && engine.table.consumers[[0x43, 2]]?.names == [Webhook.taskName])
+    }
+
     @Test("a forged result from another connection on a consumer's routing id is not used, and the consumer it replaced is removed")
     func takeoverOnTheBackend() {
         ready([0x43, 1], Self.worker, connection: 1, tasks: ["echo"])

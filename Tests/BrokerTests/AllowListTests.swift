@@ -30,7 +30,7 @@ struct AllowListTests {
         ("KEY0", "line 1: the key has no name"),
         ("KEY0 bad/name roles=submit", "line 1: 'bad/name' is not a valid name"),
         ("KEY0 n", "line 1: the line has no roles="),
-        ("KEY0 n roles=submit,root", "line 1: unknown role 'root' (the roles are submit, consume and admin)"),
+        ("KEY0 n roles=submit,root", "line 1: unknown role 'root' (the roles are submit, consume, admin and gateway)"),
         ("KEY0 n roles=", "line 1: unknown role ''"),
         ("KEY0 n roles=submit color=red", "line 1: unknown field 'color=red'"),
         ("KEY0 n roles=submit tasks=", "line 1: tasks= names '', which is not a task name"),

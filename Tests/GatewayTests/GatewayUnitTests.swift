@@ -78,7 +78,7 @@ import Testing
     @Test("a submit body: unknown fields, wrong types and bad options are refused naming the field")
     func submitRequest() throws {
         func parse(_ json: String) throws(APIError) -> SubmitRequest {
-            try SubmitRequest(members: try SubmitRequest.body(Array(json.utf8)), defaults: .default)
+            try SubmitRequest(members: try SubmitRequest.body(Array(json.utf8)), defaults: .default, callbacks: nil)
         }
         let task = try parse(#"{"name":"echo","args":[1, 2.0],"options":{"priority":5.0,"attempts":3,"require_consumer":false}}"#)
         #expect(task.name == "echo" && task.args.text == "[1, 2.0]" && task.options.priority == 5 && task.options.maxAttempts == 3)

@@ -175,7 +175,7 @@ struct GatewayTests {
             let noName = try client.json("POST", "/v1/tasks", ["args": [:]])
             #expect(noName.status == 400 && noName.errorMessage.hasPrefix("name"), "\(noName)")
             let callback = try client.json("POST", "/v1/tasks", ["name": "echo", "callback_url": "https://example.com/done"])
-            #expect(callback.status == 422 && callback.errorCode == "callbacks_not_implemented", "\(callback)")
+            #expect(callback.status == 422 && callback.errorCode == "callbacks_off", "\(callback)")
             let big = Data(#"{"name":"echo","args":{"pad":""#.utf8) + Data(repeating: UInt8(ascii: "x"), count: 100_000) + Data(#""}}"#.utf8)
             let tooLarge = try client.request("POST", "/v1/tasks", body: big)
             #expect(tooLarge.status == 413 && tooLarge.errorCode == "body_too_large", "\(tooLarge)")

@@ -172,7 +172,7 @@ struct TaggedOptionsTests {
     static func reference(_ bytes: [UInt8]) -> Outcome {
         var values: [UInt16: [UInt8]] = [:]
         var cancelOnDisconnect = false, requireConsumer = false
-        var traceparent: String?, tracestate: String?
+        var traceparent: String?, tracestate: String?, callbackURL: String?
         var i = 0
         while i < bytes.count {
             if bytes.count - i < 4 { return .malformed }
@@ -193,6 +193,11 @@ struct TaggedOptionsTests {
                 if !valid && tag & 0x8000 != 0 { return .malformed }
                 let text = valid ? String(decoding: value, as: UTF8.self) : nil
                 if number == 9 { traceparent = text } else { tracestate = text }
+            } else if number == 0x0C {
+                // callback_url: one that is not valid rejects the task, critical or not.
+                let value = Array(bytes[i..<(i + length)])
+                guard referenceCallback(value) else { return .malformed }
+                callbackURL = String(decoding: value, as: UTF8.self)
             } else if tag & 0x8000 != 0 {
                 return .unsupported
             }
@@ -207,7 +212,19 @@ struct TaggedOptionsTests {
         return .options(TaskOptions(timeoutMilliseconds: timeout, priority: Int32(bitPattern: u32(2, 0)),
                                     maxAttempts: u32(3, 1), retryBackoffMilliseconds: u32(4, 1000),
                                     cancelOnDisconnect: cancelOnDisconnect, requireConsumer: requireConsumer,
-                                    traceparent: traceparent, tracestate: traceparent == nil ? nil : tracestate))
+                                    traceparent: traceparent, tracestate: traceparent == nil ? nil : tracestate,
+                                    callbackURL: callbackURL))
+    }
+
+    /// 1-2048 bytes of visible ASCII: `http://` or `https://` (any case), then a host.
+    static func referenceCallback(_ value: [UInt8]) -> Bool {
+        guard (1...2048).contains(value.count), value.allSatisfy({ (0x21...0x7E).contains($0) }) else { return false }
+        let text = String(decoding: value, as: UTF8.self)
+        let lower = text.lowercased()
+        guard let scheme = ["https://", "http://"].first(where: { lower.hasPrefix($0) }) else { return false }
+        let authority = text.dropFirst(scheme.count).prefix { !"/?#".contains($0) }
+        let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        return !host.isEmpty && host.first != ":"
     }
 
     /// A version-00 traceparent, as W3C writes it (later versions are not generated here).

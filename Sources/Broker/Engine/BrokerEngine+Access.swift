@@ -118,13 +118,20 @@ extension BrokerEngine {
     /// when `tell` (the first announcement, not each capacity update).
     func allowedAnnouncement(_ info: ReadyInfo, for access: PeerAccess, tell: Bool, route: Frame,
                              version: ProtocolVersion) -> ReadyInfo {
-        guard credentials != nil, access.tasks != nil else { return info }
-        let refused = info.tasks.filter { !access.allows(task: $0) }
+        // Without client authentication every peer has every role, the gateway role included.
+        guard credentials != nil else { return info }
+        let gateway = access.roles.contains(.gateway)
+        let refused = info.tasks.filter { !access.allows(task: $0) || (!gateway && $0 == Webhook.taskName) }
         guard !refused.isEmpty else { return info }
-        if tell { refuse("refused READY names \(refused.prefix(20).joined(separator: ","))\(refused.count > 20 ? ",…" : ""): identity '\(access.identity)' may consume only \(access.tasksDescription); registered for the others",
-               to: route, on: .backend, version: version) }
+        if tell {
+            let why = refused == [Webhook.taskName]
+                ? "webhook deliveries carry other producers' results: only an identity with the gateway role may serve them, and '\(access.identity)' has \(access.roles)"
+                : "identity '\(access.identity)' may consume only \(access.tasksDescription)\(gateway ? "" : " (and \(Webhook.taskName) needs the gateway role)")"
+            refuse("refused READY names \(refused.prefix(20).joined(separator: ","))\(refused.count > 20 ? ",…" : ""): \(why); registered for the others",
+                   to: route, on: .backend, version: version)
+        }
         var allowed = info
-        allowed.tasks = info.tasks.filter { access.allows(task: $0) }
+        allowed.tasks = info.tasks.filter { !refused.contains($0) }
         return allowed
     }
 }

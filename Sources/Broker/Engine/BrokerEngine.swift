@@ -230,6 +230,10 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "task name must be 1-\(Limits.maxIdentifierBytes) bytes of visible ASCII")
             return
         }
+        if Webhook.isReserved(name) {
+            reject(id, "task names starting with '\(Webhook.reservedPrefix)' are the broker's own ('\(name)'): choose another name")
+            return
+        }
         if checked, !access.allows(task: name) {
             reject(id, "refused: identity '\(access.identity)' may not submit tasks named '\(name)' (its tasks: \(access.tasksDescription))")
             return

@@ -10,11 +10,14 @@ public struct Roles: OptionSet, Sendable, Hashable, CustomStringConvertible {
     public static let consume = Roles(rawValue: 2)
     /// Stats, dead letters, purge, status and cancel of anyone's task. Connects to the frontend.
     public static let admin = Roles(rawValue: 4)
+    /// Serve webhook deliveries (the reserved task name `conveyor.webhook`, which carries other
+    /// producers' results): an HTTP gateway's consumer identity. With `consume`.
+    public static let gateway = Roles(rawValue: 8)
     /// Everything: what every peer of a broker without client authentication may do.
-    public static let all: Roles = [.submit, .consume, .admin]
+    public static let all: Roles = [.submit, .consume, .admin, .gateway]
 
     /// The roles by the names the clients file uses, in the order they are listed.
-    public static let names: [(name: String, role: Roles)] = [("submit", .submit), ("consume", .consume), ("admin", .admin)]
+    public static let names: [(name: String, role: Roles)] = [("submit", .submit), ("consume", .consume), ("admin", .admin), ("gateway", .gateway)]
 
     /// `submit,admin`; `none` when empty.
     public var description: String {
@@ -27,7 +30,7 @@ public struct Roles: OptionSet, Sendable, Hashable, CustomStringConvertible {
         var roles: Roles = []
         for name in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard let role = Self.names.first(where: { $0.name == name })?.role else {
-                throw AllowListProblem("unknown role '\(name)' (the roles are submit, consume and admin)")
+                throw AllowListProblem("unknown role '\(name)' (the roles are submit, consume, admin and gateway)")
             }
             roles.insert(role)
         }

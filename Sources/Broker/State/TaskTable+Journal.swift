@@ -29,6 +29,7 @@ extension TaskTable {
         var running: [TaskRecord] = []
         var finished: [(task: TaskRecord, at: UInt64)] = []
         for entry in state.tasks.values.sorted(by: { $0.sequence < $1.sequence }) {
+            if isOrphanDelivery(entry) { continue }
             let done = entry.state == .done
             let task = TaskRecord(id: entry.id, name: entry.name, args: entry.args, options: entry.options,
                                   producer: entry.producer, owner: done ? finishedAccount : shares.producer(entry.producer),

@@ -318,13 +318,16 @@ struct TaskTable<Outbox: BrokerOutbox> {
             if disconnectCancels[task.producer]?.isEmpty == true { disconnectCancels[task.producer] = nil }
         }
         task.args = []
+        // The delivery first: a journal cut between the two records loses the end, not the callback.
+        if let url = task.options.callbackURL { createDelivery(for: task, url: url, status: status, body: body, info: info, now: now) }
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now, size: body.count + info.count) { evict(old) }
         totals.completed += 1
         if status == .ok || status == .error, let meter = meter(of: task) {
             meter.latency.recordNanoseconds(Int64(clamping: now &- task.acceptedAt))
         }
-        outbox.result(id: task.id, stored, to: task.producer, redelivery: false)
+        // A delivery's result goes to no producer (TaskTable+Webhooks.swift).
+        if !task.producer.isEmpty { outbox.result(id: task.id, stored, to: task.producer, redelivery: false) }
     }
 
     mutating func finish(_ task: TaskRecord, status: TaskStatus, body: String, now: UInt64) {
