@@ -32,12 +32,14 @@ release_name() {
     echo "conveyor-$1-linux-$(release_arch)"
 }
 
-# The libraries a release binary may need: the C library's, the C++ runtime's, and the two that
-# stay dynamic on purpose (libzmq from libzmq5, libcrypto from libssl3). Anything of Swift's
+# The libraries a release binary may need: the C library's, the C++ runtime's, the two that
+# stay dynamic on purpose (libzmq from libzmq5, libcrypto from libssl3), and zlib (zlib1g, an
+# essential package of Debian and Ubuntu: swift-nio-extras links it, for the webhook sender's
+# HTTP client). Anything of Swift's
 # (libswift*, Foundation, libdispatch, ICU) must be linked in.
 release_allowed_library() {
     case "$1" in
-        libzmq.so.*|libcrypto.so.*) return 0 ;;
+        libzmq.so.*|libcrypto.so.*|libz.so.*) return 0 ;;
         libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libutil.so.*|ld-linux*.so.*) return 0 ;;
         libstdc++.so.*|libgcc_s.so.*) return 0 ;;
         *) return 1 ;;
@@ -57,7 +59,7 @@ release_check_linkage() {
         release_allowed_library "$library" || forbidden+=("$library")
     done
     if [ "${#forbidden[@]}" -gt 0 ]; then
-        echo "release: error: $binary needs ${forbidden[*]}: Swift's libraries (libswift*, Foundation, libdispatch, ICU) must be linked in (swift build --static-swift-stdlib); only libzmq, libcrypto and the C and C++ runtimes may stay dynamic" >&2
+        echo "release: error: $binary needs ${forbidden[*]}: Swift's libraries (libswift*, Foundation, libdispatch, ICU) must be linked in (swift build --static-swift-stdlib); only libzmq, libcrypto, zlib and the C and C++ runtimes may stay dynamic" >&2
         bad=1
     fi
     # $ORIGIN (the binary's own folder, which the linker adds) is the one run path allowed.
