@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         // Already in the graph through Hummingbird; named for `HTTPField.Name` (Idempotency-Key).
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // Already in the graph through async-http-client; named for the gateway's TLS certificate.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         // libzmq through pkg-config; see Sources/CZMQ/module.modulemap.
@@ -200,6 +202,11 @@ let package = Package(
             dependencies: [
                 "ConveyorProducer", "ConveyorProtocol", "ConveyorSystem", "COpenSSL", "ConveyorConsumer", "ConveyorWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // TLS for --tls-cert-file/--tls-key-file (swift-nio-ssl is in the graph already,
+                // through async-http-client).
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs when it is missing: libzmq (with pkg-config) for building, OpenSSL's
 # libcrypto (libssl-dev) for the built-in sha256 task and the C SHA-256 baseline bench/c/sha256.c,
-# and, with --python, pyzmq and venv (for the Python client's tests: clients/python/tests). Debian/Ubuntu through apt-get (with sudo when not root);
+# and, with --python, what the tests run beside Swift: pyzmq and venv (the Python client), the
+# Prometheus parser, standardwebhooks, openapi-spec-validator and schemathesis, chromium with
+# chromium-driver and selenium (the dashboard). Debian/Ubuntu through apt-get (with sudo when not root);
 # elsewhere it says what to install.
 set -euo pipefail
 
@@ -84,4 +86,18 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 
     echo "Installing python3-venv…" >&2
     apt_install python3-venv \
         || { echo "error: python3 cannot make virtual environments; install its venv module (Debian: python3-venv)" >&2; exit 1; }
+fi
+
+# The dashboard's browser test: Debian's headless Chromium, driven through its own chromedriver
+# by Selenium (Tests/IntegrationTests/DashboardBrowserTests.swift).
+if [ "$want_python" -eq 1 ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; }; then
+    echo "Installing chromium and chromium-driver…" >&2
+    apt_install chromium chromium-driver \
+        || { echo "error: could not install chromium and chromium-driver (apt-get install chromium chromium-driver)" >&2; exit 1; }
+fi
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import selenium' >/dev/null 2>&1; then
+    echo "Installing selenium…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check selenium >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages selenium >/dev/null 2>&1 \
+        || { echo "error: could not install selenium (pip install selenium)" >&2; exit 1; }
 fi

@@ -17,8 +17,10 @@ struct GatewayCommand: AsyncParsableCommand {
             Every request but /healthz and /openapi.json needs 'Authorization: Bearer TOKEN' with a token \
             of --token-file: one a line, `SECRET scopes=submit,read,admin rate=100 [burst=N] [name=NAME]`. \
             Each token is its own producer at the broker (its own fair share of the queue bounds).
-            Without TLS (not in this version) the gateway listens on a loopback address only. It prints \
-            `listening http://HOST:PORT` once it listens (--listen 127.0.0.1:0: a port the OS picks).
+            Without TLS the gateway listens on a loopback address only; with --tls-cert-file and \
+            --tls-key-file it serves HTTPS on any address. It prints `listening http(s)://HOST:PORT` \
+            once it listens (--listen 127.0.0.1:0: a port the OS picks). The dashboard is at / (sign \
+            in with a token that has the read scope; actions need admin).
             """)
 
     @Option(help: ArgumentHelp("The address to listen on: a loopback HOST:PORT.", valueName: "host:port"))
@@ -26,6 +28,12 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The bearer tokens, one a line: SECRET scopes=submit,read,admin rate=100 [burst=N] [name=NAME].", valueName: "file"))
     var tokenFile: String?
+
+    @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM); needs --tls-key-file. Then --listen may be any address.", valueName: "file"))
+    var tlsCertFile: String?
+
+    @Option(help: ArgumentHelp("The private key (PEM) of --tls-cert-file.", valueName: "file"))
+    var tlsKeyFile: String?
 
     @Flag(help: "Serve without tokens: every request may do everything. Only on a loopback address.")
     var noAuth = false
@@ -60,6 +68,7 @@ struct GatewayCommand: AsyncParsableCommand {
         if !noAuth && tokenFile == nil {
             throw ValidationError("give --token-file FILE (one token a line: SECRET scopes=submit,read rate=100), or --no-auth on a loopback address")
         }
+        if (tlsCertFile == nil) != (tlsKeyFile == nil) { throw ValidationError("--tls-cert-file and --tls-key-file go together: give both, or neither") }
         guard maxBodyBytes >= 1024, maxBodyBytes <= 64 << 20 else { throw ValidationError("--max-body-bytes must be from 1024 to 67108864") }
         if webhookSecretFile != nil {
             try Endpoints.validate(backend, option: "--backend", example: "tcp://127.0.0.1:5556")
@@ -83,8 +92,11 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         var host = String(listen[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard GatewayConfiguration.isLoopback(host) else {
-            throw ValidationError("--listen \(listen): without TLS the gateway listens on a loopback address only (127.0.0.1, ::1, localhost); TLS is not in this version: put a TLS proxy in front for other addresses")
+        guard tlsCertFile != nil || GatewayConfiguration.isLoopback(host) else {
+            throw ValidationError("--listen \(listen): without TLS the gateway listens on a loopback address only (127.0.0.1, ::1, localhost); give --tls-cert-file and --tls-key-file to listen on other addresses")
+        }
+        if noAuth && !GatewayConfiguration.isLoopback(host) {
+            throw ValidationError("--no-auth serves everyone everything: only on a loopback address, not \(listen)")
         }
         return (host, port)
     }
@@ -94,6 +106,14 @@ struct GatewayCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         (configuration.host, configuration.port) = try address()
         configuration.noAuth = noAuth
+        if let tlsCertFile, let tlsKeyFile {
+            let tls = GatewayConfiguration.TLS(certificateFile: tlsCertFile, keyFile: tlsKeyFile)
+            do { _ = try tls.serverConfiguration() } catch {
+                printError("error: \(error)")
+                throw ExitCode.validationFailure
+            }
+            configuration.tls = tls
+        }
         configuration.maxBodyBytes = maxBodyBytes
         if let tokenFile {
             do {
@@ -135,8 +155,9 @@ struct GatewayCommand: AsyncParsableCommand {
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
         let (broker, tokens) = (producer.broker, configuration.tokens.count)
         let webhooks = configuration.webhooks.map { "\($0.policy)" } ?? "off"
+        let scheme = configuration.tls == nil ? "http" : "https"
         try await ConveyorServices.run(gateway.services(onListening: { port in
-            printLine("listening http://\(host):\(port)")
+            printLine("listening \(scheme)://\(host):\(port)")
             logger.info("gateway listening", metadata: ["address": "\(host):\(port)", "broker": "\(broker)", "tokens": "\(tokens)",
                                                          "webhooks": "\(webhooks)"])
         }), logger: logger)

@@ -147,6 +147,12 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     public var unreadBytes: Int?
     public var repliesDropped: Int?
     public var resultBytes: Int?
+    /// Each task name's figures: queued, on a thread, reserved, and how its tasks ended since
+    /// the broker started (BrokerStatistics+Names.swift); absent from older brokers.
+    public var names: [String: NameFigures]?
+    /// The latency (acceptance to result) of every task that ran to a result since the broker
+    /// started; absent from older brokers.
+    public var latency: LatencyHistogram?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, reserved, consumers, producers, totals
@@ -165,6 +171,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case unreadBytes = "unread_bytes"
         case repliesDropped = "replies_dropped"
         case resultBytes = "result_bytes"
+        case names, latency
     }
 
     public init(queued: [String: Int], queuedTotal: Int, running: Int, consumers: [Consumer], producers: Int,

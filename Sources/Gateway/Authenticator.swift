@@ -59,6 +59,15 @@ final class TokenBucket: Sendable {
         state = Mutex(State(tokens: burst, last: .now))
     }
 
+    /// Whether a request's token is there now, without taking it.
+    func hasToken(now: ContinuousClock.Instant = .now) -> Bool {
+        state.withLock { state in
+            let elapsed = now - state.last
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return min(burst, state.tokens + max(0, seconds) * rate) >= 1
+        }
+    }
+
     /// Takes one request's token: `nil` when there was one, else the seconds until there is.
     func take(now: ContinuousClock.Instant = .now) -> Double? {
         state.withLock { state in

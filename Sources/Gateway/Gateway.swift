@@ -3,6 +3,8 @@ import ConveyorProducer
 import ConveyorWebhooks
 import ConveyorProtocol
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 public import ServiceLifecycle
 
@@ -18,6 +20,11 @@ public final class Gateway: Sendable {
     /// The consumer that serves webhook deliveries, and its sender; `nil` without webhooks.
     let deliveries: (consumer: Consumer, sender: WebhookSender)?
     let logger: Logger
+    /// The dashboard's browser sessions and the snapshots it shows (Dashboard/).
+    let sessions: DashboardSessions
+    let dashboard: DashboardHub
+    /// Failed dashboard sign-ins: 10 at once, then 1 a second.
+    let signInFailures = TokenBucket(rate: 1, burst: 10)
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -25,6 +32,8 @@ public final class Gateway: Sendable {
         authenticator = Authenticator(tokens: configuration.tokens)
         let count = configuration.noAuth ? 1 : max(1, configuration.tokens.count)
         producers = (0..<count).map { _ in Producer(configuration: configuration.producer, logger: logger) }
+        sessions = DashboardSessions(secureCookies: configuration.tls != nil)
+        dashboard = DashboardHub(producer: producers[0], logger: logger)
         deliveries = configuration.webhooks.map { webhooks in
             let sender = WebhookSender(signer: webhooks.signer, policy: webhooks.policy, attemptTimeout: webhooks.attemptTimeout,
                                        maxRedirects: webhooks.maxRedirects, logger: logger)
@@ -36,17 +45,24 @@ public final class Gateway: Sendable {
 
     /// The producers and the HTTP server, to run in one group; `onListening` is called once the
     /// server listens, with the port it bound.
-    public func services(onListening: @escaping @Sendable (Int) async -> Void) -> [any Service] {
+    /// The hub comes last, so that a graceful shutdown (in reverse order) stops it first: that
+    /// ends the dashboard's event streams, which would otherwise hold the server's shutdown.
+    /// - Throws: when the TLS certificate or key cannot be read.
+    public func services(onListening: @escaping @Sendable (Int) async -> Void) throws -> [any Service] {
         let router = Router()
         router.add(middleware: ErrorMiddleware())
         addRoutes(to: router)
+        addDashboardRoutes(to: router)
+        var server = HTTPServerBuilder.http1()
+        if let tls = configuration.tls { server = try .tls(.http1(), tlsConfiguration: tls.serverConfiguration()) }
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         let consumers: [any Service] = deliveries.map { [$0.consumer] } ?? []
-        return producers + consumers + [app]
+        return producers + consumers + [app, dashboard]
     }
 
     /// Closes the webhook sender's HTTP client; call once the services have stopped.

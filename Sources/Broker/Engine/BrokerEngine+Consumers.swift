@@ -238,6 +238,8 @@ extension BrokerEngine {
         statistics.unreadBytes = outbox.unreadTotal
         statistics.repliesDropped = outbox.repliesDropped
         statistics.resultBytes = table.results.bytes
+        statistics.names = table.nameFigures(queued: statistics.queued, held: table.heldByName())
+        statistics.latency = BrokerStatistics.LatencyHistogram(counts: table.nameTally.latency)
         return statistics
     }
 

@@ -30,6 +30,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
     var failures = RecentFailures()
     /// Counters for `STATS`; the engine adds its own (rejected, duplicates, bad messages).
     var totals = BrokerStatistics.Totals()
+    /// Outcomes by name and the latency histogram, for `STATS` (NameTally.swift).
+    var nameTally = NameTally()
     /// How often each ``TaskTransition`` happened, by raw value.
     private(set) var transitionCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
     /// Transitions refused because the task's state did not allow them, in all and by raw value.
@@ -323,6 +325,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
         for old in results.insert(task, finishedAt: now, size: body.count + info.count) { evict(old) }
         totals.completed += 1
+        nameTally.finished(name: task.name, status: status, latencyNanoseconds: now > task.acceptedAt ? now - task.acceptedAt : 0)
         if status == .ok || status == .error, let meter = meter(of: task) {
             meter.latency.recordNanoseconds(Int64(clamping: now &- task.acceptedAt))
         }
