@@ -110,3 +110,47 @@ import Testing
         #expect(!GatewayConfiguration.isLoopback("0.0.0.0") && !GatewayConfiguration.isLoopback("10.0.0.1") && !GatewayConfiguration.isLoopback("127.0.0"))
     }
 }
+
+@Suite struct DashboardSessionTests {
+    @Test("a session is found by its cookie, ends, expires; the cookie is HttpOnly and SameSite=Strict, Secure under TLS")
+    func sessions() {
+        let sessions = DashboardSessions(secureCookies: false)
+        let start = ContinuousClock.now
+        let (session, cookie) = sessions.create(token: 2, now: start)
+        #expect(cookie.hasPrefix("conveyor_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"))
+        #expect(DashboardSessions(secureCookies: true).create(token: nil).cookie.hasSuffix("; Secure"))
+        let value = String(cookie.split(separator: ";")[0].dropFirst("conveyor_session=".count))
+        #expect(value.count == 64 && session.csrf.count == 64 && value != session.csrf)
+        #expect(DashboardSessions.cookie("conveyor_session", in: ["a=1; conveyor_session=\(value); b=2"]) == value)
+        #expect(DashboardSessions.cookie("conveyor_session", in: ["conveyor_sessionx=1"]) == nil)
+        #expect(DashboardSessions.csrfMatches(session, session.csrf))
+        #expect(!DashboardSessions.csrfMatches(session, nil) && !DashboardSessions.csrfMatches(session, "")
+                && !DashboardSessions.csrfMatches(session, String(session.csrf.reversed())) || session.csrf == String(session.csrf.reversed()))
+    }
+
+    @Test("form fields decode + as a space and percent escapes (a token with + or / survives)")
+    func formFields() {
+        let fields = DashboardSessions.formFields(Array("token=ab%2Bcd%2F%3D&x=a+b&empty=".utf8))
+        #expect(fields["token"] == "ab+cd/=" && fields["x"] == "a b" && fields["empty"] == "")
+    }
+
+    @Test("HTML escaping of what the pages show")
+    func escaping() {
+        #expect(DashboardAssets.escape(#"<b a="x">'&'"#) == "&lt;b a=&quot;x&quot;&gt;&#39;&amp;&#39;")
+        #expect(DashboardAssets.signIn(problem: "<script>").contains("&lt;script&gt;"))
+        #expect(!DashboardAssets.dashboard(csrf: "c", who: "<i>", admin: false).contains("<i>"))
+    }
+
+    @Test("TLS lifts the loopback-only rule, not --no-auth's")
+    func tlsAndListen() {
+        var configuration = GatewayConfiguration()
+        configuration.host = "0.0.0.0"
+        configuration.tokens = [GatewayToken(name: "t", secret: "0123456789abcdef01", scopes: [.read], rate: 1)]
+        #expect(configuration.problem?.contains("loopback") == true)
+        configuration.tls = .init(certificateFile: "c.pem", keyFile: "k.pem")
+        #expect(configuration.problem == nil)
+        configuration.tokens = []
+        configuration.noAuth = true
+        #expect(configuration.problem?.contains("--no-auth") == true)
+    }
+}
