@@ -56,8 +56,7 @@ extension TaskTable {
             route(task, atFront: true, now: now)
             return .applied(.requeue)
         case .retry where task.attempts < task.options.maxAttempts:
-            let doublings = UInt64(min(max(task.attempts, 1) - 1, 16))
-            let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
+            let backoff = Self.retryBackoff(task)
             move(task, to: .delayed)
             // A backoff never outlasts the task's own deadline (it then times out, as it must).
             task.notBefore = min(now &+ backoff, task.deadline)
@@ -205,3 +204,20 @@ extension TaskTable {
 }
 
 private struct ErrorText: Decodable { let error: String }
+
+extension TaskTable {
+    /// How long a retry waits: `retry_backoff_ms` doubled per attempt already made (at most 16
+    /// doublings), then up to 25 % more, never less (docs/PROTOCOL.md §8.5). The extra part
+    /// comes from an FNV-1a hash of the task id and the attempt: tasks that fail together (a
+    /// receiver down, a database restarting) do not all come back at the same moment, and the
+    /// same task and attempt always get the same wait.
+    static func retryBackoff(_ task: TaskRecord) -> UInt64 {
+        let doublings = UInt64(min(max(task.attempts, 1) - 1, 16))
+        let backoff = min(UInt64(task.options.retryBackoffMilliseconds) &* 1_000_000, 1 << 46) << doublings
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in task.id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash = (hash ^ UInt64(task.attempts)) &* 0x100_0000_01b3
+        let fraction = Double(hash >> 11) / Double(1 << 53)
+        return backoff + UInt64(Double(backoff) * 0.25 * fraction)
+    }
+}

@@ -170,8 +170,15 @@ struct ReferenceModel {
         case "retry":
             if task.attempts < task.maxAttempts {
                 let doublings = min(max(task.attempts, 1) - 1, 16)
+                // Up to 25 % more by an FNV-1a hash of the id and the attempt (PROTOCOL.md §8.5).
+                var hash: UInt64 = 14_695_981_039_346_656_037
+                for byte in Array(id.utf8) + [UInt8(truncatingIfNeeded: task.attempts)] {
+                    hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211
+                }
+                let base = task.backoffNanos << UInt64(doublings)
+                let wait = base + UInt64(Double(base) / 4 * (Double(hash >> 11) / 9_007_199_254_740_992))
                 // A backoff never outlasts the task's own deadline.
-                task.phase = .backoff(until: min(now + (task.backoffNanos << UInt64(doublings)), task.timeoutAt))
+                task.phase = .backoff(until: min(now + wait, task.timeoutAt))
                 tasks[id] = task
             } else {
                 end(id, "error", deadLetter: task.maxAttempts > 1)
