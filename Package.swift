@@ -200,7 +200,7 @@ let package = Package(
         .target(
             name: "ConveyorGateway",
             dependencies: [
-                "ConveyorProducer", "ConveyorProtocol", "ConveyorSystem", "COpenSSL", "ConveyorConsumer", "ConveyorWebhooks",
+                "ConveyorProducer", "ConveyorProtocol", "ConveyorSystem", "COpenSSL", "ConveyorConsumer", "ConveyorWebhooks", "ZeroMQ",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // TLS for --tls-cert-file/--tls-key-file (swift-nio-ssl is in the graph already,
                 // through async-http-client).

@@ -123,11 +123,17 @@ struct GatewayCommand: AsyncParsableCommand {
                 throw ExitCode.validationFailure
             }
         }
-        if let problem = configuration.problem {
-            printError("error: \(problem)")
-            throw ExitCode.validationFailure
-        }
         var producer = try endpoint.producerConfiguration()
+        for token in configuration.tokens {
+            guard let keyFile = token.keyFile else { continue }
+            do {
+                if let warning = CurveKeys.exposure(of: keyFile) { printError("warning: token '\(token.name)': \(warning)") }
+                configuration.tokenKeys[token.name] = try CurveKeys.keyPair(file: keyFile)
+            } catch {
+                printError("error: token '\(token.name)': key=\(keyFile): \(error)")
+                throw ExitCode.validationFailure
+            }
+        }
         if let webhookSecretFile {
             do {
                 let secret = try String(contentsOfFile: webhookSecretFile, encoding: .utf8)
@@ -151,6 +157,10 @@ struct GatewayCommand: AsyncParsableCommand {
         producer.failWhenUnreachable = false
         producer.onNotice = nil
         configuration.producer = producer
+        if let problem = configuration.problem {
+            printError("error: \(problem)")
+            throw ExitCode.validationFailure
+        }
         let gateway = Gateway(configuration: configuration, logger: logger)
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
         let (broker, tokens) = (producer.broker, configuration.tokens.count)

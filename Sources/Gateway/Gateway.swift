@@ -31,7 +31,11 @@ public final class Gateway: Sendable {
         self.logger = logger
         authenticator = Authenticator(tokens: configuration.tokens)
         let count = configuration.noAuth ? 1 : max(1, configuration.tokens.count)
-        producers = (0..<count).map { _ in Producer(configuration: configuration.producer, logger: logger) }
+        producers = (0..<count).map { index in
+            var producer = configuration.producer
+            if !configuration.noAuth, let keys = configuration.tokenKeys[configuration.tokens[index].name] { producer.curveClientKeys = keys }
+            return Producer(configuration: producer, logger: logger)
+        }
         sessions = DashboardSessions(secureCookies: configuration.tls != nil)
         dashboard = DashboardHub(producer: producers[0], logger: logger)
         deliveries = configuration.webhooks.map { webhooks in

@@ -2,6 +2,7 @@ public import ConveyorConsumer
 public import ConveyorProducer
 public import ConveyorWebhooks
 public import NIOSSL
+public import ZeroMQ
 
 /// What `conveyor gateway` was asked to serve (docs/GATEWAY.md).
 public struct GatewayConfiguration: Sendable {
@@ -21,6 +22,9 @@ public struct GatewayConfiguration: Sendable {
     public var maxWaitSeconds = 60.0
     /// The broker connection each token's producer is made with.
     public var producer = ProducerConfiguration()
+    /// CURVE client keys by token name, for tokens with `key=FILE` (read by the caller): that
+    /// token's producer connects with its own key instead of ``producer``'s.
+    public var tokenKeys: [String: CurveKeyPair] = [:]
     /// Serve HTTPS with this certificate and key (PEM files); `nil`: plain HTTP, loopback only.
     public var tls: TLS?
     /// Webhook deliveries (docs/GATEWAY.md, "Webhook callbacks"); `nil`: callback URLs are refused.
@@ -86,6 +90,9 @@ public struct GatewayConfiguration: Sendable {
         if noAuth && !tokens.isEmpty { return "--no-auth and --token-file exclude each other: give one" }
         if !noAuth && tokens.isEmpty {
             return "no tokens: give --token-file FILE (one token a line: SECRET scopes=submit,read rate=100), or --no-auth on a loopback address"
+        }
+        if !tokenKeys.isEmpty && producer.curveServerKey == nil {
+            return "key= in the token file needs --curve-server-key KEY: per-token keys are CURVE client keys"
         }
         if maxBodyBytes < 1024 { return "--max-body-bytes must be at least 1024" }
         return nil

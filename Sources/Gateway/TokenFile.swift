@@ -22,6 +22,10 @@ public struct GatewayToken: Sendable, Equatable {
     /// Requests per second, kept as a token bucket of ``burst`` requests.
     public let rate: Double
     public let burst: Double
+    /// The CURVE secret key file (`conveyor keygen --output`) this token's producer connects
+    /// with, from `key=FILE`: the broker then sees the token as that key's identity (its roles,
+    /// its fair share, its own tasks). `nil`: the gateway's own key, if any.
+    public var keyFile: String?
 
     public init(name: String, secret: String, scopes: Set<Scope>, rate: Double, burst: Double? = nil) {
         self.name = name
@@ -81,9 +85,10 @@ public enum TokenFile {
             var rate = defaultRate
             var burst: Double?
             var name = "line\(number)"
+            var keyFile: String?
             for word in words.dropFirst() {
                 let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw fail("'\(word)' is not KEY=VALUE: use scopes=, rate=, burst= or name=") }
+                guard parts.count == 2 else { throw fail("'\(word)' is not KEY=VALUE: use scopes=, rate=, burst=, name= or key=") }
                 switch parts[0] {
                 case "scopes":
                     var set = Set<Scope>()
@@ -106,13 +111,17 @@ public enum TokenFile {
                         throw fail("name= must be 1-64 characters of visible ASCII")
                     }
                     name = parts[1]
+                case "key":
+                    guard !parts[1].isEmpty else { throw fail("key= needs the path of a CURVE secret key file (conveyor keygen --output FILE)") }
+                    keyFile = parts[1]
                 default:
-                    throw fail("unknown key '\(parts[0])': use scopes=, rate=, burst= or name=")
+                    throw fail("unknown key '\(parts[0])': use scopes=, rate=, burst=, name= or key=")
                 }
             }
             guard let scopes else { throw fail("the token has no scopes=: give scopes=submit,read or admin") }
             guard names.insert(name).inserted else { throw fail("name '\(name)' is used by an earlier token") }
-            let token = GatewayToken(name: name, secret: secret, scopes: scopes, rate: rate, burst: burst)
+            var token = GatewayToken(name: name, secret: secret, scopes: scopes, rate: rate, burst: burst)
+            token.keyFile = keyFile
             guard secrets.insert(token.secret).inserted else { throw fail("this token is on an earlier line too") }
             tokens.append(token)
         }
