@@ -238,6 +238,7 @@ extension BrokerEngine {
         statistics.unreadBytes = outbox.unreadTotal
         statistics.repliesDropped = outbox.repliesDropped
         statistics.resultBytes = table.results.bytes
+        statistics.paused = table.pausedNames
         return statistics
     }
 
