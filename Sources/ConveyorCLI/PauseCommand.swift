@@ -39,10 +39,20 @@ enum PauseMessages {
         "\(count) \(adjective) task\(count == 1 ? "" : "s")"
     }
 
+    /// "1 queued task waits", "12 queued tasks wait".
+    static func waiting(_ count: Int) -> String {
+        tasks(count, "queued") + (count == 1 ? " waits" : " wait")
+    }
+
+    /// What the queued tasks of a name that is not paused wait for.
+    static func waitingFor(_ outcome: PauseOutcome) -> String {
+        waiting(outcome.queued) + (outcome.served ? " for a consumer with room" : " for a consumer serving it")
+    }
+
     static func paused(_ outcome: PauseOutcome) -> String {
         let name = outcome.name
         var line = outcome.changed ? "paused '\(name)'" : "'\(name)' was already paused"
-        line += ": \(tasks(outcome.queued, "queued")) wait"
+        line += ": " + waiting(outcome.queued)
         line += outcome.running > 0 ? "; \(tasks(outcome.running, "running")) (dispatched already) finish" : "; running ones finish"
         if outcome.queued == 0, outcome.running == 0, !outcome.served {
             line += "\nno task named '\(name)' is queued or running and no consumer serves it: tasks submitted under that name will wait"
@@ -53,11 +63,11 @@ enum PauseMessages {
     static func resumed(_ outcome: PauseOutcome) -> String {
         let name = outcome.name
         guard outcome.changed else {
-            return "'\(name)' was not paused" + (outcome.queued > 0 ? ": \(tasks(outcome.queued, "queued")) wait for a consumer with room" : "")
+            return "'\(name)' was not paused" + (outcome.queued > 0 ? ": " + waitingFor(outcome) : "")
         }
         if !outcome.served {
-            return "resumed '\(name)'" + (outcome.queued > 0 ? ": no consumer serves it yet; its \(tasks(outcome.queued, "queued")) wait for one" : "")
+            return "resumed '\(name)'" + (outcome.queued > 0 ? ": no consumer serves it yet; " + waitingFor(outcome) : "")
         }
-        return "resumed '\(name)': its queued tasks are dispatched again" + (outcome.queued > 0 ? "; \(tasks(outcome.queued, "queued")) wait for a consumer with room" : "")
+        return "resumed '\(name)': its queued tasks are dispatched again" + (outcome.queued > 0 ? "; " + waitingFor(outcome) : "")
     }
 }
