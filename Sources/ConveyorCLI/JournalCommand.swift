@@ -62,6 +62,7 @@ struct JournalVerifyCommand: ParsableCommand {
         }
         let counts = state.counts
         printLine("recovers: \(counts.queued) queued, \(counts.running) running (requeued at start), \(counts.delayed) delayed, \(counts.done) results kept, \(state.deadLetters.count) dead letters; \(report.records) records in \(report.bytes) bytes")
+        if !state.paused.isEmpty { printLine("paused: \(state.paused.sorted().joined(separator: ", ")) (conveyor resume NAME)") }
         if damaged {
             printError("the journal is damaged: a broker refuses it unless started with --journal-repair, which skips the damaged bytes")
             throw ExitCode.failure
@@ -142,6 +143,8 @@ struct JournalDumpCommand: ParsableCommand {
             fields.append(("id", JSONText.quoted(id)))
         case .owned(let id, let owner):
             fields += [("id", JSONText.quoted(id)), ("owner", JSONText.quoted(owner))]
+        case .paused(let name), .resumed(let name):
+            fields.append(("name", JSONText.quoted(name)))
         case .deadLettered(let letter):
             fields += [("id", JSONText.quoted(letter.id)), ("name", JSONText.quoted(letter.name)),
                        ("attempts", "\(letter.attempts)"), ("reason", JSONText.quoted(letter.reason)),

@@ -122,6 +122,10 @@ enum StatsFormatter {
         if let version = stats.protocolVersion { lines.append("protocol: \(version)") }
         let queued = stats.queued.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         lines.append("queued: \(stats.queuedTotal)" + (queued.isEmpty ? "" : "  (" + queued.joined(separator: ", ") + ")"))
+        if let paused = stats.paused, !paused.isEmpty {
+            lines.append("paused: " + paused.map { "\($0) (\(stats.queued[$0] ?? 0) queued)" }.joined(separator: ", ")
+                         + "; not dispatched until `conveyor resume NAME`")
+        }
         if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
         let reserved = stats.reserved ?? 0
         lines.append("running: \(stats.running - reserved)" + (stats.reserved.map { "\nreserved: \($0) (in consumers' prefetch buffers, not started; cancel takes them back)" } ?? ""))

@@ -153,6 +153,10 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// The latency (acceptance to result) of every task that ran to a result since the broker
     /// started; absent from older brokers.
     public var latency: LatencyHistogram?
+    /// Task names paused (`conveyor pause`), sorted: their tasks are accepted and queue (counted
+    /// in ``queued``) but are not dispatched until resumed. Empty when none; absent from older
+    /// brokers.
+    public var paused: [String]?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, reserved, consumers, producers, totals
@@ -165,7 +169,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
-        case journal, delayed, security
+        case journal, delayed, security, paused
         case longestTurnMilliseconds = "longest_turn_ms"
         case longestTurnEverMilliseconds = "longest_turn_ever_ms"
         case unreadBytes = "unread_bytes"

@@ -20,6 +20,10 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Producer → broker (version 3, capability `tasks`): one page of the broker's tasks, chosen
     /// by a JSON query (``TaskQuery``); answered with ``tasksReply``.
     case tasks = 0x0B
+    /// Producer → broker (version 3, capability `pause`): an action (`pause` or `resume`) and a
+    /// task name. A paused name's tasks are accepted and queue but are not dispatched until it is
+    /// resumed; answered with ``pauseReply``.
+    case pause = 0x0C
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -43,6 +47,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Broker → producer (version 3): one page of tasks (``TaskPage``), or `{"error"}` naming the
     /// field of the query that was wrong. One JSON frame.
     case tasksReply = 0x1B
+    /// Broker → producer (version 3): what a PAUSE did, `{"action","name","paused","changed",
+    /// "queued","running","served"}`, or `{"error"}`. One JSON frame.
+    case pauseReply = 0x1C
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -87,6 +94,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .notice: "NOTICE"
         case .tasks: "TASKS"
         case .tasksReply: "TASKS_REPLY"
+        case .pause: "PAUSE"
+        case .pauseReply: "PAUSE_REPLY"
         }
     }
 
@@ -94,7 +103,7 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
         switch self {
-        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke, .tasks, .tasksReply: .v3
+        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke, .tasks, .tasksReply, .pause, .pauseReply: .v3
         default: .v2
         }
     }

@@ -106,10 +106,10 @@ public struct Envelope {
         let expected: Int
         switch command {
         case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply, .read, .resume, .notice,
-             .tasks, .tasksReply:
+             .tasks, .tasksReply, .pauseReply:
             expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
-        case .cancelReply, .deadLetters: expected = 2
+        case .cancelReply, .deadLetters, .pause: expected = 2
         case .statusReply: expected = 5
         default: expected = body.count
         }

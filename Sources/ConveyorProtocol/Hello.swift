@@ -152,7 +152,7 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let purge = Capability(rawValue: "purge")
     /// The broker takes `TASKS` (§4.8.3): listing its tasks by state, a page at a time.
     public static let tasks = Capability(rawValue: "tasks")
-    /// Reserved: pausing and resuming a queue.
+    /// The broker takes `PAUSE` (§4.8.4): pausing and resuming the dispatch of a task name.
     public static let pause = Capability(rawValue: "pause")
     /// Reserved: warnings attached to replies.
     public static let warnings = Capability(rawValue: "warnings")

@@ -74,6 +74,14 @@ public struct JournalEncoder: Sendable {
         begin(.owned); putString(id); putString(owner); end()
     }
 
+    public mutating func paused(name: String) {
+        begin(.paused); putString(name); end()
+    }
+
+    public mutating func resumed(name: String) {
+        begin(.resumed); putString(name); end()
+    }
+
     public mutating func deadLettersTaken(id: String) {
         begin(.deadLettersTaken); putString(id); end()
     }
@@ -114,6 +122,8 @@ public struct JournalEncoder: Sendable {
         case .deadLettersTaken(let id): deadLettersTaken(id: id)
         case .task(let entry): task(entry)
         case .owned(let id, let owner): owned(id: id, owner: owner)
+        case .paused(let name): paused(name: name)
+        case .resumed(let name): resumed(name: name)
         }
     }
 
@@ -234,6 +244,8 @@ extension JournalRecord {
             if try reader.u8() == 1 { entry.result = try reader.result() }
             self = .task(entry)
         case .owned: self = .owned(id: try reader.string(), owner: try reader.string())
+        case .paused: self = .paused(name: try reader.string())
+        case .resumed: self = .resumed(name: try reader.string())
         }
         guard reader.isAtEnd else {
             throw RecordDecodingError(description: "\(kind.name) record has \(reader.remaining) bytes too many")

@@ -29,6 +29,12 @@ public enum JournalRecord: Sendable, Equatable {
     /// (and an admin) may see it and cancel it. Written after its `accepted` (or `task`) record.
     /// Skippable (type 0x81): an older broker that skips it only loses the ownership check.
     case owned(id: String, owner: String)
+    /// `conveyor pause NAME`: tasks of that name are not dispatched until it is resumed; they
+    /// stay queued. A snapshot holds one for each name paused. Skippable (type 0x82): an older
+    /// broker that skips it dispatches the name again, losing the pause but no task.
+    case paused(name: String)
+    /// `conveyor resume NAME`: the name is dispatched again. Skippable (type 0x83).
+    case resumed(name: String)
 
     /// Record types. Types with ``skippableBit`` set may be skipped by a reader that does not know
     /// them; any other unknown type makes the reader refuse the journal (docs/RELIABILITY.md,
@@ -36,7 +42,7 @@ public enum JournalRecord: Sendable, Equatable {
     public enum Kind: UInt8, Sendable, CaseIterable {
         case accepted = 1, rerouted, dispatched, queued, delayed, finished, evicted, deadLettered,
              deadLettersTaken, task
-        case owned = 0x81
+        case owned = 0x81, paused, resumed
 
         public static let skippableBit: UInt8 = 0x80
 
@@ -53,6 +59,8 @@ public enum JournalRecord: Sendable, Equatable {
             case .deadLettersTaken: "dead_letters_taken"
             case .task: "task"
             case .owned: "owned"
+            case .paused: "paused"
+            case .resumed: "resumed"
             }
         }
     }
@@ -70,16 +78,19 @@ public enum JournalRecord: Sendable, Equatable {
         case .deadLettersTaken: .deadLettersTaken
         case .task: .task
         case .owned: .owned
+        case .paused: .paused
+        case .resumed: .resumed
         }
     }
 
-    /// The task id the record is about ("" for all dead letters).
+    /// The task id the record is about ("" for all dead letters, and for a pause or resume).
     public var id: String {
         switch self {
         case .accepted(let task), .task(let task): task.id
         case .rerouted(let id, _), .dispatched(let id, _), .queued(let id, _), .delayed(let id, _, _),
              .finished(let id, _), .evicted(let id), .deadLettersTaken(let id), .owned(let id, _): id
         case .deadLettered(let letter): letter.id
+        case .paused, .resumed: ""
         }
     }
 }

@@ -1,7 +1,7 @@
 public import DequeModule
 
 /// The broker's durable state rebuilt from the journal: every live task, every kept result, the
-/// dead letters. Recovery builds it by replaying the newest snapshot and the segments after it;
+/// dead letters, the paused task names. Recovery builds it by replaying the newest snapshot and the segments after it;
 /// compaction builds it the same way from sealed files and writes it out as the next snapshot.
 /// Replaying a record the state does not expect (a dispatch of an unknown id, say, after a
 /// skipped damaged record) is counted and ignored, never a crash.
@@ -10,6 +10,8 @@ public struct RecoveredState: Sendable {
     public private(set) var tasks: [String: TaskEntry] = [:]
     /// Dead letters, oldest first.
     public private(set) var deadLetters = Deque<DeadLetterEntry>()
+    /// Task names paused (`conveyor pause`) and not resumed since.
+    public private(set) var paused: Set<String> = []
     /// The highest task sequence seen.
     public private(set) var lastSequence: UInt64 = 0
     /// Records applied, and records that referred to something the state does not hold.
@@ -58,6 +60,10 @@ public struct RecoveredState: Sendable {
             if deadLetters.count > deadLetterCapacity { deadLetters.removeFirst() }
         case .owned(let id, let owner):
             update(id) { $0.owner = owner }
+        case .paused(let name):
+            paused.insert(name)
+        case .resumed(let name):
+            paused.remove(name)
         case .deadLettersTaken(let id):
             if id.isEmpty {
                 deadLetters.removeAll()
@@ -89,9 +95,11 @@ public struct RecoveredState: Sendable {
         return counts
     }
 
-    /// The state as snapshot records: tasks in arrival order, then the dead letters in theirs.
+    /// The state as snapshot records: the paused names (sorted), tasks in arrival order, then the
+    /// dead letters in theirs.
     public func snapshotRecords(into encoder: inout JournalEncoder, flush: (inout JournalEncoder) throws(JournalError) -> Void)
         throws(JournalError) {
+        for name in paused.sorted() { encoder.paused(name: name) }
         for task in tasks.values.sorted(by: { $0.sequence < $1.sequence }) {
             encoder.task(task)
             if let owner = task.owner { encoder.owned(id: task.id, owner: owner) }

@@ -9,6 +9,7 @@ enum ReplyKey: Hashable, Sendable {
     case statistics
     case deadLetters
     case purge
+    case pause
     case tasks
 }
 
@@ -20,6 +21,7 @@ enum Reply: Sendable {
     case statistics(RawJSON)
     case deadLetters(RawJSON)
     case purge(RawJSON)
+    case pause(RawJSON)
     case tasks(RawJSON)
 }
 

@@ -91,6 +91,8 @@ enum Request: Sendable {
     case stats
     case deadLetters(DeadLetterAction, id: String)
     case purge(String)
+    /// `PAUSE` with this action (`pause` or `resume`) and task name.
+    case pause(action: String, name: String)
     /// `TASKS` with this query JSON.
     case tasks(String)
 }

@@ -147,7 +147,7 @@ extension Producer {
 
     /// Queues `request` and waits for the reply filed under `key`, at most the request timeout
     /// (counted from now, even when the loop has not started yet).
-    private func request(_ request: Request, awaiting key: ReplyKey) async throws -> Reply {
+    func request(_ request: Request, awaiting key: ReplyKey) async throws -> Reply {
         let deadline = monotonicNanoseconds() + configuration.requestTimeout.nanoseconds
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
             let waiter = ReplyWaiter(deadline: deadline) { continuation.resume(with: $0) }

@@ -61,6 +61,7 @@ extension Producer {
         case ("STATS", nil): return .statistics
         case ("DEAD_LETTERS", nil): return .deadLetters
         case ("PURGE", nil): return .purge
+        case ("PAUSE", nil): return .pause
         case ("TASKS", nil): return .tasks
         case ("STATUS", let id?): return .status(id)
         case ("CANCEL", let id?): return .cancel(id)

@@ -221,6 +221,11 @@ extension Producer {
                 var message = OutgoingMessage(.purge)
                 message.append(name)
                 try message.send(on: socket)
+            case .pause(let action, let name):
+                var message = OutgoingMessage(.pause)
+                message.append(action)
+                message.append(name)
+                try message.send(on: socket)
             case .tasks(let query):
                 var message = OutgoingMessage(.tasks)
                 message.append(query)
@@ -284,6 +289,8 @@ extension Producer {
             table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .purgeReply:
             table.withLock { $0.answer(.purge, with: .success(.purge(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .pauseReply:
+            table.withLock { $0.answer(.pause, with: .success(.pause(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .tasksReply:
             table.withLock { $0.answer(.tasks, with: .success(.tasks(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .hello:
@@ -302,6 +309,8 @@ extension Producer {
             return .readRefused
         case .error where envelope[0].string == "unknown command 0x" + String(Command.tasks.rawValue, radix: 16):
             table.withLock { $0.answer(.tasks, with: .failure(brokerLacksTasks())) }.perform()
+        case .error where envelope[0].string == "unknown command 0x" + String(Command.pause.rawValue, radix: 16):
+            table.withLock { $0.answer(.pause, with: .failure(brokerLacksPause())) }.perform()
         case .error where envelope[0].string.contains(" is not a consumer command;"):
             // Connected to a broker's backend: nothing sent here will ever be answered.
             wrongPort()

@@ -57,19 +57,23 @@ struct AccessTests {
 
     var errors: [String] { outbox.messages.filter { $0.command == .error }.map { String(decoding: $0.body[0], as: UTF8.self) } }
 
-    @Test("STATS, DEAD_LETTERS and PURGE need the admin role: others get ERROR naming it, an admin gets the reply")
+    @Test("STATS, DEAD_LETTERS, PURGE and PAUSE need the admin role: others get ERROR naming it, an admin gets the reply")
     func adminCommands() {
         let route = Wire.bytes("p-alice")
-        for (command, fields) in [(Command.stats, [[UInt8]]()), (.deadLetters, [Wire.bytes("purge"), []]), (.purge, [Wire.bytes("echo")])] {
+        for (command, fields) in [(Command.stats, [[UInt8]]()), (.deadLetters, [Wire.bytes("purge"), []]), (.purge, [Wire.bytes("echo")]),
+                                  (.pause, [Wire.bytes("pause"), Wire.bytes("echo")]), (.pause, [Wire.bytes("resume"), Wire.bytes("echo")])] {
             outbox.clear()
+            let paused = engine.table.paused
             frontend(route, Self.alice, connection: 1, command, fields)
             #expect(errors == ["refused \(command): needs the admin role; identity 'alice' has the roles submit"])
-            #expect(!outbox.messages.contains { $0.command == .statsReply || $0.command == .deadLettersReply || $0.command == .purgeReply })
+            #expect(!outbox.messages.contains { [.statsReply, .deadLettersReply, .purgeReply, .pauseReply].contains($0.command) })
+            #expect(engine.table.paused == paused, "a refused pause or resume changes nothing")
             outbox.clear()
             frontend(Wire.bytes("p-ops"), Self.ops, connection: 2, command, fields)
             #expect(errors.isEmpty)
             #expect(outbox.messages.count == 1, "\(command) answered for an admin")
         }
+        #expect(engine.table.paused.isEmpty, "the admin paused 'echo', then resumed it")
     }
 
     @Test("SUBMIT needs the submit role and a task name the key may submit; each refused task is REJECTED saying why")

@@ -5,7 +5,7 @@ import Testing
 
 /// The journal is complete: after every step of the model test's random sequences, replaying the
 /// records the table wrote gives exactly the table's state (every task's state, attempts, backoff,
-/// producer and result; the dead letters), and a table restored from that replay holds the same
+/// producer and result; the dead letters; the paused names), and a table restored from that replay holds the same
 /// tasks. A transition that forgot its record, or wrote a wrong one, fails here.
 extension ModelRun {
     mutating func startJournal() {
@@ -58,6 +58,7 @@ extension ModelRun {
         let letters = table.deadLetters.letters.map { "\($0.id):\($0.reason)" }
         let replayed = replay.deadLetters.map { "\($0.id):\($0.reason)" }
         if letters != Array(replayed) { return "dead letters differ: table \(letters), journal \(Array(replayed))" }
+        if table.paused != replay.paused { return "paused names differ: table \(table.paused.sorted()), journal \(replay.paused.sorted())" }
         return nil
     }
 }
@@ -95,6 +96,7 @@ struct JournalReplayTests {
             let expectedQueued = replay.tasks.values.filter { $0.state == .queued || $0.state == .running }.count
             #expect(restored.table.queue.count == expectedQueued, "seed \(seed)")
             #expect(restored.table.deadLetters.count == replay.deadLetters.count)
+            #expect(restored.table.paused == replay.paused, "seed \(seed)")
         }
     }
 

@@ -94,6 +94,7 @@ struct ModelRun {
         case 82..<87: return cancel()
         case 87..<89: return reviveDeadLetters()
         case 89..<92: return renew()
+        case 92..<94: return pauseOrResume()
         default: return tick(by: rng.below(1_500_000_000))
         }
     }
@@ -224,6 +225,20 @@ struct ModelRun {
         let reply = outbox.messages.first { $0.command == .deadLettersReply }.map { String(decoding: $0.body[0], as: UTF8.self) }
         if reply != #"{"action":"requeue","count":\#(expected)}"# {
             return "dead-letter requeue: broker said \(reply ?? "nothing"), model revived \(expected)"
+        }
+        return check()
+    }
+
+    /// An operator pauses or resumes a name (mostly resumes a paused one, so that names are not
+    /// paused for most of a run); a resume dispatches its waiting tasks at once.
+    private mutating func pauseOrResume() -> String? {
+        let name = rng.pick(names)!
+        let pause = rng.chance(model.paused.contains(name) ? 0.2 : 0.6)
+        let changed = pause ? model.paused.insert(name).inserted : model.paused.remove(name) != nil
+        send(.pause, from: producers[1], [Wire.bytes(pause ? "pause" : "resume"), Wire.bytes(name)])
+        let reply = outbox.messages.first { $0.command == .pauseReply }.map { String(decoding: $0.body[0], as: UTF8.self) }
+        if reply?.contains(#""paused":\#(pause),"changed":\#(changed)"#) != true {
+            return "\(pause ? "pause" : "resume") \(name): broker said \(reply ?? "nothing"), model: changed \(changed)"
         }
         return check()
     }

@@ -84,7 +84,7 @@ struct SecurityAdminTests {
         #expect(open.waitForLine(containing: "--curve-clients-file", timeout: .seconds(5)) != nil, "\(open.output)")
     }
 
-    @Test("status and cancel of another identity's task are refused naming the admin role, and so is a resubmission of its id; an admin may")
+    @Test("status and cancel of another identity's task are refused naming the admin role, and so is a resubmission of its id and a pause; an admin may")
     func ownTasks() async throws {
         let ring = try KeyRing()
         defer { ring.remove() }
@@ -113,6 +113,15 @@ struct SecurityAdminTests {
             let ops = try cluster.makeProducer()
             #expect(try await ops.cancel(id: "alice-1") == .cancelled, "an admin may cancel anyone's task")
             #expect(await handle.result().status == .cancelled)
+            // Pausing a name is an admin's too.
+            await #expect {
+                _ = try await other.pause(name: "parked")
+            } throws: { error in
+                "\(error)".contains("refused PAUSE") && "\(error)".contains("admin role")
+            }
+            let paused = try await ops.pause(name: "parked")
+            #expect(paused.paused && paused.changed, "an admin may pause a name")
+            #expect(try await ops.resume(name: "parked").changed)
         }
     }
 

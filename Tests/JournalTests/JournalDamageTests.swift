@@ -128,11 +128,12 @@ struct JournalDamageTests {
         #expect(throws: JournalError.self) { try JournalReplay.replay(directory.path) }
     }
 
-    @Test("compaction folds sealed segments into a snapshot: the size follows the live state, the state is unchanged")
+    @Test("compaction folds sealed segments into a snapshot: the size follows the live state, the state (paused names too) is unchanged")
     func compaction() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        var records: [JournalRecord] = []
+        // Paused names from the first segments, which the snapshot folds in.
+        var records: [JournalRecord] = [.paused(name: "echo"), .paused(name: "resize"), .resumed(name: "resize")]
         var live = Set<String>()
         for n in 1...3000 {
             records.append(.accepted(entry(n)))
@@ -155,6 +156,7 @@ struct JournalDamageTests {
         }
         #expect(report.snapshot != nil, "no compaction ran")
         #expect(Set(state.tasks.keys) == live)
+        #expect(state.paused == ["echo"], "the snapshot keeps the paused names")
         let files = try DataDirectory.listing(directory.path)
         let onDisk = files.segments.count
         #expect(onDisk <= 8, "\(onDisk) segments left after compaction")

@@ -29,6 +29,7 @@ struct JournalFileTests {
             .deadLettered(DeadLetterEntry(id: "d", name: "n", attempts: 3, reason: "why", args: Array("[]".utf8),
                                           options: TaskOptions(maxAttempts: 3), producer: [9])),
             .deadLettersTaken(id: ""), .task(done), .owned(id: "task-1", owner: "billing"),
+            .paused(name: "echo"), .resumed(name: "echo"),
         ]
         var encoder = JournalEncoder()
         for record in records { encoder.append(record) }

@@ -15,6 +15,7 @@ struct OutgoingMessageTests {
         (.error, 0x1F, "ERROR"), (.ready, 0x21, "READY"), (.dispatch, 0x22, "DISPATCH"), (.done, 0x23, "DONE"),
         (.renew, 0x24, "RENEW"), (.read, 0x0A, "READ"), (.resume, 0x19, "RESUME"),
         (.notice, 0x1A, "NOTICE"), (.revoke, 0x25, "REVOKE"), (.tasks, 0x0B, "TASKS"), (.tasksReply, 0x1B, "TASKS_REPLY"),
+        (.pause, 0x0C, "PAUSE"), (.pauseReply, 0x1C, "PAUSE_REPLY"),
     ]
 
     @Test("The protocol tag is the four ASCII bytes CVY3 and the family prefix is CVY")

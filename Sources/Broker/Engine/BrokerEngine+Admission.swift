@@ -36,9 +36,10 @@ extension BrokerEngine {
         return nil
     }
 
-    /// Whether anyone serves `name`, for a refusal of its tasks.
+    /// Whether anyone serves `name` (or it is paused), for a refusal of its tasks.
     func servedNote(_ name: String) -> String {
-        table.consumers.isServed(name) ? "its consumers are busy" : "no connected consumer serves '\(name)': start one"
+        if table.isPaused(name) { return "'\(name)' is paused: its tasks wait until `conveyor resume \(name)`" }
+        return table.consumers.isServed(name) ? "its consumers are busy" : "no connected consumer serves '\(name)': start one"
     }
 
     /// Notices per producer connection at most (one per unserved task name).

@@ -240,6 +240,7 @@ extension BrokerEngine {
         statistics.resultBytes = table.results.bytes
         statistics.names = table.nameFigures(queued: statistics.queued, held: table.heldByName())
         statistics.latency = BrokerStatistics.LatencyHistogram(counts: table.nameTally.latency)
+        statistics.paused = table.pausedNames
         return statistics
     }
 

@@ -89,7 +89,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
         self.outbox = outbox
-        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .purge, .revoke, .tasks], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .pause, .purge, .revoke, .tasks], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
@@ -162,6 +162,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
                 reply.append(#"{"error":"task name must be 1-\#(Limits.maxIdentifierBytes) bytes of visible ASCII"}"#)
             }
             outbox.send(reply, on: .frontend)
+        case .pause:
+            outbox.send(pauseReply(action: envelope[0].string, name: envelope[1], to: route, version: version, now: now), on: .frontend)
         case .tasks:
             if outbox.isDropping(to: key) {
                 // It is not reading: a page of up to a thousand tasks would only be dropped.
@@ -182,7 +184,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         case .disconnect:
             producers[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, TASKS, READ, HELLO, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, PAUSE, TASKS, READ, HELLO, HEARTBEAT and DISCONNECT",
                   to: route, on: .frontend, version: version)
         }
     }

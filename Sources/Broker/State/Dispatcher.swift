@@ -76,6 +76,9 @@ struct Dispatcher {
     /// Whether any consumer serves `name` now.
     func isServed(_ name: String) -> Bool { byName[name] != nil }
 
+    /// The consumers serving `name` now.
+    func serving(_ name: String) -> [ConsumerRecord] { byName[name] ?? [] }
+
     /// The task names some connected consumer serves, sorted.
     var servedNames: [String] { byName.keys.sorted() }
 

@@ -22,9 +22,9 @@ extension TaskTable {
     /// Rebuilds the table from a journal's replay, before any peer is heard from: queued tasks
     /// back in their queues in arrival order, tasks that were running back at the front (their
     /// attempt counted, as for a lost consumer), delayed ones waiting out their backoff, kept
-    /// results and dead letters as they were, and every id known again (a resubmission after
-    /// the restart gets the same task or its result). Deadlines and result retention go on from
-    /// where they were: time while the broker was down counts.
+    /// results and dead letters as they were, the paused names still paused, and every id known
+    /// again (a resubmission after the restart gets the same task or its result). Deadlines and
+    /// result retention go on from where they were: time while the broker was down counts.
     mutating func restore(_ state: RecoveredState) {
         var running: [TaskRecord] = []
         var finished: [(task: TaskRecord, at: UInt64)] = []
@@ -80,6 +80,7 @@ extension TaskTable {
             deadLetters.add(DeadLetter(id: letter.id, name: letter.name, attempts: letter.attempts, reason: letter.reason,
                                        args: letter.args, options: letter.options, producer: letter.producer))
         }
+        paused = state.paused
         restoreSequence(after: state.lastSequence)
     }
 }

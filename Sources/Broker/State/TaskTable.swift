@@ -53,6 +53,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
     let finishedAccount = ShareAccount(key: [])
     /// Whether ready tasks go to consumers. Off once the broker stops: tasks then only queue.
     var dispatching = true
+    /// Task names paused (`conveyor pause`): their tasks queue and are not dispatched until the
+    /// name is resumed (TaskTable+Pause.swift). Durable, like the tasks.
+    var paused: Set<String> = []
     /// The records of this loop turn's transitions, when the broker is durable (`journaling`):
     /// each transition appends what it changed; the broker hands them to its ``Journal`` at the
     /// turn's end (TaskTable+Journal.swift).
@@ -168,17 +171,17 @@ struct TaskTable<Outbox: BrokerOutbox> {
 
     /// Whether a task for `name` would be accepted past `maxQueued`: it would wait in the queue.
     func wouldQueue(_ name: String) -> Bool {
-        queue.hasWaiting(named: name) || consumers.leastLoaded(serving: name) == nil
+        queue.hasWaiting(named: name) || isPaused(name) || consumers.leastLoaded(serving: name) == nil
     }
 
     /// A task that is (again) ready to run: to the least loaded consumer serving its name when
-    /// none of that name waits before it, else into the queue (at the front for a task that was
-    /// already on its way once).
+    /// none of that name waits before it and the name is not paused, else into the queue (at the
+    /// front for a task that was already on its way once).
     mutating func route(_ task: TaskRecord, atFront: Bool, now: UInt64, avoiding avoided: ConsumerRecord? = nil) {
         // Tasks of the name waiting while a consumer serving it has credit can only be tasks that
         // avoid that consumer (taken back from it when its lease ran out, until it asks for work
         // again): this one avoids nothing and goes there, rather than wait behind them.
-        if dispatching, !queue.hasWaiting(named: task.name) || avoided == nil,
+        if dispatching, !isPaused(task.name), !queue.hasWaiting(named: task.name) || avoided == nil,
            let consumer = consumers.leastLoaded(serving: task.name, avoiding: avoided) {
             dispatch(task, to: consumer, now: now)
         } else if atFront {
@@ -220,9 +223,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// Hands queued tasks that `consumer` serves out while it has credit: each to the consumer
     /// serving its name that is least loaded, which may be another one. (Filling the reporting
     /// consumer first would let whoever reports first, with a large prefetch, take the whole queue.)
+    /// Tasks of paused names stay where they are.
     mutating func refill(_ consumer: ConsumerRecord, now: UInt64) {
+        let names = dispatchableNames(of: consumer)
         while dispatching, consumer.credit > 0, !consumer.unreachable, consumers.isRegistered(consumer),
-              let task = queue.popFirst(among: consumer.names) {
+              let task = queue.popFirst(among: names) {
             guard let target = consumers.leastLoaded(serving: task.name) else {
                 queue.prepend(task)
                 return

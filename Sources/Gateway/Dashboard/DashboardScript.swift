@@ -64,7 +64,7 @@ extension DashboardAssets {
       text("queued-total", s.queued_total);
       text("running-total", s.running);
       text("reserved-total", s.reserved);
-      text("rate", s.completed_per_s_10s === undefined ? "–" : s.completed_per_s_10s.toFixed(1));
+      text("rate", s.completed_per_second === undefined ? "–" : s.completed_per_second.toFixed(1));
       text("completed-total", s.totals ? s.totals.completed : "–");
       text("dead-total", s.dead_letter_total);
       text("consumer-count", s.consumers.length);
@@ -106,11 +106,12 @@ extension DashboardAssets {
       }, "no dead letters");
       const j = s.journal;
       text("journal", j ? "journal " + j.directory + ": " + (j.size_bytes / 1048576).toFixed(1) + " MiB, fsync " + j.fsync : "in memory: no journal");
-      chart($("throughput-chart"), s.history, [["throughput", "#2b6cb0"]], "/s");
-      chart($("latency-chart"), s.history, [["p50_ms", "#2f855a"], ["p99_ms", "#c05621"]], " ms");
+      chart($("throughput-chart"), s.history, [["throughput", "#2b6cb0", "tasks/s"]], v => v.toPrecision(3) + "/s");
+      chart($("latency-chart"), s.history, [["p50_ms", "#2f855a", "p50"], ["p99_ms", "#c05621", "p99"]],
+            v => v >= 1000 ? (v / 1000).toPrecision(3) + " s" : v.toPrecision(3) + " ms");
     }
 
-    function chart(canvas, points, series, unit) {
+    function chart(canvas, points, series, format) {
       const g = canvas.getContext("2d");
       const w = canvas.width, h = canvas.height, left = 56, bottom = 20;
       g.clearRect(0, 0, w, h);
@@ -123,7 +124,15 @@ extension DashboardAssets {
       const t0 = points[0].t, t1 = points[points.length - 1].t, span = Math.max(1, t1 - t0);
       g.strokeStyle = "#ddd";
       g.beginPath(); g.moveTo(left, 4); g.lineTo(left, h - bottom); g.lineTo(w - 4, h - bottom); g.stroke();
-      g.fillText(max.toPrecision(3) + unit, 2, 12);
+      g.fillText(format(max), 2, 12);
+      let legend = w - 8;
+      for (const [, color, label] of series.slice().reverse()) {
+        legend -= g.measureText(label).width;
+        g.fillStyle = color;
+        g.fillText(label, legend, 12);
+        legend -= 12;
+      }
+      g.fillStyle = "#555";
       g.fillText("0", left - 12, h - bottom);
       g.fillText(Math.round(span) + " s", w - 40, h - 4);
       for (const [key, color] of series) {

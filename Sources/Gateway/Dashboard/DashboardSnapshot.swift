@@ -31,7 +31,8 @@ struct DashboardSnapshot: Encodable {
     var error: String?
     var uptimeS: Double?
     var queuedTotal = 0, running = 0, reserved = 0, delayed = 0, deadLetterTotal = 0, resultsKept = 0
-    var completedPerS10s: Double?
+    /// Tasks finished per second over the broker's last 10 s.
+    var completedPerSecond: Double?
     var totals: BrokerStatistics.Totals?
     var names: [Name] = []
     var consumers: [Consumer] = []
@@ -50,9 +51,9 @@ struct DashboardSnapshot: Encodable {
         delayed = stats.delayed ?? 0
         deadLetterTotal = stats.deadLetterTotal
         resultsKept = stats.resultsKept
-        completedPerS10s = stats.completedRate10s
+        completedPerSecond = stats.completedRate10s
         totals = stats.totals
-        let paused = Set<String>()  // PAUSE-MERGE: Set(stats.paused ?? [])
+        let paused = Set(stats.paused ?? [])
         self.paused = paused.sorted()
         var figures = stats.names ?? [:]
         for (name, count) in stats.queued where figures[name] == nil {

@@ -39,6 +39,19 @@ extension Gateway {
                                                            "count": "\(outcome.count)", "token": "\(caller.name)"])
             return JSONResponse.make(.ok, #"{"action":"\#(action.rawValue)","count":\#(outcome.count)}"#)
         }
+        router.post("/dashboard/api/names/{name}/{action}") { request, context in
+            let caller = try self.dashboardCaller(request, scope: .admin, action: true)
+            let name = try Self.taskID(context.parameters.get("name"))
+            let action = context.parameters.get("action")
+            guard action == "pause" || action == "resume" else { throw APIError.badField("action", "pause or resume") }
+            let outcome = try await Self.broker {
+                action == "pause" ? try await caller.producer.pause(name: name) : try await caller.producer.resume(name: name)
+            }
+            self.logger.info("dashboard action", metadata: ["action": "\(action ?? "")", "name": "\(name)", "changed": "\(outcome.changed)",
+                                                           "token": "\(caller.name)"])
+            await self.dashboard.refreshIfIdle()
+            return JSONResponse.make(.ok, #"{"name":"# + JSONText.quoted(name) + #","paused":\#(outcome.paused),"changed":\#(outcome.changed),"queued":\#(outcome.queued)}"#)
+        }
     }
 
     /// The dashboard, or the sign-in form without a session. With `--no-auth` a session is

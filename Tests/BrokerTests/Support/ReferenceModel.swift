@@ -47,6 +47,8 @@ struct ReferenceModel {
 
     var tasks: [String: Task] = [:]
     var consumers: [Int: Consumer] = [:]
+    /// Task names paused (`PAUSE`): none of their tasks is dispatched; they wait.
+    var paused: Set<String> = []
     /// Ended tasks (id and life) in the order they ended, for the retention by count.
     var endedOrder: [(id: String, life: Int)] = []
     /// Dead letters, oldest first.
@@ -84,7 +86,7 @@ struct ReferenceModel {
     }
 
     func hasFreeConsumer(for name: String, except avoided: Int? = nil) -> Bool {
-        consumers.contains {
+        !paused.contains(name) && consumers.contains {
             $0.key != avoided && $0.value.alive && !$0.value.quarantined && $0.value.names.contains(name)
                 && $0.value.busy.count < $0.value.capacity
         }
@@ -139,6 +141,7 @@ struct ReferenceModel {
         guard var task = tasks[id] else { return "dispatched \(id), which the model does not hold" }
         guard task.phase == .waiting else { return "dispatched \(id) while \(task.phase)" }
         guard var c = consumers[consumer], c.alive else { return "dispatched \(id) to consumer \(consumer), which was dropped" }
+        guard !paused.contains(task.name) else { return "dispatched \(id) ('\(task.name)'), a paused name" }
         guard c.names.contains(task.name) else { return "dispatched \(id) ('\(task.name)') to consumer \(consumer), which does not serve it" }
         guard c.busy.count < c.capacity else { return "dispatched \(id) to consumer \(consumer) without credit (\(c.busy.count)/\(c.capacity))" }
         guard !c.quarantined else { return "dispatched \(id) to consumer \(consumer), which is quarantined" }

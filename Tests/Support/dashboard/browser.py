@@ -88,6 +88,7 @@ def reading(driver):
                 queued: number('queued-total'), completed: number('completed-total'), dead: number('dead-total'),
                 consumers: document.querySelectorAll('#consumers tbody tr[data-pid]').length,
                 dead_ids: [...document.querySelectorAll('#dead-letters tbody tr[data-id]')].map(r => r.dataset.id),
+                rate: document.getElementById('rate').textContent, uptime: document.getElementById('uptime').textContent,
                 message: document.getElementById('message').textContent, names: names};
     """) | {"t": time.time()}
 
@@ -153,6 +154,9 @@ def main():
         first, first_stats = matches_stats(driver, "first reading")
         time.sleep(2.5)
         second, _ = matches_stats(driver, "second reading")
+        check(all(r["rate"].replace(".", "", 1).isdigit() for r in (first, second)) and float(second["rate"]) > 0,
+              "the done-per-second tile shows a number (%s, then %s)" % (first["rate"], second["rate"]))
+        check(second["uptime"].startswith("broker up "), "the header shows the broker's uptime: " + second["uptime"])
         check(second["renders"] > first["renders"], "the page updated itself (%d renders, then %d)" % (first["renders"], second["renders"]))
         check(second["completed"] > first["completed"], "the numbers change while the batch runs (%d, then %d completed)"
               % (first["completed"], second["completed"]))
