@@ -15,7 +15,7 @@ struct GatewayCommand: AsyncParsableCommand {
             Routes: POST /v1/tasks, POST /v1/tasks/batch, GET /v1/tasks/{id}[?wait=S], DELETE /v1/tasks/{id}, \
             GET /v1/tasks?state=&name=&limit=&cursor=, GET /v1/stats, GET /healthz, GET /openapi.json. \
             Every request but /healthz and /openapi.json needs 'Authorization: Bearer TOKEN' with a token \
-            of --token-file: one a line, `SECRET scopes=submit,read,admin rate=100 [burst=N] [name=NAME]`. \
+            of --token-file: one a line, `SECRET scopes=submit,read,admin rate=100 [burst=N] [name=NAME] [key=CURVE_KEY_FILE]`. \
             Each token is its own producer at the broker (its own fair share of the queue bounds).
             Without TLS the gateway listens on a loopback address only; with --tls-cert-file and \
             --tls-key-file it serves HTTPS on any address. It prints `listening http(s)://HOST:PORT` \
@@ -26,7 +26,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The address to listen on: a loopback HOST:PORT.", valueName: "host:port"))
     var listen = "127.0.0.1:8080"
 
-    @Option(help: ArgumentHelp("The bearer tokens, one a line: SECRET scopes=submit,read,admin rate=100 [burst=N] [name=NAME].", valueName: "file"))
+    @Option(help: ArgumentHelp("The bearer tokens, one a line: SECRET scopes=submit,read,admin rate=100 [burst=N] [name=NAME] [key=CURVE_KEY_FILE].", valueName: "file"))
     var tokenFile: String?
 
     @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM); needs --tls-key-file. Then --listen may be any address.", valueName: "file"))
