@@ -72,6 +72,14 @@ if [ "$want_python" -eq 1 ] && ! python3 -c 'import standardwebhooks' >/dev/null
         || { echo "error: could not install standardwebhooks (pip install standardwebhooks)" >&2; exit 1; }
 fi
 
+# The Flask example's test (examples/flask-app/test_app.py) runs the example app under `flask run`.
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import flask' >/dev/null 2>&1; then
+    echo "Installing flask…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check flask >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages flask >/dev/null 2>&1 \
+        || { echo "error: could not install flask (pip install flask)" >&2; exit 1; }
+fi
+
 # The gateway's OpenAPI test: openapi-spec-validator checks /openapi.json, schemathesis runs it
 # against the live gateway (Tests/IntegrationTests/GatewayOpenAPITests.swift).
 if [ "$want_python" -eq 1 ] && { ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v schemathesis >/dev/null 2>&1; }; then
