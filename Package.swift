@@ -146,6 +146,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Periodic schedules' arithmetic: cron expressions, their next fire time in a time zone,
+        // tick ids and the missed-tick policy (docs/SCHEDULES.md). Pure: no sockets, no clock.
+        .target(name: "ConveyorSchedule", dependencies: ["ConveyorProtocol"], path: "Sources/Schedule", swiftSettings: strict),
         // Starts a real broker and real consumer processes for integration tests.
         .target(
             name: "ConveyorTesting",
@@ -272,6 +275,7 @@ let package = Package(
         .testTarget(name: "CLIConfigTests", dependencies: ["ConveyorCLIConfig"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["ConveyorGateway", "ConveyorProtocol"], swiftSettings: strict),
         .testTarget(name: "ProtocolTests", dependencies: ["ConveyorProtocol", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ScheduleTests", dependencies: ["ConveyorSchedule", "ConveyorProtocol", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "JournalTests",
             dependencies: ["ConveyorJournal", "ConveyorProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],

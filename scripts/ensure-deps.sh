@@ -3,8 +3,8 @@
 # libcrypto (libssl-dev) for the built-in sha256 task and the C SHA-256 baseline bench/c/sha256.c,
 # and, with --python, what the tests run beside Swift: pyzmq and venv (the Python client), the
 # Prometheus parser, standardwebhooks, openapi-spec-validator and schemathesis, chromium with
-# chromium-driver and selenium (the dashboard). Debian/Ubuntu through apt-get (with sudo when not root);
-# elsewhere it says what to install.
+# chromium-driver and selenium (the dashboard), croniter and tzdata (the cron oracle).
+# Debian/Ubuntu through apt-get (with sudo when not root); elsewhere it says what to install.
 set -euo pipefail
 
 want_python=0
@@ -87,6 +87,20 @@ if [ "$want_python" -eq 1 ] && { ! command -v openapi-spec-validator >/dev/null 
     python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator schemathesis >/dev/null 2>&1 \
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages openapi-spec-validator schemathesis >/dev/null 2>&1 \
         || { echo "error: could not install openapi-spec-validator and schemathesis (pip install openapi-spec-validator schemathesis)" >&2; exit 1; }
+fi
+
+# The cron tests compare CronExpression with croniter (Tests/Support/cron/oracle.py), whose zones
+# come from the system's zoneinfo or, without it, from the tzdata package.
+if [ "$want_python" -eq 1 ] && [ ! -d /usr/share/zoneinfo ]; then
+    echo "Installing tzdata…" >&2
+    apt_install tzdata \
+        || { echo "error: no /usr/share/zoneinfo and could not install tzdata (apt-get install tzdata)" >&2; exit 1; }
+fi
+if [ "$want_python" -eq 1 ] && ! python3 -c 'import croniter, tzdata' >/dev/null 2>&1; then
+    echo "Installing croniter and tzdata…" >&2
+    python3 -m pip install --quiet --disable-pip-version-check croniter tzdata >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages croniter tzdata >/dev/null 2>&1 \
+        || { echo "error: could not install croniter and tzdata (pip install croniter tzdata)" >&2; exit 1; }
 fi
 
 # The Python client's install test makes a virtual environment; Debian ships venv's ensurepip apart.
