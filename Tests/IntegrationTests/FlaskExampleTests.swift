@@ -49,29 +49,6 @@ struct FlaskExampleTests {
         }
         let conveyor = try Cluster.locateExecutable()
         let environment = ["CONVEYOR_BIN": conveyor.path, "PYTHONUNBUFFERED": "1"]
-        let command = "python3 -m unittest discover -s \(FlaskExample.directory.path) -v"
-        let process = try ManagedProcess(
-            name: "flask-unittest", executable: URL(fileURLWithPath: "/usr/bin/env"),
-            arguments: ["python3", "-m", "unittest", "discover", "-s", FlaskExample.directory.path, "-v"],
-            environment: environment)
-        guard let status = process.waitForExit(timeout: .seconds(240)) else {
-            process.stop(grace: .seconds(5))
-            Issue.record("\(command) did not exit within 240 s; output:\n\(process.output.joined(separator: "\n"))")
-            throw PythonTestError.hung("python3 -m unittest discover -s examples/flask-app")
-        }
-        // unittest's summary: "OK", "OK (skipped=1)" or "FAILED (…)".
-        let isSummary: (String) -> Bool = { $0 == "OK" || $0.hasPrefix("OK (") || $0.hasPrefix("FAILED (") }
-        _ = process.waitForLine(timeout: .seconds(5), where: isSummary)
-        let lines = process.output
-        let transcript = lines.joined(separator: "\n")
-        let summary = lines.last(where: isSummary)
-        // One issue with the whole output for a failure, an error or a skip.
-        #expect(status == 0 && summary == "OK",
-                "\(command) exited with status \(status), saying '\(summary ?? "nothing")' (not a plain OK); output:\n\(transcript)")
-        guard status == 0 && summary == "OK" else { return }
-        #expect(lines.contains { $0.contains("(\(Self.module).") }, "no test of \(Self.module) ran; output:\n\(transcript)")
-        let ran = lines.first { $0.hasPrefix("Ran ") }
-        #expect(ran.map { Int($0.split(separator: " ")[1]) ?? 0 } ?? 0 >= 4,
-                "fewer than 4 tests ran (\(ran ?? "no 'Ran N tests' line")); output:\n\(transcript)")
+        try PythonSupport.runUnittest(in: FlaskExample.directory, environment: environment, modules: [Self.module], minimumTests: 4)
     }
 }

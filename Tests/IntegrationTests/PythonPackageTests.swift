@@ -23,32 +23,7 @@ struct PythonPackageTests {
         let tests = PythonSupport.packageDirectory.appendingPathComponent("tests")
         var environment = PythonSupport.environment.merging(Self.goldens) { $1 }
         environment["CONVEYOR_BIN"] = conveyor.path
-        let command = "python3 -m unittest discover -s \(tests.path) -v"
-        let process = try ManagedProcess(
-            name: "python-unittest", executable: URL(fileURLWithPath: "/usr/bin/env"),
-            arguments: ["python3", "-m", "unittest", "discover", "-s", tests.path, "-v"],
-            environment: environment)
-        guard let status = process.waitForExit(timeout: .seconds(240)) else {
-            process.stop(grace: .seconds(5))
-            Issue.record("\(command) did not exit within 240 s; output:\n\(process.output.joined(separator: "\n"))")
-            throw PythonTestError.hung("python3 -m unittest")
-        }
-        // unittest's summary: "OK", "OK (skipped=1)" or "FAILED (…)".
-        let isSummary: (String) -> Bool = { $0 == "OK" || $0.hasPrefix("OK (") || $0.hasPrefix("FAILED (") }
-        _ = process.waitForLine(timeout: .seconds(5), where: isSummary)
-        let lines = process.output
-        let transcript = lines.joined(separator: "\n")
-        let summary = lines.last(where: isSummary)
-        // One issue with the whole output for a failure, an error or a skip.
-        #expect(status == 0 && summary == "OK",
-                "\(command) exited with status \(status), saying '\(summary ?? "nothing")' (not a plain OK); output:\n\(transcript)")
-        guard status == 0 && summary == "OK" else { return }
-        for module in Self.modules {
-            #expect(lines.contains { $0.contains("(\(module).") }, "no test of \(module) ran; output:\n\(transcript)")
-        }
-        let ran = lines.first { $0.hasPrefix("Ran ") }
-        #expect(ran.map { Int($0.split(separator: " ")[1]) ?? 0 } ?? 0 >= 40,
-                "fewer than 40 tests ran (\(ran ?? "no 'Ran N tests' line")); output:\n\(transcript)")
+        try PythonSupport.runUnittest(in: tests, environment: environment, modules: Self.modules, minimumTests: 40)
     }
 
     /// The Swift encoder's bytes, for the Python tests to compare with their own (test_protocol.py,

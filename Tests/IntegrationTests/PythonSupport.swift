@@ -58,3 +58,36 @@ enum PythonTestError: Error, CustomStringConvertible {
         }
     }
 }
+
+extension PythonSupport {
+    /// Runs `python3 -m unittest discover -s directory -v` with `environment` and records one
+    /// issue with the whole output unless it ends with a plain `OK` (a failure, an error or a
+    /// skip), a test of each of `modules` ran, and at least `minimumTests` ran.
+    static func runUnittest(in directory: URL, environment: [String: String], modules: [String], minimumTests: Int) throws {
+        let command = "python3 -m unittest discover -s \(directory.path) -v"
+        let process = try ManagedProcess(
+            name: "python-unittest", executable: URL(fileURLWithPath: "/usr/bin/env"),
+            arguments: ["python3", "-m", "unittest", "discover", "-s", directory.path, "-v"],
+            environment: environment)
+        guard let status = process.waitForExit(timeout: .seconds(240)) else {
+            process.stop(grace: .seconds(5))
+            Issue.record("\(command) did not exit within 240 s; output:\n\(process.output.joined(separator: "\n"))")
+            throw PythonTestError.hung(command)
+        }
+        // unittest's summary: "OK", "OK (skipped=1)" or "FAILED (…)".
+        let isSummary: (String) -> Bool = { $0 == "OK" || $0.hasPrefix("OK (") || $0.hasPrefix("FAILED (") }
+        _ = process.waitForLine(timeout: .seconds(5), where: isSummary)
+        let lines = process.output
+        let transcript = lines.joined(separator: "\n")
+        let summary = lines.last(where: isSummary)
+        #expect(status == 0 && summary == "OK",
+                "\(command) exited with status \(status), saying '\(summary ?? "nothing")' (not a plain OK); output:\n\(transcript)")
+        guard status == 0 && summary == "OK" else { return }
+        for module in modules {
+            #expect(lines.contains { $0.contains("(\(module).") }, "no test of \(module) ran; output:\n\(transcript)")
+        }
+        let ran = lines.first { $0.hasPrefix("Ran ") }
+        #expect(ran.map { Int($0.split(separator: " ")[1]) ?? 0 } ?? 0 >= minimumTests,
+                "fewer than \(minimumTests) tests ran (\(ran ?? "no 'Ran N tests' line")); output:\n\(transcript)")
+    }
+}
