@@ -131,7 +131,7 @@ extension OpenAPIDocument {
             "properties": {
               "id": {"type": "string"}, "name": {"type": "string"},
               "state": {"type": "string"}, "attempts": {"type": "integer", "minimum": 0},
-              "accepted_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+              "accepted_at": {"type": "integer"}, "updated_at": {"type": "integer"}, "due_at": {"type": "integer", "description": "A scheduled task: when it comes due (ms since the epoch)."},
               "producer": {"type": "string"}, "consumer": {"type": "string"},
               "status": {"type": "string"}, "error": {"type": "string"}, "kind": {"type": "string"}
             }
