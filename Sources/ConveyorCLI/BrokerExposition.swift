@@ -27,6 +27,7 @@ struct BrokerExposition: MetricsEndpoints {
                  label: "name", stats.oldestQueuedAge ?? [:])
         m.gauge("conveyor_tasks_queued_all", "Tasks waiting for a consumer, in all.", [], Double(stats.queuedTotal))
         m.gauge("conveyor_tasks_delayed", "Tasks waiting out a retry backoff.", [], Double(stats.delayed ?? 0))
+        m.gauge("conveyor_tasks_scheduled", "Tasks waiting for their not_before time.", [], Double(stats.scheduled ?? 0))
         m.gauge("conveyor_results_kept", "Results kept for status and resubmissions.", [], Double(stats.resultsKept))
         m.gauge("conveyor_dead_letters", "Dead letters held.", [], Double(stats.deadLetterTotal))
         m.gauge("conveyor_consumers", "Consumer processes connected.", [], Double(stats.consumers.count))

@@ -25,7 +25,12 @@ func withBrokerClient<T>(
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Print where a task stands (queued, reserved, running, done, unknown) and its result when done.")
+        commandName: "status", abstract: "Print where a task stands (queued, scheduled, reserved, running, done, unknown) and its result when done.",
+        discussion: """
+            One JSON line: {"id", "state", then "status" and "result" or "error" when done}. A scheduled task \
+            (submitted with --delay or --at, waiting for its time) has "due_at": when it comes due, ISO 8601 \
+            UTC with milliseconds, and "due_at_ms" (ms since the epoch). Exits 1 for an unknown id.
+            """)
 
     @Argument(help: "The task id.") var id: String
     @OptionGroup var endpoint: BrokerEndpointOptions
@@ -35,6 +40,11 @@ struct StatusCommand: AsyncParsableCommand {
         let report = try await withBrokerClient(endpoint, logging, label: "conveyor.status") { try await $0.status(id: id) }
         // Built by hand rather than encoded: the result is the task's own JSON, copied in untouched.
         var line = #"{"id":\#(JSONText.quoted(report.id)),"state":"\#(report.state.rawValue)""#
+        if let due = report.dueAt {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            line += #","due_at":"\#(formatter.string(from: Date(timeIntervalSince1970: Double(due) / 1000)))","due_at_ms":\#(due)"#
+        }
         if let result = report.result {
             line += #","status":"\#(result.status.rawValue)""#
             line += result.status == .ok ? #","result":\#(result.body.text)"# : #","error":\#(JSONText.quoted(result.errorMessage ?? result.body.text))"#
@@ -127,6 +137,8 @@ enum StatsFormatter {
                          + "; not dispatched until `conveyor resume NAME`")
         }
         if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
+        if let scheduled = stats.scheduled, scheduled > 0 { lines.append("scheduled (waiting for their time): \(scheduled)") }
+        if let unique = stats.uniqueKeys, unique > 0 { lines.append("unique keys held: \(unique)") }
         let reserved = stats.reserved ?? 0
         lines.append("running: \(stats.running - reserved)" + (stats.reserved.map { "\nreserved: \($0) (in consumers' prefetch buffers, not started; cancel takes them back)" } ?? ""))
         if let ages = stats.oldestQueuedAge, let oldest = ages.max(by: { $0.value < $1.value }) {

@@ -10,55 +10,6 @@ import Synchronization
 import Glibc
 #endif
 
-struct TaskOptionFlags: ParsableArguments {
-    @Option(help: "Seconds the task may take from submission to result, queueing included.")
-    var timeout: Double = 300
-
-    @Option(help: "Priority: higher runs first.")
-    var priority: Int32 = 0
-
-    @Option(help: "Attempts in all (retries after a handler failure, with backoff).")
-    var attempts: UInt32 = 1
-
-    @Option(help: "Milliseconds before the first retry; doubles each time.")
-    var retryBackoffMs: UInt32 = 1000
-
-    @Flag(help: "Refuse the task at once when no connected consumer serves its name (instead of a warning and a wait for one).")
-    var requireConsumer = false
-
-    @Flag(help: "Cancel the task while it waits if this producer goes away (exits, is killed, loses its connection for 4 s). Not with --no-wait, which goes away at once.")
-    var cancelOnDisconnect = false
-
-    @Option(help: ArgumentHelp(
-        "A W3C trace context traceparent for the task (00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>): its handler gets it, and the consumer logs its trace id (trace.id) with the task.",
-        valueName: "traceparent"))
-    var traceparent: String?
-
-    @Option(help: ArgumentHelp("The W3C tracestate that goes with --traceparent (at most 512 bytes).", valueName: "tracestate"))
-    var tracestate: String?
-
-    @Option(help: ArgumentHelp(
-        "POST the task's result to this http(s) URL when it ends, signed (Standard Webhooks): a conveyor gateway serves the delivery (docs/GATEWAY.md).",
-        valueName: "url"))
-    var callbackURL: String?
-
-    func validate() throws {
-        if let callbackURL, let problem = Webhook.problem(callbackURL: callbackURL) {
-            throw ValidationError("--callback-url: \(problem)")
-        }
-        guard timeout > 0, timeout <= 4_000_000 else { throw ValidationError("--timeout must be between 0 and 4000000 seconds") }
-        guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
-        if let problem = options.problem { throw ValidationError("--\(problem)") }
-    }
-
-    var options: TaskOptions {
-        TaskOptions(timeoutMilliseconds: UInt32(timeout * 1000), priority: priority, maxAttempts: attempts,
-                    retryBackoffMilliseconds: retryBackoffMs, cancelOnDisconnect: cancelOnDisconnect,
-                    requireConsumer: requireConsumer, traceparent: traceparent, tracestate: tracestate,
-                    callbackURL: callbackURL)
-    }
-}
-
 struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit",
@@ -83,6 +34,18 @@ struct SubmitCommand: AsyncParsableCommand {
             Ctrl-C: the first stops reading, cancels what still waits at the broker (not with \
             --keep-on-interrupt), prints what was done, cancelled, left running and not submitted (the line \
             to resume from), and exits 130; a second one exits at once.
+
+            Delayed tasks: --delay SECONDS or --at TIME (ISO 8601 with its zone: 2026-12-24T18:00:00Z, \
+            2026-12-24T19:00:00+01:00; a time without a zone is refused) make the task wait at the broker, \
+            scheduled, until then: `conveyor status ID` says `scheduled` and when it is due, `conveyor tasks \
+            --state scheduled` lists it, `conveyor cancel ID` takes it back, and it survives a broker restart. \
+            A time already past is ready at once; at most a year ahead. --timeout counts from that time. \
+            With --input, --delay counts from the command's start for every line.
+
+            Unique tasks: with --unique-key KEY, while a task of the same name with that key is queued, \
+            scheduled, running, or finished less than --unique-ttl SECONDS ago (default 0: only while not \
+            finished), the submit makes no new task: it is answered with that task's id (printed by \
+            --no-wait; a note on stderr says so) and gets that task's result. Keys are per task name.
 
             --no-wait does not wait for results. One task: prints its id once the broker accepted it. \
             With --input: submits every line, prints one line per task in input order, {"index", "id"} for \
@@ -162,8 +125,11 @@ struct SubmitCommand: AsyncParsableCommand {
                 printError("error: \(error)")
                 throw ExitCode.failure
             }
+            if let existing = handle.existingID {
+                printError("unique key '\(task.uniqueKey ?? "")' of '\(name)' is held by task \(existing): no new task was made; \(noWait ? "its id" : "its result") follows")
+            }
             if noWait {
-                printLine(handle.id)
+                printLine(handle.taskID)
                 return
             }
             let result = await resultOrInterrupt(handle)

@@ -12,7 +12,8 @@ struct TasksCommand: AsyncParsableCommand {
         discussion: """
             Unfinished tasks first, oldest accepted first, then finished ones in the order they ended, then \
             dead letters. A table, or with --json one JSON object per line: {"id", "name", "state", "attempts", \
-            "accepted_at", "updated_at" (ms since the epoch; updated_at when it ended), "producer", "consumer" \
+            "accepted_at", "updated_at" (ms since the epoch; updated_at when it ended), "due_at" (scheduled: when \
+            it comes due; for a task given --delay or --at, accepted_at is when it becomes ready), "producer", "consumer" \
             (HOST:PID, running and reserved), "status", "error", "kind" (finished)}. The command asks the broker \
             page by page (TASKS, docs/PROTOCOL.md §4.8.3) until --limit tasks are found or none are left; each \
             page costs the broker a bounded amount of work however many tasks it holds. Where clients are \
@@ -91,11 +92,12 @@ enum TasksFormatter {
     static func format(_ tasks: [TaskSummary], now: Date) -> String {
         let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
         let header = ["ID", "NAME", "STATE", "ATTEMPTS", "ACCEPTED", "ENDED", "WHERE", "ERROR"]
-        let rows = tasks.map { task in
-            [task.id, task.name, task.state.rawValue, String(task.attempts),
-             task.acceptedAt.map { age(nowMilliseconds - $0) } ?? "-",
+        let rows = tasks.map { task -> [String] in
+            let accepted: String = task.acceptedAt.map { when($0, now: nowMilliseconds) } ?? "-"
+            let due: String? = task.dueAt.map { "due " + when($0, now: nowMilliseconds) }
+            return [task.id, task.name, task.state.rawValue, String(task.attempts), accepted,
              task.updatedAt.map { age(nowMilliseconds - $0) } ?? "-",
-             task.consumer ?? "-",
+             task.consumer ?? due ?? "-",
              task.error.map { (task.status.map { "\($0): " } ?? "") + $0 } ?? ""]
         }
         // Every column as wide as its widest cell; the last one (the error) as it is.
@@ -104,6 +106,13 @@ enum TasksFormatter {
             (row.indices.dropLast().map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row.last!])
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n")
+    }
+
+    /// `42s ago` for a time past, `in 42s` for one ahead (a scheduled task's).
+    static func when(_ milliseconds: Int64, now: Int64) -> String {
+        guard milliseconds > now else { return age(now - milliseconds) }
+        let text = age(milliseconds - now)
+        return "in " + (text.hasSuffix(" ago") ? String(text.dropLast(4)) : text)
     }
 
     /// `42s ago`, `3m ago`, `5h ago`, `2d ago`.

@@ -133,6 +133,12 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// Tasks waiting out a retry backoff (counted by `--max-queued` with the queued ones); absent
     /// from older brokers.
     public var delayed: Int?
+    /// Tasks waiting for their `not_before` time (counted by `--max-queued` too); absent from
+    /// older brokers.
+    public var scheduled: Int?
+    /// Uniqueness keys held (`unique_key`: by tasks not finished, or finished within their TTL);
+    /// absent from older brokers.
+    public var uniqueKeys: Int?
     /// Identities and connections (``Security``); absent from older brokers.
     public var security: Security?
     /// The broker thread's longest loop turn since the previous `STATS`, and since it started
@@ -169,7 +175,8 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
-        case journal, delayed, security, paused
+        case journal, delayed, security, paused, scheduled
+        case uniqueKeys = "unique_keys"
         case longestTurnMilliseconds = "longest_turn_ms"
         case longestTurnEverMilliseconds = "longest_turn_ever_ms"
         case unreadBytes = "unread_bytes"

@@ -179,8 +179,11 @@ public enum TaskState: String, Sendable, Codable {
     /// of that consumer has an earlier task (version 3.1; sent as `running` to older peers).
     /// `cancel` takes it back.
     case reserved
-    /// Never sent: what a receiver makes of a state word it does not know (the next versions add
-    /// `scheduled`). The broker holds the task and it is not finished: only `done`
+    /// Waiting for its `not_before` time before its first run (version 3.2; sent as `queued` to
+    /// version-2 peers): `STATUS_REPLY`'s info frame says when, `{"due_at": MS}`. `cancel`
+    /// takes it back.
+    case scheduled
+    /// Never sent: what a receiver makes of a state word it does not know. The broker holds the task and it is not finished: only `done`
     /// means finished and only `unknown` means not held (docs/PROTOCOL.md §4.6).
     case unrecognized
 

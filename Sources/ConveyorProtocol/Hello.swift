@@ -132,9 +132,10 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Codable, CustomS
     /// A consumer that gives back a prefetched task it has not started when the broker sends
     /// REVOKE (announced in READY's `capabilities`): `cancel` then works on reserved tasks.
     public static let revoke = Capability(rawValue: "revoke")
-    /// Reserved: the `not_before` option (run at a wall-clock time).
+    /// The broker takes the `not_before` option (§8.12): delayed tasks, `scheduled` in `STATUS`.
     public static let notBefore = Capability(rawValue: "not_before")
-    /// Reserved: the `unique_key` option.
+    /// The broker takes the `unique_key` and `unique_ttl_ms` options (§8.12), and answers a
+    /// submit whose key is held with `ACCEPTED` `ID HELD`.
     public static let uniqueKey = Capability(rawValue: "unique_key")
     /// Reserved: the `workflow_parent` option (groups, chords).
     public static let workflows = Capability(rawValue: "workflows")

@@ -39,6 +39,23 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     /// `https://`, at most 2048 bytes. The broker then creates a delivery task that a gateway
     /// serves. Version 3 only; sent critical, so a broker without webhooks refuses the task.
     public var callbackURL: String?
+    /// Run no earlier than this: wall-clock milliseconds since the Unix epoch (UTC), compared with
+    /// the broker's clock. Until then the task is `scheduled`; its timeout counts from this time
+    /// (or from its acceptance when that is later: a time in the past is ready at once). The
+    /// broker refuses a time more than ``maxDelayMilliseconds`` ahead. Version 3 only; sent
+    /// critical, so a broker without delayed tasks refuses the task rather than run it early.
+    public var notBefore: UInt64?
+    /// At most one task of this name with this key at a time (1–255 bytes of visible ASCII): while
+    /// one is held and not finished, or finished less than ``uniqueTTLMilliseconds`` ago, a submit
+    /// with the same name and key makes no task and is answered with the existing task's id
+    /// (docs/PROTOCOL.md §8.12). Version 3 only; sent critical.
+    public var uniqueKey: String?
+    /// How long a finished task keeps its ``uniqueKey`` (ms; 0, the default: only while it is
+    /// not finished). Only with a `uniqueKey`.
+    public var uniqueTTLMilliseconds: UInt32
+
+    /// The longest delay the broker takes: `notBefore` at most this far past its clock (366 days).
+    public static let maxDelayMilliseconds: UInt64 = 366 * 86_400_000
 
     /// The size of a version-2 options field that is not empty.
     public static let version2Size = 16
@@ -53,7 +70,10 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         requireConsumer: Bool = false,
         traceparent: String? = nil,
         tracestate: String? = nil,
-        callbackURL: String? = nil
+        callbackURL: String? = nil,
+        notBefore: UInt64? = nil,
+        uniqueKey: String? = nil,
+        uniqueTTLMilliseconds: UInt32 = 0
     ) {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.priority = priority
@@ -64,6 +84,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         self.traceparent = traceparent
         self.tracestate = tracestate
         self.callbackURL = callbackURL
+        self.notBefore = notBefore
+        self.uniqueKey = uniqueKey
+        self.uniqueTTLMilliseconds = uniqueTTLMilliseconds
     }
 
     /// Why these options cannot be sent, naming the option (a ``traceparent`` or ``tracestate``
@@ -71,6 +94,12 @@ public struct TaskOptions: Sendable, Equatable, Codable {
     /// producer library refuses such a task before sending it.
     public var problem: String? {
         if let callbackURL, let reason = Webhook.problem(callbackURL: callbackURL) { return reason }
+        if let uniqueKey, !Self.isVisibleASCII(uniqueKey) {
+            return "unique_key \(Self.quoted(uniqueKey)) must be 1-255 bytes of visible ASCII (no spaces), as task ids are"
+        }
+        if uniqueKey == nil, uniqueTTLMilliseconds != 0 {
+            return "unique_ttl is given without a unique_key: the TTL is how long a finished task keeps its key; pass both or neither"
+        }
         guard traceparent != nil || tracestate != nil else { return nil }
         if let traceparent, let reason = TraceContextFormat.problem(traceparent: traceparent) {
             return "traceparent \(Self.quoted(traceparent)) is not a W3C traceparent: \(reason); pass the incoming request's traceparent header unchanged, or none"
@@ -86,13 +115,23 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         return nil
     }
 
+    /// 1–255 bytes, each 0x21–0x7E (a task id's rule).
+    static func isVisibleASCII(_ text: String) -> Bool {
+        let count = text.utf8.count
+        return count > 0 && count <= 255 && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    static func isVisibleASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count > 0 && bytes.count <= 255 && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
     /// `value` in quotes, cut to 80 characters for an error message.
     private static func quoted(_ value: String) -> String {
         value.count <= 80 ? "'\(value)'" : "'\(value.prefix(80))…'"
     }
 
-    /// The options version 2 can carry (all but ``cancelOnDisconnect``, ``requireConsumer`` and the
-    /// trace context).
+    /// The options version 2 can carry (all but ``cancelOnDisconnect``, ``requireConsumer``, the
+    /// trace context, the callback, ``notBefore`` and ``uniqueKey``).
     private var version2Default: Bool {
         timeoutMilliseconds == Self.default.timeoutMilliseconds && priority == Self.default.priority
             && maxAttempts == Self.default.maxAttempts && retryBackoffMilliseconds == Self.default.retryBackoffMilliseconds
@@ -124,6 +163,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if let traceparent { count += TaggedFields.headerSize + traceparent.utf8.count }
             if let tracestate { count += TaggedFields.headerSize + tracestate.utf8.count }
             if let callbackURL { count += TaggedFields.headerSize + callbackURL.utf8.count }
+            if notBefore != nil { count += 12 }
+            if let uniqueKey { count += TaggedFields.headerSize + uniqueKey.utf8.count }
+            if uniqueTTLMilliseconds != 0 { count += 8 }
             return count
         }
     }
@@ -153,6 +195,13 @@ public struct TaskOptions: Sendable, Equatable, Codable {
             if retryBackoffMilliseconds != defaults.retryBackoffMilliseconds {
                 TaggedFields.appendU32(OptionTag.retryBackoff, retryBackoffMilliseconds, to: &bytes)
             }
+            if let notBefore {
+                TaggedFields.append(OptionTag.notBefore | TaggedFields.criticalBit, length: 8, to: &bytes) {
+                    $0.appendBigEndian(UInt32(truncatingIfNeeded: notBefore >> 32))
+                    $0.appendBigEndian(UInt32(truncatingIfNeeded: notBefore))
+                }
+            }
+            if let uniqueKey { TaggedFields.appendText(OptionTag.uniqueKey | TaggedFields.criticalBit, uniqueKey, to: &bytes) }
             if cancelOnDisconnect {
                 TaggedFields.append(OptionTag.cancelOnDisconnect | TaggedFields.criticalBit, length: 0, to: &bytes) { _ in }
             }
@@ -165,6 +214,9 @@ public struct TaskOptions: Sendable, Equatable, Codable {
                 TaggedFields.append(OptionTag.callbackURL | TaggedFields.criticalBit, length: callbackURL.utf8.count, to: &bytes) {
                     $0.append(contentsOf: callbackURL.utf8)
                 }
+            }
+            if uniqueTTLMilliseconds != 0 {
+                TaggedFields.appendU32(OptionTag.uniqueTTL | TaggedFields.criticalBit, uniqueTTLMilliseconds, to: &bytes)
             }
         }
     }
@@ -238,6 +290,16 @@ public struct TaskOptions: Sendable, Equatable, Codable {
                 let url = String(decoding: value, as: UTF8.self)
                 if let reason = Webhook.problem(callbackURL: url) { throw .malformed("\(Self.what): \(reason)") }
                 options.callbackURL = url
+            case OptionTag.notBefore:
+                guard value.count == 8 else { throw TaggedFields.wrongSize(value.count, 8, "not_before", tag, in: Self.what) }
+                options.notBefore = UInt64(value.loadBigEndianUInt32(at: 0)) << 32 | UInt64(value.loadBigEndianUInt32(at: 4))
+            case OptionTag.uniqueKey:
+                guard Self.isVisibleASCII(value) else {
+                    throw .malformed("\(Self.what): unique_key (\(TaggedFields.spell(tag))) must be 1-255 bytes of visible ASCII")
+                }
+                options.uniqueKey = String(decoding: value, as: UTF8.self)
+            case OptionTag.uniqueTTL:
+                options.uniqueTTLMilliseconds = try TaggedFields.u32(value, "unique_ttl_ms", tag, in: Self.what)
             default:
                 if tag & TaggedFields.criticalBit != 0 {
                     throw TaggedFields.unsupportedCritical(tag, in: Self.what, reserved: OptionTag.reservedName)
@@ -247,56 +309,6 @@ public struct TaskOptions: Sendable, Equatable, Codable {
         guard options.timeoutMilliseconds > 0 else { throw .malformed("options field: timeout_ms must be positive") }
         if options.traceparent == nil { options.tracestate = nil }
         self = options
-    }
-}
-
-/// The numbers of the task options (docs/PROTOCOL.md §6.1). A tag on the wire is the number, with
-/// ``TaggedFields/criticalBit`` set when the sender needs the broker to understand it.
-public enum OptionTag {
-    /// u32, milliseconds, > 0. Default 300000.
-    public static let timeout: UInt16 = 0x0001
-    /// i32. Default 0.
-    public static let priority: UInt16 = 0x0002
-    /// u32; 0 reads as 1. Default 1.
-    public static let maxAttempts: UInt16 = 0x0003
-    /// u32, milliseconds. Default 1000.
-    public static let retryBackoff: UInt16 = 0x0004
-
-    // Reserved for the next versions of the broker (all below but cancel_on_disconnect and the
-    // trace context); a broker of this version does not implement them, so it skips them when sent
-    // plain and rejects the task when they are sent critical.
-
-    /// Reserved: run at, u64 milliseconds since the Unix epoch (wall clock). Send critical.
-    public static let notBefore: UInt16 = 0x0005
-    /// Reserved: a uniqueness key, 1–255 bytes of visible ASCII. Send critical.
-    public static let uniqueKey: UInt16 = 0x0006
-    /// Reserved: the id of the workflow parent (group or chord) the task belongs to. Send critical.
-    public static let workflowParent: UInt16 = 0x0007
-    /// Cancel the task while it waits once its producer is gone; empty value. Sent critical.
-    public static let cancelOnDisconnect: UInt16 = 0x0008
-    /// W3C trace context `traceparent`, 55 bytes of ASCII for version 00. Sent plain.
-    public static let traceParent: UInt16 = 0x0009
-    /// W3C trace context `tracestate`, up to 512 bytes of printable ASCII. Sent plain.
-    public static let traceState: UInt16 = 0x000A
-    /// Refuse the task when no connected consumer serves its name; empty value. Sent critical.
-    public static let requireConsumer: UInt16 = 0x000B
-    /// The callback URL, 1–2048 bytes of visible ASCII, `http://` or `https://`. Sent critical.
-    public static let callbackURL: UInt16 = 0x000C
-    /// Numbers from here to 0x7FFF are for private use: never assigned by the protocol.
-    public static let privateUse: ClosedRange<UInt16> = 0x7000...0x7FFF
-
-    /// The name of a reserved number, for error messages.
-    public static func reservedName(_ number: UInt16) -> String? {
-        switch number {
-        case notBefore: "not_before"
-        case uniqueKey: "unique_key"
-        case workflowParent: "workflow_parent"
-        case cancelOnDisconnect: "cancel_on_disconnect"
-        case traceParent: "traceparent"
-        case traceState: "tracestate"
-        case callbackURL: "callback_url"
-        default: nil
-        }
     }
 }
 

@@ -168,8 +168,12 @@ public struct TaskSummary: Sendable, Equatable, Codable {
     /// Attempts started so far (for a finished task: in all).
     public var attempts: Int
     /// When the broker accepted it: wall clock, milliseconds since the Unix epoch. Absent only
-    /// for a dead letter restored from the journal.
+    /// for a dead letter restored from the journal. For a task submitted with a `not_before`
+    /// time, when it became (or becomes) ready to run: that time, or its acceptance if later.
     public var acceptedAt: Int64?
+    /// For a `scheduled` task, when it comes due (its `not_before` time, or the end of its retry
+    /// backoff), in the same unit.
+    public var dueAt: Int64?
     /// When it ended (a finished task) or was dead-lettered (a dead letter), in the same unit;
     /// absent for tasks not finished (the broker keeps no time of a dispatch or a retry) and for
     /// dead letters restored from the journal.
@@ -190,6 +194,7 @@ public struct TaskSummary: Sendable, Equatable, Codable {
         case id, name, state, attempts, producer, consumer, status, error, kind
         case acceptedAt = "accepted_at"
         case updatedAt = "updated_at"
+        case dueAt = "due_at"
     }
 
     public init(id: String, name: String, state: TaskListState, attempts: Int, acceptedAt: Int64? = nil,
@@ -215,6 +220,7 @@ public struct TaskSummary: Sendable, Equatable, Codable {
         if let acceptedAt { parts.append("\"accepted_at\":\(acceptedAt)") }
         parts.append("\"attempts\":\(attempts)")
         if let consumer { parts.append("\"consumer\":" + JSONText.quoted(consumer)) }
+        if let dueAt { parts.append("\"due_at\":\(dueAt)") }
         if let error { parts.append("\"error\":" + JSONText.quoted(error)) }
         parts.append("\"id\":" + JSONText.quoted(id))
         if let kind { parts.append("\"kind\":" + JSONText.quoted(kind)) }

@@ -32,10 +32,11 @@ extension Gateway {
 
     static func json(_ report: TaskStatusReport) -> String {
         let state: String = switch report.state {
-        case .queued, .running, .reserved, .done: report.state.rawValue
+        case .queued, .scheduled, .running, .reserved, .done: report.state.rawValue
         default: "other"
         }
         var parts = [#""id":"# + JSONText.quoted(report.id), #""state":"# + JSONText.quoted(state)]
+        if let due = report.dueAt { parts.append(#""due_at":\#(due)"#) }
         if let result = report.result {
             parts.append(#""status":"# + JSONText.quoted(result.status.rawValue))
             if result.status == .ok {

@@ -62,9 +62,14 @@ extension OpenAPIDocument {
               "retry_backoff_ms": {"type": "integer", "minimum": 0, "maximum": 86400000},
               "require_consumer": {"type": "boolean", "description": "Refuse the task when no consumer serves its name (default true)."},
               "traceparent": {"type": "string", "pattern": "^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"},
-              "tracestate": {"type": "string", "pattern": "^[\\t -~]{1,512}$", "description": "Only with a traceparent."}
+              "tracestate": {"type": "string", "pattern": "^[\\t -~]{1,512}$", "description": "Only with a traceparent."},
+              "not_before": {"type": "integer", "minimum": 0, "maximum": 253402300799999, "description": "Run no earlier than this: ms since the Unix epoch (UTC). A time past is ready at once; the broker refuses one more than 366 days ahead (422). The timeout counts from then. Not with delay_seconds."},
+              "delay_seconds": {"type": "number", "minimum": 0, "maximum": 31622400, "description": "Run no earlier than this many seconds from now. Not with not_before."},
+              "unique_key": {"type": "string", "pattern": "^[!-~]{1,255}$", "description": "While a task of this name with this key is held (not finished, or finished less than unique_ttl_seconds ago), the submit makes no task: the answer carries that task's id."},
+              "unique_ttl_seconds": {"type": "number", "minimum": 0, "maximum": 4000000, "description": "How long a finished task keeps its unique_key (default 0). Only with unique_key."}
             },
-            "dependentRequired": {"tracestate": ["traceparent"]}
+            "dependentRequired": {"tracestate": ["traceparent"], "unique_ttl_seconds": ["unique_key"]},
+            "not": {"required": ["not_before", "delay_seconds"]}
           },
           "Accepted": {
             "type": "object", "additionalProperties": false, "required": ["id", "status"],
@@ -93,7 +98,8 @@ extension OpenAPIDocument {
             "type": "object", "additionalProperties": false, "required": ["id", "state"],
             "properties": {
               "id": {"$ref": "#/components/schemas/TaskID"},
-              "state": {"type": "string", "enum": ["queued", "reserved", "running", "done", "other"]},
+              "state": {"type": "string", "enum": ["queued", "scheduled", "reserved", "running", "done", "other"]},
+              "due_at": {"type": "integer", "minimum": 0, "description": "A scheduled task's due time: ms since the Unix epoch."},
               "status": {"type": "string", "enum": ["ok", "error", "cancelled", "timeout", "rejected", "unrecognized"]},
               "result": {"description": "The handler's result (status ok): any JSON."},
               "error": {
@@ -125,7 +131,7 @@ extension OpenAPIDocument {
             "properties": {
               "id": {"type": "string"}, "name": {"type": "string"},
               "state": {"type": "string"}, "attempts": {"type": "integer", "minimum": 0},
-              "accepted_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+              "accepted_at": {"type": "integer"}, "updated_at": {"type": "integer"}, "due_at": {"type": "integer", "description": "A scheduled task: when it comes due (ms since the epoch)."},
               "producer": {"type": "string"}, "consumer": {"type": "string"},
               "status": {"type": "string"}, "error": {"type": "string"}, "kind": {"type": "string"}
             }

@@ -11,7 +11,8 @@ struct SubmitRequest {
     var options: TaskOptions
 
     static let fields = ["name", "args", "options", "callback_url"]
-    static let optionFields = ["timeout_ms", "priority", "attempts", "retry_backoff_ms", "require_consumer", "traceparent", "tracestate"]
+    static let optionFields = ["timeout_ms", "priority", "attempts", "retry_backoff_ms", "require_consumer", "traceparent", "tracestate",
+                               "not_before", "delay_seconds", "unique_key", "unique_ttl_seconds"]
 
     /// Reads a whole body that must be one JSON object.
     static func body(_ bytes: [UInt8]) throws(APIError) -> [JSONObjectScanner.Member] {
@@ -110,8 +111,36 @@ struct SubmitRequest {
             default: throw APIError.badField(prefix + "require_consumer", "must be true or false")
             }
         }
+        func seconds(_ key: String, _ range: ClosedRange<Double>) throws(APIError) -> Double? {
+            guard let value = fields[key] else { return nil }
+            let text = String(decoding: value, as: UTF8.self)
+            guard let number = Double(text), number.isFinite, range.contains(number) else {
+                throw APIError.badField(prefix + key, "must be a number of seconds from \(Int(range.lowerBound)) to \(Int(range.upperBound)), not \(text.prefix(40))")
+            }
+            return number
+        }
         options.traceparent = try text("traceparent")
         options.tracestate = try text("tracestate")
+        let maxDelay = Double(TaskOptions.maxDelayMilliseconds / 1000)
+        if let at = try integer("not_before", 0...253_402_300_799_999) {
+            guard fields["delay_seconds"] == nil else {
+                throw APIError.badField(prefix + "delay_seconds", "not_before and delay_seconds both say when the task runs: give one of them")
+            }
+            options.notBefore = UInt64(at)
+        }
+        if let delay = try seconds("delay_seconds", 0...maxDelay) {
+            options.notBefore = UInt64(((Date().timeIntervalSince1970 + delay) * 1000).rounded(.down))
+        }
+        options.uniqueKey = try text("unique_key")
+        if let ttl = try seconds("unique_ttl_seconds", 0...4_000_000) {
+            guard options.uniqueKey != nil else {
+                throw APIError.badField(prefix + "unique_ttl_seconds", "is how long a finished task keeps its unique_key: give unique_key too")
+            }
+            options.uniqueTTLMilliseconds = UInt32((ttl * 1000).rounded())
+        }
+        if let key = options.uniqueKey, key.isEmpty || key.utf8.count > 255 || !key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw APIError.badField(prefix + "unique_key", "must be 1-255 bytes of visible ASCII (no spaces)")
+        }
         if let problem = options.problem {
             throw APIError.badField(prefix + (problem.hasPrefix("tracestate") ? "tracestate" : "traceparent"), problem)
         }

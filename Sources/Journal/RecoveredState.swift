@@ -26,7 +26,17 @@ public struct RecoveredState: Sendable {
     public mutating func apply(_ record: JournalRecord) {
         applied += 1
         switch record {
-        case .accepted(let entry), .task(let entry):
+        case .accepted(var entry):
+            // Accepted with its not_before time ahead (its deadline counted from that time): it
+            // is scheduled, whether or not the `delayed` record written with it survived a torn
+            // tail; a later `queued` record (its promotion) makes it queued.
+            if let due = Self.scheduledTime(entry) {
+                entry.state = .delayed
+                entry.notBefore = due
+            }
+            tasks[entry.id] = entry
+            lastSequence = max(lastSequence, entry.sequence)
+        case .task(let entry):
             tasks[entry.id] = entry
             lastSequence = max(lastSequence, entry.sequence)
         case .rerouted(let id, let producer):
@@ -71,6 +81,15 @@ public struct RecoveredState: Sendable {
                 deadLetters.removeAll { $0.id == id }
             }
         }
+    }
+
+    /// When a task of an `accepted` record becomes ready, if that was after its acceptance: its
+    /// `not_before` time (wall-clock ns), which its deadline was counted from.
+    static func scheduledTime(_ entry: TaskEntry) -> UInt64? {
+        guard let milliseconds = entry.options.notBefore else { return nil }
+        let due = min(milliseconds, UInt64.max / 2_000_000) &* 1_000_000
+        let ready = entry.deadline &- UInt64(entry.options.timeoutMilliseconds) &* 1_000_000
+        return ready == due ? due : nil
     }
 
     private mutating func update(_ id: String, _ change: (inout TaskEntry) -> Void) {

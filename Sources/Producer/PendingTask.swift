@@ -122,6 +122,9 @@ struct Outcome: Sendable {
     let result: TaskResult
     /// What a submit still waiting for the broker's answer throws.
     let acceptError: ProducerError?
+    /// The id the task was submitted under, when that is not the result's: a submit whose
+    /// uniqueness key another task held gets that task's result (`RESULT` id `SUBMITTED HELD`).
+    var submittedID: String? = nil
 }
 
 /// A result to hand to a task's cell once the lock is released.

@@ -64,7 +64,7 @@ extension Producer {
         if let error = await group.answered.wait() { throw error }
         // The group is complete: no one writes its refusals any more.
         let refusals = group.refusals
-        return handles.map { TaskReceipt(id: $0.id, refusal: refusals[$0.id]) }
+        return handles.map { TaskReceipt(id: $0.taskID, refusal: refusals[$0.id]) }
     }
 
     // MARK: Round trips
@@ -112,8 +112,9 @@ extension Producer {
             try await acquireSlots(chunk.count)
             // Deadlines count from now, after any wait for the window: that wait is not the task's.
             let now = monotonicNanoseconds()
+            let wallNow = wallClockNanoseconds()
             let completions = try table.withLock { table throws(ProducerError) in
-                try table.admit(chunk, now: now, group: group, detached: detached, makeID: makeTaskID) { id, cell in
+                try table.admit(chunk, now: now, wallNow: wallNow, group: group, detached: detached, makeID: makeTaskID) { id, cell in
                     handles.append(TaskHandle(id: id, producer: self, cell: cell))
                 }
             }

@@ -268,9 +268,16 @@ extension Producer {
         case .result:
             let outcomes = envelope.groups.map { group in
                 let base = group.startIndex
-                return Outcome(result: Self.result(id: group[base].string, status: group[base + 1],
+                var id = group[base].string
+                var submitted: String?
+                // `SUBMITTED HELD`: the result of the task whose uniqueness key a submit matched.
+                if let space = id.utf8.firstIndex(of: 0x20) {
+                    submitted = String(id[..<space])
+                    id = String(id[id.index(after: space)...])
+                }
+                return Outcome(result: Self.result(id: id, status: group[base + 1],
                                                    body: group[base + 2], info: group[base + 3]),
-                               acceptError: nil)
+                               acceptError: nil, submittedID: submitted)
             }
             table.withLock { $0.finish(outcomes) }.perform()
         case .statusReply:
@@ -363,7 +370,11 @@ extension Producer {
         if state == .done {
             result = Self.result(id: id, status: envelope[2], body: envelope[3], info: envelope[4])
         }
-        return .success(.status(TaskStatusReport(id: id, state: state, result: result)))
+        var dueAt: UInt64?
+        if state == .scheduled, envelope[4].count > 0 {
+            dueAt = (try? JSONDecoder().decode(DueAt.self, from: Data(envelope[4].bytes)))?.dueAt
+        }
+        return .success(.status(TaskStatusReport(id: id, state: state, result: result, dueAt: dueAt)))
     }
 
     /// The info frame of a result: parsed by hand when it is in the form consumers write, by
@@ -373,6 +384,12 @@ extension Producer {
         guard frame.count > 0 else { return nil }
         return try? JSONDecoder().decode(ResultInfo.self, from: Data(frame.bytes))
     }
+}
+
+/// The info frame of a `scheduled` task's `STATUS_REPLY`.
+private struct DueAt: Decodable {
+    let dueAt: UInt64
+    enum CodingKeys: String, CodingKey { case dueAt = "due_at" }
 }
 
 /// The body of a `NOTICE`.

@@ -158,11 +158,14 @@ public struct TaskStatusReport: Sendable, Equatable {
     public let state: TaskState
     /// The result, when `state` is `done`.
     public let result: TaskResult?
+    /// When a `scheduled` task comes due: wall clock, milliseconds since the Unix epoch.
+    public let dueAt: UInt64?
 
-    public init(id: String, state: TaskState, result: TaskResult?) {
+    public init(id: String, state: TaskState, result: TaskResult?, dueAt: UInt64? = nil) {
         self.id = id
         self.state = state
         self.result = result
+        self.dueAt = dueAt
     }
 }
 

@@ -102,7 +102,7 @@ struct RequestTable: Sendable {
     /// gets the earlier cell, and its slot is given back. `detached` tasks leave the table once
     /// accepted (see ``accepted(_:)``).
     mutating func admit<Chunk: Collection<TaskSubmission>>(
-        _ chunk: Chunk, now: UInt64, group: AcceptGroup?, detached: Bool = false,
+        _ chunk: Chunk, now: UInt64, wallNow: UInt64? = nil, group: AcceptGroup?, detached: Bool = false,
         makeID: () -> String, handle: (String, TaskCell) -> Void
     ) throws(ProducerError) -> Completions {
         guard !isClosed else { throw .closed }
@@ -120,7 +120,13 @@ struct RequestTable: Sendable {
                 continue
             }
             let cell = TaskCell()
-            let resultDeadline = now + UInt64(submission.options.timeoutMilliseconds) * 1_000_000 + grace
+            // A delayed task's timeout counts from its not_before time (`wallNow`: the wall clock).
+            var delay: UInt64 = 0
+            if let wallNow, let notBefore = submission.options.notBefore {
+                let due = min(notBefore, UInt64.max / 2_000_000) * 1_000_000
+                if due > wallNow { delay = due - wallNow }
+            }
+            let resultDeadline = now + delay + UInt64(submission.options.timeoutMilliseconds) * 1_000_000 + grace
             let task = PendingTask(
                 cell: cell, name: submission.name, args: submission.args.bytes, options: submission.options,
                 acceptDeadline: acceptDeadline, resultDeadline: resultDeadline, group: group, detached: detached)
@@ -174,11 +180,21 @@ struct RequestTable: Sendable {
     /// long: a detached batch larger than the window would wait forever for slots). Being gone, it
     /// is not submitted again on a new connection, a result the broker sends later is ignored as
     /// an unknown id, and the producer's shutdown does not end it: it stays in the broker.
+    ///
+    /// An id followed by a space and another id (`SUBMITTED HELD`) was answered with a held task:
+    /// its uniqueness key was taken; its handle learns the held task's id and gets its result.
     mutating func accepted<IDs: Sequence<String>>(_ ids: IDs) -> Completions {
         var completions = Completions()
         var forgotten = 0
-        for id in ids {
+        for field in ids {
+            var id = field
+            var existing: String?
+            if let space = field.utf8.firstIndex(of: 0x20) {
+                id = String(field[..<space])
+                existing = String(field[field.index(after: space)...])
+            }
             guard let task = tasks[id], !task.accepted else { continue }
+            if let existing { task.cell.existingID = existing }
             task.accepted = true
             if let group = task.group {
                 task.group = nil
@@ -201,7 +217,8 @@ struct RequestTable: Sendable {
         guard !outcomes.isEmpty else { return completions }
         completions.results.reserveCapacity(outcomes.count)
         for outcome in outcomes {
-            guard let task = tasks.removeValue(forKey: outcome.result.id) else { continue }
+            guard let task = tasks.removeValue(forKey: outcome.submittedID ?? outcome.result.id) else { continue }
+            if outcome.submittedID != nil { task.cell.existingID = outcome.result.id }
             if let group = task.group, let done = group.settle(error: outcome.acceptError, refusal: outcome.result) {
                 completions.answeredGroups.append(done)
             }

@@ -16,11 +16,20 @@ final class TaskCell: Sendable {
         /// The first callback inline (the common case: one), any others in the array.
         var callback: (@Sendable (TaskResult) -> Void)?
         var moreCallbacks: [@Sendable (TaskResult) -> Void] = []
+        /// The held task the broker answered with, when a uniqueness key matched one.
+        var existingID: String?
     }
 
     private let inner = Mutex(Inner())
 
     var result: TaskResult? { inner.withLock { $0.result } }
+
+    /// The id of the task the broker answered with instead of making this one (a `unique_key`
+    /// held by it), once the broker said so.
+    var existingID: String? {
+        get { inner.withLock { $0.existingID } }
+        set { inner.withLock { $0.existingID = newValue } }
+    }
 
     /// Stores the result (the first one wins), resumes the waiters and runs the callbacks.
     func complete(_ result: TaskResult) {

@@ -5,18 +5,28 @@ import Foundation
 /// A submitted task, in the spirit of `concurrent.futures.Future`: ``isDone``, ``cancel()``
 /// (queued tasks only: a running task cannot be cancelled), ``status()`` and ``result()``.
 public struct TaskHandle: Sendable {
+    /// The id submitted.
     public let id: String
     let producer: Producer
     let cell: TaskCell
+
+    /// When the task's ``TaskOptions/uniqueKey`` was held by another task of its name: that
+    /// task's id (the broker made no new task, and this handle gets that task's result); `nil`
+    /// otherwise. Known once the submit returned (or the result came).
+    public var existingID: String? { cell.existingID }
+
+    /// The id the broker knows the task by: ``existingID`` when there is one, else ``id``.
+    /// ``cancel()`` and ``status()`` ask about it.
+    public var taskID: String { cell.existingID ?? id }
 
     /// Whether the task's result has arrived.
     public var isDone: Bool { cell.result != nil }
 
     /// Asks the broker to cancel the task. Only a queued task can be cancelled.
-    public func cancel() async throws -> CancelOutcome { try await producer.cancel(id: id) }
+    public func cancel() async throws -> CancelOutcome { try await producer.cancel(id: taskID) }
 
     /// Asks the broker where the task stands.
-    public func status() async throws -> TaskStatusReport { try await producer.status(id: id) }
+    public func status() async throws -> TaskStatusReport { try await producer.status(id: taskID) }
 
     /// Waits for the task's result, whatever its status. It always comes: from the broker, or as
     /// a `timeout` made here when the broker stays silent past the task's timeout.

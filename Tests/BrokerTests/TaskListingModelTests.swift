@@ -40,7 +40,7 @@ extension ModelRun {
             let expected: TaskListState
             switch task.phase {
             case .waiting: expected = .queued
-            case .backoff: expected = .scheduled
+            case .backoff, .scheduled: expected = .scheduled
             case .held:
                 guard let record = engine.table[id] else { return "\(id) is held in the model, unknown to the table" }
                 expected = engine.table.isReserved(record) ? .reserved : .running

@@ -77,6 +77,7 @@ struct ModelRun {
     private mutating func step() -> String? {
         model.expected.removeAll()
         wall += 1 + rng.below(3_000_000)
+        model.now = wall
         monotonic += 1_000_000
         let roll = rng.below(100)
         switch roll {
@@ -105,14 +106,36 @@ struct ModelRun {
         nextTask += 1
         let id = "t\(nextTask)"
         let name = rng.pick(names)!
-        let options = TaskOptions(timeoutMilliseconds: UInt32(50 + rng.below(5000)), maxAttempts: UInt32(1 + rng.below(3)),
+        var options = TaskOptions(timeoutMilliseconds: UInt32(50 + rng.below(5000)), maxAttempts: UInt32(1 + rng.below(3)),
                                   retryBackoffMilliseconds: UInt32(1 + rng.below(500)))
+        // A quarter of the tasks wait for a not_before time (some of those times already past),
+        // a fifth take one of two uniqueness keys, kept up to 3 s after they end.
+        if rng.chance(0.25) { options.notBefore = wall / 1_000_000 + rng.below(4_000) - 500 }
+        if rng.chance(0.2) {
+            options.uniqueKey = rng.pick(["k1", "k2"])!
+            options.uniqueTTLMilliseconds = rng.chance(0.5) ? 0 : UInt32(rng.below(3_000))
+        }
         let producer = rng.pick(producers)!
-        let refused = model.refusesNew(name, from: producer)
+        let key = options.uniqueKey.map { name + " " + $0 }
+        if let key, let holder = model.uniqueHolder(key) {
+            model.waits(id, on: holder)
+            send(.submit, from: producer, [Wire.bytes(id), Wire.bytes(name), options.encoded(for: .current), Wire.bytes("{}")])
+            if outbox.accepted != [id + " " + holder] {
+                return "submit of \(id) with key \(key), held by \(holder): broker answered \(outbox.accepted), rejected \(outbox.rejected.map(\.id))"
+            }
+            if case .ended = model.tasks[holder]!.phase, !outbox.results.contains(where: { $0.redelivery && $0.id == id + " " + holder }) {
+                return "submit of \(id) with key \(key), held by ended \(holder): its result was not sent at once"
+            }
+            return check()
+        }
+        let scheduled = options.notBefore.map { $0 * 1_000_000 >= wall } ?? false
+        let refused = model.refusesNew(name, from: producer, scheduled: scheduled)
         if !refused {
             model.submit(id, name: name, maxAttempts: options.maxAttempts,
                          timeoutNanos: UInt64(options.timeoutMilliseconds) * 1_000_000,
-                         backoffNanos: UInt64(options.retryBackoffMilliseconds) * 1_000_000, from: producer, now: wall)
+                         backoffNanos: UInt64(options.retryBackoffMilliseconds) * 1_000_000, from: producer, now: wall,
+                         notBefore: options.notBefore, uniqueKey: key,
+                         uniqueTTL: UInt64(options.uniqueTTLMilliseconds) * 1_000_000)
         }
         send(.submit, from: producer, [Wire.bytes(id), Wire.bytes(name), options.encoded(for: .current), Wire.bytes("{}")])
         if refused != outbox.rejected.contains(where: { $0.id == id }) {
@@ -245,6 +268,7 @@ struct ModelRun {
 
     mutating func tick(by nanoseconds: UInt64, dropping silent: [Int] = []) -> String? {
         wall += nanoseconds
+        model.now = wall
         trace.append("tick +\(nanoseconds / 1_000_000) ms" + (silent.isEmpty ? "" : ", consumers \(silent) silent"))
         outbox.clear()
         model.advance(to: wall, dropping: silent)
@@ -308,6 +332,7 @@ struct ModelRun {
             let same: Bool
             switch (task.phase, record.state) {
             case (.waiting, .queued), (.backoff, .delayed), (.ended, .done): same = true
+            case (.scheduled, .delayed): same = record.isScheduled
             case (.held(let c), .running(let key)): same = key == Self.consumerKey(c)
             default: same = false
             }
@@ -367,7 +392,7 @@ struct TaskTableModelTests {
     }
 
     @Test("the model test catches seeded bugs", arguments: [
-        SeededFault.creditNotReturned, .finishTwice, .requeueLosesAttempts,
+        SeededFault.creditNotReturned, .finishTwice, .requeueLosesAttempts, .scheduledRunsEarly, .uniqueKeyNotHeld,
     ])
     func seededFaultsAreCaught(fault: SeededFault) {
         let (failure, _) = Self.explore(count: 2_000, steps: 10...80, faults: [fault])

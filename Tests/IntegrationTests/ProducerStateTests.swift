@@ -442,12 +442,22 @@ struct ProducerResultDecodingTests {
 
     @Test("a STATUS_REPLY with a state this producer does not know is an error naming it, not 'unknown'")
     func unknownState() throws {
-        let reply = Producer.statusReport(try Self.statusReply(["t1", "scheduled", "", "", ""]))
+        let reply = Producer.statusReport(try Self.statusReply(["t1", "waiting_for_group", "", "", ""]))
         guard case .failure(.unexpectedReply(let text)) = reply else {
             Issue.record("\(reply)")
             return
         }
-        #expect(text.contains("'scheduled'"))
+        #expect(text.contains("'waiting_for_group'"))
+    }
+
+    @Test("a STATUS_REPLY of a scheduled task carries its due time from the info frame")
+    func scheduledStatus() throws {
+        let reply = Producer.statusReport(try Self.statusReply(["t1", "scheduled", "", "", #"{"due_at":1800000000000}"#]))
+        guard case .success(.status(let report)) = reply else {
+            Issue.record("\(reply)")
+            return
+        }
+        #expect(report.state == .scheduled && report.dueAt == 1_800_000_000_000 && report.result == nil)
     }
 
     @Test("a STATUS_REPLY of a finished task carries its result; of a queued one, none")

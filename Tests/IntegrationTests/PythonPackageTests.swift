@@ -34,6 +34,8 @@ struct PythonPackageTests {
         var goldens = [
             "CONVEYOR_GOLDEN_OPTIONS_V3": hex(options.encoded(for: .v3)),
             "CONVEYOR_GOLDEN_OPTIONS_V2": hex(options.encoded(for: .v2)),
+            "CONVEYOR_GOLDEN_OPTIONS_SCHEDULED": hex(TaskOptions(timeoutMilliseconds: 5000, notBefore: 1_800_000_000_000,
+                                                                 uniqueKey: "daily-report", uniqueTTLMilliseconds: 60_000).encoded(for: .v3)),
             "CONVEYOR_GOLDEN_META_V3": hex(DispatchMeta(attempt: 2, timeoutMilliseconds: 59_750).encoded(for: .v3)),
             "CONVEYOR_GOLDEN_HELLO": Hello(versions: [2, 3], role: .producer, software: "conveyor-swift").json,
         ]

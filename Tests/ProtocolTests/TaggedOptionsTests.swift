@@ -66,7 +66,6 @@ struct TaggedOptionsTests {
     }
 
     @Test("A reserved option sent critical is rejected by name: this version does not implement it", arguments: [
-        (OptionTag.notBefore, "not_before", 8), (OptionTag.uniqueKey, "unique_key", 5),
         (OptionTag.workflowParent, "workflow_parent", 5),
     ])
     func reservedCriticalRejected(number: UInt16, name: String, length: Int) {
@@ -172,7 +171,8 @@ struct TaggedOptionsTests {
     static func reference(_ bytes: [UInt8]) -> Outcome {
         var values: [UInt16: [UInt8]] = [:]
         var cancelOnDisconnect = false, requireConsumer = false
-        var traceparent: String?, tracestate: String?, callbackURL: String?
+        var traceparent: String?, tracestate: String?, callbackURL: String?, uniqueKey: String?
+        var notBefore: UInt64?
         var i = 0
         while i < bytes.count {
             if bytes.count - i < 4 { return .malformed }
@@ -193,6 +193,18 @@ struct TaggedOptionsTests {
                 if !valid && tag & 0x8000 != 0 { return .malformed }
                 let text = valid ? String(decoding: value, as: UTF8.self) : nil
                 if number == 9 { traceparent = text } else { tracestate = text }
+            } else if number == 5 {
+                // not_before: 8 bytes, big-endian.
+                if length != 8 { return .malformed }
+                notBefore = bytes[i..<(i + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            } else if number == 6 {
+                // unique_key: 1-255 bytes of visible ASCII.
+                let value = Array(bytes[i..<(i + length)])
+                guard (1...255).contains(length), value.allSatisfy({ (0x21...0x7E).contains($0) }) else { return .malformed }
+                uniqueKey = String(decoding: value, as: UTF8.self)
+            } else if number == 0x0D {
+                if length != 4 { return .malformed }
+                values[number] = Array(bytes[i..<(i + 4)])
             } else if number == 0x0C {
                 // callback_url: one that is not valid rejects the task, critical or not.
                 let value = Array(bytes[i..<(i + length)])
@@ -213,7 +225,8 @@ struct TaggedOptionsTests {
                                     maxAttempts: u32(3, 1), retryBackoffMilliseconds: u32(4, 1000),
                                     cancelOnDisconnect: cancelOnDisconnect, requireConsumer: requireConsumer,
                                     traceparent: traceparent, tracestate: traceparent == nil ? nil : tracestate,
-                                    callbackURL: callbackURL))
+                                    callbackURL: callbackURL, notBefore: notBefore, uniqueKey: uniqueKey,
+                                    uniqueTTLMilliseconds: u32(0x0D, 0)))
     }
 
     /// 1-2048 bytes of visible ASCII: `http://` or `https://` (any case), then a host.
@@ -262,7 +275,7 @@ struct TaggedOptionsTests {
             default: // small tags and small lengths, so that known fields and critical bits come up often
                 bytes = []
                 for _ in 0..<Int(random.next() % 5) {
-                    let tag = UInt16(random.next() % 6) | (random.next() % 4 == 0 ? 0x8000 : 0)
+                    let tag = UInt16(random.next() % 8) | (random.next() % 4 == 0 ? 0x8000 : 0)
                     let length = Int(random.next() % 6)
                     bytes += tlv(tag, (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) })
                 }

@@ -200,7 +200,8 @@ struct VersionTests {
 
     @Test("Unknown states, statuses and outcomes map to unrecognized, never to a known word")
     func unknownWords() {
-        #expect(TaskState(wire: "scheduled") == .unrecognized)
+        #expect(TaskState(wire: "waiting_for_group") == .unrecognized)
+        #expect(TaskState(wire: "scheduled") == .scheduled && TaskState(wire: "scheduled").isHeld)
         #expect(TaskState(wire: "reserved").isHeld && !TaskState(wire: "reserved").isFinished)
         #expect(TaskState(wire: "done") == .done && TaskState(wire: "done").isFinished)
         #expect(!TaskState(wire: "unknown").isHeld)

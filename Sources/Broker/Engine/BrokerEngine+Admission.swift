@@ -7,8 +7,8 @@ extension BrokerEngine {
     /// bounds, if it is: the broker's bounds (`--max-queued`, `--max-queued-bytes`), then the
     /// share of each that one task name and one producer identity may hold (`--queue-share`).
     /// The count bounds apply to a task that would wait (no consumer is free for it); the byte
-    /// bounds to every task not done.
-    func admission(name: String, args: Int, from key: [UInt8]) -> String? {
+    /// bounds to every task not done. A `delayed` task (its `not_before` ahead) always waits.
+    func admission(name: String, args: Int, from key: [UInt8], delayed: Bool = false) -> String? {
         let owned = table.shares.held(by: key), named = table.shares.held(named: name)
         let bytesShare = Shares.share(of: config.maxQueuedBytes, percent: config.queueShare)
         if table.heldArgsBytes + args > config.maxQueuedBytes {
@@ -23,15 +23,16 @@ extension BrokerEngine {
         let share = Shares.share(of: config.maxQueued, percent: config.queueShare)
         // The count bounds only bind a task that would wait: asked last, as it looks at consumers.
         guard table.heldCount >= config.maxQueued || owned.tasks >= share || named.tasks >= share,
-              table.wouldQueue(name) else { return nil }
+              delayed || table.wouldQueue(name) else { return nil }
         if table.heldCount >= config.maxQueued {
-            return "queue full: \(table.queue.count) tasks queued and \(table.delayedCount) waiting to retry (--max-queued \(config.maxQueued))"
+            let retrying = table.delayedCount - table.scheduledCount
+            return "queue full: \(table.queue.count) tasks queued, \(table.scheduledCount) scheduled and \(retrying) waiting to retry (--max-queued \(config.maxQueued))"
         }
         if named.tasks >= share {
             return "queue share used: \(named.tasks) tasks named '\(name)' are waiting, that name's share (\(config.queueShare)% of --max-queued \(config.maxQueued)); \(servedNote(name))"
         }
         if owned.tasks >= share {
-            return "queue share used: this producer has \(owned.tasks) tasks waiting (queued or to retry), its share (\(config.queueShare)% of --max-queued \(config.maxQueued), so that other producers are served); wait for some of them to run"
+            return "queue share used: this producer has \(owned.tasks) tasks waiting (queued, scheduled or to retry), its share (\(config.queueShare)% of --max-queued \(config.maxQueued), so that other producers are served); wait for some of them to run"
         }
         return nil
     }

@@ -225,10 +225,12 @@ extension BrokerEngine {
             deadLetters: table.deadLetters.newest(100),
             deadLetterTotal: table.deadLetters.count,
             journal: journalStatistics(),
-            delayed: table.delayedCount,
+            delayed: table.delayedCount - table.scheduledCount,
             longestTurnMilliseconds: Double(longestTurnSinceStats) / 1e6,
             longestTurnEverMilliseconds: Double(longestTurn) / 1e6)
         statistics.reserved = table.reservedCount
+        statistics.scheduled = table.scheduledCount
+        statistics.uniqueKeys = table.unique.count
         let wall = wallClockNanoseconds()
         statistics.oldestQueuedAge = table.queue.oldestAcceptance.mapValues { Double(wall > $0 ? wall - $0 : 0) / 1e9 }
         let now = monotonicNanoseconds()

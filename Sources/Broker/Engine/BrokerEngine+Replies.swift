@@ -10,6 +10,7 @@ extension BrokerEngine {
         let record = table[idFrame.string]
         let reported: TaskState
         switch record?.state {
+        case .delayed? where version != .v2 && record?.isScheduled == true: reported = .scheduled
         case .queued?, .delayed?: reported = .queued
         case .running?:
             // A version-2 peer knows no `reserved`; a version-3 one takes a state it does not know.
@@ -22,6 +23,11 @@ extension BrokerEngine {
             reply.append(stored.status.rawValue)
             reply.append(stored.body)
             reply.append(stored.info)
+        } else if reported == .scheduled, let record {
+            // When it comes due, in the info frame: wall clock, ms since the Unix epoch.
+            reply.append([UInt8]())
+            reply.append([UInt8]())
+            reply.append(#"{"due_at":\#(record.notBefore / 1_000_000)}"#)
         } else {
             reply.append([UInt8]())
             reply.append([UInt8]())

@@ -89,7 +89,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
         self.outbox = outbox
-        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .pause, .purge, .revoke, .tasks], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .notBefore, .pause, .purge, .revoke, .tasks, .uniqueKey], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
@@ -258,6 +258,10 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             reject(id, "the broker cannot write its journal (\(journal.writeFailure ?? "write failed")); nothing it accepted is lost, but it takes no new tasks until the journal can be written again: free space in \(journal.configuration.directory)")
             return
         }
+        // A time too far ahead, or a uniqueness key held by another task (answered with its id).
+        if options.notBefore != nil || options.uniqueKey != nil,
+           answeredBeforeAccept(id: id, idFrame: idFrame, name: name, options: options, key: key, route: route,
+                                version: version, access: access, now: now) { return }
         guard args.count <= config.maxMessageSize else {
             reject(id, "args are \(args.count) bytes; the broker takes at most \(config.maxMessageSize) (--max-message-size)")
             return
@@ -270,14 +274,16 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         }
         // Shares go by the client's name where clients are authenticated, else by routing id.
         let owner = checked ? Array(access.identity.utf8) : key
-        if let reason = admission(name: name, args: args.count, from: owner) {
+        let delayed = TaskTable<Outbox>.scheduledTime(options, now: now.wall) != nil
+        if let reason = admission(name: name, args: args.count, from: owner, delayed: delayed) {
             table.tallyRejected(name: name)
             reject(id, reason)
             return
         }
         // ACCEPTED is gathered before the DISPATCH the accept may cause; both go at the turn's end.
         outbox.accepted(idFrame, to: key, route: route, version: version)
-        table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, owner: owner, now: now.wall)
+        table.accept(id: id, name: name, args: args.bytes, options: options, producer: key, owner: owner,
+                     uniqueScope: checked ? access.identity : "", now: now.wall)
         if !served { noticeUnserved(name, id: id, to: route, key: key, version: version, options: options) }
         if checked { own(id, by: access.identity) }
     }

@@ -13,6 +13,7 @@ final class TaskRecord {
     /// ```
     ///            accept                dispatch
     ///   (new) ──────────▶ queued ─────────────────▶ running(c)
+    ///   (new) ── schedule (not_before ahead) ──▶ delayed
     ///                      ▲  ▲ ◀──── requeue / release ───┘ │ │ │
     ///              promote │  └──────── (hand-back, lost) ───┘ │ │
     ///                      │                                   │ │ retry (attempts left)
@@ -27,8 +28,9 @@ final class TaskRecord {
         /// and a late final result (`finish`/`fail`, from a consumer it was dispatched to
         /// earlier) → done.
         case queued
-        /// Waiting out a retry backoff until `notBefore`. Allows: `promote` → queued; `cancel`,
-        /// `expire`, a late final result → done.
+        /// Waiting until `notBefore`: out a retry backoff (attempts ≥ 1), or, accepted with a
+        /// `not_before` time ahead (`schedule`), for its first run (attempts 0: `scheduled` in
+        /// `STATUS`). Allows: `promote` → queued; `cancel`, `expire`, a late final result → done.
         case delayed
         /// Dispatched to the consumer with this routing id, which holds one unit of its credit.
         /// Allows: `finish`/`fail` → done; `retry` → delayed (attempts left) or done (none);
@@ -94,14 +96,17 @@ final class TaskRecord {
     /// Order of arrival, for first-in first-out within a priority.
     let sequence: UInt64
     /// When the task times out, queued or running: wall-clock nanoseconds since the Unix epoch,
-    /// counted from when it became ready to run (today: its acceptance). Wall clock, so that the
+    /// counted from when it became ready to run (its acceptance, or its `not_before` time when
+    /// that was later). Wall clock, so that the
     /// deadline means the same after a restart; time while the broker is down counts.
     let deadline: UInt64
     /// Its name's metrics, once looked up (``TaskTable/meter(of:)``); `nil` while metrics are off.
     var meter: NameMeter?
-    /// When it became ready to run (wall-clock ns): its deadline less its timeout.
+    /// When it became ready to run (wall-clock ns): its deadline less its timeout. For a task
+    /// accepted with a `not_before` time ahead, that time (the broker keeps one time per task).
     var acceptedAt: UInt64 { deadline &- UInt64(options.timeoutMilliseconds) &* 1_000_000 }
-    /// When a delayed retry may be queued again (wall-clock ns); while the task runs, when its
+    /// When a delayed task may be queued (wall-clock ns: the end of a retry backoff, or a
+    /// scheduled task's `not_before`); while the task runs, when its
     /// lease runs out (``leaseExpiry``: one field for both, which never matter at once).
     var notBefore: UInt64 = 0
 
@@ -145,6 +150,8 @@ final class TaskRecord {
 
     var isQueued: Bool { phase == .queued }
     var isDelayed: Bool { phase == .delayed }
+    /// Waiting for its `not_before` time before its first run (not a retry backoff).
+    var isScheduled: Bool { phase == .delayed && attempts == 0 }
     /// Queued or delayed: what the queue bounds count.
     var isHeld: Bool { phase == .queued || phase == .delayed }
     var isDone: Bool { phase == .done }

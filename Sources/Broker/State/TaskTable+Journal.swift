@@ -80,6 +80,7 @@ extension TaskTable {
             deadLetters.add(DeadLetter(id: letter.id, name: letter.name, attempts: letter.attempts, reason: letter.reason,
                                        args: letter.args, options: letter.options, producer: letter.producer))
         }
+        restoreUniqueKeys(state)
         paused = state.paused
         restoreSequence(after: state.lastSequence)
     }

@@ -202,9 +202,11 @@ extension TaskTable {
     }
 
     private func summary(of task: TaskRecord, as listed: TaskListState) -> TaskSummary {
-        TaskSummary(id: task.id, name: task.name, state: listed, attempts: Int(task.attempts),
-                    acceptedAt: milliseconds(task.acceptedAt),
-                    producer: task.submitter ?? PeerAccess.identityText(task.producer))
+        var summary = TaskSummary(id: task.id, name: task.name, state: listed, attempts: Int(task.attempts),
+                                  acceptedAt: milliseconds(task.acceptedAt),
+                                  producer: task.submitter ?? PeerAccess.identityText(task.producer))
+        if listed == .scheduled, let due = dueTime(of: task) { summary.dueAt = milliseconds(due) }
+        return summary
     }
 }
 

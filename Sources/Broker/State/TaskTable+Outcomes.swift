@@ -134,14 +134,16 @@ extension TaskTable {
         }
     }
 
-    /// Queues (or dispatches) every delayed task whose backoff ends by `now`.
+    /// Queues (or dispatches) every delayed task whose backoff ends, or whose `not_before` time
+    /// comes, by `now`: a retry at the front of its queue, a scheduled task (no attempt yet) at
+    /// the back, as a task accepted then would be.
     mutating func promoteBackoffs(at now: UInt64) {
         while let (task, at) = timers.nextNotBefore(dueAt: now) {
             guard task.isDelayed, task.notBefore == at else { continue }
             move(task, to: .queued)
             counted(.promote)
             if journaling { journal.queued(id: task.id, attempts: task.attempts) }
-            route(task, atFront: true, now: now)
+            route(task, atFront: task.attempts > 0, now: now)
         }
     }
 
@@ -149,6 +151,7 @@ extension TaskTable {
     mutating func expireResults(at now: UInt64) {
         for old in results.expire(now: now) { evict(old) }
         timers.compactIfNeeded(active: queue.count + runningCount + timers.delayedEntries)
+        unique.expire(now: now)
         live.trim()
         live.compactIfNeeded(live: heldCount + runningCount)
     }

@@ -37,8 +37,12 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// Transitions refused because the task's state did not allow them, in all and by raw value.
     private(set) var illegalTransitions = 0
     private(set) var refusedCounts = [Int](repeating: 0, count: TaskTransition.allCases.count)
-    /// Tasks waiting out a retry backoff (state `delayed`), kept by ``move(_:to:)``.
+    /// Tasks in state `delayed` (waiting out a retry backoff, or scheduled), and of those the
+    /// scheduled ones (waiting for their `not_before` time), kept by ``move(_:to:)``.
     private(set) var delayedCount = 0
+    private(set) var scheduledCount = 0
+    /// Uniqueness keys held, and the producers waiting on a task through one (UniqueKeys.swift).
+    var unique = UniqueKeys()
     /// Bytes of args of every task not done (queued, delayed, running): what `--max-queued-bytes`
     /// bounds. A task's args are let go when it finishes.
     private(set) var heldArgsBytes = 0
@@ -111,9 +115,15 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// The one way a task's state changes (``TaskRecord/move(to:)``), keeping the counts by state.
     mutating func move(_ task: TaskRecord, to next: TaskRecord.State) {
         let wasHeld = task.isHeld
-        if task.isDelayed { delayedCount -= 1 }
+        if task.isDelayed {
+            delayedCount -= 1
+            if task.attempts == 0 { scheduledCount -= 1 }
+        }
         task.move(to: next)
-        if task.isDelayed { delayedCount += 1 }
+        if task.isDelayed {
+            delayedCount += 1
+            if task.attempts == 0 { scheduledCount += 1 }
+        }
         if wasHeld != task.isHeld {
             let change = wasHeld ? -1 : 1
             task.owner.held += change
@@ -135,14 +145,19 @@ struct TaskTable<Outbox: BrokerOutbox> {
     // MARK: Accept and dispatch
 
     /// (new) → queued, then straight on to running when a consumer serving `name` has credit and
-    /// no task of that name waits before it. The caller has checked the id is new. `owner` is the
+    /// no task of that name waits before it; or, with a `not_before` time after `now`, (new) →
+    /// delayed until then (`schedule`, TaskTable+Delay.swift), its deadline counted from that
+    /// time. The caller has checked the id is new (and its uniqueness key free: `uniqueScope` is
+    /// the identity the key is held for, "" without client authentication). `owner` is the
     /// producer identity whose share it counts against (by default its routing id, `producer`).
     @discardableResult
     mutating func accept(id: String, name: String, args: [UInt8], options: TaskOptions, producer: [UInt8],
-                         owner: [UInt8]? = nil, now: UInt64) -> TaskRecord {
+                         owner: [UInt8]? = nil, uniqueScope: String = "", now: UInt64) -> TaskRecord {
+        let scheduled = Self.scheduledTime(options, now: now)
+        let readyAt = scheduled ?? now
         let task = TaskRecord(id: id, name: name, args: args, options: options, producer: producer,
                               owner: shares.producer(owner ?? producer), nameShare: shares.name(name),
-                              sequence: nextSequence(), now: now)
+                              sequence: nextSequence(), now: readyAt)
         records[id] = task
         live.append(task)
         heldArgsBytes += args.count
@@ -152,7 +167,21 @@ struct TaskTable<Outbox: BrokerOutbox> {
         tally(.submitted, task)
         counted(.accept)
         if journaling { journalAccepted(task) }
-        route(task, atFront: false, now: now)
+        if let key = options.uniqueKey { unique.hold(UniqueKeys.key(scope: uniqueScope, name: name, key: key), by: task) }
+        #if DEBUG
+        if seededFaults.contains(.uniqueKeyNotHeld), let key = options.uniqueKey {
+            unique.release(UniqueKeys.key(scope: uniqueScope, name: name, key: key))
+        }
+        if seededFaults.contains(.scheduledRunsEarly), scheduled != nil {
+            route(task, atFront: false, now: now)
+            return task
+        }
+        #endif
+        if let scheduled {
+            schedule(task, until: scheduled)
+        } else {
+            route(task, atFront: false, now: now)
+        }
         return task
     }
 
@@ -325,6 +354,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
             if disconnectCancels[task.producer]?.isEmpty == true { disconnectCancels[task.producer] = nil }
         }
         task.args = []
+        if task.options.uniqueKey != nil { uniqueFinished(task, now: now) }
         // The delivery first: a journal cut between the two records loses the end, not the callback.
         if let url = task.options.callbackURL { createDelivery(for: task, url: url, status: status, body: body, info: info, now: now) }
         if journaling { journal.finished(id: task.id, status: status, body: body, info: info, finishedAt: now) }
@@ -351,6 +381,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         task.result = nil
         if records[task.id] === task {
             records[task.id] = nil
+            if task.options.uniqueKey != nil { unique.evicted(task) }
             counted(.evict)
             if journaling { journal.evicted(id: task.id) }
         }
@@ -367,15 +398,3 @@ struct TaskTable<Outbox: BrokerOutbox> {
         tally(.deadLettered, task)
     }
 }
-
-#if DEBUG
-/// Bugs the model test must catch (Tests/BrokerTests/TaskTableModelTests.swift).
-enum SeededFault: Hashable, Sendable {
-    /// A finished task's credit is not given back to its consumer.
-    case creditNotReturned
-    /// An expired task is finished even when it was already done (a second result).
-    case finishTwice
-    /// A task released from a lost consumer starts its attempts again from zero.
-    case requeueLosesAttempts
-}
-#endif

@@ -38,6 +38,9 @@ enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
     /// consumer's prefetch buffer), the broker sent REVOKE, and the consumer handed it back
     /// unstarted.
     case revoke
+    /// (new) → delayed: accepted with a `not_before` time still ahead (a scheduled task, not a
+    /// retry: its attempts are 0); `promote` queues it when that time comes.
+    case schedule
 
     var description: String {
         switch self {
@@ -57,6 +60,7 @@ enum TaskTransition: Int, CaseIterable, CustomStringConvertible, Sendable {
         case .revive: "revive"
         case .reclaim: "reclaim"
         case .revoke: "revoke"
+        case .schedule: "schedule"
         }
     }
 }

@@ -6,7 +6,10 @@ import HeapModule
 struct TimedTask: Comparable {
     let at: UInt64
     let task: TaskRecord
-    static func < (lhs: TimedTask, rhs: TimedTask) -> Bool { lhs.at < rhs.at }
+    /// Ties (scheduled tasks due at the same ms with the same timeout) go in arrival order.
+    static func < (lhs: TimedTask, rhs: TimedTask) -> Bool {
+        lhs.at < rhs.at || (lhs.at == rhs.at && lhs.task.sequence < rhs.task.sequence)
+    }
     static func == (lhs: TimedTask, rhs: TimedTask) -> Bool { lhs.at == rhs.at && lhs.task === rhs.task }
 }
 

@@ -5,6 +5,8 @@ struct ReferenceModel {
     enum Phase: Equatable {
         case waiting
         case backoff(until: UInt64)
+        /// Submitted with a `not_before` time that has not come: waits for it, then waits.
+        case scheduled(until: UInt64)
         case held(by: Int)
         case ended(String)
     }
@@ -31,6 +33,10 @@ struct ReferenceModel {
         /// Taken back from this consumer when its lease ran out: not given back to it until it
         /// next asks for work (DONE or READY), though it may have a free thread.
         var avoiding: Int?
+        /// Its uniqueness key (name and key), how long it keeps it after its end, and when it ended.
+        var uniqueKey: String?
+        var uniqueTTL: UInt64 = 0
+        var endedAt: UInt64 = 0
     }
 
     struct Consumer {
@@ -64,7 +70,12 @@ struct ReferenceModel {
     /// (monotonic ns). `revoking`: those whose hand-back would still end them cancelled.
     var pendingCancels: [String: (deadline: UInt64, waiters: Int)] = [:]
     var revoking: Set<String> = []
-
+    /// The time of the event being applied (wall ns): when a task that ends now ended.
+    var now: UInt64 = 0
+    /// Which task (id and life) took each uniqueness key ("name key"), and the submits that were
+    /// answered with it and wait for its result (their ids), by the holder's id.
+    var uniqueHolders: [String: (id: String, life: Int)] = [:]
+    var uniqueWaiters: [String: [String]] = [:]
     /// How long a lease lasts (the broker's, or three of the consumers' 1 s heartbeats if longer),
     /// and when leases were last looked at: the broker looks once a second of wall time.
     let leaseNanos: UInt64
@@ -80,10 +91,8 @@ struct ReferenceModel {
 
     var waitingCount: Int { tasks.values.filter { $0.phase == .waiting }.count }
 
-    /// What the queue bound counts: waiting tasks and those waiting out a backoff.
-    var heldCount: Int {
-        tasks.values.filter { if case .backoff = $0.phase { return true }; return $0.phase == .waiting }.count
-    }
+    /// What the queue bound counts: waiting tasks, those waiting out a backoff, scheduled ones.
+    var heldCount: Int { tasks.values.filter(\.isHeld).count }
 
     func hasFreeConsumer(for name: String, except avoided: Int? = nil) -> Bool {
         !paused.contains(name) && consumers.contains {
@@ -99,20 +108,44 @@ struct ReferenceModel {
 
     /// Whether a new task from `producer` would be refused for a full queue, or for a full
     /// share of it: one producer, and one name, may hold half the bound (rounded down, at least 1).
-    func refusesNew(_ name: String, from producer: [UInt8]) -> Bool {
+    /// A `scheduled` task always waits, so the bounds always apply to it.
+    func refusesNew(_ name: String, from producer: [UInt8], scheduled: Bool = false) -> Bool {
         let waitsSameName = tasks.values.contains { $0.phase == .waiting && $0.name == name }
-        guard waitsSameName || !hasFreeConsumer(for: name) else { return false }
+        guard scheduled || waitsSameName || !hasFreeConsumer(for: name) else { return false }
         let share = max(1, maxQueued / 2)
-        let held = tasks.values.filter { if case .backoff = $0.phase { return true }; return $0.phase == .waiting }
+        let held = tasks.values.filter(\.isHeld)
         return held.count >= maxQueued || held.filter { $0.owner == producer }.count >= share
             || held.filter { $0.name == name }.count >= share
     }
 
+    /// `notBefore` (ms since the epoch): scheduled until then when that is now or later, and its
+    /// timeout counted from then. `uniqueKey` ("name key") with its TTL: the task takes the key.
     mutating func submit(_ id: String, name: String, maxAttempts: UInt32, timeoutNanos: UInt64, backoffNanos: UInt64,
-                         from producer: [UInt8], now: UInt64) {
+                         from producer: [UInt8], now: UInt64, notBefore: UInt64? = nil, uniqueKey: String? = nil,
+                         uniqueTTL: UInt64 = 0) {
         arrivals += 1
-        tasks[id] = Task(name: name, maxAttempts: maxAttempts, timeoutAt: now + timeoutNanos, timeoutNanos: timeoutNanos,
-                         backoffNanos: backoffNanos, arrival: arrivals, owner: producer, route: producer)
+        let due = notBefore.map { $0 * 1_000_000 }
+        let scheduled = due.map { $0 >= now } ?? false
+        let ready = scheduled ? due! : now
+        tasks[id] = Task(name: name, maxAttempts: maxAttempts, timeoutAt: ready + timeoutNanos, timeoutNanos: timeoutNanos,
+                         backoffNanos: backoffNanos, phase: scheduled ? .scheduled(until: ready) : .waiting,
+                         arrival: arrivals, owner: producer, route: producer, uniqueKey: uniqueKey, uniqueTTL: uniqueTTL)
+        if let uniqueKey { uniqueHolders[uniqueKey] = (id, arrivals) }
+    }
+
+    /// The task holding `key` ("name key") now, if one does: the same life that took it, not
+    /// ended, or ended less than its TTL ago (and still kept).
+    func uniqueHolder(_ key: String) -> String? {
+        guard let holder = uniqueHolders[key], let task = tasks[holder.id], task.arrival == holder.life else { return nil }
+        if case .ended = task.phase { return now < task.endedAt + task.uniqueTTL ? holder.id : nil }
+        return holder.id
+    }
+
+    /// A submit of `id` matched the key of `holder`: it gets the holder's result, now if it has
+    /// one (a redelivery), else when it ends.
+    mutating func waits(_ id: String, on holder: String) {
+        if case .ended = tasks[holder]!.phase { return }
+        if !uniqueWaiters[holder, default: []].contains(id) { uniqueWaiters[holder, default: []].append(id) }
     }
 
     /// The same id submitted again by `producer`: its results go there from now on.
@@ -123,6 +156,8 @@ struct ReferenceModel {
     mutating func end(_ id: String, _ status: String, deadLetter: Bool = false) {
         let task = tasks[id]!
         tasks[id]!.phase = .ended(status)
+        tasks[id]!.endedAt = now
+        for waiter in uniqueWaiters.removeValue(forKey: id) ?? [] { expected.append((waiter + " " + id, status)) }
         if deadLetter {
             deadLetters.append((id, task.name, task.maxAttempts, task.timeoutNanos, task.backoffNanos, task.route))
         }
@@ -246,7 +281,7 @@ struct ReferenceModel {
         }
         guard let task = tasks[id] else { return "unknown" }
         switch task.phase {
-        case .waiting, .backoff:
+        case .waiting, .backoff, .scheduled:
             end(id, "cancelled")
             return "cancelled"
         case .held(let c):
@@ -276,7 +311,7 @@ struct ReferenceModel {
             switch tasks[id]?.phase {
             case nil: reply = "unknown"
             case .ended(let status)?: reply = !revoking.contains(id) && status == "cancelled" ? "cancelled" : "done"
-            case .waiting?, .backoff?:
+            case .waiting?, .backoff?, .scheduled?:
                 end(id, "cancelled")
                 reply = "cancelled"
             case .held?:
@@ -301,6 +336,7 @@ struct ReferenceModel {
         reclaimLeases(now: now)
         for (id, task) in tasks {
             if case .backoff(let until) = task.phase, until <= now { tasks[id]!.phase = .waiting }
+            if case .scheduled(let until) = task.phase, until <= now { tasks[id]!.phase = .waiting }
         }
     }
 
@@ -320,5 +356,15 @@ struct ReferenceModel {
             count += 1
         }
         return count
+    }
+}
+
+extension ReferenceModel.Task {
+    /// What the queue bounds count: waiting, waiting out a backoff, or scheduled.
+    var isHeld: Bool {
+        switch phase {
+        case .waiting, .backoff, .scheduled: true
+        case .held, .ended: false
+        }
     }
 }

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .client import BrokerProtocolError, BrokerTimeout, Client, zmq
 from .protocol import (
-    ACCEPTED, CRITICAL, DEFAULT_OPTIONS, ERROR, HELLO, OPT_NOT_BEFORE, OPT_TIMEOUT, OPT_TRACEPARENT, READY,
+    ACCEPTED, CRITICAL, DEFAULT_OPTIONS, ERROR, HELLO, OPT_TIMEOUT, OPT_WORKFLOW_PARENT, OPT_TRACEPARENT, READY,
     REJECTED, RESULT, STATS, STATS_REPLY, STATUS, STATUS_REPLY, SUBMIT, TAG, TAG_V2, TAGS, TaskOptions,
     decode_dispatch_meta, hello_body, pack_fields, pack_tagged, parse, well_formed,
 )
@@ -315,10 +315,10 @@ def run_version3_checks(sock, receive, checker: "Checker", run: str, reply_wait:
     plain = pack_tagged([(0x0123, b"from a newer client"), (OPT_TIMEOUT, struct.pack(">I", 20_000)),
                          (OPT_TRACEPARENT, b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
     critical = pack_tagged([(OPT_TIMEOUT, struct.pack(">I", 20_000)), (0x8123, b"")])
-    not_before = pack_tagged([(OPT_NOT_BEFORE | CRITICAL, struct.pack(">Q", int(time.time() * 1000) + 60_000))])
+    reserved = pack_tagged([(OPT_WORKFLOW_PARENT | CRITICAL, b"group-1")])
     sock.send_multipart([TAG, bytes([SUBMIT]), pack_fields(
         [ids("plain"), b"echo", plain, b'{"plain":1}', ids("critical"), b"echo", critical, b"2",
-         ids("not-before"), b"echo", not_before, b"3"])])
+         ids("reserved"), b"echo", reserved, b"3"])])
     # A version-2 peer on the same broker: 16-byte options, and every answer tagged CVY2.
     v2_options = TaskOptions(timeout_ms=20_000, priority=1).encode(2)
     sock.send_multipart([TAG_V2, bytes([SUBMIT]), pack_fields([ids("v2"), b"echo", v2_options, b'{"v2":true}'])])
@@ -326,7 +326,7 @@ def run_version3_checks(sock, receive, checker: "Checker", run: str, reply_wait:
     seen: Dict[Tuple[bytes, str], Any] = {}
     deadline = time.monotonic() + reply_wait
     wanted = {(ids("plain"), "accepted"), (ids("plain"), "result"), (ids("critical"), "rejected"),
-              (ids("not-before"), "rejected"), (ids("v2"), "accepted"), (ids("v2"), "result")}
+              (ids("reserved"), "rejected"), (ids("v2"), "accepted"), (ids("v2"), "result")}
     while time.monotonic() < deadline and not wanted.issubset(seen):
         message = receive(max(0.01, deadline - time.monotonic()))
         if message is None:
@@ -351,9 +351,9 @@ def run_version3_checks(sock, receive, checker: "Checker", run: str, reply_wait:
     rejected = seen.get((ids("critical"), "rejected"))
     checker.check(rejected is not None and "0x8123" in rejected[1] and "critical" in rejected[1],
                   f"an unknown critical option is REJECTED naming its tag ({rejected})")
-    rejected = seen.get((ids("not-before"), "rejected"))
-    checker.check(rejected is not None and "0x8005" in rejected[1] and "not_before" in rejected[1],
-                  f"the reserved not_before option sent critical is REJECTED by name ({rejected})")
+    rejected = seen.get((ids("reserved"), "rejected"))
+    checker.check(rejected is not None and "0x8007" in rejected[1] and "workflow_parent" in rejected[1],
+                  f"the reserved workflow_parent option sent critical is REJECTED by name ({rejected})")
     result = seen.get((ids("v2"), "result"))
     checker.check(seen.get((ids("v2"), "accepted")) == TAG_V2 and result is not None and result[0] == TAG_V2
                   and result[1] == b"ok" and json.loads(result[2]) == {"v2": True},

@@ -13,6 +13,8 @@ version 3 that finds a version-2 broker switches to version 2 by itself (PROTOCO
 from __future__ import annotations
 
 import collections
+import dataclasses
+import datetime
 import json
 import os
 import sys
@@ -114,8 +116,9 @@ class Result:
 class StatusReport:
     """STATUS_REPLY (PROTOCOL.md §4.6)."""
     id: str
-    state: str  # queued, running, done, unknown; or a newer broker's word (§4.6)
+    state: str  # queued, scheduled, reserved, running, done, unknown; or a newer broker's word (§4.6)
     result: Optional[Result]
+    due_at: Optional[int] = None  # a scheduled task's due time, ms since the Unix epoch
 
     @property
     def held(self) -> bool:
@@ -192,6 +195,7 @@ class Client:
         self._pending: Dict[str, _Pending] = {}          # sent, no result yet
         self._results: Dict[str, Result] = {}            # finished, not yet collected
         self._rejected: Dict[str, str] = {}              # id -> reason, not yet collected
+        self._existing: Dict[str, str] = {}              # id submitted -> the held task its unique key matched
         self._status_replies: Dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._cancel_replies: Dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._stats_replies: collections.deque = collections.deque()
@@ -340,9 +344,38 @@ class Client:
         return ids
 
     def submit(self, name: str, args: Any, *, options: Optional[TaskOptions] = None,
-               id: Optional[str] = None, wait: Optional[float] = None) -> str:
+               id: Optional[str] = None, wait: Optional[float] = None,
+               not_before: Union[datetime.datetime, float, None] = None, delay: Optional[float] = None,
+               unique_key: Optional[str] = None, unique_ttl: Optional[float] = None) -> str:
         """Sends one task and returns its id. With ``wait`` (seconds), also waits for the broker to
-        accept it and raises ``ConveyorError`` if it was rejected."""
+        accept it and raises ``ConveyorError`` if it was rejected.
+
+        ``not_before`` (an aware ``datetime``, or seconds since the Unix epoch) or ``delay``
+        (seconds from now), not both: the task waits at the broker, ``scheduled``, until then; its
+        timeout counts from that time (§8.12). ``unique_key`` (with ``unique_ttl``, seconds a finished
+        task keeps the key; default 0): while a task of this name holds the key, the broker makes no
+        new task and answers with that task's id (``existing_id``, once accepted) and its result."""
+        if not_before is not None and delay is not None:
+            raise ValueError("not_before and delay both say when the task runs: give one of them")
+        if unique_ttl is not None and unique_key is None:
+            raise ValueError("unique_ttl is how long a finished task keeps its unique_key: give unique_key too")
+        changes: Dict[str, Any] = {}
+        if isinstance(not_before, datetime.datetime):
+            if not_before.tzinfo is None:
+                raise ValueError("not_before is a datetime without a time zone: give an aware one "
+                                 "(datetime(2026, 12, 24, 18, tzinfo=timezone.utc))")
+            changes["not_before"] = int(not_before.timestamp() * 1000)
+        elif not_before is not None:
+            changes["not_before"] = int(float(not_before) * 1000)
+        if delay is not None:
+            if delay < 0:
+                raise ValueError("delay must be 0 or more seconds")
+            changes["not_before"] = int((time.time() + delay) * 1000)
+        if unique_key is not None:
+            changes["unique_key"] = unique_key
+            changes["unique_ttl_ms"] = int(round((unique_ttl or 0) * 1000))
+        if changes:
+            options = dataclasses.replace(options or DEFAULT_OPTIONS, **changes)
         task_id = self.submit_many([(name, args, options, id)])[0]
         if wait is not None:
             outcome = self.wait_accepted([task_id], timeout=wait)[task_id]
@@ -363,9 +396,13 @@ class Client:
         command, body = parsed
         if command == ACCEPTED:
             for frame in body:
-                pending = self._pending.get(frame.decode("utf-8", "replace"))
+                # "ID HELD": the task's unique key was held by task HELD; no task was made (§8.12).
+                task_id, _, held = frame.decode("utf-8", "replace").partition(" ")
+                pending = self._pending.get(task_id)
                 if pending is not None:
                     pending.accepted = True
+                    if held:
+                        self._existing[task_id] = held
         elif command == REJECTED:
             for i in range(0, len(body), 2):
                 task_id, reason = body[i].decode("utf-8", "replace"), body[i + 1].decode("utf-8", "replace")
@@ -375,16 +412,22 @@ class Client:
                         task_id, "rejected", json.dumps({"error": reason, "kind": "rejected"}).encode(), {})
         elif command == RESULT:
             for i in range(0, len(body), 4):
-                task_id = body[i].decode("utf-8", "replace")
+                # "ID HELD": the result of task HELD, for the submit of ID that matched its unique key.
+                task_id, _, held = body[i].decode("utf-8", "replace").partition(" ")
+                if held:
+                    self._existing[task_id] = held
                 self._pending.pop(task_id, None)
-                self._results[task_id] = Result(task_id, body[i + 1].decode("utf-8", "replace"), bytes(body[i + 2]),
-                                                _decode_json_object(body[i + 3]))
+                self._results[task_id] = Result(held or task_id, body[i + 1].decode("utf-8", "replace"),
+                                                bytes(body[i + 2]), _decode_json_object(body[i + 3]))
         elif command == STATUS_REPLY:
             task_id, state = body[0].decode("utf-8", "replace"), body[1].decode("utf-8", "replace")
             result = None
+            due_at = None
             if state == "done":
                 result = Result(task_id, body[2].decode("utf-8", "replace"), bytes(body[3]), _decode_json_object(body[4]))
-            self._status_replies[task_id].append(StatusReport(task_id, state, result))
+            elif state == "scheduled":
+                due_at = _decode_json_object(body[4]).get("due_at")
+            self._status_replies[task_id].append(StatusReport(task_id, state, result, due_at))
             self._forget_request(STATUS, body[0])
         elif command == CANCEL_REPLY:
             task_id = body[0].decode("utf-8", "replace")
@@ -562,6 +605,12 @@ class Client:
         if task_id not in got:
             raise BrokerTimeout(f"no result for task {task_id} within {timeout:.1f} s")
         return got[task_id]
+
+    def existing_id(self, task_id: str) -> Optional[str]:
+        """The id of the task whose unique key the submit of ``task_id`` matched (the broker made no
+        task ``task_id``; ask ``status`` and ``cancel`` about this one), once the broker said so;
+        None otherwise."""
+        return self._existing.get(task_id)
 
     def pending_ids(self) -> List[str]:
         return list(self._pending)

@@ -56,8 +56,11 @@ _LENGTH = struct.Struct(">I")
 
 CRITICAL = 0x8000                    # the tag's top bit: understand this field or refuse the task
 OPT_TIMEOUT, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_RETRY_BACKOFF = 0x0001, 0x0002, 0x0003, 0x0004
-# Reserved for the next versions (a broker of this version rejects them when sent critical):
-OPT_NOT_BEFORE, OPT_UNIQUE_KEY, OPT_WORKFLOW_PARENT = 0x0005, 0x0006, 0x0007
+# Sent critical: run at (u64 ms since the epoch), a uniqueness key (visible ASCII), and how long a
+# finished task keeps its key (u32 ms) (TaskOptions.not_before, .unique_key, .unique_ttl_ms; §8.12).
+OPT_NOT_BEFORE, OPT_UNIQUE_KEY, OPT_UNIQUE_TTL = 0x0005, 0x0006, 0x000D
+# Reserved for the next versions (a broker of this version rejects it when sent critical):
+OPT_WORKFLOW_PARENT = 0x0007
 OPT_CANCEL_ON_DISCONNECT = 0x0008
 # W3C Trace Context, text values sent plain (TaskOptions.traceparent and .tracestate):
 OPT_TRACEPARENT, OPT_TRACESTATE = 0x0009, 0x000A
@@ -205,7 +208,10 @@ class TaskOptions:
     version 2 (§13.2). ``traceparent`` and ``tracestate`` are a W3C trace context (a web request's
     headers), handed to the task's handler and logged with it; version 2 cannot carry them.
     ``extra`` holds further (tag, value) fields to send as they are, e.g. an option of a newer
-    broker (set the CRITICAL bit if it must not be ignored)."""
+    broker (set the CRITICAL bit if it must not be ignored). ``not_before`` (ms since the Unix
+    epoch) makes the task wait at the broker until then; ``unique_key`` (1-255 bytes of visible
+    ASCII) lets at most one task of a name hold the key, kept ``unique_ttl_ms`` after it finishes
+    (§8.12). Version 2 cannot carry these three."""
     timeout_ms: int = 300_000
     priority: int = 0
     max_attempts: int = 1
@@ -213,8 +219,21 @@ class TaskOptions:
     extra: Tuple[Tuple[int, bytes], ...] = ()
     traceparent: Optional[str] = None
     tracestate: Optional[str] = None
+    not_before: Optional[int] = None
+    unique_key: Optional[str] = None
+    unique_ttl_ms: int = 0
 
     def __post_init__(self) -> None:
+        if self.not_before is not None and not 0 <= self.not_before < 2**64:
+            raise ValueError("not_before must be milliseconds since the Unix epoch, 0 to 2**64-1")
+        if self.unique_key is not None:
+            raw = self.unique_key.encode("utf-8")
+            if not 1 <= len(raw) <= 255 or any(not 0x21 <= byte <= 0x7E for byte in raw):
+                raise ValueError(f"unique_key {self.unique_key[:80]!r} must be 1-255 bytes of visible ASCII (no spaces)")
+        if not 0 <= self.unique_ttl_ms <= 0xFFFFFFFF:
+            raise ValueError("unique_ttl_ms must fit in an unsigned 32-bit integer")
+        if self.unique_ttl_ms and self.unique_key is None:
+            raise ValueError("unique_ttl_ms is given without a unique_key: pass both or neither")
         if not 0 < self.timeout_ms <= 0xFFFFFFFF:
             raise ValueError("timeout_ms must be 1 to 2**32-1")
         if not -2**31 <= self.priority < 2**31:
@@ -243,6 +262,8 @@ class TaskOptions:
         if version == 2:
             if self.extra:
                 raise ValueError("a version-2 options field cannot carry extra tagged fields")
+            if self.not_before is not None or self.unique_key is not None:
+                raise ValueError("a version-2 options field cannot carry not_before or unique_key")
             if (self.timeout_ms, self.priority, self.max_attempts, self.retry_backoff_ms) == (300_000, 0, 1, 1_000):
                 return b""
             return struct.pack(">IiII", self.timeout_ms, self.priority, self.max_attempts, self.retry_backoff_ms)
@@ -255,10 +276,16 @@ class TaskOptions:
             fields.append((OPT_MAX_ATTEMPTS, struct.pack(">I", self.max_attempts)))
         if self.retry_backoff_ms != 1_000:
             fields.append((OPT_RETRY_BACKOFF, struct.pack(">I", self.retry_backoff_ms)))
+        if self.not_before is not None:
+            fields.append((OPT_NOT_BEFORE | CRITICAL, struct.pack(">Q", self.not_before)))
+        if self.unique_key is not None:
+            fields.append((OPT_UNIQUE_KEY | CRITICAL, self.unique_key.encode("ascii")))
         if self.traceparent is not None:
             fields.append((OPT_TRACEPARENT, self.traceparent.encode("ascii")))
         if self.tracestate is not None:
             fields.append((OPT_TRACESTATE, self.tracestate.encode("ascii")))
+        if self.unique_ttl_ms:
+            fields.append((OPT_UNIQUE_TTL | CRITICAL, struct.pack(">I", self.unique_ttl_ms)))
         return pack_tagged(fields + list(self.extra))
 
     @staticmethod
@@ -275,7 +302,15 @@ class TaskOptions:
         values = {}
         for tag, value in unpack_tagged(data):
             number = tag & ~CRITICAL
-            if number in (OPT_TIMEOUT, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_RETRY_BACKOFF):
+            if number == OPT_NOT_BEFORE:
+                if len(value) != 8:
+                    raise ValueError(f"option {tag:#06x} has {len(value)} bytes; expected 8")
+                values[number] = value
+            elif number == OPT_UNIQUE_KEY:
+                if not 1 <= len(value) <= 255 or any(not 0x21 <= byte <= 0x7E for byte in value):
+                    raise ValueError(f"option {tag:#06x} must be 1-255 bytes of visible ASCII")
+                values[number] = value
+            elif number in (OPT_TIMEOUT, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_RETRY_BACKOFF, OPT_UNIQUE_TTL):
                 if len(value) != 4:
                     raise ValueError(f"option {tag:#06x} has {len(value)} bytes; expected 4")
                 values[number] = value
@@ -292,7 +327,10 @@ class TaskOptions:
         return TaskOptions(get(OPT_TIMEOUT, ">I", 300_000), get(OPT_PRIORITY, ">i", 0),
                            max(1, get(OPT_MAX_ATTEMPTS, ">I", 1)), get(OPT_RETRY_BACKOFF, ">I", 1_000),
                            traceparent=traceparent.decode("ascii") if traceparent else None,
-                           tracestate=tracestate.decode("ascii") if tracestate else None)
+                           tracestate=tracestate.decode("ascii") if tracestate else None,
+                           not_before=get(OPT_NOT_BEFORE, ">Q", None),
+                           unique_key=values[OPT_UNIQUE_KEY].decode("ascii") if OPT_UNIQUE_KEY in values else None,
+                           unique_ttl_ms=get(OPT_UNIQUE_TTL, ">I", 0) if OPT_UNIQUE_KEY in values else 0)
 
 
 DEFAULT_OPTIONS = TaskOptions()
@@ -321,4 +359,4 @@ def decode_dispatch_meta(data: bytes, version: int = 3) -> Tuple[int, int]:
 # Result statuses and task states this version knows; a receiver maps any other word to
 # "not ok" / "held, not finished" and keeps it as it came (§6.4, §4.6).
 KNOWN_STATUSES = ("ok", "error", "timeout", "cancelled")
-KNOWN_STATES = ("queued", "reserved", "running", "done", "unknown")
+KNOWN_STATES = ("queued", "scheduled", "reserved", "running", "done", "unknown")

@@ -33,6 +33,12 @@ META_V2 = bytes.fromhex("000000020000e966")
 HELLO_SWIFT = b'{"capabilities":[],"role":"producer","software":"conveyor-swift","versions":[2,3]}'
 
 
+# PROTOCOL.md §6.1: timeout 5 s, not_before 1800000000000 (2027-01-15T08:00:00Z), unique key
+# "daily-report" kept 60 s after the task ends (not_before, unique_key and unique_ttl_ms critical).
+SCHEDULED = TaskOptions(timeout_ms=5000, not_before=1_800_000_000_000, unique_key="daily-report", unique_ttl_ms=60_000)
+SCHEDULED_V3 = bytes.fromhex("0001000400001388" "80050008000001a3185c5000" "8006000c") + b"daily-report" + bytes.fromhex("800d00040000ea60")
+
+
 class PackedFrameTests(unittest.TestCase):
     def test_the_worked_example_submit_frame(self):
         options = TaskOptions(timeout_ms=5000).encode(3)
@@ -66,10 +72,10 @@ class TaggedFieldTests(unittest.TestCase):
         self.assertEqual(packed[:8], bytes.fromhex("0001000400001388"))
         self.assertEqual(unpack_tagged(packed), fields)
 
-    def test_the_worked_example_not_before_sent_critical(self):
-        packed = pack_tagged([(protocol.OPT_NOT_BEFORE | CRITICAL, struct.pack(">Q", 1_733_840_280_576))])
-        self.assertEqual(packed, bytes.fromhex("80050008" "00000193b0ef1c00"))
-        with self.assertRaisesRegex(ValueError, "0x8005.*critical"):
+    def test_the_worked_example_workflow_parent_sent_critical(self):
+        packed = pack_tagged([(protocol.OPT_WORKFLOW_PARENT | CRITICAL, b"group-1")])
+        self.assertEqual(packed, bytes.fromhex("80070007") + b"group-1")
+        with self.assertRaisesRegex(ValueError, "0x8007.*critical"):
             TaskOptions.decode(packed)
 
     def test_fields_that_do_not_fit_are_refused(self):
@@ -126,6 +132,20 @@ class TaskOptionsTests(unittest.TestCase):
         self.assertEqual(TaskOptions.decode(golden), options)
         self.assertEqual(options.encode(2), TaskOptions(timeout_ms=5000).encode(2), "version 2 cannot carry it")
         self.assertEqual(TaskOptions(traceparent=TRACEPARENT).encode(2), b"")
+
+    def test_not_before_and_unique_key_are_critical_fields_in_number_order(self):
+        options = TaskOptions(timeout_ms=5000, not_before=1_800_000_000_000, unique_key="daily-report",
+                              unique_ttl_ms=60_000)
+        self.assertEqual(options.encode(3), SCHEDULED_V3)
+        self.assertEqual(TaskOptions.decode(SCHEDULED_V3), options)
+        with self.assertRaisesRegex(ValueError, "version-2 options field cannot carry not_before"):
+            options.encode(2)
+        with self.assertRaisesRegex(ValueError, "visible ASCII"):
+            TaskOptions(unique_key="two words")
+        with self.assertRaisesRegex(ValueError, "without a unique_key"):
+            TaskOptions(unique_ttl_ms=5)
+        with self.assertRaisesRegex(ValueError, "expected 8"):
+            TaskOptions.decode(pack_tagged([(0x8005, b"\x00" * 4)]))
 
     def test_a_malformed_trace_context_is_refused_naming_the_option(self):
         with self.assertRaisesRegex(ValueError, r"traceparent '00-abc' is not a W3C traceparent: it has 6 characters"):
@@ -271,6 +291,9 @@ class SwiftGoldenTests(unittest.TestCase):
     def test_options_in_both_versions(self):
         self.assertEqual(FULL.encode(3).hex(), self.value("OPTIONS_V3"))
         self.assertEqual(FULL.encode(2).hex(), self.value("OPTIONS_V2"))
+
+    def test_scheduled_and_unique_options(self):
+        self.assertEqual(SCHEDULED.encode(3).hex(), self.value("OPTIONS_SCHEDULED"))
 
     def test_dispatch_meta(self):
         self.assertEqual(decode_dispatch_meta(bytes.fromhex(self.value("META_V3"))), (2, 59_750))

@@ -88,6 +88,31 @@ class ClientOnTheWireTests(unittest.TestCase):
         self.assertEqual((result.status, result.value, result.info["pid"]), ("ok", {"n": 1}, 4242))
         self.assertEqual(client.pending_ids(), [])
 
+    def test_delay_and_unique_key_are_sent_and_a_held_key_answers_with_the_held_task(self):
+        def answer(routing_id, tag, command, body):
+            if command != protocol.SUBMIT:
+                return []
+            fields = unpack_fields(body[0])
+            if TaskOptions.decode(fields[2]).unique_key is None:
+                return [[tag, b"\x11", pack_fields([fields[0]])]]
+            # The key is held by "held-1": ACCEPTED and RESULT name the submitted id and the held one.
+            pair = fields[0] + b" held-1"
+            return [[tag, b"\x11", pack_fields([pair])], [tag, b"\x13", pack_fields([pair, b"ok", b'{"n":7}', b"{}"])]]
+        client = self.start(answer)
+        before = time.time()
+        task_id = client.submit("echo", {}, id="later", delay=30, wait=5)
+        self.assertEqual(task_id, "later")
+        sent = TaskOptions.decode(unpack_fields(self.broker.commands(protocol.SUBMIT)[0][3][0])[2])
+        self.assertTrue(int(before * 1000) + 30_000 - 1 <= sent.not_before <= time.time() * 1000 + 30_000, sent)
+        self.assertIsNone(client.existing_id("later"))
+        task_id = client.submit("report", {}, id="second", unique_key="daily", unique_ttl=60, wait=5)
+        sent = TaskOptions.decode(unpack_fields(self.broker.commands(protocol.SUBMIT)[1][3][0])[2])
+        self.assertEqual((sent.unique_key, sent.unique_ttl_ms), ("daily", 60_000))
+        result = client.result(task_id, timeout=5)
+        self.assertEqual((client.existing_id("second"), result.id, result.value), ("held-1", "held-1", {"n": 7}))
+        with self.assertRaisesRegex(ValueError, "give one of them"):
+            client.submit("echo", {}, delay=1, not_before=time.time())
+
     def test_many_tasks_are_packed_batch_by_batch_and_a_rejection_is_a_result(self):
         def answer(routing_id, tag, command, body):
             if command != protocol.SUBMIT:
