@@ -43,9 +43,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Record and serve metrics in the broker and the consumers (--metrics-listen 127.0.0.1:0): what metrics cost the hot path.")
     var metrics = false
 
-    /// How the bench's brokers keep their state, and whether they record metrics.
+    @Option(help: ArgumentHelp("W1 and W2 with this many echo tasks scheduled a day ahead (--delay) in the broker first: what pending delayed tasks cost the dispatch of ready ones.", valueName: "n"))
+    var scheduled = 0
+
+    /// How the bench's brokers keep their state, and whether they record metrics (and, with
+    /// --scheduled, room for the scheduled tasks besides the bounds of the workloads).
     private var durability: [String] {
         (fsync.map { ["--fsync", $0] } ?? ["--in-memory"]) + metricsListen
+            + (scheduled > 0 ? ["--max-queued", "\(scheduled + 1_000_000)", "--queue-share", "100"] : [])
     }
     private var metricsListen: [String] { metrics ? ["--metrics-listen", "127.0.0.1:0"] : [] }
 
@@ -55,6 +60,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("unknown workload '\(name)': choose from w1 w2 w3 w4 w5 w6 pushpull timers")
         }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard scheduled >= 0, scheduled <= 10_000_000 else { throw ValidationError("--scheduled must be from 0 to 10000000") }
         guard Prefetch(prefetch) != nil else { throw ValidationError("--prefetch must be auto or a number 0-100000") }
         guard parsedShape != nil else { throw ValidationError("--shape must look like 2x4 (processes x threads)") }
         if let fsync, FsyncPolicy(fsync) == nil {
@@ -133,10 +139,12 @@ struct BenchCommand: AsyncParsableCommand {
         let cluster = try await cluster(processes: processes, threads: threads)
         defer { cluster.tearDown() }
         let producer = try cluster.makeProducer { $0.window = window }
+        if scheduled > 0 { try await ScheduledFill.fill(cluster, count: scheduled) }
         _ = await LoadRunner.run(producer: producer, tasks: (0..<1000).map(Workloads.echo), window: window)
         let report = await LoadRunner.run(producer: producer, tasks: (0..<count(100_000)).map(Workloads.echo), window: window,
                                           cpu: CPUProbe(cluster: cluster))
-        return BenchResult(workload: "W1", shape: "\(processes)×\(threads), window \(window), prefetch \(prefetch)",
+        return BenchResult(workload: "W1", shape: "\(processes)×\(threads), window \(window), prefetch \(prefetch)"
+                               + (scheduled > 0 ? ", \(scheduled) scheduled" : ""),
                            report: report, cluster: cluster)
     }
 
@@ -144,10 +152,12 @@ struct BenchCommand: AsyncParsableCommand {
         let cluster = try await cluster(processes: 1, threads: 4)
         defer { cluster.tearDown() }
         let producer = try cluster.makeProducer()
+        if scheduled > 0 { try await ScheduledFill.fill(cluster, count: scheduled) }
         _ = await LoadRunner.sequential(producer: producer, tasks: (0..<100).map(Workloads.echo))
         let report = await LoadRunner.sequential(producer: producer, tasks: (0..<count(10_000)).map(Workloads.echo),
                                                  cpu: CPUProbe(cluster: cluster))
-        return BenchResult(workload: "W2", shape: "1×4, one in flight", report: report, cluster: cluster)
+        return BenchResult(workload: "W2", shape: "1×4, one in flight" + (scheduled > 0 ? ", \(scheduled) scheduled" : ""),
+                           report: report, cluster: cluster)
     }
 
     private func w3() async throws -> BenchResult {
