@@ -156,7 +156,7 @@ struct CLITests {
             #expect(badJSON != 0)
             #expect(badOutput.contains { $0.contains("not valid JSON") })
 
-            let (_, idOutput) = try run(cluster, ["submit", "echo", "{}", "--no-wait", "--id", "cli-task-1"] + broker)
+            let (_, idOutput) = try run(cluster, ["submit", "echo", "{}", "--no-wait", "--id", "cli-task-1"] + broker, lastLine: "cli-task-1")
             #expect(idOutput.contains("cli-task-1"))
             try await waitUntil {
                 let (_, statusOutput) = try run(cluster, ["status", "cli-task-1"] + broker)

@@ -19,6 +19,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
 parser = argparse.ArgumentParser()
@@ -47,9 +48,14 @@ def stats():
 
 
 def wait(what, condition, timeout=15.0):
+    """Polls `condition` until it holds; a page still loading (a script error, an element not
+    there yet) counts as not yet."""
     end = time.time() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except WebDriverException:
+            value = None
         if value:
             return value
         if time.time() > end:
