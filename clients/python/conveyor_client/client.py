@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import __version__
 from .protocol import (
-    ACCEPTED, CANCEL, CANCEL_REPLY, COMMAND_NAMES, DEAD_LETTERS, DEAD_LETTERS_REPLY, DEFAULT_OPTIONS,
+    ACCEPTED, CANCEL, CANCEL_REPLY, COMMAND_NAMES, DEAD_LETTERS, DEAD_LETTERS_REPLY, DEFAULT_OPTIONS, PAUSE, PAUSE_REPLY,
     DISCONNECT, ERROR, HEARTBEAT, HELLO, KNOWN_STATUSES, MAX_GROUPS, MAX_IDENTIFIER_BYTES, NOTICE,
     PACKED_MESSAGE_TARGET, READ, READ_REPORT_BYTES, REJECTED, RESULT, RESUME, STATS, STATS_REPLY, STATUS,
     STATUS_REPLY, SUBMIT, TAG_V2, TAGS, TaskOptions, hello_body, pack_fields, parse,
@@ -200,6 +200,7 @@ class Client:
         self._cancel_replies: Dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._stats_replies: collections.deque = collections.deque()
         self._dead_letter_replies: collections.deque = collections.deque()
+        self._pause_replies: collections.deque = collections.deque()
         self._heartbeat_replies = 0
         self._hello_replies: collections.deque = collections.deque()
         self._outstanding: List[List[bytes]] = []        # status/cancel/stats requests awaiting replies
@@ -438,6 +439,8 @@ class Client:
             self._forget_request(STATS, None)
         elif command == DEAD_LETTERS_REPLY:
             self._dead_letter_replies.append(json.loads(body[0]))
+        elif command == PAUSE_REPLY:
+            self._pause_replies.append(json.loads(body[0]))
             self._forget_request(DEAD_LETTERS, None)
         elif command == HEARTBEAT:
             self._heartbeat_replies += 1
@@ -641,6 +644,23 @@ class Client:
         self._request([self.tag, bytes([DEAD_LETTERS]), action.encode("utf-8"), raw],
                       lambda: bool(self._dead_letter_replies), timeout, f"DEAD_LETTERS {action}")
         return self._dead_letter_replies.popleft()
+
+    def pause(self, name: str, timeout: float = 10.0) -> Dict[str, Any]:
+        """Pauses the task name ``name`` (§4.8.4, version 3): its tasks are accepted and queue, none
+        starts until ``resume``. Answers {"action", "name", "paused", "changed", "queued", "running",
+        "served"} or {"error"}."""
+        return self._pause("pause", name, timeout)
+
+    def resume(self, name: str, timeout: float = 10.0) -> Dict[str, Any]:
+        """Resumes the task name ``name``: its queued tasks are dispatched at once (§4.8.4)."""
+        return self._pause("resume", name, timeout)
+
+    def _pause(self, action: str, name: str, timeout: float) -> Dict[str, Any]:
+        if self.version != 3:
+            raise ConveyorError("PAUSE is a version-3 command; this client speaks CVY2 now")
+        self._request([self.tag, bytes([PAUSE]), action.encode("utf-8"), _identifier(name, "task name")],
+                      lambda: bool(self._pause_replies), timeout, f"PAUSE {action}")
+        return self._pause_replies.popleft()
 
     def ping(self, timeout: float = 10.0) -> float:
         """A HEARTBEAT round trip, in seconds."""

@@ -195,6 +195,21 @@ class EndToEndTests(unittest.TestCase):
         self.assertGreaterEqual(self.client.ping(timeout=10), 0)
         self.assertEqual(self.client.errors, [])
 
+    def test_pause_and_resume_a_name(self):
+        name = "echo"
+        paused = self.client.pause(name, timeout=10)
+        self.assertEqual((paused["action"], paused["name"], paused["paused"], paused["changed"]), ("pause", name, True, True), paused)
+        try:
+            task_id = self.client.submit(name, {"paused": 1}, id=self.id_for("paused"))
+            time.sleep(1.0)
+            self.assertEqual(self.client.status(task_id, timeout=10).state, "queued", "a paused name's task waits")
+            self.assertIn(name, self.client.stats(timeout=10).get("paused", []))
+        finally:
+            resumed = self.client.resume(name, timeout=10)
+        self.assertEqual((resumed["paused"], resumed["changed"]), (False, True), resumed)
+        self.assertEqual(self.client.result(task_id, timeout=30).value, {"paused": 1}, "it runs once resumed")
+        self.assertFalse(self.client.resume(name, timeout=10)["changed"], "resuming again changes nothing")
+
     def test_a_version_2_client_on_the_same_broker(self):
         with Client(self.frontend, protocol=2, log=self.logs.append) as old:
             task_id = old.submit("echo", {"v": 2}, id=self.id_for("v2"), options=TaskOptions(timeout_ms=20_000))
