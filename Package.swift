@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "ConveyorBroker",
             dependencies: [
-                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorJournal",
+                "ZeroMQ", "ConveyorProtocol", "ConveyorSystem", "ConveyorJournal", "ConveyorSchedule",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),

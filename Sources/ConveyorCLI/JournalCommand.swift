@@ -63,6 +63,8 @@ struct JournalVerifyCommand: ParsableCommand {
         let counts = state.counts
         printLine("recovers: \(counts.queued) queued, \(counts.running) running (requeued at start), \(counts.delayed) delayed, \(counts.done) results kept, \(state.deadLetters.count) dead letters; \(report.records) records in \(report.bytes) bytes")
         if !state.paused.isEmpty { printLine("paused: \(state.paused.sorted().joined(separator: ", ")) (conveyor resume NAME)") }
+        if !state.limits.isEmpty { printLine("limits: \(state.limits.keys.sorted().joined(separator: ", ")) (conveyor limit NAME --clear)") }
+        if !state.schedules.isEmpty { printLine("schedules: \(state.schedules.keys.sorted().joined(separator: ", ")) (conveyor schedule remove ID)") }
         if damaged {
             printError("the journal is damaged: a broker refuses it unless started with --journal-repair, which skips the damaged bytes")
             throw ExitCode.failure
@@ -145,6 +147,10 @@ struct JournalDumpCommand: ParsableCommand {
             fields += [("id", JSONText.quoted(id)), ("owner", JSONText.quoted(owner))]
         case .paused(let name), .resumed(let name):
             fields.append(("name", JSONText.quoted(name)))
+        case .limit(let name, let limit):
+            fields += [("name", JSONText.quoted(name)), ("limit", limit.isEmpty ? "null" : json(limit))]
+        case .schedule(let id, let spec, let args):
+            fields += [("id", JSONText.quoted(id)), ("schedule", spec.isEmpty ? "null" : json(spec)), ("args", json(args))]
         case .deadLettered(let letter):
             fields += [("id", JSONText.quoted(letter.id)), ("name", JSONText.quoted(letter.name)),
                        ("attempts", "\(letter.attempts)"), ("reason", JSONText.quoted(letter.reason)),

@@ -163,6 +163,12 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
     /// in ``queued``) but are not dispatched until resumed. Empty when none; absent from older
     /// brokers.
     public var paused: [String]?
+    /// Task names with global limits (`conveyor limit`), sorted by name, with where each stands;
+    /// absent from older brokers.
+    public var limits: [LimitFigures]?
+    /// Periodic schedules the broker holds (`conveyor schedule list` shows them); absent from
+    /// older brokers.
+    public var schedules: Int?
 
     enum CodingKeys: String, CodingKey {
         case queued, running, reserved, consumers, producers, totals
@@ -175,7 +181,7 @@ public struct BrokerStatistics: Codable, Sendable, Equatable {
         case deadLetters = "dead_letters"
         case deadLetterTotal = "dead_letter_total"
         case protocolVersion = "protocol"
-        case journal, delayed, security, paused, scheduled
+        case journal, delayed, security, paused, scheduled, limits, schedules
         case uniqueKeys = "unique_keys"
         case longestTurnMilliseconds = "longest_turn_ms"
         case longestTurnEverMilliseconds = "longest_turn_ever_ms"

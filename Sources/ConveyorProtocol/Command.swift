@@ -24,6 +24,13 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// task name. A paused name's tasks are accepted and queue but are not dispatched until it is
     /// resumed; answered with ``pauseReply``.
     case pause = 0x0C
+    /// Producer → broker (version 3, capability `schedules`): an action (`add`, `list` or
+    /// `remove`), a JSON body (a ``ScheduleSpec`` to add, `{"id"}` to remove, `{}` to list) and
+    /// the args of a schedule added (empty otherwise); answered with ``scheduleReply``.
+    case schedule = 0x0D
+    /// Producer → broker (version 3, capability `limits`): a ``LimitRequest`` (JSON), which sets
+    /// or clears the global limits of a task name; answered with ``limitReply``.
+    case limit = 0x0E
     // Either direction, on both sockets.
     case heartbeat = 0x05
     case disconnect = 0x06
@@ -50,6 +57,12 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Broker → producer (version 3): what a PAUSE did, `{"action","name","paused","changed",
     /// "queued","running","served"}`, or `{"error"}`. One JSON frame.
     case pauseReply = 0x1C
+    /// Broker → producer (version 3): what a SCHEDULE did, `{"action","schedules":[…]}` (the
+    /// schedules added, removed or listed, each a ``ScheduleSpec`` with its `args`), or `{"error"}`.
+    case scheduleReply = 0x1D
+    /// Broker → producer (version 3): the name's limits after a LIMIT (a ``LimitFigures`` under
+    /// `"limit"`, `null` once cleared, and `"changed"`), or `{"error"}`.
+    case limitReply = 0x1E
     /// Broker → any peer: the peer's last message broke the protocol.
     case error = 0x1F
     // Consumer ↔ broker.
@@ -96,6 +109,10 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .tasksReply: "TASKS_REPLY"
         case .pause: "PAUSE"
         case .pauseReply: "PAUSE_REPLY"
+        case .schedule: "SCHEDULE"
+        case .scheduleReply: "SCHEDULE_REPLY"
+        case .limit: "LIMIT"
+        case .limitReply: "LIMIT_REPLY"
         }
     }
 
@@ -103,7 +120,8 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// is an unknown command, as it would be to a peer of that version.
     public var since: ProtocolVersion {
         switch self {
-        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke, .tasks, .tasksReply, .pause, .pauseReply: .v3
+        case .hello, .renew, .purge, .purgeReply, .read, .resume, .notice, .revoke, .tasks, .tasksReply, .pause, .pauseReply,
+             .schedule, .scheduleReply, .limit, .limitReply: .v3
         default: .v2
         }
     }

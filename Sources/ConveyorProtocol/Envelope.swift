@@ -106,11 +106,12 @@ public struct Envelope {
         let expected: Int
         switch command {
         case .cancel, .status, .ready, .statsReply, .deadLettersReply, .error, .hello, .purge, .purgeReply, .read, .resume, .notice,
-             .tasks, .tasksReply, .pauseReply:
+             .tasks, .tasksReply, .pauseReply, .scheduleReply, .limit, .limitReply:
             expected = 1
         case .stats, .heartbeat, .disconnect: expected = 0
         case .cancelReply, .deadLetters, .pause: expected = 2
         case .statusReply: expected = 5
+        case .schedule: expected = 3
         default: expected = body.count
         }
         guard body.count == expected else {

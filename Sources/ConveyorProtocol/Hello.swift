@@ -155,6 +155,10 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let tasks = Capability(rawValue: "tasks")
     /// The broker takes `PAUSE` (§4.8.4): pausing and resuming the dispatch of a task name.
     public static let pause = Capability(rawValue: "pause")
+    /// The broker takes `SCHEDULE` (§4.8.6): periodic schedules kept and fired by the broker.
+    public static let schedules = Capability(rawValue: "schedules")
+    /// The broker takes `LIMIT` (§4.8.5): global rate, concurrency and weight per task name.
+    public static let limits = Capability(rawValue: "limits")
     /// Reserved: warnings attached to replies.
     public static let warnings = Capability(rawValue: "warnings")
 }

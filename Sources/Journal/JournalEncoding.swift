@@ -82,6 +82,14 @@ public struct JournalEncoder: Sendable {
         begin(.resumed); putString(name); end()
     }
 
+    public mutating func limit(name: String, json: [UInt8]) {
+        begin(.limit); putString(name); putBytes(json); end()
+    }
+
+    public mutating func schedule(id: String, json: [UInt8], args: [UInt8]) {
+        begin(.schedule); putString(id); putBytes(json); putBytes(args); end()
+    }
+
     public mutating func deadLettersTaken(id: String) {
         begin(.deadLettersTaken); putString(id); end()
     }
@@ -124,6 +132,8 @@ public struct JournalEncoder: Sendable {
         case .owned(let id, let owner): owned(id: id, owner: owner)
         case .paused(let name): paused(name: name)
         case .resumed(let name): resumed(name: name)
+        case .limit(let name, let json): limit(name: name, json: json)
+        case .schedule(let id, let json, let args): schedule(id: id, json: json, args: args)
         }
     }
 
@@ -246,6 +256,8 @@ extension JournalRecord {
         case .owned: self = .owned(id: try reader.string(), owner: try reader.string())
         case .paused: self = .paused(name: try reader.string())
         case .resumed: self = .resumed(name: try reader.string())
+        case .limit: self = .limit(name: try reader.string(), json: try reader.bytes())
+        case .schedule: self = .schedule(id: try reader.string(), json: try reader.bytes(), args: try reader.bytes())
         }
         guard reader.isAtEnd else {
             throw RecordDecodingError(description: "\(kind.name) record has \(reader.remaining) bytes too many")

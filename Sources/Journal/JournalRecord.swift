@@ -35,6 +35,15 @@ public enum JournalRecord: Sendable, Equatable {
     case paused(name: String)
     /// `conveyor resume NAME`: the name is dispatched again. Skippable (type 0x83).
     case resumed(name: String)
+    /// `conveyor limit NAME`: the name's global limits now, as the JSON of a `NameLimit`; an
+    /// empty `json` clears them. A snapshot holds one for each limited name. Skippable (type
+    /// 0x84): an older broker that skips it dispatches the name without limits.
+    case limit(name: String, json: [UInt8])
+    /// `conveyor schedule add` (and each tick, with its figures): the schedule as the JSON of a
+    /// `ScheduleSpec` and its args; an empty `json` removes it. The last record of an id wins,
+    /// so a tick's record (its `last_tick`) is in the same commit as the task it enqueued.
+    /// Skippable (type 0x85): an older broker that skips it fires no schedule.
+    case schedule(id: String, json: [UInt8], args: [UInt8])
 
     /// Record types. Types with ``skippableBit`` set may be skipped by a reader that does not know
     /// them; any other unknown type makes the reader refuse the journal (docs/RELIABILITY.md,
@@ -42,7 +51,7 @@ public enum JournalRecord: Sendable, Equatable {
     public enum Kind: UInt8, Sendable, CaseIterable {
         case accepted = 1, rerouted, dispatched, queued, delayed, finished, evicted, deadLettered,
              deadLettersTaken, task
-        case owned = 0x81, paused, resumed
+        case owned = 0x81, paused, resumed, limit, schedule
 
         public static let skippableBit: UInt8 = 0x80
 
@@ -61,6 +70,8 @@ public enum JournalRecord: Sendable, Equatable {
             case .owned: "owned"
             case .paused: "paused"
             case .resumed: "resumed"
+            case .limit: "limit"
+            case .schedule: "schedule"
             }
         }
     }
@@ -80,17 +91,20 @@ public enum JournalRecord: Sendable, Equatable {
         case .owned: .owned
         case .paused: .paused
         case .resumed: .resumed
+        case .limit: .limit
+        case .schedule: .schedule
         }
     }
 
-    /// The task id the record is about ("" for all dead letters, and for a pause or resume).
+    /// The task id the record is about ("" for all dead letters, and for a pause, resume, limit or
+    /// schedule).
     public var id: String {
         switch self {
         case .accepted(let task), .task(let task): task.id
         case .rerouted(let id, _), .dispatched(let id, _), .queued(let id, _), .delayed(let id, _, _),
              .finished(let id, _), .evicted(let id), .deadLettersTaken(let id), .owned(let id, _): id
         case .deadLettered(let letter): letter.id
-        case .paused, .resumed: ""
+        case .paused, .resumed, .limit, .schedule: ""
         }
     }
 }

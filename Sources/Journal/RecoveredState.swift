@@ -1,7 +1,7 @@
 public import DequeModule
 
 /// The broker's durable state rebuilt from the journal: every live task, every kept result, the
-/// dead letters, the paused task names. Recovery builds it by replaying the newest snapshot and the segments after it;
+/// dead letters, the paused task names, limits and schedules. Recovery builds it by replaying the newest snapshot and the segments after it;
 /// compaction builds it the same way from sealed files and writes it out as the next snapshot.
 /// Replaying a record the state does not expect (a dispatch of an unknown id, say, after a
 /// skipped damaged record) is counted and ignored, never a crash.
@@ -12,6 +12,11 @@ public struct RecoveredState: Sendable {
     public private(set) var deadLetters = Deque<DeadLetterEntry>()
     /// Task names paused (`conveyor pause`) and not resumed since.
     public private(set) var paused: Set<String> = []
+    /// Global limits by task name (`conveyor limit`), each the JSON of a `NameLimit`.
+    public private(set) var limits: [String: [UInt8]] = [:]
+    /// Periodic schedules by id (`conveyor schedule add`): the JSON of a `ScheduleSpec` (its
+    /// figures as of its last tick) and its args.
+    public private(set) var schedules: [String: ScheduleEntry] = [:]
     /// The highest task sequence seen.
     public private(set) var lastSequence: UInt64 = 0
     /// Records applied, and records that referred to something the state does not hold.
@@ -74,6 +79,10 @@ public struct RecoveredState: Sendable {
             paused.insert(name)
         case .resumed(let name):
             paused.remove(name)
+        case .limit(let name, let json):
+            limits[name] = json.isEmpty ? nil : json
+        case .schedule(let id, let json, let args):
+            schedules[id] = json.isEmpty ? nil : ScheduleEntry(json: json, args: args)
         case .deadLettersTaken(let id):
             if id.isEmpty {
                 deadLetters.removeAll()
@@ -114,11 +123,13 @@ public struct RecoveredState: Sendable {
         return counts
     }
 
-    /// The state as snapshot records: the paused names (sorted), tasks in arrival order, then the
+    /// The state as snapshot records: the paused names, limits and schedules (sorted), tasks in arrival order, then the
     /// dead letters in theirs.
     public func snapshotRecords(into encoder: inout JournalEncoder, flush: (inout JournalEncoder) throws(JournalError) -> Void)
         throws(JournalError) {
         for name in paused.sorted() { encoder.paused(name: name) }
+        for name in limits.keys.sorted() { encoder.limit(name: name, json: limits[name]!) }
+        for id in schedules.keys.sorted() { encoder.schedule(id: id, json: schedules[id]!.json, args: schedules[id]!.args) }
         for task in tasks.values.sorted(by: { $0.sequence < $1.sequence }) {
             encoder.task(task)
             if let owner = task.owner { encoder.owned(id: task.id, owner: owner) }
@@ -129,5 +140,16 @@ public struct RecoveredState: Sendable {
             if encoder.bytes.count >= 1 << 20 { try flush(&encoder) }
         }
         try flush(&encoder)
+    }
+}
+
+/// A schedule as the journal keeps it: its `ScheduleSpec` JSON and its args.
+public struct ScheduleEntry: Sendable, Equatable {
+    public var json: [UInt8]
+    public var args: [UInt8]
+
+    public init(json: [UInt8], args: [UInt8]) {
+        self.json = json
+        self.args = args
     }
 }

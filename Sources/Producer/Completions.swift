@@ -9,8 +9,9 @@ enum ReplyKey: Hashable, Sendable {
     case statistics
     case deadLetters
     case purge
-    case pause
     case tasks
+    /// An operator's command answered with one JSON frame: `PAUSE`, `SCHEDULE`, `LIMIT`.
+    case admin(Command)
 }
 
 /// An answer of the broker to a request, as the I/O thread read it.
@@ -21,8 +22,8 @@ enum Reply: Sendable {
     case statistics(RawJSON)
     case deadLetters(RawJSON)
     case purge(RawJSON)
-    case pause(RawJSON)
     case tasks(RawJSON)
+    case admin(RawJSON)
 }
 
 /// A caller waiting for a reply: `resume` is called exactly once, with the reply or an error.

@@ -91,10 +91,10 @@ enum Request: Sendable {
     case stats
     case deadLetters(DeadLetterAction, id: String)
     case purge(String)
-    /// `PAUSE` with this action (`pause` or `resume`) and task name.
-    case pause(action: String, name: String)
     /// `TASKS` with this query JSON.
     case tasks(String)
+    /// An operator's command (`PAUSE`, `SCHEDULE`, `LIMIT`) with these body frames.
+    case admin(Command, frames: [[UInt8]])
 }
 
 /// When a pending task's result is due at the latest.

@@ -47,10 +47,7 @@ extension Producer {
     }
 
     private func pauseRequest(_ action: String, name: String) async throws -> PauseOutcome {
-        if let known = brokerCapabilities.withLock({ $0 }), !known.contains(.pause) { throw brokerLacksPause() }
-        guard case .pause(let json) = try await request(.pause(action: action, name: name), awaiting: .pause) else {
-            throw ProducerError.unexpectedReply("a reply of another kind came for a PAUSE")
-        }
+        let json = try await adminRequest(.pause, [Array(action.utf8), Array(name.utf8)])
         struct Reply: Decodable {
             let name: String?
             let paused: Bool?
@@ -71,9 +68,35 @@ extension Producer {
                             running: reply.running ?? 0, served: reply.served ?? false)
     }
 
-    /// What a pause fails with when the broker does not take `PAUSE`: its HELLO does not list the
-    /// capability, or it answered `unknown command 0xc`.
-    func brokerLacksPause() -> ProducerError {
-        .protocolError("the broker at \(configuration.broker) cannot pause task names (it does not take PAUSE, capability 'pause'): it is older than this producer; upgrade the broker")
+    /// Sends an operator's command (`PAUSE`, `SCHEDULE`, `LIMIT`) and returns the JSON of its
+    /// reply; first checks the broker's HELLO lists the command's capability.
+    func adminRequest(_ command: Command, _ frames: [[UInt8]]) async throws -> RawJSON {
+        if let known = brokerCapabilities.withLock({ $0 }), let needed = Self.capability(of: command), !known.contains(needed) {
+            throw brokerLacks(command)
+        }
+        guard case .admin(let json) = try await request(.admin(command, frames: frames), awaiting: .admin(command)) else {
+            throw ProducerError.unexpectedReply("a reply of another kind came for a \(command)")
+        }
+        return json
+    }
+
+    static func capability(of command: Command) -> Capability? {
+        switch command {
+        case .pause: .pause
+        case .schedule: .schedules
+        case .limit: .limits
+        default: nil
+        }
+    }
+
+    /// What an operator's command fails with when the broker does not take it: its HELLO does
+    /// not list the capability, or it answered `unknown command 0x…`.
+    func brokerLacks(_ command: Command) -> ProducerError {
+        let what = switch command {
+        case .pause: "pause task names"
+        case .schedule: "keep periodic schedules"
+        default: "limit task names"
+        }
+        return .protocolError("the broker at \(configuration.broker) cannot \(what) (it does not take \(command), capability '\(Self.capability(of: command)?.rawValue ?? "")'): it is older than this producer; upgrade the broker")
     }
 }

@@ -61,8 +61,10 @@ extension Producer {
         case ("STATS", nil): return .statistics
         case ("DEAD_LETTERS", nil): return .deadLetters
         case ("PURGE", nil): return .purge
-        case ("PAUSE", nil): return .pause
+        case ("PAUSE", nil): return .admin(.pause)
         case ("TASKS", nil): return .tasks
+        case ("SCHEDULE", nil): return .admin(.schedule)
+        case ("LIMIT", nil): return .admin(.limit)
         case ("STATUS", let id?): return .status(id)
         case ("CANCEL", let id?): return .cancel(id)
         default: return nil

@@ -221,10 +221,9 @@ extension Producer {
                 var message = OutgoingMessage(.purge)
                 message.append(name)
                 try message.send(on: socket)
-            case .pause(let action, let name):
-                var message = OutgoingMessage(.pause)
-                message.append(action)
-                message.append(name)
+            case .admin(let command, let frames):
+                var message = OutgoingMessage(command)
+                for frame in frames { message.append(frame) }
                 try message.send(on: socket)
             case .tasks(let query):
                 var message = OutgoingMessage(.tasks)
@@ -296,10 +295,11 @@ extension Producer {
             table.withLock { $0.answer(.deadLetters, with: .success(.deadLetters(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .purgeReply:
             table.withLock { $0.answer(.purge, with: .success(.purge(RawJSON(bytes: envelope[0].bytes)))) }.perform()
-        case .pauseReply:
-            table.withLock { $0.answer(.pause, with: .success(.pause(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .tasksReply:
             table.withLock { $0.answer(.tasks, with: .success(.tasks(RawJSON(bytes: envelope[0].bytes)))) }.perform()
+        case .pauseReply, .scheduleReply, .limitReply:
+            let key = ReplyKey.admin(Command(rawValue: envelope.command.rawValue - 0x10)!)
+            table.withLock { $0.answer(key, with: .success(.admin(RawJSON(bytes: envelope[0].bytes)))) }.perform()
         case .hello:
             return .hello(envelope[0])
         case .heartbeat, .disconnect:
@@ -316,8 +316,9 @@ extension Producer {
             return .readRefused
         case .error where envelope[0].string == "unknown command 0x" + String(Command.tasks.rawValue, radix: 16):
             table.withLock { $0.answer(.tasks, with: .failure(brokerLacksTasks())) }.perform()
-        case .error where envelope[0].string == "unknown command 0x" + String(Command.pause.rawValue, radix: 16):
-            table.withLock { $0.answer(.pause, with: .failure(brokerLacksPause())) }.perform()
+        case .error where ["unknown command 0xc", "unknown command 0xd", "unknown command 0xe"].contains(envelope[0].string):
+            let command = Command(rawValue: UInt8(envelope[0].string.dropFirst("unknown command 0x".count), radix: 16)!)!
+            table.withLock { $0.answer(.admin(command), with: .failure(brokerLacks(command))) }.perform()
         case .error where envelope[0].string.contains(" is not a consumer command;"):
             // Connected to a broker's backend: nothing sent here will ever be answered.
             wrongPort()

@@ -30,6 +30,9 @@ struct JournalFileTests {
                                           options: TaskOptions(maxAttempts: 3), producer: [9])),
             .deadLettersTaken(id: ""), .task(done), .owned(id: "task-1", owner: "billing"),
             .paused(name: "echo"), .resumed(name: "echo"),
+            .limit(name: "echo", json: Array(#"{"rate":5}"#.utf8)), .limit(name: "echo", json: []),
+            .schedule(id: "nightly", json: Array(#"{"id":"nightly","name":"echo","every":60}"#.utf8), args: Array("{}".utf8)),
+            .schedule(id: "nightly", json: [], args: []),
         ]
         var encoder = JournalEncoder()
         for record in records { encoder.append(record) }

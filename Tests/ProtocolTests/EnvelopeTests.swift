@@ -179,7 +179,7 @@ struct EnvelopeTests {
         (.hello, 1), (.cancel, 1), (.status, 1), (.stats, 0), (.heartbeat, 0), (.disconnect, 0), (.deadLetters, 2),
         (.cancelReply, 2), (.statusReply, 5), (.statsReply, 1), (.deadLettersReply, 1), (.error, 1), (.ready, 1),
         (.purge, 1), (.purgeReply, 1), (.read, 1), (.resume, 1), (.notice, 1), (.tasks, 1), (.tasksReply, 1),
-        (.pause, 2), (.pauseReply, 1),
+        (.pause, 2), (.pauseReply, 1), (.schedule, 3), (.scheduleReply, 1), (.limit, 1), (.limitReply, 1),
     ]
 
     @Test("Every command is either a group command or has a fixed body count listed here")

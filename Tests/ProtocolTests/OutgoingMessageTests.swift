@@ -16,6 +16,7 @@ struct OutgoingMessageTests {
         (.renew, 0x24, "RENEW"), (.read, 0x0A, "READ"), (.resume, 0x19, "RESUME"),
         (.notice, 0x1A, "NOTICE"), (.revoke, 0x25, "REVOKE"), (.tasks, 0x0B, "TASKS"), (.tasksReply, 0x1B, "TASKS_REPLY"),
         (.pause, 0x0C, "PAUSE"), (.pauseReply, 0x1C, "PAUSE_REPLY"),
+        (.schedule, 0x0D, "SCHEDULE"), (.scheduleReply, 0x1D, "SCHEDULE_REPLY"), (.limit, 0x0E, "LIMIT"), (.limitReply, 0x1E, "LIMIT_REPLY"),
     ]
 
     @Test("The protocol tag is the four ASCII bytes CVY3 and the family prefix is CVY")

@@ -56,7 +56,8 @@ struct VersionTests {
         #expect(parseError([cvy2, [0x0A], []]) == .unknownCommand("0xa"), "READ is version 3 only")
         #expect(parseError([cvy2, [0x0B], []]) == .unknownCommand("0xb"), "TASKS is version 3 only")
         #expect(parseError([cvy2, [0x0C], [], []]) == .unknownCommand("0xc"), "PAUSE is version 3 only")
-        #expect(parseError([cvy3, [0x0D]]) == .unknownCommand("0xd"))
+        #expect(parseError([cvy2, [0x0D], [], [], []]) == .unknownCommand("0xd"), "SCHEDULE is version 3 only")
+        #expect(parseError([cvy3, [0x0F]]) == .unknownCommand("0xf"))
     }
 
     @Test("The version to answer in: the message's own when spoken, else the current one")

@@ -17,7 +17,7 @@ protocol CredentialReader: AnyObject {
 /// | --- | --- |
 /// | `SUBMIT` | `submit`, and a task name its `tasks=` allows; a resubmitted id must be its own |
 /// | `STATUS`, `CANCEL` | `submit` for its own tasks (or ids the broker does not hold), `admin` for anyone's |
-/// | `STATS`, `DEAD_LETTERS`, `PURGE`, `PAUSE` | `admin` |
+/// | `STATS`, `DEAD_LETTERS`, `PURGE`, `PAUSE`, `SCHEDULE`, `LIMIT` | `admin` |
 /// | `TASKS` | `submit` lists its own tasks (no dead letters), `admin` anyone's and the dead letters |
 /// | `READY`, `DONE`, `RENEW` (backend) | `consume`; only the task names its `tasks=` allows are registered |
 /// | `HELLO`, `HEARTBEAT`, `DISCONNECT` | nothing more than a connection |
@@ -50,7 +50,7 @@ extension BrokerEngine {
     func refusal(of envelope: Envelope, by access: PeerAccess) -> String? {
         let command = envelope.command
         switch command {
-        case .stats, .deadLetters, .purge, .pause:
+        case .stats, .deadLetters, .purge, .pause, .schedule, .limit:
             return access.roles.contains(.admin) ? nil
                 : "refused \(command): needs the admin role; identity '\(access.identity)' has the roles \(access.roles)"
         case .tasks:

@@ -151,6 +151,8 @@ extension BrokerEngine {
         if !silent.isEmpty { remove(silent, reason: "consumer missed \(config.liveness) heartbeats", now: now) }
         table.reclaimExpiredLeases(at: now.wall)
         table.promoteBackoffs(at: now.wall)
+        if now.wall >= schedules.nextDue { fireSchedules(now: now) }
+        if table.limitsNeedSettling(now: now.wall) { table.settleLimits(now: now.wall) }
         table.expireResults(at: now.wall)
         for consumer in table.consumers.consumers.values where now.monotonic &- consumer.lastSent >= heartbeatNanos {
             consumer.lastSent = now.monotonic
@@ -243,6 +245,8 @@ extension BrokerEngine {
         statistics.names = table.nameFigures(queued: statistics.queued, held: table.heldByName())
         statistics.latency = BrokerStatistics.LatencyHistogram(counts: table.nameTally.latency)
         statistics.paused = table.pausedNames
+        statistics.limits = table.limitFigures(now: wallClockNanoseconds())
+        statistics.schedules = schedules.byID.count
         return statistics
     }
 

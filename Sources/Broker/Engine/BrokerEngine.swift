@@ -79,6 +79,8 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
     var listingBudget = ListingBudget()
     /// (monotonic ns, tasks completed) once a second, for the rates in `STATS`.
     var completionSamples = Deque<(at: UInt64, completed: Int)>()
+    /// Periodic schedules (BrokerEngine+Schedules.swift). Durable, like the tasks.
+    var schedules = BrokerSchedules()
 
     /// When the engine was made (monotonic ns).
     let startedAt = monotonicNanoseconds()
@@ -89,7 +91,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         self.logger = logger
         self.heartbeatNanos = config.heartbeatInterval.nanoseconds
         self.outbox = outbox
-        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .notBefore, .pause, .purge, .revoke, .tasks, .uniqueKey], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
+        self.brokerHello = Hello(role: .broker, capabilities: [.leases, .limits, .notBefore, .pause, .purge, .revoke, .schedules, .tasks, .uniqueKey], software: "conveyor", heartbeatMilliseconds: config.heartbeatInterval.milliseconds,
                                  limits: HelloLimits(maxMessageSize: config.maxMessageSize, maxGroups: Envelope.maxGroups,
                                                      maxQueued: config.maxQueued)).json
         self.table = TaskTable(outbox: outbox, resultCapacity: config.resultRetentionCount,
@@ -164,6 +166,11 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
             outbox.send(reply, on: .frontend)
         case .pause:
             outbox.send(pauseReply(action: envelope[0].string, name: envelope[1], to: route, version: version, now: now), on: .frontend)
+        case .schedule:
+            outbox.send(scheduleReply(action: envelope[0].string, body: envelope[1], args: envelope[2], to: route,
+                                      version: version, now: now), on: .frontend)
+        case .limit:
+            outbox.send(limitReply(envelope[0], to: route, version: version, now: now), on: .frontend)
         case .tasks:
             if outbox.isDropping(to: key) {
                 // It is not reading: a page of up to a thousand tasks would only be dropped.
@@ -184,7 +191,7 @@ final class BrokerEngine<Outbox: BrokerOutbox> {
         case .disconnect:
             producers[key] = nil
         default:
-            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, PAUSE, TASKS, READ, HELLO, HEARTBEAT and DISCONNECT",
+            reply(error: "\(envelope.command) is not a producer command; the frontend takes SUBMIT, CANCEL, STATUS, STATS, DEAD_LETTERS, PURGE, PAUSE, SCHEDULE, LIMIT, TASKS, READ, HELLO, HEARTBEAT and DISCONNECT",
                   to: route, on: .frontend, version: version)
         }
     }

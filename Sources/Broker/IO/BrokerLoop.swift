@@ -84,6 +84,7 @@ final class BrokerLoop {
     func restore(_ state: RecoveredState) {
         engine.table.journaling = true
         engine.table.restore(state)
+        engine.restoreSchedules(state.schedules, now: .now)
         for entry in state.tasks.values where entry.owner != nil { engine.table[entry.id]?.submitter = entry.owner }
     }
 
@@ -196,6 +197,8 @@ final class BrokerLoop {
         case .backend: engine.handleBackend(envelope, connection: connection, now: now)
         }
         removeUnreachable(now: now)
+        // A task of a name at its concurrency limit finished: the name's waiting tasks go out.
+        if engine.table.limitsNeedSettling(now: now.wall) { engine.table.settleLimits(now: now.wall) }
     }
 
     /// Sends what the turn gathered. A failed dispatch removes its consumer, which requeues its

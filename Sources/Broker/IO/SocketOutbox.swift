@@ -207,7 +207,7 @@ final class SocketOutbox: BrokerOutbox {
 
     static func waitsForJournal(_ command: Command) -> Bool {
         switch command {
-        case .accepted, .result, .statusReply, .cancelReply, .deadLettersReply, .purgeReply, .pauseReply, .tasksReply: true
+        case .accepted, .result, .statusReply, .cancelReply, .deadLettersReply, .purgeReply, .pauseReply, .scheduleReply, .limitReply, .tasksReply: true
         default: false
         }
     }

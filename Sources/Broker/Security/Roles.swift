@@ -8,7 +8,7 @@ public struct Roles: OptionSet, Sendable, Hashable, CustomStringConvertible {
     /// Register as a consumer of the task names it is allowed, receive their dispatches.
     /// Connects to the backend.
     public static let consume = Roles(rawValue: 2)
-    /// Stats, dead letters, purge, pause and resume, status and cancel of anyone's task. Connects
+    /// Stats, dead letters, purge, pause and resume, schedules, limits, status and cancel of anyone's task. Connects
     /// to the frontend.
     public static let admin = Roles(rawValue: 4)
     /// Serve webhook deliveries (the reserved task name `conveyor.webhook`, which carries other

@@ -4,8 +4,8 @@ import HeapModule
 /// Where accepted tasks wait for a consumer. The broker talks to its queue only through this
 /// interface, so that a durable store can sit under it later.
 ///
-/// Order: higher priority first; between task names of equal priority, the one served longest
-/// ago; within a name and priority, producer identities in turn, each first-in first-out; a
+/// Order: higher priority first; between task names of equal priority, the one with the least
+/// weighted service (stride scheduling: with equal weights, the one served longest ago); within a name and priority, producer identities in turn, each first-in first-out; a
 /// requeued task goes to the front of its producer's turn.
 protocol TaskQueue {
     /// Tasks waiting, in all.
@@ -126,7 +126,8 @@ struct PriorityBucket {
 
 /// The in-memory queue: per task name, one ``PriorityBucket`` per priority. The dispatch rule
 /// (docs/ARCHITECTURE.md): the highest priority first; among the names a consumer serves at that
-/// priority, the one served longest ago; within a name and priority, producer identities in turn,
+/// priority, the lowest pass (each dispatch adds the unit stride over the name's weight; with
+/// equal weights that is the one served longest ago); within a name and priority, producer identities in turn,
 /// each first-in first-out.
 struct MemoryTaskQueue: TaskQueue {
     private struct NameQueue {
@@ -138,11 +139,24 @@ struct MemoryTaskQueue: TaskQueue {
         /// Live tasks (entries of removed tasks are skipped lazily).
         var live = 0
         var entries = 0
+        /// The name's virtual time (stride scheduling): each task taken adds `stride`, the unit
+        /// stride over the name's weight; between names of equal priority the lowest pass goes
+        /// first, so weight 2 gets twice the dispatches of weight 1. A name that starts waiting
+        /// begins at the queue's current virtual time: waiting earns no credit.
+        var pass: UInt64
+        var stride: UInt64
         /// When a task of this name was last taken (``MemoryTaskQueue/clock``): between names of
-        /// equal priority, the one served longest ago goes first.
+        /// equal pass, the one served longest ago goes first.
         var servedAt: UInt64 = 0
 
-        mutating func insert(_ task: TaskRecord, atFront: Bool) {
+        init(pass: UInt64, stride: UInt64) {
+            self.pass = pass
+            self.stride = stride
+        }
+
+        /// `floor`: the queue's virtual time, where the name's pass starts if nothing of it waits.
+        mutating func insert(_ task: TaskRecord, atFront: Bool, floor: UInt64) {
+            if live == 0 { pass = max(pass, floor) }
             let priority = task.options.priority
             if buckets[priority] == nil {
                 buckets[priority] = PriorityBucket()
@@ -186,6 +200,22 @@ struct MemoryTaskQueue: TaskQueue {
     private(set) var count = 0
     /// Counts the tasks taken, to order names by when they were last served.
     private var clock: UInt64 = 0
+    /// The pass of the name served last: where a name that starts waiting begins.
+    private var virtualTime: UInt64 = 0
+    /// Weights other than 1 (`conveyor limit NAME --weight W`).
+    private var weights: [String: Int] = [:]
+    /// The stride of weight 1: divisible by every weight up to 16, so small weights are exact.
+    static let unitStride: UInt64 = 720_720
+
+    private func stride(of name: String) -> UInt64 {
+        weights.isEmpty ? Self.unitStride : Self.unitStride / UInt64(weights[name] ?? 1)
+    }
+
+    /// Sets the weight of `name` (1-1,000) for its next dispatches.
+    mutating func setWeight(_ name: String, _ weight: Int) {
+        weights[name] = weight == 1 ? nil : weight
+        queues[name]?.stride = Self.unitStride / UInt64(max(1, weight))
+    }
 
     var countsByName: [String: Int] {
         queues.compactMapValues { $0.live > 0 ? $0.live : nil }
@@ -207,12 +237,14 @@ struct MemoryTaskQueue: TaskQueue {
     }
 
     mutating func append(_ task: TaskRecord) {
-        queues[task.name, default: NameQueue()].insert(task, atFront: false)
+        let (floor, stride) = (virtualTime, stride(of: task.name))
+        queues[task.name, default: NameQueue(pass: floor, stride: stride)].insert(task, atFront: false, floor: floor)
         count += 1
     }
 
     mutating func prepend(_ task: TaskRecord) {
-        queues[task.name, default: NameQueue()].insert(task, atFront: true)
+        let (floor, stride) = (virtualTime, stride(of: task.name))
+        queues[task.name, default: NameQueue(pass: floor, stride: stride)].insert(task, atFront: true, floor: floor)
         count += 1
     }
 
@@ -221,26 +253,29 @@ struct MemoryTaskQueue: TaskQueue {
     }
 
     mutating func popFirst(among names: Set<String>) -> TaskRecord? {
-        var best: (name: String, task: TaskRecord, priority: Int32, servedAt: UInt64)?
+        var best: (name: String, task: TaskRecord, priority: Int32, pass: UInt64, servedAt: UInt64)?
         for name in names {
             guard queues[name] != nil, queues[name]!.live > 0, let (task, priority) = queues[name]!.peek() else {
                 continue
             }
-            let servedAt = queues[name]!.servedAt
+            let pass = queues[name]!.pass, servedAt = queues[name]!.servedAt
             if let current = best {
-                if priority > current.priority
-                    || (priority == current.priority
-                        && (servedAt < current.servedAt || (servedAt == current.servedAt && task.sequence < current.task.sequence))) {
-                    best = (name, task, priority, servedAt)
+                if priority != current.priority ? priority > current.priority
+                    : pass != current.pass ? pass < current.pass
+                    : servedAt != current.servedAt ? servedAt < current.servedAt
+                    : task.sequence < current.task.sequence {
+                    best = (name, task, priority, pass, servedAt)
                 }
             } else {
-                best = (name, task, priority, servedAt)
+                best = (name, task, priority, pass, servedAt)
             }
         }
         guard let best else { return nil }
         count -= 1
         clock += 1
         queues[best.name]!.servedAt = clock
+        virtualTime = max(virtualTime, best.pass)
+        queues[best.name]!.pass = best.pass &+ queues[best.name]!.stride
         let task = queues[best.name]!.pop(priority: best.priority)
         if queues[best.name]!.live == 0 && queues[best.name]!.entries == 0 { queues[best.name] = nil }
         return task

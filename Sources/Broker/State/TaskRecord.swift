@@ -149,6 +149,7 @@ final class TaskRecord {
     }
 
     var isQueued: Bool { phase == .queued }
+    var isRunning: Bool { phase == .running }
     var isDelayed: Bool { phase == .delayed }
     /// Waiting for its `not_before` time before its first run (not a retry backoff).
     var isScheduled: Bool { phase == .delayed && attempts == 0 }

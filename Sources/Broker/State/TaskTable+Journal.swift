@@ -1,5 +1,6 @@
 import ConveyorJournal
 import ConveyorProtocol
+import ConveyorSystem
 
 extension TaskTable {
     // MARK: Recording
@@ -82,6 +83,8 @@ extension TaskTable {
         }
         restoreUniqueKeys(state)
         paused = state.paused
+        for name in paused { nameLimits.block(name) }
+        restoreLimits(state.limits, now: wallClockNanoseconds())
         restoreSequence(after: state.lastSequence)
     }
 }

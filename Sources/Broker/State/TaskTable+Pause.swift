@@ -22,20 +22,13 @@ extension TaskTable {
         var served: Bool
     }
 
-    /// Whether `name` is paused. (An empty set answers without hashing the name: the hot path.)
-    @inline(__always)
-    func isPaused(_ name: String) -> Bool {
-        !paused.isEmpty && paused.contains(name)
-    }
-
-    /// The names `consumer` serves whose tasks may be dispatched now.
-    func dispatchableNames(of consumer: ConsumerRecord) -> Set<String> {
-        paused.isEmpty || paused.isDisjoint(with: consumer.names) ? consumer.names : consumer.names.subtracting(paused)
-    }
+    /// Whether `name` is paused.
+    func isPaused(_ name: String) -> Bool { !paused.isEmpty && paused.contains(name) }
 
     /// Pauses `name` (a name no task has had yet may be paused too: its tasks will wait).
     mutating func pause(_ name: String) -> PauseOutcome {
         let changed = paused.insert(name).inserted
+        nameLimits.block(name)
         if changed, journaling { journal.paused(name: name) }
         return pauseOutcome(name, changed: changed)
     }
@@ -45,7 +38,8 @@ extension TaskTable {
         let changed = paused.remove(name) != nil
         if changed {
             if journaling { journal.resumed(name: name) }
-            for consumer in consumers.serving(name) { refill(consumer, now: now) }
+            // Unblocked unless a limit holds it; then its queued tasks go out at once.
+            reevaluate(name, now: now)
         }
         return pauseOutcome(name, changed: changed)
     }

@@ -60,6 +60,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// Task names paused (`conveyor pause`): their tasks queue and are not dispatched until the
     /// name is resumed (TaskTable+Pause.swift). Durable, like the tasks.
     var paused: Set<String> = []
+    /// Names blocked (paused, or at a global limit) and the limits (TaskTable+Limits.swift).
+    var nameLimits = NameLimits()
     /// The records of this loop turn's transitions, when the broker is durable (`journaling`):
     /// each transition appends what it changed; the broker hands them to its ``Journal`` at the
     /// turn's end (TaskTable+Journal.swift).
@@ -95,7 +97,6 @@ struct TaskTable<Outbox: BrokerOutbox> {
     subscript(id: String) -> TaskRecord? { records[id] }
 
     func count(of transition: TaskTransition) -> Int { transitionCounts[transition.rawValue] }
-
     var runningCount: Int { consumers.runningCount }
 
     /// The arrival order for a new record.
@@ -108,13 +109,11 @@ struct TaskTable<Outbox: BrokerOutbox> {
     mutating func restoreHeldBytes(_ count: Int) { heldArgsBytes += count }
 
     /// After a restore: new records arrive after every restored one.
-    mutating func restoreSequence(after last: UInt64) {
-        sequence = max(sequence, last)
-    }
+    mutating func restoreSequence(after last: UInt64) { sequence = max(sequence, last) }
 
     /// The one way a task's state changes (``TaskRecord/move(to:)``), keeping the counts by state.
     mutating func move(_ task: TaskRecord, to next: TaskRecord.State) {
-        let wasHeld = task.isHeld
+        let wasHeld = task.isHeld, wasRunning = task.isRunning
         if task.isDelayed {
             delayedCount -= 1
             if task.attempts == 0 { scheduledCount -= 1 }
@@ -129,11 +128,10 @@ struct TaskTable<Outbox: BrokerOutbox> {
             task.owner.held += change
             task.nameShare.held += change
         }
+        if wasRunning, !nameLimits.gates.isEmpty, !task.isRunning { gateReleased(task) }
     }
 
-    mutating func counted(_ transition: TaskTransition) {
-        transitionCounts[transition.rawValue] &+= 1
-    }
+    mutating func counted(_ transition: TaskTransition) { transitionCounts[transition.rawValue] &+= 1 }
 
     /// Refuses a transition: counted, logged by the caller if it wants, never applied.
     mutating func refuse(_ transition: TaskTransition) {
@@ -200,7 +198,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
 
     /// Whether a task for `name` would be accepted past `maxQueued`: it would wait in the queue.
     func wouldQueue(_ name: String) -> Bool {
-        queue.hasWaiting(named: name) || isPaused(name) || consumers.leastLoaded(serving: name) == nil
+        queue.hasWaiting(named: name) || isBlocked(name) || consumers.leastLoaded(serving: name) == nil
     }
 
     /// A task that is (again) ready to run: to the least loaded consumer serving its name when
@@ -210,7 +208,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
         // Tasks of the name waiting while a consumer serving it has credit can only be tasks that
         // avoid that consumer (taken back from it when its lease ran out, until it asks for work
         // again): this one avoids nothing and goes there, rather than wait behind them.
-        if dispatching, !isPaused(task.name), !queue.hasWaiting(named: task.name) || avoided == nil,
+        if dispatching, !isBlocked(task.name), !queue.hasWaiting(named: task.name) || avoided == nil,
            let consumer = consumers.leastLoaded(serving: task.name, avoiding: avoided) {
             dispatch(task, to: consumer, now: now)
         } else if atFront {
@@ -242,6 +240,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
             meter.dispatchLatency.recordNanoseconds(Int64(clamping: now &- task.acceptedAt))
         }
         consumer.inFlight.insert(task.id)
+        if !nameLimits.gates.isEmpty { gateDispatched(task, now: now) }
         counted(.dispatch)
         if journaling { journal.dispatched(id: task.id, attempts: task.attempts) }
         let remaining = task.deadline > now ? (task.deadline - now) / 1_000_000 : 1
@@ -252,9 +251,9 @@ struct TaskTable<Outbox: BrokerOutbox> {
     /// Hands queued tasks that `consumer` serves out while it has credit: each to the consumer
     /// serving its name that is least loaded, which may be another one. (Filling the reporting
     /// consumer first would let whoever reports first, with a large prefetch, take the whole queue.)
-    /// Tasks of paused names stay where they are.
+    /// Tasks of blocked names (paused, or at a limit) stay where they are.
     mutating func refill(_ consumer: ConsumerRecord, now: UInt64) {
-        let names = dispatchableNames(of: consumer)
+        var names = dispatchableNames(of: consumer), seen = nameLimits.changes
         while dispatching, consumer.credit > 0, !consumer.unreachable, consumers.isRegistered(consumer),
               let task = queue.popFirst(among: names) {
             guard let target = consumers.leastLoaded(serving: task.name) else {
@@ -262,6 +261,8 @@ struct TaskTable<Outbox: BrokerOutbox> {
                 return
             }
             dispatch(task, to: target, now: now)
+            // The dispatch took a name's last token or slot: leave it out from now on.
+            if nameLimits.changes != seen { (names, seen) = (dispatchableNames(of: consumer), nameLimits.changes) }
         }
     }
 
@@ -369,8 +370,7 @@ struct TaskTable<Outbox: BrokerOutbox> {
     }
 
     mutating func finish(_ task: TaskRecord, status: TaskStatus, body: String, now: UInt64) {
-        let info = ResultInfo(attempts: Int(task.attempts)).json
-        finish(task, status: status, body: Array(body.utf8), info: Array(info.utf8), now: now)
+        finish(task, status: status, body: Array(body.utf8), info: Array(ResultInfo(attempts: Int(task.attempts)).json.utf8), now: now)
     }
 
     /// done → forgotten: the retention let the result go.
