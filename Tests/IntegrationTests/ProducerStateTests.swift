@@ -252,7 +252,7 @@ struct RequestTableTests {
                 let text = switch result {
                 case .success(.status(let report)): "\(name): status \(report.state)"
                 case .success(.cancel(let outcome)): "\(name): cancel \(outcome)"
-                case .success(.statistics(let json)), .success(.deadLetters(let json)), .success(.purge(let json)), .success(.pause(let json)), .success(.tasks(let json)):
+                case .success(.statistics(let json)), .success(.deadLetters(let json)), .success(.purge(let json)), .success(.admin(let json)), .success(.tasks(let json)):
                     "\(name): \(json.text)"
                 case .failure(let error): "\(name): \(error)"
                 }
