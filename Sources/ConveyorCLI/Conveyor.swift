@@ -17,7 +17,7 @@ struct Conveyor: AsyncParsableCommand {
         version: versionLine,
         subcommands: [
             BrokerCommand.self, ConsumerCommand.self, SubmitCommand.self, StatusCommand.self,
-            CancelCommand.self, PurgeCommand.self, PauseCommand.self, ResumeCommand.self, StatsCommand.self, DeadLettersCommand.self, FailuresCommand.self, TasksCommand.self, GatewayCommand.self, JournalCommand.self, DemoCommand.self, BenchCommand.self,
+            CancelCommand.self, PurgeCommand.self, PauseCommand.self, ResumeCommand.self, LimitCommand.self, ScheduleCommand.self, StatsCommand.self, DeadLettersCommand.self, FailuresCommand.self, TasksCommand.self, GatewayCommand.self, JournalCommand.self, DemoCommand.self, BenchCommand.self,
             KeygenCommand.self, ConfigCommand.self,
         ])
 

@@ -136,6 +136,8 @@ enum StatsFormatter {
             lines.append("paused: " + paused.map { "\($0) (\(stats.queued[$0] ?? 0) queued)" }.joined(separator: ", ")
                          + "; not dispatched until `conveyor resume NAME`")
         }
+        for figures in stats.limits ?? [] { lines.append("limit: " + LimitMessages.line(figures)) }
+        if let schedules = stats.schedules, schedules > 0 { lines.append("schedules: \(schedules) (conveyor schedule list)") }
         if let delayed = stats.delayed, delayed > 0 { lines.append("waiting to retry: \(delayed)") }
         if let scheduled = stats.scheduled, scheduled > 0 { lines.append("scheduled (waiting for their time): \(scheduled)") }
         if let unique = stats.uniqueKeys, unique > 0 { lines.append("unique keys held: \(unique)") }
