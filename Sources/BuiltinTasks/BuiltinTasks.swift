@@ -4,8 +4,18 @@ import Foundation
 
 /// The tasks the stock consumer serves, for the demo, the tests and the benchmarks.
 public enum BuiltinTasks {
-    public struct SleepArgs: Codable, Sendable { public let ms: Int }
-    public struct SleepResult: Codable, Sendable { public let slept_ms: Int }
+    /// `sleep`'s args: how long, and whether to say when it started and ended.
+    public struct SleepArgs: Codable, Sendable {
+        public let ms: Int
+        public let times: Bool?
+    }
+    /// `sleep`'s result; with `"times": true`, its start and end (wall clock, ms since the epoch):
+    /// what a test of limits needs to see how many ran at once.
+    public struct SleepResult: Codable, Sendable {
+        public let slept_ms: Int
+        public var started_ms: Double?
+        public var ended_ms: Double?
+    }
     public struct SHA256Args: Codable, Sendable {
         public let seed: String
         public let iterations: Int
@@ -41,8 +51,10 @@ public enum BuiltinTasks {
         registry.registerRaw("echo") { json, _ in json }
         registry.register("sleep") { (args: SleepArgs, context: TaskContext) -> SleepResult in
             guard args.ms >= 0 else { throw HandlerFailure(description: "ms must not be negative") }
+            let started = Date().timeIntervalSince1970 * 1000
             Thread.sleep(forTimeInterval: Double(args.ms) / 1000)
-            return SleepResult(slept_ms: args.ms)
+            guard args.times == true else { return SleepResult(slept_ms: args.ms) }
+            return SleepResult(slept_ms: args.ms, started_ms: started, ended_ms: Date().timeIntervalSince1970 * 1000)
         }
         registry.register("sha256") { (args: SHA256Args) -> SHA256Result in
             guard args.iterations >= 0 else { throw HandlerFailure(description: "iterations must not be negative") }
