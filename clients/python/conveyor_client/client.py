@@ -25,7 +25,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import __version__
 from .protocol import (
-    ACCEPTED, CANCEL, CANCEL_REPLY, COMMAND_NAMES, DEAD_LETTERS, DEAD_LETTERS_REPLY, DEFAULT_OPTIONS, PAUSE, PAUSE_REPLY,
+    ACCEPTED, CANCEL, CANCEL_REPLY, COMMAND_NAMES, DEAD_LETTERS, DEAD_LETTERS_REPLY, DEFAULT_OPTIONS, LIMIT, LIMIT_REPLY, PAUSE, PAUSE_REPLY,
+    SCHEDULE, SCHEDULE_REPLY,
     DISCONNECT, ERROR, HEARTBEAT, HELLO, KNOWN_STATUSES, MAX_GROUPS, MAX_IDENTIFIER_BYTES, NOTICE,
     PACKED_MESSAGE_TARGET, READ, READ_REPORT_BYTES, REJECTED, RESULT, RESUME, STATS, STATS_REPLY, STATUS,
     STATUS_REPLY, SUBMIT, TAG_V2, TAGS, TaskOptions, hello_body, pack_fields, parse,
@@ -201,6 +202,8 @@ class Client:
         self._stats_replies: collections.deque = collections.deque()
         self._dead_letter_replies: collections.deque = collections.deque()
         self._pause_replies: collections.deque = collections.deque()
+        self._schedule_replies: collections.deque = collections.deque()
+        self._limit_replies: collections.deque = collections.deque()
         self._heartbeat_replies = 0
         self._hello_replies: collections.deque = collections.deque()
         self._outstanding: List[List[bytes]] = []        # status/cancel/stats requests awaiting replies
@@ -441,6 +444,10 @@ class Client:
             self._dead_letter_replies.append(json.loads(body[0]))
         elif command == PAUSE_REPLY:
             self._pause_replies.append(json.loads(body[0]))
+        elif command == SCHEDULE_REPLY:
+            self._schedule_replies.append(json.loads(body[0]))
+        elif command == LIMIT_REPLY:
+            self._limit_replies.append(json.loads(body[0]))
             self._forget_request(DEAD_LETTERS, None)
         elif command == HEARTBEAT:
             self._heartbeat_replies += 1
@@ -661,6 +668,52 @@ class Client:
         self._request([self.tag, bytes([PAUSE]), action.encode("utf-8"), _identifier(name, "task name")],
                       lambda: bool(self._pause_replies), timeout, f"PAUSE {action}")
         return self._pause_replies.popleft()
+
+    def limit(self, name: str, rate: Optional[float] = None, burst: Optional[int] = None,
+              concurrency: Optional[int] = None, weight: Optional[int] = None, timeout: float = 10.0) -> Dict[str, Any]:
+        """Sets global limits on the task name ``name`` (§4.8.5, version 3): ``rate`` dispatches per
+        second with ``burst``, at most ``concurrency`` dispatched at once across every consumer, and
+        a ``weight`` in the fair dispatch between names. The fields given replace those set before.
+        Answers {"name", "changed", "limit", "queued", "served"} or {"error"}."""
+        fields = {"rate": rate, "burst": burst, "concurrency": concurrency, "weight": weight}
+        body = {"name": name, **{key: value for key, value in fields.items() if value is not None}}
+        return self._admin(LIMIT, [json.dumps(body).encode("utf-8")], self._limit_replies, timeout)
+
+    def clear_limit(self, name: str, timeout: float = 10.0) -> Dict[str, Any]:
+        """Removes every limit of ``name`` (§4.8.5)."""
+        return self._admin(LIMIT, [json.dumps({"name": name, "clear": True}).encode("utf-8")], self._limit_replies, timeout)
+
+    def schedule_add(self, schedule_id: str, name: str, args: Any = None, every: Optional[int] = None,
+                     cron: Optional[str] = None, timezone: Optional[str] = None, missed: Optional[str] = None,
+                     priority: Optional[int] = None, timeout_ms: Optional[int] = None,
+                     max_attempts: Optional[int] = None, timeout: float = 10.0) -> Dict[str, Any]:
+        """Adds (or replaces) a periodic schedule in the broker (§4.8.6, docs/SCHEDULES.md): each
+        tick of ``every`` seconds or of the ``cron`` expression (in ``timezone``) enqueues one task
+        ``name(args)`` with the id ``sched:<id>:<tick seconds>``. Answers {"action", "schedules"}
+        or {"error"}."""
+        fields = {"every": every, "cron": cron, "timezone": timezone, "missed": missed, "priority": priority,
+                  "timeout_ms": timeout_ms, "max_attempts": max_attempts}
+        spec = {"id": schedule_id, "name": name, **{key: value for key, value in fields.items() if value is not None}}
+        raw_args = json.dumps({} if args is None else args, separators=(",", ":")).encode("utf-8")
+        return self._admin(SCHEDULE, [b"add", json.dumps(spec).encode("utf-8"), raw_args], self._schedule_replies, timeout)
+
+    def schedule_list(self, timeout: float = 10.0) -> List[Dict[str, Any]]:
+        """The broker's schedules, each with its args, last and next tick and counts (§4.8.6)."""
+        reply = self._admin(SCHEDULE, [b"list", b"{}", b""], self._schedule_replies, timeout)
+        if "error" in reply:
+            raise ConveyorError(reply["error"])
+        return reply.get("schedules", [])
+
+    def schedule_remove(self, schedule_id: str, timeout: float = 10.0) -> Dict[str, Any]:
+        """Removes a schedule; tasks it enqueued already stay (§4.8.6)."""
+        body = json.dumps({"id": schedule_id}).encode("utf-8")
+        return self._admin(SCHEDULE, [b"remove", body, b""], self._schedule_replies, timeout)
+
+    def _admin(self, command: int, frames: List[bytes], replies: collections.deque, timeout: float) -> Dict[str, Any]:
+        if self.version != 3:
+            raise ConveyorError(f"{COMMAND_NAMES[command]} is a version-3 command; this client speaks CVY2 now")
+        self._request([self.tag, bytes([command]), *frames], lambda: bool(replies), timeout, COMMAND_NAMES[command])
+        return replies.popleft()
 
     def ping(self, timeout: float = 10.0) -> float:
         """A HEARTBEAT round trip, in seconds."""

@@ -26,6 +26,8 @@ READ_REPORT_BYTES = 1 << 20          # report what was read once this much is re
 ACCEPTED, REJECTED, RESULT, CANCEL_REPLY, STATUS_REPLY, STATS_REPLY = 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
 DEAD_LETTERS_REPLY = 0x17
 PAUSE, PAUSE_REPLY = 0x0C, 0x1C        # version 3 only, capability "pause" (§4.8.4)
+SCHEDULE, SCHEDULE_REPLY = 0x0D, 0x1D  # version 3 only, capability "schedules" (§4.8.6)
+LIMIT, LIMIT_REPLY = 0x0E, 0x1E        # version 3 only, capability "limits" (§4.8.5)
 ERROR = 0x1F
 READY, DISPATCH, DONE = 0x21, 0x22, 0x23
 
@@ -34,7 +36,8 @@ COMMAND_NAMES = {
     DISCONNECT: "DISCONNECT", DEAD_LETTERS: "DEAD_LETTERS", DEAD_LETTERS_REPLY: "DEAD_LETTERS_REPLY", ACCEPTED: "ACCEPTED", REJECTED: "REJECTED", RESULT: "RESULT",
     CANCEL_REPLY: "CANCEL_REPLY", STATUS_REPLY: "STATUS_REPLY", STATS_REPLY: "STATS_REPLY", ERROR: "ERROR",
     READY: "READY", DISPATCH: "DISPATCH", DONE: "DONE", HELLO: "HELLO", READ: "READ", RESUME: "RESUME", NOTICE: "NOTICE",
-    PAUSE: "PAUSE", PAUSE_REPLY: "PAUSE_REPLY",
+    PAUSE: "PAUSE", PAUSE_REPLY: "PAUSE_REPLY", SCHEDULE: "SCHEDULE", SCHEDULE_REPLY: "SCHEDULE_REPLY",
+    LIMIT: "LIMIT", LIMIT_REPLY: "LIMIT_REPLY",
 }
 # Body: ("packed", k) for one packed frame holding one or more groups of k fields (§2.1),
 # ("fixed", n) for exactly n frames.
@@ -46,7 +49,8 @@ BODY_SHAPE = {
     CANCEL_REPLY: ("fixed", 2), STATUS_REPLY: ("fixed", 5),
     DEAD_LETTERS: ("fixed", 2), DEAD_LETTERS_REPLY: ("fixed", 1), HELLO: ("fixed", 1),
     READ: ("fixed", 1), RESUME: ("fixed", 1), NOTICE: ("fixed", 1),
-    PAUSE: ("fixed", 2), PAUSE_REPLY: ("fixed", 1),
+    PAUSE: ("fixed", 2), PAUSE_REPLY: ("fixed", 1), SCHEDULE: ("fixed", 3), SCHEDULE_REPLY: ("fixed", 1),
+    LIMIT: ("fixed", 1), LIMIT_REPLY: ("fixed", 1),
 }
 
 MAX_IDENTIFIER_BYTES = 255

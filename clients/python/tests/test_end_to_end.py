@@ -210,6 +210,41 @@ class EndToEndTests(unittest.TestCase):
         self.assertEqual(self.client.result(task_id, timeout=30).value, {"paused": 1}, "it runs once resumed")
         self.assertFalse(self.client.resume(name, timeout=10)["changed"], "resuming again changes nothing")
 
+    def test_limits_and_schedules(self):
+        limited = self.client.limit("sha256", rate=20, burst=5, concurrency=2, weight=3, timeout=10)
+        try:
+            self.assertTrue(limited["changed"], limited)
+            self.assertEqual(limited["limit"]["limit"], {"rate": 20, "burst": 5, "concurrency": 2, "weight": 3})
+            listed = {entry["name"]: entry for entry in self.client.stats(timeout=10).get("limits", [])}
+            self.assertEqual(listed["sha256"]["limit"]["concurrency"], 2, listed)
+            self.assertIn("rate must be", self.client.limit("sha256", rate=0, timeout=10).get("error", ""))
+        finally:
+            cleared = self.client.clear_limit("sha256", timeout=10)
+        self.assertIsNone(cleared["limit"], cleared)
+
+        schedule_id = self.id_for("beat")[:60]
+        added = self.client.schedule_add(schedule_id, "echo", {"beat": True}, every=1, timeout=10)
+        self.assertEqual(added.get("action"), "add", added)
+        try:
+            entry = added["schedules"][0]
+            self.assertEqual((entry["id"], entry["every"], entry["args"]), (schedule_id, 1, {"beat": True}), entry)
+            tick_id = f"sched:{schedule_id}:{entry['next_tick']}"
+            # A tick's task has no producer: nobody is sent its result; STATUS shows it.
+            deadline = time.monotonic() + 30
+            report = self.client.status(tick_id, timeout=10)
+            while report.state != "done" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                report = self.client.status(tick_id, timeout=10)
+            self.assertEqual(report.state, "done", report)
+            self.assertEqual(report.result.value, {"beat": True}, "the first tick ran")
+            self.assertIn(schedule_id, [s["id"] for s in self.client.schedule_list(timeout=10)])
+            bad = self.client.schedule_add("bad", "echo", cron="61 * * * *", timeout=10)
+            self.assertIn("minute field: 61 is out of range", bad.get("error", ""), bad)
+        finally:
+            removed = self.client.schedule_remove(schedule_id, timeout=10)
+        self.assertEqual(removed["schedules"][0]["id"], schedule_id, removed)
+        self.assertNotIn(schedule_id, [s["id"] for s in self.client.schedule_list(timeout=10)])
+
     def test_a_version_2_client_on_the_same_broker(self):
         with Client(self.frontend, protocol=2, log=self.logs.append) as old:
             task_id = old.submit("echo", {"v": 2}, id=self.id_for("v2"), options=TaskOptions(timeout_ms=20_000))
